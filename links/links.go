@@ -1,0 +1,270 @@
+// Package links drives link workflows from outside a workflow: it delivers a
+// change to the link that owns a record (starting the link when there is
+// none, following alias index entries to their home link), registers alias
+// entries, and looks links up by record id. Activities, the hooks endpoint
+// and the starter CLI all reach links through it.
+package links
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// maxHops bounds how many alias forwards one dispatch follows.
+const maxHops = 4
+
+// Dispatcher delivers changes to link workflows. It is safe for concurrent use.
+type Dispatcher struct {
+	c         client.Client
+	taskQueue string
+}
+
+// NewDispatcher returns a Dispatcher that starts links on taskQueue
+// (workflows.TaskQueue when empty).
+func NewDispatcher(c client.Client, taskQueue string) *Dispatcher {
+	if taskQueue == "" {
+		taskQueue = workflows.TaskQueue
+	}
+	return &Dispatcher{c: c, taskQueue: taskQueue}
+}
+
+// Client returns the Temporal client the dispatcher uses.
+func (d *Dispatcher) Client() client.Client { return d.c }
+
+// Apply delivers ch to the link of its record and waits for the outcome.
+func (d *Dispatcher) Apply(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
+	return d.send(ctx, workflows.UpdateApply, pairing, ch)
+}
+
+// Ensure returns the ids of the link of ch's record, syncing the record first
+// when it is not linked yet.
+func (d *Dispatcher) Ensure(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
+	return d.send(ctx, workflows.UpdateEnsure, pairing, ch)
+}
+
+func (d *Dispatcher) send(ctx context.Context, update, pairing string, ch workflows.Change) (workflows.Outcome, error) {
+	target := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
+	for hop := 0; hop < maxHops; hop++ {
+		out, err := d.updateWithStart(ctx, update, target, ch)
+		if home, ok := aliasHome(err); ok {
+			target = home
+			continue
+		}
+		if err != nil {
+			return workflows.Outcome{}, fmt.Errorf("deliver %s change of %s record %s to %s: %w", pairing, ch.Side, ch.ID, target, err)
+		}
+		if out.Forward != "" && out.Forward != target {
+			target = out.Forward
+			continue
+		}
+		return out, nil
+	}
+	return workflows.Outcome{}, fmt.Errorf("deliver %s change of %s record %s: more than %d alias forwards, last %s", pairing, ch.Side, ch.ID, maxHops, target)
+}
+
+// updateWithStart sends the update to the link, starting it with the record
+// named by its workflow ID when no run is open. An update that reaches a run
+// which is just continuing as new is retried a few times.
+func (d *Dispatcher) updateWithStart(ctx context.Context, update, target string, ch workflows.Change) (workflows.Outcome, error) {
+	pairing, side, id, err := workflows.ParseLinkWorkflowID(target)
+	if err != nil {
+		return workflows.Outcome{}, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		start := d.c.NewWithStartWorkflowOperation(d.startOptions(target, pairing, side, id), workflows.LinkWorkflow,
+			workflows.LinkInput{Pairing: pairing, Side: side, ID: id})
+		handle, err := d.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+			StartWorkflowOperation: start,
+			UpdateOptions: client.UpdateWorkflowOptions{
+				WorkflowID:   target,
+				UpdateName:   update,
+				Args:         []any{ch},
+				WaitForStage: client.WorkflowUpdateStageCompleted,
+			},
+		})
+		var out workflows.Outcome
+		if err == nil {
+			err = handle.Get(ctx, &out)
+		}
+		if err == nil {
+			return out, nil
+		}
+		if !runClosing(err) || ctx.Err() != nil {
+			return workflows.Outcome{}, err
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return workflows.Outcome{}, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+	}
+	return workflows.Outcome{}, lastErr
+}
+
+func (d *Dispatcher) startOptions(id, pairing string, side workflows.Side, recordID string) client.StartWorkflowOptions {
+	attrs := []temporal.SearchAttributeUpdate{
+		workflows.PairingKey.ValueSet(pairing),
+		workflows.StateKey.ValueSet(workflows.StatePending),
+	}
+	if side == workflows.WebCRM {
+		attrs = append(attrs, workflows.CrmIDKey.ValueSet(recordID))
+	} else {
+		attrs = append(attrs, workflows.ErpIDKey.ValueSet(recordID))
+	}
+	return client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                d.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
+		StaticSummary:            fmt.Sprintf("%s link of %s record %s", pairing, side, recordID),
+		StaticDetails: fmt.Sprintf("Keeps %s record `%s` and its counterpart in step for the **%s** pairing. "+
+			"Current Details show the link's state; every change applied is an `apply` update below.", side, recordID, pairing),
+	}
+}
+
+// aliasHome reports whether err is an alias rejecting a change, and the home
+// link it names.
+func aliasHome(err error) (string, bool) {
+	var appErr *temporal.ApplicationError
+	if err == nil || !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeAlias {
+		return "", false
+	}
+	var home string
+	if appErr.HasDetails() && appErr.Details(&home) == nil && home != "" {
+		return home, true
+	}
+	// Fall back on the message, "record is linked by <home>".
+	if i := strings.LastIndex(appErr.Message(), " "); i >= 0 {
+		return appErr.Message()[i+1:], true
+	}
+	return "", false
+}
+
+// runClosing reports whether err says the update reached a run that closed
+// (continue-as-new) before it could take it; a retry reaches the new run.
+func runClosing(err error) bool {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return true
+	}
+	var re *serviceerror.ResourceExhausted
+	if errors.As(err, &re) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "workflow execution already completed") || strings.Contains(msg, "workflow is closing")
+}
+
+// RegisterAlias makes the record (side, id) of pairing an index entry of the
+// link home. It is idempotent. When a link of its own already runs for the
+// record (a dispatcher saw the record before the alias existed), that link is
+// told to retire into home.
+func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing string, side workflows.Side, id, home string) error {
+	if taskQueue == "" {
+		taskQueue = workflows.TaskQueue
+	}
+	aliasID := workflows.LinkWorkflowID(pairing, side, id)
+	if aliasID == home {
+		return nil
+	}
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       aliasID,
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            fmt.Sprintf("%s index entry of %s record %s", pairing, side, id),
+		StaticDetails:            fmt.Sprintf("Changes of %s record `%s` are handled by the link `%s`.", side, id, home),
+	}, workflows.LinkAliasWorkflow, workflows.AliasInput{Pairing: pairing, Side: side, ID: id, Home: home})
+	if err != nil {
+		return fmt.Errorf("register index entry %s for %s: %w", aliasID, home, err)
+	}
+	desc, err := c.DescribeWorkflowExecution(ctx, aliasID, run.GetRunID())
+	if err != nil {
+		return fmt.Errorf("check index entry %s: %w", aliasID, err)
+	}
+	if desc.GetWorkflowExecutionInfo().GetType().GetName() == "LinkWorkflow" {
+		if err := c.SignalWorkflow(ctx, aliasID, run.GetRunID(), workflows.SignalRetire, home); err != nil {
+			return fmt.Errorf("retire duplicate link %s into %s: %w", aliasID, home, err)
+		}
+	}
+	return nil
+}
+
+// Kind is what runs under a link workflow ID.
+type Kind int
+
+// Kinds of link workflow IDs.
+const (
+	KindNone  Kind = iota // nothing is running there
+	KindLink              // a home link
+	KindAlias             // an index entry of another link
+)
+
+// Describe tells what runs under the link workflow ID of (pairing, side, id).
+func Describe(ctx context.Context, c client.Client, pairing string, side workflows.Side, id string) (Kind, error) {
+	return DescribeID(ctx, c, workflows.LinkWorkflowID(pairing, side, id))
+}
+
+// DescribeID tells what runs under a link workflow ID.
+func DescribeID(ctx context.Context, c client.Client, workflowID string) (Kind, error) {
+	desc, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return KindNone, nil
+	}
+	if err != nil {
+		return KindNone, fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return KindNone, nil
+	}
+	if info.GetType().GetName() == "LinkAliasWorkflow" {
+		return KindAlias, nil
+	}
+	return KindLink, nil
+}
+
+// Lookup returns the home link ID and state of the link that owns (pairing,
+// side, id); found is false when the record is not linked.
+func Lookup(ctx context.Context, c client.Client, pairing string, side workflows.Side, id string) (home string, state workflows.LinkState, found bool, err error) {
+	target := workflows.LinkWorkflowID(pairing, side, id)
+	for hop := 0; hop < maxHops; hop++ {
+		kind, err := DescribeID(ctx, c, target)
+		if err != nil || kind == KindNone {
+			return "", state, false, err
+		}
+		if kind == KindAlias {
+			v, err := c.QueryWorkflow(ctx, target, "", workflows.QueryHome)
+			if err != nil {
+				return "", state, false, fmt.Errorf("ask index entry %s for its link: %w", target, err)
+			}
+			if err := v.Get(&target); err != nil {
+				return "", state, false, fmt.Errorf("decode home of %s: %w", target, err)
+			}
+			continue
+		}
+		v, err := c.QueryWorkflow(ctx, target, "", workflows.QueryState)
+		if err != nil {
+			return "", state, false, fmt.Errorf("query state of %s: %w", target, err)
+		}
+		if err := v.Get(&state); err != nil {
+			return "", state, false, fmt.Errorf("decode state of %s: %w", target, err)
+		}
+		return target, state, true, nil
+	}
+	return "", state, false, fmt.Errorf("look up %s: more than %d alias hops", workflows.LinkWorkflowID(pairing, side, id), maxHops)
+}

@@ -1,0 +1,242 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// QueryProgress returns a backfill's BackfillProgress.
+const QueryProgress = "progress"
+
+// Backfill sides.
+const (
+	BackfillWebCRM = "webcrm"
+	BackfillERP    = "erp"
+	BackfillBoth   = "both"
+)
+
+// BackfillInput is the input of BackfillWorkflow. Start it from the Temporal
+// UI with, for example, {"pairing": "organisations", "side": "webcrm"}.
+type BackfillInput struct {
+	// Pairing is the pairing to backfill.
+	Pairing string `json:"pairing"`
+	// Side is webcrm, erp or both (default both: webCRM first).
+	Side string `json:"side,omitempty"`
+	// Since limits the webCRM side to records updated at or after it (RFC 3339).
+	Since time.Time `json:"since,omitempty"`
+	// PageSize is the number of records read per page (default 500; webCRM allows up to 1000).
+	PageSize int `json:"pageSize,omitempty"`
+	// Concurrency is the number of records dispatched at once (default 32).
+	Concurrency int `json:"concurrency,omitempty"`
+	// Progress is carried through continue-as-new; leave it out when starting.
+	Progress *BackfillProgress `json:"progress,omitempty"`
+}
+
+// BackfillProgress is what QueryProgress returns.
+type BackfillProgress struct {
+	// Phase is the side being read (webcrm or erp), or "done".
+	Phase string `json:"phase"`
+	// Cursor is where the next page of the current phase starts.
+	Cursor string `json:"cursor,omitempty"`
+	// Total is the number of records to visit, counted when a phase starts.
+	Total int `json:"total"`
+	// Done counts records dispatched so far, Failed those that ended in error or blocked.
+	Done      int            `json:"done"`
+	Failed    int            `json:"failed"`
+	Actions   map[string]int `json:"actions,omitempty"`
+	StartedAt time.Time      `json:"startedAt"`
+	Pages     int            `json:"pages"`
+}
+
+// BackfillCountInput is the input of the BackfillCount activity.
+type BackfillCountInput struct {
+	Pairing string    `json:"pairing"`
+	Side    string    `json:"side"`
+	Since   time.Time `json:"since,omitempty"`
+}
+
+// BackfillPageInput is the input of the BackfillPage activity.
+type BackfillPageInput struct {
+	Pairing     string    `json:"pairing"`
+	Side        string    `json:"side"`
+	Cursor      string    `json:"cursor,omitempty"`
+	Since       time.Time `json:"since,omitempty"`
+	PageSize    int       `json:"pageSize"`
+	Concurrency int       `json:"concurrency"`
+}
+
+// BackfillPageResult is the result of the BackfillPage activity.
+type BackfillPageResult struct {
+	Next    string         `json:"next,omitempty"`
+	Last    bool           `json:"last"`
+	Seen    int            `json:"seen"`
+	Failed  int            `json:"failed"`
+	Actions map[string]int `json:"actions,omitempty"`
+}
+
+// BackfillWorkflow pages through one side of a pairing, or both, and
+// dispatches every record to its link like the poller does, in bounded
+// windows. Running it twice is harmless: links skip what they have synced.
+// It is resumable (continue-as-new carries the cursor) and reports progress
+// through QueryProgress.
+func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) {
+	if in.Pairing == "" {
+		return BackfillProgress{}, temporal.NewNonRetryableApplicationError(`backfill input needs "pairing"`, "InvalidInput", nil)
+	}
+	phases, err := backfillPhases(in.Side)
+	if err != nil {
+		return BackfillProgress{}, err
+	}
+	if in.PageSize <= 0 {
+		in.PageSize = 500
+	}
+	if in.Concurrency <= 0 {
+		in.Concurrency = 32
+	}
+	progress := BackfillProgress{Phase: phases[0], StartedAt: workflow.Now(ctx), Total: -1}
+	if in.Progress != nil {
+		progress = *in.Progress
+	}
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryProgress, func() (BackfillProgress, error) {
+		return progress, nil
+	}, workflow.QueryHandlerOptions{Description: "Phase, records done of total, failures and actions so far."}); err != nil {
+		return progress, err
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           WebCRMTaskQueue,
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumInterval: time.Minute},
+	})
+	for progress.Phase != "done" {
+		side := progress.Phase
+		qctx := actx
+		if side == BackfillERP {
+			qctx = workflow.WithTaskQueue(actx, TaskQueue)
+		}
+		if progress.Total < 0 || (progress.Cursor == "" && progress.Pages == 0) {
+			var n int
+			if err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "count "+side+" records")),
+				ActivityBackfillCount, BackfillCountInput{Pairing: in.Pairing, Side: side, Since: in.Since}).Get(ctx, &n); err != nil {
+				return progress, err
+			}
+			progress.Total = max(progress.Total, 0) + n
+		}
+		for {
+			var page BackfillPageResult
+			summary := fmt.Sprintf("backfill %s page %d", side, progress.Pages+1)
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, summary)), ActivityBackfillPage, BackfillPageInput{
+				Pairing: in.Pairing, Side: side, Cursor: progress.Cursor, Since: in.Since,
+				PageSize: in.PageSize, Concurrency: in.Concurrency,
+			}).Get(ctx, &page)
+			if err != nil {
+				return progress, err
+			}
+			progress.Pages++
+			progress.Done += page.Seen
+			progress.Failed += page.Failed
+			progress.Cursor = page.Next
+			progress.Actions = addCounts(progress.Actions, page.Actions)
+			workflow.SetCurrentDetails(ctx, fmt.Sprintf("Backfill of **%s** (%s): %d of %d records, %d failed, %d pages",
+				in.Pairing, side, progress.Done, progress.Total, progress.Failed, progress.Pages))
+			if page.Last {
+				break
+			}
+			if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+				next := in
+				p := progress
+				next.Progress = &p
+				return progress, workflow.NewContinueAsNewError(ctx, BackfillWorkflow, next)
+			}
+		}
+		progress.Phase = nextPhase(phases, side)
+		progress.Cursor = ""
+		progress.Pages = 0
+	}
+	return progress, nil
+}
+
+func backfillPhases(side string) ([]string, error) {
+	switch side {
+	case "", BackfillBoth:
+		return []string{BackfillWebCRM, BackfillERP}, nil
+	case BackfillWebCRM, BackfillERP:
+		return []string{side}, nil
+	}
+	return nil, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("backfill side %q is not one of webcrm, erp, both", side), "InvalidInput", nil)
+}
+
+func nextPhase(phases []string, current string) string {
+	for i, p := range phases {
+		if p == current && i+1 < len(phases) {
+			return phases[i+1]
+		}
+	}
+	return "done"
+}
+
+// addCounts adds b's counts to a, visiting keys in sorted order.
+func addCounts(a, b map[string]int) map[string]int {
+	if len(b) == 0 {
+		return a
+	}
+	if a == nil {
+		a = make(map[string]int, len(b))
+	}
+	for _, k := range workflow.DeterministicKeys(b) {
+		a[k] += b[k]
+	}
+	return a
+}
+
+// ReconcileInput is the input of ReconcileWorkflow.
+type ReconcileInput struct {
+	Pairing string `json:"pairing"`
+	// MaxDeleteShare is the share of a pairing's links that one run may treat
+	// as deleted before the mass-delete guard stops it (default 0.1).
+	MaxDeleteShare float64 `json:"maxDeleteShare,omitempty"`
+}
+
+// ReconcileResult is the result of the Reconcile activity and workflow.
+type ReconcileResult struct {
+	Links      int    `json:"links"`
+	Missing    int    `json:"missing"`
+	Dispatched int    `json:"dispatched"`
+	Guarded    bool   `json:"guarded"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// ReconcileWorkflow finds the records that disappeared from webCRM, which has
+// no tombstones and no deletes in its API, and hands each to its link, which
+// applies the pairing's delete policy. More than MaxDeleteShare missing stops
+// the run (the mass-delete guard) and reports it. Run it on a Temporal
+// Schedule.
+func ReconcileWorkflow(ctx workflow.Context, in ReconcileInput) (ReconcileResult, error) {
+	if in.Pairing == "" {
+		return ReconcileResult{}, temporal.NewNonRetryableApplicationError(`reconcile input needs "pairing"`, "InvalidInput", nil)
+	}
+	if in.MaxDeleteShare <= 0 {
+		in.MaxDeleteShare = 0.1
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           WebCRMTaskQueue,
+		StartToCloseTimeout: time.Hour,
+		HeartbeatTimeout:    2 * time.Minute,
+		Summary:             "list ids on both sides and hand missing records to their links",
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var res ReconcileResult
+	err := workflow.ExecuteActivity(actx, ActivityReconcile, in).Get(ctx, &res)
+	if err == nil {
+		summary := fmt.Sprintf("Reconciled **%s**: %d links, %d missing records, %d dispatched", in.Pairing, res.Links, res.Missing, res.Dispatched)
+		if res.Guarded {
+			summary += "\n\nStopped by the mass-delete guard: " + res.Reason
+		}
+		workflow.SetCurrentDetails(ctx, summary)
+	}
+	return res, err
+}

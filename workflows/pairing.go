@@ -1,0 +1,315 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Names of the pairing workflow's handlers.
+const (
+	// SignalPoke makes the pairing poll now (the hooks endpoint sends it).
+	SignalPoke = "poke"
+	// SignalPause stops polling until SignalResume; its payload is the reason.
+	SignalPause = "pause"
+	// SignalResume resumes polling.
+	SignalResume = "resume"
+	// QueryStatus returns the PairingStatus.
+	QueryStatus = "status"
+)
+
+// Defaults of PairingInput.
+const (
+	DefaultPollInterval = 30 * time.Second
+	DefaultOverlap      = 5 * time.Second
+	DefaultBatchSize    = 500
+	// maxBatchesPerPoll bounds the batches one poll cycle reads per side, so
+	// a large backlog still lets the loop check for signals and continue-as-new.
+	maxBatchesPerPoll = 20
+)
+
+// ErrTypeMassDelete is the application error type of a poll stopped by the
+// mass-delete guard; the pairing pauses itself with the reason.
+const ErrTypeMassDelete = "MassDeleteGuard"
+
+// PairingInput is the input of PairingWorkflow. Start it from the Temporal UI
+// with, for example, {"pairing": "organisations"}; the other fields are
+// optional. The watermark fields are carried through continue-as-new.
+type PairingInput struct {
+	// Pairing is the name of the pairing: organisations, persons, users,
+	// products, opportunities or quotationlines.
+	Pairing string `json:"pairing"`
+	// PollIntervalSeconds is the time between polls (default 30).
+	PollIntervalSeconds int `json:"pollIntervalSeconds,omitempty"`
+	// OverlapSeconds is how far before its watermark the webCRM query starts (default 5).
+	OverlapSeconds int `json:"overlapSeconds,omitempty"`
+	// BatchSize is the number of records read per activity call (default 500).
+	BatchSize int `json:"batchSize,omitempty"`
+	// Paused starts the pairing paused, with PauseReason.
+	Paused      bool   `json:"paused,omitempty"`
+	PauseReason string `json:"pauseReason,omitempty"`
+	// WebCRMSince is where webCRM polling starts (RFC 3339; default: the
+	// beginning, so the first poll sees every record).
+	WebCRMSince time.Time `json:"webcrmSince,omitempty"`
+	// ERPToken is where the ERP change feed starts (default: the beginning).
+	ERPToken string `json:"erpToken,omitempty"`
+	// Carried through continue-as-new.
+	Recent []string        `json:"recent,omitempty"`
+	Totals PairingCounters `json:"totals,omitempty"`
+}
+
+// PairingCounters counts what a pairing has done since it started.
+type PairingCounters struct {
+	Polls      int `json:"polls"`
+	Seen       int `json:"seen"`
+	Dispatched int `json:"dispatched"`
+	Failed     int `json:"failed"`
+}
+
+// PairingStatus is what QueryStatus returns.
+type PairingStatus struct {
+	Pairing         string          `json:"pairing"`
+	Paused          bool            `json:"paused"`
+	PauseReason     string          `json:"pauseReason,omitempty"`
+	PollInterval    time.Duration   `json:"pollInterval"`
+	WebCRMWatermark time.Time       `json:"webcrmWatermark"`
+	ERPToken        string          `json:"erpToken"`
+	LastPollAt      time.Time       `json:"lastPollAt"`
+	LastError       string          `json:"lastError,omitempty"`
+	FailedLinks     []string        `json:"failedLinks,omitempty"`
+	Totals          PairingCounters `json:"totals"`
+}
+
+// PairingWorkflow polls one pairing's two sides and dispatches every change
+// to its link. Watermarks advance only after the dispatch of what they cover
+// is done. Between polls it waits for the poll interval or a poke; it can be
+// paused and resumed, and continues as new when the server suggests it.
+func PairingWorkflow(ctx workflow.Context, in PairingInput) error {
+	p := &pairing{}
+	if err := p.setup(ctx, in); err != nil {
+		return err
+	}
+	return p.run(ctx)
+}
+
+type pairing struct {
+	in     PairingInput
+	status PairingStatus
+	logger log.Logger
+	poke   workflow.ReceiveChannel
+	pause  workflow.ReceiveChannel
+	resume workflow.ReceiveChannel
+}
+
+func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
+	if in.Pairing == "" {
+		return temporal.NewNonRetryableApplicationError(`pairing input needs "pairing" (e.g. {"pairing": "organisations"})`, "InvalidInput", nil)
+	}
+	if in.PollIntervalSeconds <= 0 {
+		in.PollIntervalSeconds = int(DefaultPollInterval / time.Second)
+	}
+	if in.OverlapSeconds <= 0 {
+		in.OverlapSeconds = int(DefaultOverlap / time.Second)
+	}
+	if in.BatchSize <= 0 {
+		in.BatchSize = DefaultBatchSize
+	}
+	p.in = in
+	p.logger = log.With(workflow.GetLogger(ctx), "pairing", in.Pairing)
+	p.status = PairingStatus{
+		Pairing:         in.Pairing,
+		Paused:          in.Paused,
+		PauseReason:     in.PauseReason,
+		PollInterval:    time.Duration(in.PollIntervalSeconds) * time.Second,
+		WebCRMWatermark: in.WebCRMSince,
+		ERPToken:        in.ERPToken,
+		Totals:          in.Totals,
+	}
+	p.poke = workflow.GetSignalChannel(ctx, SignalPoke)
+	p.pause = workflow.GetSignalChannel(ctx, SignalPause)
+	p.resume = workflow.GetSignalChannel(ctx, SignalResume)
+	return workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (PairingStatus, error) {
+		return p.status, nil
+	}, workflow.QueryHandlerOptions{Description: "Paused or running, watermarks, last poll, last error and counters."})
+}
+
+func (p *pairing) run(ctx workflow.Context) error {
+	for {
+		p.drainSignals()
+		if !p.status.Paused {
+			p.pollOnce(ctx)
+		}
+		p.publish(ctx)
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return p.continueAsNew(ctx)
+		}
+		if err := p.wait(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// wait blocks until the poll interval has passed (while running) or a
+// signal arrives.
+func (p *pairing) wait(ctx workflow.Context) error {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	woke := false
+	if !p.status.Paused {
+		timer := workflow.NewTimerWithOptions(tctx, p.status.PollInterval, workflow.TimerOptions{Summary: "wait for the next poll"})
+		sel.AddFuture(timer, func(workflow.Future) { woke = true })
+	}
+	sel.AddReceive(p.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); woke = true })
+	sel.AddReceive(p.pause, func(c workflow.ReceiveChannel, _ bool) {
+		var reason string
+		c.Receive(ctx, &reason)
+		p.setPaused(reason)
+		woke = true
+	})
+	sel.AddReceive(p.resume, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		p.status.Paused, p.status.PauseReason = false, ""
+		woke = true
+	})
+	for !woke {
+		sel.Select(ctx)
+	}
+	return nil
+}
+
+func (p *pairing) setPaused(reason string) {
+	if reason == "" {
+		reason = "paused by an operator"
+	}
+	p.status.Paused, p.status.PauseReason = true, reason
+}
+
+// drainSignals applies every buffered signal without blocking.
+func (p *pairing) drainSignals() {
+	for p.poke.ReceiveAsync(nil) {
+	}
+	var reason string
+	for p.pause.ReceiveAsync(&reason) {
+		p.setPaused(reason)
+	}
+	for p.resume.ReceiveAsync(nil) {
+		p.status.Paused, p.status.PauseReason = false, ""
+	}
+}
+
+// pollOnce reads and dispatches the changes of both sides. An activity that
+// fails leaves its watermark where it was, so the next poll covers the same
+// changes again.
+func (p *pairing) pollOnce(ctx workflow.Context) {
+	p.status.LastError = ""
+	p.status.FailedLinks = nil
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           WebCRMTaskQueue,
+		StartToCloseTimeout: 15 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        2 * time.Second,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: []string{ErrTypeMassDelete},
+		},
+	})
+	for i := 0; i < maxBatchesPerPoll; i++ {
+		in := SyncInput{
+			Pairing: p.in.Pairing, Since: p.status.WebCRMWatermark, Recent: p.in.Recent,
+			Overlap: time.Duration(p.in.OverlapSeconds) * time.Second, Limit: p.in.BatchSize,
+		}
+		var res SyncResult
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, withSummary(actx, fmt.Sprintf("poll webCRM changes since %s", in.Since.Format(time.RFC3339)))),
+			ActivitySyncWebCRM, in).Get(ctx, &res)
+		if err != nil {
+			p.fail(ctx, "webCRM", err)
+			break
+		}
+		p.count(res)
+		p.status.WebCRMWatermark, p.in.Recent = res.Next, res.Recent
+		if !res.More {
+			break
+		}
+	}
+	erpCtx := workflow.WithTaskQueue(actx, TaskQueue)
+	for i := 0; i < maxBatchesPerPoll; i++ {
+		in := SyncInput{Pairing: p.in.Pairing, Token: p.status.ERPToken, Limit: p.in.BatchSize}
+		var res SyncResult
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(erpCtx, withSummary(erpCtx, "read the ERP change feed from "+tokenLabel(in.Token))),
+			ActivitySyncERP, in).Get(ctx, &res)
+		if err != nil {
+			p.fail(ctx, "ERP", err)
+			break
+		}
+		p.count(res)
+		p.status.ERPToken = res.NextToken
+		if !res.More {
+			break
+		}
+	}
+	p.status.Totals.Polls++
+	p.status.LastPollAt = workflow.Now(ctx)
+}
+
+func withSummary(ctx workflow.Context, summary string) workflow.ActivityOptions {
+	opts := workflow.GetActivityOptions(ctx)
+	opts.Summary = summary
+	return opts
+}
+
+func tokenLabel(token string) string {
+	if token == "" {
+		return "the beginning"
+	}
+	return "token " + token
+}
+
+func (p *pairing) count(res SyncResult) {
+	p.status.Totals.Seen += res.Seen
+	p.status.Totals.Dispatched += res.Dispatched
+	p.status.Totals.Failed += res.Failed
+	p.status.FailedLinks = append(p.status.FailedLinks, res.FailedLinks...)
+	if len(p.status.FailedLinks) > 10 {
+		p.status.FailedLinks = p.status.FailedLinks[len(p.status.FailedLinks)-10:]
+	}
+}
+
+func (p *pairing) fail(ctx workflow.Context, side string, err error) {
+	p.status.LastError = fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
+	p.logger.Warn("poll failed", "side", side, "error", err)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == ErrTypeMassDelete {
+		p.setPaused("mass-delete guard: " + appErr.Message())
+	}
+}
+
+func (p *pairing) publish(ctx workflow.Context) {
+	s := p.status
+	state := "running"
+	if s.Paused {
+		state = "paused (" + s.PauseReason + ")"
+	}
+	details := fmt.Sprintf("**%s** pairing: %s\n\nwebCRM watermark: %s · ERP feed token: %s\n\nPolls: %d · changes seen: %d · dispatched: %d · failed: %d",
+		s.Pairing, state, s.WebCRMWatermark.Format(time.RFC3339), tokenLabel(s.ERPToken),
+		s.Totals.Polls, s.Totals.Seen, s.Totals.Dispatched, s.Totals.Failed)
+	if s.LastError != "" {
+		details += "\n\nLast error: " + s.LastError
+	}
+	workflow.SetCurrentDetails(ctx, details)
+}
+
+func (p *pairing) continueAsNew(ctx workflow.Context) error {
+	p.drainSignals()
+	next := p.in
+	next.Paused, next.PauseReason = p.status.Paused, p.status.PauseReason
+	next.WebCRMSince = p.status.WebCRMWatermark
+	next.ERPToken = p.status.ERPToken
+	next.Totals = p.status.Totals
+	return workflow.NewContinueAsNewError(ctx, PairingWorkflow, next)
+}
