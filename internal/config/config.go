@@ -1,0 +1,224 @@
+// Package config loads the settings the worker and the starter share: how to
+// reach Temporal, webCRM and the ERP, where the mapping files are, and the
+// sync knobs. Settings come from an optional YAML file, then the
+// environment; secrets belong in the environment or in a file only the
+// service can read, never in workflow input.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is tandem's configuration. The YAML keys are the lower-camel-case
+// names in the struct tags; every field also has an environment variable,
+// listed in Env.
+type Config struct {
+	Temporal Temporal `yaml:"temporal"`
+	WebCRM   WebCRM   `yaml:"webcrm"`
+	ERP      ERP      `yaml:"erp"`
+	Sync     Sync     `yaml:"sync"`
+	Worker   Worker   `yaml:"worker"`
+}
+
+// Temporal says how to reach the Temporal service.
+type Temporal struct {
+	Address   string `yaml:"address"`   // TEMPORAL_ADDRESS, default 127.0.0.1:7233
+	Namespace string `yaml:"namespace"` // TEMPORAL_NAMESPACE, default "default"
+	APIKey    string `yaml:"apiKey"`    // TEMPORAL_API_KEY (Temporal Cloud); secret
+	TLSCert   string `yaml:"tlsCert"`   // TEMPORAL_TLS_CERT: client certificate file (mTLS)
+	TLSKey    string `yaml:"tlsKey"`    // TEMPORAL_TLS_KEY: client key file (mTLS)
+	TLSCA     string `yaml:"tlsCA"`     // TEMPORAL_TLS_CA: CA bundle to trust
+	TLS       bool   `yaml:"tls"`       // TEMPORAL_TLS: use TLS without a client certificate
+}
+
+// WebCRM says how to reach webCRM.
+type WebCRM struct {
+	BaseURL           string `yaml:"baseURL"`           // WEBCRM_BASE_URL, default https://api.webcrm.com
+	APIToken          string `yaml:"apiToken"`          // WEBCRM_API_TOKEN; secret
+	RequestsPerMinute int    `yaml:"requestsPerMinute"` // WEBCRM_REQUESTS_PER_MINUTE, default 250
+}
+
+// ERP says how to reach the CustomERP API.
+type ERP struct {
+	BaseURL string `yaml:"baseURL"` // CUSTOMERP_BASE_URL
+	APIKey  string `yaml:"apiKey"`  // CUSTOMERP_API_KEY; secret
+}
+
+// Sync holds the sync engine's knobs.
+type Sync struct {
+	MappingsDir  string        `yaml:"mappingsDir"`  // TANDEM_MAPPINGS_DIR; empty = the built-in defaults
+	PollInterval time.Duration `yaml:"pollInterval"` // TANDEM_POLL_INTERVAL, default 30s
+	Concurrency  int           `yaml:"concurrency"`  // TANDEM_DISPATCH_CONCURRENCY: changes dispatched at once per activity, default 16
+}
+
+// Worker holds the worker process's own settings.
+type Worker struct {
+	MetricsAddr string `yaml:"metricsAddr"` // TANDEM_METRICS_ADDR, default 127.0.0.1:9090; "off" disables
+	HooksAddr   string `yaml:"hooksAddr"`   // TANDEM_HOOKS_ADDR, default 127.0.0.1:8085; "off" disables
+	HooksSecret string `yaml:"hooksSecret"` // TANDEM_HOOKS_SECRET: shared secret webCRM hook calls must carry; secret
+	LogLevel    string `yaml:"logLevel"`    // TANDEM_LOG_LEVEL: debug, info, warn, error (default info)
+}
+
+// Default returns the configuration before any file or variable is read.
+func Default() Config {
+	return Config{
+		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
+		WebCRM:   WebCRM{BaseURL: "https://api.webcrm.com", RequestsPerMinute: 250},
+		Sync:     Sync{PollInterval: 30 * time.Second, Concurrency: 16},
+		Worker:   Worker{MetricsAddr: "127.0.0.1:9090", HooksAddr: "127.0.0.1:8085", LogLevel: "info"},
+	}
+}
+
+// envVar binds one environment variable to one field.
+type envVar struct {
+	name string
+	set  func(c *Config, v string) error
+}
+
+// Env lists the environment variables Load reads, in the order it applies them.
+func Env() []string {
+	vars := envVars()
+	names := make([]string, len(vars))
+	for i, v := range vars {
+		names[i] = v.name
+	}
+	return names
+}
+
+func envVars() []envVar {
+	str := func(name string, f func(c *Config) *string) envVar {
+		return envVar{name, func(c *Config, v string) error { *f(c) = v; return nil }}
+	}
+	num := func(name string, f func(c *Config) *int) envVar {
+		return envVar{name, func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a whole number", name, v)
+			}
+			*f(c) = n
+			return nil
+		}}
+	}
+	return []envVar{
+		str("TEMPORAL_ADDRESS", func(c *Config) *string { return &c.Temporal.Address }),
+		str("TEMPORAL_NAMESPACE", func(c *Config) *string { return &c.Temporal.Namespace }),
+		str("TEMPORAL_API_KEY", func(c *Config) *string { return &c.Temporal.APIKey }),
+		str("TEMPORAL_TLS_CERT", func(c *Config) *string { return &c.Temporal.TLSCert }),
+		str("TEMPORAL_TLS_KEY", func(c *Config) *string { return &c.Temporal.TLSKey }),
+		str("TEMPORAL_TLS_CA", func(c *Config) *string { return &c.Temporal.TLSCA }),
+		{"TEMPORAL_TLS", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("TEMPORAL_TLS=%q is not true or false", v)
+			}
+			c.Temporal.TLS = b
+			return nil
+		}},
+		str("WEBCRM_BASE_URL", func(c *Config) *string { return &c.WebCRM.BaseURL }),
+		str("WEBCRM_API_TOKEN", func(c *Config) *string { return &c.WebCRM.APIToken }),
+		num("WEBCRM_REQUESTS_PER_MINUTE", func(c *Config) *int { return &c.WebCRM.RequestsPerMinute }),
+		str("CUSTOMERP_BASE_URL", func(c *Config) *string { return &c.ERP.BaseURL }),
+		str("CUSTOMERP_API_KEY", func(c *Config) *string { return &c.ERP.APIKey }),
+		str("TANDEM_MAPPINGS_DIR", func(c *Config) *string { return &c.Sync.MappingsDir }),
+		{"TANDEM_POLL_INTERVAL", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("TANDEM_POLL_INTERVAL=%q is not a duration such as 30s", v)
+			}
+			c.Sync.PollInterval = d
+			return nil
+		}},
+		num("TANDEM_DISPATCH_CONCURRENCY", func(c *Config) *int { return &c.Sync.Concurrency }),
+		str("TANDEM_METRICS_ADDR", func(c *Config) *string { return &c.Worker.MetricsAddr }),
+		str("TANDEM_HOOKS_ADDR", func(c *Config) *string { return &c.Worker.HooksAddr }),
+		str("TANDEM_HOOKS_SECRET", func(c *Config) *string { return &c.Worker.HooksSecret }),
+		str("TANDEM_LOG_LEVEL", func(c *Config) *string { return &c.Worker.LogLevel }),
+	}
+}
+
+// Load reads the YAML file at path (when path is not empty), then the
+// environment through getenv (os.Getenv when nil), over the defaults. Errors
+// name the file and line, or the variable.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	var errs []error
+	for _, v := range envVars() {
+		if val := getenv(v.name); val != "" {
+			if err := v.set(&cfg, val); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Validate checks that the settings a worker needs are present and sane.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Temporal.Address == "" {
+		errs = append(errs, errors.New("temporal.address (TEMPORAL_ADDRESS) is empty"))
+	}
+	if (c.Temporal.TLSCert == "") != (c.Temporal.TLSKey == "") {
+		errs = append(errs, errors.New("temporal.tlsCert and temporal.tlsKey (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY) go together"))
+	}
+	for _, u := range []struct{ name, value string }{
+		{"webcrm.baseURL (WEBCRM_BASE_URL)", c.WebCRM.BaseURL},
+		{"erp.baseURL (CUSTOMERP_BASE_URL)", c.ERP.BaseURL},
+	} {
+		if u.value == "" {
+			errs = append(errs, fmt.Errorf("%s is empty", u.name))
+			continue
+		}
+		if p, err := url.Parse(u.value); err != nil || p.Scheme == "" || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q is not an absolute URL", u.name, u.value))
+		}
+	}
+	if c.WebCRM.APIToken == "" {
+		errs = append(errs, errors.New("webcrm.apiToken (WEBCRM_API_TOKEN) is empty"))
+	}
+	if c.ERP.APIKey == "" {
+		errs = append(errs, errors.New("erp.apiKey (CUSTOMERP_API_KEY) is empty"))
+	}
+	if c.WebCRM.RequestsPerMinute <= 0 {
+		errs = append(errs, fmt.Errorf("webcrm.requestsPerMinute must be positive, got %d", c.WebCRM.RequestsPerMinute))
+	}
+	if c.Sync.PollInterval < time.Second {
+		errs = append(errs, fmt.Errorf("sync.pollInterval must be at least 1s, got %s", c.Sync.PollInterval))
+	}
+	if c.Sync.Concurrency <= 0 {
+		errs = append(errs, fmt.Errorf("sync.concurrency must be positive, got %d", c.Sync.Concurrency))
+	}
+	switch strings.ToLower(c.Worker.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("worker.logLevel %q is not one of debug, info, warn, error", c.Worker.LogLevel))
+	}
+	return errors.Join(errs...)
+}
