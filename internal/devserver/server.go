@@ -152,7 +152,8 @@ func checkPortFree(ip string, port int, purpose string) error {
 }
 
 // Start runs the dev server and returns once its frontend answers health
-// checks and the namespace is visible. The caller must call Stop.
+// checks, the namespace is visible and the UI (unless headless) accepts
+// connections. The caller must call Stop.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.CLIPath == "" {
 		p, err := EnsureCLI(ctx, opts.Ensure)
@@ -193,8 +194,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if err == nil {
 			return s, nil
 		}
+		// Retry only what a port race explains: a picked port found busy, or
+		// a child that quit at once (it could not bind). Timeouts are final.
 		var busy *PortInUseError
-		if !autoPorts || ctx.Err() != nil || errors.As(err, &busy) && !isAutoPort(opts, busy) {
+		retry := errors.As(err, &busy) && isAutoPort(opts, busy) || errors.Is(err, errChildExited)
+		if !autoPorts || !retry || ctx.Err() != nil {
 			return nil, err
 		}
 		opts.Logger.Warn("Temporal dev server did not start, retrying with other ports", "attempt", i+1, "error", err)
@@ -212,6 +216,9 @@ func isAutoPort(opts Options, busy *PortInUseError) bool {
 	}
 	return false
 }
+
+// errChildExited marks a start-up failure where the child quit by itself.
+var errChildExited = errors.New("the server process exited during start-up")
 
 const (
 	purposeFrontend = "frontend gRPC"
@@ -394,8 +401,9 @@ func cliAttrType(t enumspb.IndexedValueType) (string, error) {
 	return "", fmt.Errorf("unsupported type %v", t)
 }
 
-// waitReady polls until the frontend is healthy and the namespace is
-// registered, the child exits, or the start timeout passes.
+// waitReady polls until the frontend is healthy, the namespace is
+// registered and the UI (if any) accepts connections; or the child exits,
+// or the start timeout passes.
 func (s *Server) waitReady(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
@@ -409,7 +417,7 @@ func (s *Server) waitReady(ctx context.Context, opts Options) error {
 	for {
 		select {
 		case <-s.exited:
-			return fmt.Errorf("the server process exited during start-up (%v)", s.waitErr)
+			return fmt.Errorf("%w (%v)", errChildExited, s.waitErr)
 		default:
 		}
 		last = func() error {
@@ -428,8 +436,17 @@ func (s *Server) waitReady(ctx context.Context, opts Options) error {
 			if _, err := c.CheckHealth(cctx, &client.CheckHealthRequest{}); err != nil {
 				return err
 			}
-			_, err := c.WorkflowService().DescribeNamespace(cctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.namespace})
-			return err
+			if _, err := c.WorkflowService().DescribeNamespace(cctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.namespace}); err != nil {
+				return err
+			}
+			if s.uiPort != 0 { // the UI starts on its own; wait for it too
+				conn, err := net.DialTimeout("tcp", net.JoinHostPort(s.ip, strconv.Itoa(s.uiPort)), time.Second)
+				if err != nil {
+					return fmt.Errorf("web UI: %w", err)
+				}
+				_ = conn.Close()
+			}
+			return nil
 		}()
 		if last == nil {
 			return nil

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -57,7 +60,7 @@ func TestStartRunsWorkflowWithSearchAttributes(t *testing.T) {
 	t.Logf("dev server ready at %s in %s (Start call %s)", srv.Address(), srv.StartupDuration(), time.Since(began))
 	require.Empty(t, srv.UIURL())
 
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace()})
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: quietLogger()})
 	require.NoError(t, err)
 
 	// Registering again, plus one new attribute, is idempotent.
@@ -183,4 +186,9 @@ func TestBuildArgs(t *testing.T) {
 
 	_, err = buildArgs(Options{SearchAttributes: map[string]enumspb.IndexedValueType{"Bad": enumspb.INDEXED_VALUE_TYPE_UNSPECIFIED}})
 	require.ErrorContains(t, err, `"Bad"`)
+}
+
+// quietLogger keeps the SDK's info lines out of test output.
+func quietLogger() sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
