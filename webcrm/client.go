@@ -309,7 +309,11 @@ func (c *Client) do(ctx context.Context, k call) (*response, error) {
 			}
 			token = t
 		}
-		req, err := retryablehttp.NewRequestWithContext(ctx, k.method, c.url(k.path, k.query), payload)
+		var raw any // nil interface for no body: a nil []byte would make net/http probe for one
+		if payload != nil {
+			raw = payload
+		}
+		req, err := retryablehttp.NewRequestWithContext(ctx, k.method, c.url(k.path, k.query), raw)
 		if err != nil {
 			return nil, fmt.Errorf("webcrm: %s %s %s: building request: %w", k.op, k.entity, k.id, err)
 		}

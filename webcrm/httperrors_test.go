@@ -2,11 +2,13 @@ package webcrm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -426,4 +428,37 @@ func TestInvalidArguments(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 	_, err = New(Config{BaseURL: "http://x"})
 	assert.ErrorIs(t, err, ErrInvalidArgument)
+}
+
+// TestUpdateDropsServerFieldsOnlyWhenRejected: a server that refuses server-maintained
+// properties in a PUT gets the record again without them; every other property stays.
+func TestUpdateDropsServerFieldsOnlyWhenRejected(t *testing.T) {
+	t.Parallel()
+	f := newFakeAuth(t)
+	var puts []map[string]any
+	var mu sync.Mutex
+	f.handle("GET /Organisations/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"OrganisationId": 5, "OrganisationName": "Acme", "OrganisationCustom7": "keep",
+			"OrganisationUpdatedAt": "2025-01-01T00:00:00.0000000Z", "OrganisationCreatedBy": "Ann"})
+	})
+	f.handle("PUT /Organisations/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
+		mu.Lock()
+		puts = append(puts, body)
+		mu.Unlock()
+		if _, ok := body["OrganisationUpdatedAt"]; ok {
+			http.Error(w, `{"Message":"OrganisationUpdatedAt is read-only"}`, http.StatusBadRequest)
+		}
+	})
+	c := newTestClient(t, testConfig(f.srv.URL, nil))
+	rec, err := c.Update(context.Background(), Organisations, 5, Record{"OrganisationName": "Acme 2"})
+	require.NoError(t, err)
+	require.Len(t, puts, 2)
+	assert.Equal(t, "2025-01-01T00:00:00.0000000Z", puts[0]["OrganisationUpdatedAt"], "first PUT is the full record")
+	assert.NotContains(t, puts[1], "OrganisationUpdatedAt")
+	assert.NotContains(t, puts[1], "OrganisationCreatedBy")
+	assert.Equal(t, "keep", puts[1]["OrganisationCustom7"])
+	assert.Equal(t, "Acme 2", puts[1]["OrganisationName"])
+	assert.Equal(t, json.Number("5"), rec["OrganisationId"].(json.Number))
 }

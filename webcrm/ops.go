@@ -514,12 +514,18 @@ func (c *Client) Update(ctx context.Context, e Entity, id int, changes Record) (
 		}
 		c.log.InfoContext(ctx, "webcrm: update rejected a server-maintained field; retrying without them", "entity", string(e), "id", id)
 		k.body = trimmed
+		body = trimmed
 		_, err = c.do(ctx, k)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return body, nil
+	// Return it in the same form a read produces (numbers as json.Number, times as text).
+	written, err := toRecord(body)
+	if err != nil {
+		return nil, fmt.Errorf("webcrm: Update %s %d: %w", e, id, err)
+	}
+	return written, nil
 }
 
 func mentionsServerField(e Entity, msg string) bool {
