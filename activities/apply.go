@@ -1,0 +1,537 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// applyRun is one execution of Apply: the pairing, both stores, the state
+// being built and the result.
+type applyRun struct {
+	a     *Activities
+	p     *mappings.Pairing
+	in    workflows.ApplyInput
+	st    workflows.LinkState
+	store map[workflows.Side]store
+	recs  map[workflows.Side]record
+	res   workflows.ApplyResult
+	refs  *resolver
+}
+
+// Apply applies one change to one link: it reads both records (using the
+// one the poll delivered), finds or creates the counterpart on first
+// contact, maps both to the pairing's canonical form, merges them against
+// the last synced snapshot and writes what changed. It is safe to retry:
+// creates are idempotent (ERP Idempotency-Key and webCRM correlation token,
+// both the link ID), and a retry re-reads both sides before deciding.
+func (a *Activities) Apply(ctx context.Context, in workflows.ApplyInput) (workflows.ApplyResult, error) {
+	p, err := a.pairing(in.Pairing)
+	if err != nil {
+		return workflows.ApplyResult{}, err
+	}
+	ws, es := a.stores(p)
+	r := &applyRun{
+		a: a, p: p, in: in, st: in.State,
+		store: map[workflows.Side]store{workflows.WebCRM: ws, workflows.ERP: es},
+		recs:  map[workflows.Side]record{},
+		refs:  &resolver{d: a.dispatcher},
+	}
+	res, err := r.run(ctx)
+	if err != nil {
+		a.Metrics.applied(in.Pairing, string(in.Change.Side), workflows.ActionError)
+		return res, classify(recordError(in.Pairing, in.LinkID, err))
+	}
+	a.Metrics.applied(in.Pairing, string(in.Change.Side), res.Outcome.Action)
+	a.Metrics.conflict(in.Pairing, len(res.Conflicts))
+	return res, nil
+}
+
+func (r *applyRun) run(ctx context.Context) (workflows.ApplyResult, error) {
+	ch := r.in.Change
+	if err := r.claim(ch); err != nil {
+		return r.res, err
+	}
+	if err := r.read(ctx, ch); err != nil {
+		return r.res, err
+	}
+	if gone := r.goneSide(); gone != "" {
+		return r.applyDelete(ctx, gone)
+	}
+	if r.st.Snapshot == nil && r.otherID(ch.Side) == "" {
+		done, err := r.firstContact(ctx, ch.Side)
+		if err != nil || done {
+			return r.res, err
+		}
+	}
+	return r.merge(ctx)
+}
+
+// claim records the change's record id in the state, or rejects a change
+// that names another record than the one this link holds.
+func (r *applyRun) claim(ch workflows.Change) error {
+	cur := r.idOf(ch.Side)
+	switch {
+	case cur == "":
+		r.setID(ch.Side, ch.ID)
+	case cur != ch.ID:
+		return permanent(fmt.Errorf("change of %s record %s reached the link of %s record %s", ch.Side, ch.ID, ch.Side, cur), errTypeValidation)
+	}
+	return nil
+}
+
+func (r *applyRun) idOf(s workflows.Side) string {
+	if s == workflows.WebCRM {
+		return r.st.CrmID
+	}
+	return r.st.ErpID
+}
+
+func (r *applyRun) otherID(s workflows.Side) string { return r.idOf(s.Other()) }
+
+func (r *applyRun) setID(s workflows.Side, id string) {
+	if s == workflows.WebCRM {
+		r.st.CrmID = id
+	} else {
+		r.st.ErpID = id
+	}
+}
+
+// read loads both records: the delivered one from the change, the other
+// from its API.
+func (r *applyRun) read(ctx context.Context, ch workflows.Change) error {
+	for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+		id := r.idOf(side)
+		if id == "" {
+			continue
+		}
+		s := r.store[side]
+		var rec record
+		var err error
+		switch {
+		case ch.Side == side && ch.Deleted:
+			rec = record{gone: true}
+		case ch.Side == side && len(ch.Record) > 0:
+			rec, err = s.decode(ch.Record)
+		default:
+			rec, err = s.get(ctx, id)
+		}
+		if err != nil {
+			return fmt.Errorf("read %s %s: %w", s.label(), id, err)
+		}
+		r.recs[side] = rec
+	}
+	return nil
+}
+
+func (r *applyRun) goneSide() workflows.Side {
+	for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+		if rec, ok := r.recs[side]; ok && rec.gone {
+			return side
+		}
+	}
+	return ""
+}
+
+// canonical maps a side's record to canonical form.
+func (r *applyRun) canonical(ctx context.Context, side workflows.Side, rec record) (mappings.Canonical, error) {
+	var c mappings.Canonical
+	var warns []mappings.Warning
+	var err error
+	if side == workflows.WebCRM {
+		c, warns, err = r.p.FromWebCRM(ctx, rec.fields, r.refs)
+	} else {
+		c, warns, err = r.p.FromERP(ctx, rec.fields, r.refs)
+	}
+	r.warn(warns)
+	return c, err
+}
+
+// render maps canonical fields to a side's record shape.
+func (r *applyRun) render(ctx context.Context, side workflows.Side, c mappings.Canonical, fields []string) (map[string]any, error) {
+	var body map[string]any
+	var warns []mappings.Warning
+	var err error
+	if side == workflows.WebCRM {
+		body, warns, err = r.p.ToWebCRM(ctx, c, fields, r.refs)
+	} else {
+		body, warns, err = r.p.ToERP(ctx, c, fields, r.refs)
+	}
+	r.warn(warns)
+	return body, err
+}
+
+func (r *applyRun) warn(ws []mappings.Warning) {
+	for _, w := range ws {
+		r.res.Warnings = append(r.res.Warnings, w.String())
+	}
+}
+
+// blocked reports whether err is an unresolved reference and, if so, puts
+// the link in state blocked with the reason.
+func (r *applyRun) blocked(err error) bool {
+	var u *mappings.UnresolvedReference
+	if !errors.As(err, &u) {
+		return false
+	}
+	r.st.State = workflows.StateBlocked
+	r.st.BlockedOn = workflows.LinkWorkflowID(u.Pairing, workflows.Side(u.Side), u.ID)
+	r.st.Reason = fmt.Sprintf("waiting for %s %s record %s to be linked", u.Pairing, u.Side, u.ID)
+	if reason := r.refs.reasonFor(r.st.BlockedOn); reason != "" {
+		r.st.Reason += " (" + reason + ")"
+	}
+	r.res.Outcome.Action = workflows.ActionBlocked
+	r.res.State = r.st
+	return true
+}
+
+// settle puts the link in state ok with a reason and ends the run.
+func (r *applyRun) settle(action, reason string) (workflows.ApplyResult, error) {
+	r.st.State, r.st.Reason, r.st.BlockedOn = workflows.StateOK, reason, ""
+	r.st.Applied++
+	r.res.Outcome.Action = action
+	r.res.State = r.st
+	return r.res, nil
+}
+
+// firstContact handles a record whose counterpart is not known yet: it
+// hands the record to the link that created it, links it to exactly one
+// unlinked match, or creates the counterpart. done is true when the run
+// ends here.
+func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done bool, err error) {
+	home := r.recs[side]
+	other := side.Other()
+	if side == workflows.ERP && !r.p.Accepts(home.fields) {
+		_, err := r.settle(workflows.ActionSkipped, "not a record of this pairing")
+		return true, err
+	}
+	if tok := r.store[side].token(home.fields); tok != "" && tok != r.in.LinkID {
+		kind, err := links.DescribeID(ctx, r.a.Temporal, tok)
+		if err != nil {
+			return true, err
+		}
+		if kind == links.KindLink {
+			r.res.Outcome = workflows.Outcome{Action: workflows.ActionForwarded, Forward: tok}
+			r.res.State = r.st
+			return true, nil
+		}
+	}
+	c, err := r.canonical(ctx, side, home)
+	if r.blocked(err) {
+		return true, nil
+	}
+	if err != nil {
+		return true, permanent(fmt.Errorf("map %s record %s: %w", side, r.idOf(side), err), errTypeValidation)
+	}
+	matches, err := r.match(ctx, other, c)
+	if err != nil {
+		return true, err
+	}
+	switch len(matches) {
+	case 1:
+		r.setID(other, matches[0])
+		rec, err := r.store[other].get(ctx, matches[0])
+		if err != nil {
+			return true, fmt.Errorf("read matched %s %s: %w", r.store[other].label(), matches[0], err)
+		}
+		r.recs[other] = rec
+		if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
+			return true, err
+		}
+		r.res.Outcome.Action = workflows.ActionMatched
+		return false, nil
+	case 0:
+	default:
+		r.st.State = workflows.StateError
+		r.st.Reason = fmt.Sprintf("%d %s records match by %s (%s); merge the duplicates, then run `starter resync`",
+			len(matches), r.store[other].label(), strings.Join(mergeFields(r.p), ", "), strings.Join(matches, ", "))
+		r.res.Outcome.Action = workflows.ActionError
+		r.res.State = r.st
+		return true, nil
+	}
+	if !r.p.MayCreate(mappings.Side(other), c) {
+		why := fmt.Sprintf("the %s pairing creates records %s only", r.p.Name, r.p.Creation)
+		if r.p.Creation.Allows(mappings.Side(other)) {
+			why = fmt.Sprintf("the %s gate holds it back", r.p.Gate)
+		}
+		_, err := r.settle(workflows.ActionSkipped, fmt.Sprintf("not created in %s: %s", other, why))
+		return true, err
+	}
+	return true, r.create(ctx, other, c)
+}
+
+// match looks for unlinked counterparts by the pairing's merge criteria.
+func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.Canonical) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	key, ok := r.p.MatchKey(c)
+	if !ok {
+		return nil, nil
+	}
+	for _, q := range matchQueries(r.p, c, other) {
+		ids, err := r.store[other].find(ctx, q.Property, q.Value)
+		if err != nil {
+			return nil, fmt.Errorf("look for a matching %s by %s: %w", r.store[other].label(), q.Property, err)
+		}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			rec, err := r.store[other].get(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if rec.gone || (other == workflows.ERP && !r.p.Accepts(rec.fields)) {
+				continue
+			}
+			cand, err := r.canonical(ctx, other, rec)
+			if err != nil {
+				continue // a candidate that cannot be mapped is not a match
+			}
+			if k, ok := r.p.MatchKey(cand); !ok || k != key {
+				continue
+			}
+			kind, err := links.Describe(ctx, r.a.Temporal, r.p.Name, other, id)
+			if err != nil {
+				return nil, err
+			}
+			if kind == links.KindNone {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}
+
+// create writes the counterpart of the home record on side, registers its
+// index entry and records the snapshot.
+func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.Canonical) error {
+	body, err := r.render(ctx, side, c, r.p.WritableFields(mappings.Side(side), false))
+	if r.blocked(err) {
+		return nil
+	}
+	if err != nil {
+		return permanent(fmt.Errorf("map record for %s: %w", r.store[side].label(), err), errTypeValidation)
+	}
+	id, rec, err := r.store[side].create(ctx, body, r.in.LinkID)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", r.store[side].label(), err)
+	}
+	r.setID(side, id)
+	if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, side, id, r.in.LinkID); err != nil {
+		return err
+	}
+	home := r.recs[side.Other()]
+	r.remember(c, side.Other(), home)
+	r.remember(c, side, rec)
+	r.st.Writes++
+	action := workflows.ActionCreatedERP
+	if side == workflows.WebCRM {
+		action = workflows.ActionCreatedWebCRM
+	}
+	_, err = r.settle(action, "")
+	return err
+}
+
+// remember stores the synced snapshot and the version of a side's record.
+func (r *applyRun) remember(c mappings.Canonical, side workflows.Side, rec record) {
+	snap, err := json.Marshal(c)
+	if err == nil {
+		r.st.Snapshot = snap
+	}
+	r.st.Hash = mappings.Hash(c)
+	if side == workflows.WebCRM {
+		r.st.CrmVersion = rec.version
+	} else {
+		r.st.ErpVersion = rec.version
+	}
+}
+
+// merge does the three-way merge of a linked pair and writes what changed.
+func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
+	cw, err := r.canonical(ctx, workflows.WebCRM, r.recs[workflows.WebCRM])
+	if r.blocked(err) {
+		return r.res, nil
+	}
+	if err != nil {
+		return r.res, permanent(fmt.Errorf("map webCRM record %s: %w", r.st.CrmID, err), errTypeValidation)
+	}
+	ce, err := r.canonical(ctx, workflows.ERP, r.recs[workflows.ERP])
+	if r.blocked(err) {
+		return r.res, nil
+	}
+	if err != nil {
+		return r.res, permanent(fmt.Errorf("map ERP record %s: %w", r.st.ErpID, err), errTypeValidation)
+	}
+	base, err := decodeCanonical(r.st.Snapshot)
+	if err != nil {
+		return r.res, permanent(fmt.Errorf("decode snapshot: %w", err), errTypeValidation)
+	}
+	m := mappings.Merge(mappings.MergeInput{
+		Base: base, WebCRM: cw, ERP: ce, Pairing: r.p,
+		WebCRMUpdatedAt: r.recs[workflows.WebCRM].updatedAt,
+		ERPUpdatedAt:    r.recs[workflows.ERP].updatedAt,
+	})
+	for _, c := range m.Conflicts {
+		r.res.Conflicts = append(r.res.Conflicts, workflows.ConflictNote{Field: c.Field, Winner: workflows.Side(c.Winner), Rule: c.Rule})
+	}
+	r.st.Conflicts += len(m.Conflicts)
+	writes := 0
+	for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+		fields := m.ToWebCRM
+		if side == workflows.ERP {
+			fields = m.ToERP
+		}
+		rec := r.recs[side]
+		if len(fields) > 0 {
+			body, err := r.render(ctx, side, m.Merged, fields)
+			if r.blocked(err) {
+				return r.res, nil
+			}
+			if err != nil {
+				return r.res, permanent(fmt.Errorf("map changes for %s: %w", r.store[side].label(), err), errTypeValidation)
+			}
+			written, err := r.store[side].update(ctx, r.idOf(side), rec, body)
+			if err != nil {
+				return r.res, fmt.Errorf("update %s %s: %w", r.store[side].label(), r.idOf(side), err)
+			}
+			rec.version = written.version
+			writes++
+		}
+		r.remember(m.Merged, side, rec)
+	}
+	r.st.Writes += writes
+	action := r.res.Outcome.Action
+	if action == "" {
+		action = workflows.ActionNoop
+		if writes > 0 {
+			action = workflows.ActionUpdated
+		}
+	}
+	r.res.Outcome.Conflicts = len(m.Conflicts)
+	return r.settle(action, "")
+}
+
+// applyDelete applies the pairing's delete policy to a record that is gone
+// on side gone.
+func (r *applyRun) applyDelete(ctx context.Context, gone workflows.Side) (workflows.ApplyResult, error) {
+	other := gone.Other()
+	otherID := r.otherID(gone)
+	if r.st.State == workflows.StateDeleted {
+		r.res.Outcome.Action = workflows.ActionSeen
+		r.res.State = r.st
+		return r.res, nil
+	}
+	reason := fmt.Sprintf("deleted in %s", gone)
+	if otherRec, ok := r.recs[other]; otherID != "" && ok && !otherRec.gone {
+		switch action, deact := r.p.DeletePolicy.OnDelete(mappings.Side(gone)); action {
+		case mappings.Propagate:
+			if err := r.store[other].remove(ctx, otherID); err != nil {
+				return r.res, fmt.Errorf("delete %s %s: %w", r.store[other].label(), otherID, err)
+			}
+			r.st.Writes++
+			reason += fmt.Sprintf("; deleted in %s too", other)
+		case mappings.Deactivate:
+			changes := map[string]any{}
+			setPath(changes, deact.Property, deact.Value)
+			if _, err := r.store[other].update(ctx, otherID, otherRec, changes); err != nil {
+				return r.res, fmt.Errorf("deactivate %s %s: %w", r.store[other].label(), otherID, err)
+			}
+			r.st.Writes++
+			reason += fmt.Sprintf("; deactivated in %s", other)
+		default:
+			reason += fmt.Sprintf("; %s record kept (delete policy %s)", other, r.p.DeletePolicy.Policy)
+		}
+	}
+	r.st.State, r.st.Reason = workflows.StateDeleted, reason
+	r.st.Applied++
+	r.res.Outcome.Action = workflows.ActionDeleted
+	r.res.State = r.st
+	activity.GetLogger(ctx).Info("delete policy applied", "pairing", r.p.Name, "link", r.in.LinkID, "reason", reason)
+	return r.res, nil
+}
+
+// decodeCanonical reads a snapshot back into canonical form: whole numbers
+// come back as int64, as the mappings produce them; decimals are strings.
+func decodeCanonical(raw json.RawMessage) (mappings.Canonical, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var c mappings.Canonical
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	for k, v := range c {
+		if n, ok := v.(json.Number); ok {
+			i, err := n.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("snapshot field %s: %q is not a whole number", k, n)
+			}
+			c[k] = i
+		}
+	}
+	return c, nil
+}
+
+// mergeFields names a pairing's merge criteria.
+func mergeFields(p *mappings.Pairing) []string {
+	out := make([]string, len(p.MergeCriteria))
+	for i, k := range p.MergeCriteria {
+		out[i] = k.Field
+	}
+	return out
+}
+
+// lookup is one query for match candidates: property = value on one side.
+type lookup struct{ Property, Value string }
+
+// matchQueries returns the look-ups that find candidates for a record with
+// canonical values c on side other: the first merge criterion's property
+// on that side, with the value as it is and as the criterion normalises it.
+// Candidates are then compared on the full normalised key.
+func matchQueries(p *mappings.Pairing, c mappings.Canonical, other workflows.Side) []lookup {
+	if len(p.MergeCriteria) == 0 {
+		return nil
+	}
+	k := p.MergeCriteria[0]
+	f, ok := p.Field(k.Field)
+	if !ok {
+		return nil
+	}
+	prop := f.Side(mappings.Side(other)).Property
+	if prop == "" {
+		return nil
+	}
+	raw := strings.TrimSpace(fmt.Sprint(c[k.Field]))
+	out := []lookup{{prop, raw}}
+	if norm := k.Apply(c[k.Field]); norm != raw && norm != "" {
+		out = append(out, lookup{prop, norm})
+	}
+	return out
+}
+
+// setPath sets a dotted path in a nested record.
+func setPath(rec map[string]any, path string, v any) {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := rec[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			rec[p] = next
+		}
+		rec = next
+	}
+	rec[parts[len(parts)-1]] = v
+}

@@ -1,0 +1,162 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// webcrmMaxPage is the largest page webCRM serves.
+const webcrmMaxPage = 1000
+
+// BackfillCount counts the records a backfill of one side will visit.
+func (a *Activities) BackfillCount(ctx context.Context, in workflows.BackfillCountInput) (int, error) {
+	p, err := a.pairing(in.Pairing)
+	if err != nil {
+		return 0, err
+	}
+	switch in.Side {
+	case workflows.BackfillWebCRM:
+		entity := webcrm.Entity(p.WebCRMEntity)
+		script := fmt.Sprintf("SELECT %s FROM %s", entity.IDField(), entity.Table())
+		if !in.Since.IsZero() {
+			script += fmt.Sprintf(" WHERE %s >= '%s'", entity.UpdatedAtField(), webcrm.FormatTime(in.Since))
+		}
+		n := 0
+		for page := 1; ; page++ {
+			rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
+			if err != nil {
+				return n, classify(fmt.Errorf("%s: count webCRM %s: %w", in.Pairing, entity, err))
+			}
+			n += len(rows)
+			if len(rows) < webcrmMaxPage {
+				return n, nil
+			}
+		}
+	case workflows.BackfillERP:
+		n := 0
+		after := ""
+		for {
+			recs, next, err := a.ERP.List(ctx, customerp.Resource(p.ERPResource), after, 1000)
+			if err != nil {
+				return n, classify(fmt.Errorf("%s: count ERP %s: %w", in.Pairing, p.ERPResource, err))
+			}
+			for _, rec := range recs {
+				if p.Accepts(rec) {
+					n++
+				}
+			}
+			if next == "" || len(recs) == 0 {
+				return n, nil
+			}
+			after = next
+		}
+	}
+	return 0, permanent(fmt.Errorf("backfill side %q is not webcrm or erp", in.Side), errTypeValidation)
+}
+
+// BackfillPage reads one page of one side and dispatches every record of it
+// to its link. The cursor is the webCRM page number or the ERP list cursor.
+func (a *Activities) BackfillPage(ctx context.Context, in workflows.BackfillPageInput) (workflows.BackfillPageResult, error) {
+	p, err := a.pairing(in.Pairing)
+	if err != nil {
+		return workflows.BackfillPageResult{}, err
+	}
+	size := in.PageSize
+	var changes []workflows.Change
+	var res workflows.BackfillPageResult
+	switch in.Side {
+	case workflows.BackfillWebCRM:
+		size = min(max(size, 1), webcrmMaxPage)
+		entity := webcrm.Entity(p.WebCRMEntity)
+		page := 1
+		if in.Cursor != "" {
+			if page, err = strconv.Atoi(in.Cursor); err != nil || page < 1 {
+				return res, permanent(fmt.Errorf("backfill cursor %q is not a webCRM page number", in.Cursor), errTypeValidation)
+			}
+		}
+		var recs []webcrm.Record
+		if in.Since.IsZero() {
+			recs, err = a.WebCRM.List(ctx, entity, page, size)
+		} else {
+			script := fmt.Sprintf("SELECT * FROM %s WHERE %s >= '%s' ORDER BY %s ASC", entity.Table(),
+				entity.UpdatedAtField(), webcrm.FormatTime(in.Since), entity.IDField())
+			recs, err = a.WebCRM.Query(ctx, script, page, size)
+		}
+		if err != nil {
+			return res, classify(fmt.Errorf("%s: read webCRM %s page %d: %w", in.Pairing, entity, page, err))
+		}
+		for _, rec := range recs {
+			ch, err := webcrmChange(entity, rec, workflows.SourceBackfill)
+			if err != nil {
+				return res, permanent(fmt.Errorf("%s: %w", in.Pairing, err), errTypeValidation)
+			}
+			changes = append(changes, ch)
+		}
+		res.Seen = len(recs)
+		res.Last = len(recs) < size
+		res.Next = strconv.Itoa(page + 1)
+	case workflows.BackfillERP:
+		resource := customerp.Resource(p.ERPResource)
+		recs, next, err := a.ERP.List(ctx, resource, in.Cursor, max(size, 1))
+		if err != nil {
+			return res, classify(fmt.Errorf("%s: read ERP %s after %q: %w", in.Pairing, resource, in.Cursor, err))
+		}
+		for _, rec := range recs {
+			if !p.Accepts(rec) {
+				continue
+			}
+			id, _ := rec["id"].(string)
+			version, _ := erpVersion(rec)
+			raw, err := json.Marshal(rec)
+			if err != nil {
+				return res, fmt.Errorf("%s: encode ERP %s %s: %w", in.Pairing, resource, id, err)
+			}
+			changes = append(changes, workflows.Change{Side: workflows.ERP, ID: id, Version: version, Record: raw, Source: workflows.SourceBackfill})
+		}
+		res.Seen = len(changes)
+		res.Last = next == "" || len(recs) == 0
+		res.Next = next
+	default:
+		return res, permanent(fmt.Errorf("backfill side %q is not webcrm or erp", in.Side), errTypeValidation)
+	}
+	if in.Concurrency > 0 {
+		a = a.withConcurrency(in.Concurrency)
+	}
+	t, err := a.dispatchAll(ctx, in.Pairing, changes)
+	if err != nil {
+		return res, classify(fmt.Errorf("%s: dispatch backfill page: %w", in.Pairing, err))
+	}
+	res.Failed = t.failed
+	res.Actions = t.actions
+	return res, nil
+}
+
+// withConcurrency returns a shallow copy of a that dispatches n at once.
+func (a *Activities) withConcurrency(n int) *Activities {
+	c := *a
+	c.Concurrency = n
+	return &c
+}
+
+// webcrmChange turns a webCRM record into a change that carries it.
+func webcrmChange(entity webcrm.Entity, rec webcrm.Record, source string) (workflows.Change, error) {
+	id, err := rec.ID(entity)
+	if err != nil {
+		return workflows.Change{}, fmt.Errorf("webCRM %s record without a usable id: %w", entity, err)
+	}
+	at, err := rec.UpdatedAt(entity)
+	if err != nil {
+		return workflows.Change{}, fmt.Errorf("webCRM %s %d: %w", entity, id, err)
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return workflows.Change{}, fmt.Errorf("encode webCRM %s %d: %w", entity, id, err)
+	}
+	return workflows.Change{Side: workflows.WebCRM, ID: strconv.Itoa(id), Version: webcrmVersion(at), Record: raw, Source: source}, nil
+}

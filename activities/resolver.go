@@ -1,0 +1,57 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// resolver translates references through the referenced pairing's links.
+// A record that is not linked yet is synced first (the link's ensure
+// update); when that does not link it, the reference stays unresolved and
+// the caller blocks with the reason remembered here.
+type resolver struct {
+	d       *links.Dispatcher
+	mu      sync.Mutex
+	reasons map[string]string
+}
+
+var _ mappings.Resolver = (*resolver)(nil)
+
+// Resolve implements mappings.Resolver.
+func (r *resolver) Resolve(ctx context.Context, pairing string, from mappings.Side, id string) (string, bool, error) {
+	side := workflows.Side(from)
+	out, err := r.d.Ensure(ctx, pairing, workflows.Change{Side: side, ID: id, Source: workflows.SourceDependency})
+	if err != nil {
+		return "", false, fmt.Errorf("resolve %s %s record %s: %w", pairing, from, id, err)
+	}
+	other := out.ErpID
+	if side == workflows.ERP {
+		other = out.CrmID
+	}
+	if other != "" && out.State != workflows.StateError && out.State != workflows.StateBlocked {
+		return other, true, nil
+	}
+	reason := "its link is " + out.State
+	if out.Reason != "" {
+		reason += ": " + out.Reason
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reasons == nil {
+		r.reasons = map[string]string{}
+	}
+	r.reasons[workflows.LinkWorkflowID(pairing, side, id)] = reason
+	return "", false, nil
+}
+
+// reasonFor returns why the link with the given ID did not resolve.
+func (r *resolver) reasonFor(linkID string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reasons[linkID]
+}

@@ -1,0 +1,272 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// tally counts what a batch of dispatches did.
+type tally struct {
+	mu          sync.Mutex
+	dispatched  int
+	failed      int
+	failedLinks []string
+	actions     map[string]int
+}
+
+func (t *tally) add(linkID string, out workflows.Outcome) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dispatched++
+	if t.actions == nil {
+		t.actions = map[string]int{}
+	}
+	t.actions[out.Action]++
+	if out.State == workflows.StateError || out.State == workflows.StateBlocked {
+		t.failed++
+		if len(t.failedLinks) < 10 {
+			t.failedLinks = append(t.failedLinks, linkID)
+		}
+	}
+}
+
+// dispatchAll delivers every change to its link, at most a.concurrency() at
+// once, heartbeating as it goes. It fails when any delivery fails (Temporal
+// unreachable, the activity cancelled), so the caller's watermark does not
+// pass a change that was not delivered; a change that ended in a link state
+// of error or blocked was delivered and is counted as failed.
+func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change) (*tally, error) {
+	t := &tally{}
+	sem := make(chan struct{}, a.concurrency())
+	var wg sync.WaitGroup
+	errs := make([]error, len(changes))
+	for i, ch := range changes {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return t, ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out, err := a.dispatcher.Apply(ctx, pairing, ch)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
+			if activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// SyncWebCRM reads the pairing's webCRM records changed since the watermark
+// (minus the overlap window), skips those already dispatched inside the
+// window, dispatches the rest and returns the new watermark.
+func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (workflows.SyncResult, error) {
+	p, err := a.pairing(in.Pairing)
+	if err != nil {
+		return workflows.SyncResult{}, err
+	}
+	entity := webcrm.Entity(p.WebCRMEntity)
+	since := in.Since
+	if !since.IsZero() {
+		since = since.Add(-in.Overlap)
+	}
+	limit := in.Limit
+	if limit <= 0 {
+		limit = workflows.DefaultBatchSize
+	}
+	recs, next, err := a.WebCRM.ChangedSince(ctx, entity, since, limit)
+	if err != nil {
+		return workflows.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s changed since %s: %w", in.Pairing, entity, since.Format(time.RFC3339), err))
+	}
+	recent := map[string]time.Time{}
+	for _, key := range in.Recent {
+		if at, ok := parseRecentKey(key); ok {
+			recent[key] = at
+		}
+	}
+	res := workflows.SyncResult{Seen: len(recs), More: len(recs) >= limit}
+	var changes []workflows.Change
+	for _, rec := range recs {
+		ch, err := webcrmChange(entity, rec, workflows.SourcePoll)
+		if err != nil {
+			return res, permanent(fmt.Errorf("%s: %w", in.Pairing, err), errTypeValidation)
+		}
+		key := ch.ID + "@" + ch.Version
+		if _, ok := recent[key]; ok {
+			res.Skipped++
+			continue
+		}
+		at, _ := parseRecentKey(key)
+		recent[key] = at
+		changes = append(changes, ch)
+	}
+	t, err := a.dispatchAll(ctx, in.Pairing, changes)
+	if err != nil {
+		return res, classify(fmt.Errorf("%s: dispatch webCRM changes: %w", in.Pairing, err))
+	}
+	res.Dispatched, res.Failed, res.FailedLinks = t.dispatched, t.failed, t.failedLinks
+	res.Next = in.Since
+	if next.After(res.Next) {
+		res.Next = next
+	}
+	res.Recent = trimRecent(recent, res.Next.Add(-in.Overlap))
+	a.Metrics.recordPoll(in.Pairing, "webcrm", len(recs), res.Next)
+	return res, nil
+}
+
+func parseRecentKey(key string) (time.Time, bool) {
+	for i := len(key) - 1; i >= 0; i-- {
+		if key[i] == '@' {
+			t, err := time.Parse(time.RFC3339Nano, key[i+1:])
+			return t, err == nil
+		}
+	}
+	return time.Time{}, false
+}
+
+// trimRecent keeps the keys at or after cutoff, sorted for a stable result.
+func trimRecent(recent map[string]time.Time, cutoff time.Time) []string {
+	var out []string
+	for k, at := range recent {
+		if !at.Before(cutoff) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SyncERP reads the pairing's ERP change feed from its token, dispatches
+// every change that belongs to the pairing and returns the next token.
+// Tombstones reach only records that have a link. More tombstones in one
+// batch than the mass-delete guard allows stop the poll.
+func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workflows.SyncResult, error) {
+	p, err := a.pairing(in.Pairing)
+	if err != nil {
+		return workflows.SyncResult{}, err
+	}
+	resource := customerp.Resource(p.ERPResource)
+	limit := in.Limit
+	if limit <= 0 {
+		limit = workflows.DefaultBatchSize
+	}
+	items, next, err := a.ERP.Changes(ctx, resource, in.Token, limit)
+	if err != nil {
+		return workflows.SyncResult{}, classify(fmt.Errorf("%s: read ERP %s feed from %q: %w", in.Pairing, resource, in.Token, err))
+	}
+	res := workflows.SyncResult{Seen: len(items), More: len(items) >= limit, NextToken: next}
+	if next == "" {
+		res.NextToken = in.Token
+	}
+	// The feed may name a record more than once; the last entry wins.
+	last := map[string]int{}
+	for i, it := range items {
+		last[it.ID] = i
+	}
+	var changes []workflows.Change
+	deletes := 0
+	for i, it := range items {
+		if last[it.ID] != i {
+			res.Skipped++
+			continue
+		}
+		ch := workflows.Change{Side: workflows.ERP, ID: it.ID, Version: strconv.FormatInt(it.Version, 10), Source: workflows.SourcePoll}
+		if it.Deleted {
+			kind, err := links.Describe(ctx, a.Temporal, in.Pairing, workflows.ERP, it.ID)
+			if err != nil {
+				return res, classify(err)
+			}
+			if kind == links.KindNone {
+				res.Skipped++
+				continue
+			}
+			ch.Deleted = true
+			deletes++
+		} else {
+			if !p.Accepts(it.Record) {
+				res.Skipped++
+				continue
+			}
+			raw, err := json.Marshal(it.Record)
+			if err != nil {
+				return res, fmt.Errorf("%s: encode ERP %s %s: %w", in.Pairing, resource, it.ID, err)
+			}
+			ch.Record = raw
+		}
+		changes = append(changes, ch)
+	}
+	if err := a.guardDeletes(ctx, in.Pairing, deletes); err != nil {
+		return res, err
+	}
+	t, err := a.dispatchAll(ctx, in.Pairing, changes)
+	if err != nil {
+		return res, classify(fmt.Errorf("%s: dispatch ERP changes: %w", in.Pairing, err))
+	}
+	res.Dispatched, res.Failed, res.FailedLinks = t.dispatched, t.failed, t.failedLinks
+	a.Metrics.recordPoll(in.Pairing, "erp", len(items), time.Time{})
+	return res, nil
+}
+
+// massDeleteFloor is the number of deletes in one batch below which the
+// guard never trips, so small pairings can delete a few records.
+const massDeleteFloor = 10
+
+// guardDeletes fails with ErrTypeMassDelete when deletes is more than a
+// tenth of the pairing's links.
+func (a *Activities) guardDeletes(ctx context.Context, pairing string, deletes int) error {
+	if deletes <= massDeleteFloor {
+		return nil
+	}
+	n, err := a.countLinks(ctx, pairing)
+	if err != nil {
+		return classify(err)
+	}
+	if float64(deletes) > 0.1*float64(n) {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s: %d deletes in one batch is more than 10%% of its %d links; resume the pairing to let them through", pairing, deletes, n),
+			workflows.ErrTypeMassDelete, nil)
+	}
+	return nil
+}
+
+// countLinks counts the running home links of a pairing.
+func (a *Activities) countLinks(ctx context.Context, pairing string) (int, error) {
+	resp, err := a.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: linksQuery(pairing)})
+	if err != nil {
+		return 0, fmt.Errorf("count %s links: %w", pairing, err)
+	}
+	return int(resp.GetCount()), nil
+}
+
+// linksQuery is the visibility query of a pairing's running home links.
+func linksQuery(pairing string) string {
+	return fmt.Sprintf("WorkflowType = 'LinkWorkflow' AND ExecutionStatus = 'Running' AND %s = '%s'", workflows.PairingKey.GetName(), pairing)
+}

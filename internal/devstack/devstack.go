@@ -1,0 +1,227 @@
+// Package devstack brings up tandem's local stack: the Temporal dev server
+// (a child process, with its UI and a SQLite file), the webCRM simulator
+// and the CustomERP reference server (in this process, persisted in the
+// same data directory and seeded with demo data on first start). The
+// worker's --dev mode, the end-to-end tests and the benchmarks use it.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/tandemsync/tandem/internal/config"
+	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
+	"github.com/tandemsync/tandem/workflows"
+
+	enumspb "go.temporal.io/api/enums/v1"
+)
+
+// Default credentials of the simulators when none are given.
+const (
+	DefaultWebCRMToken = "dev-webcrm-token"
+	DefaultERPKey      = "dev-erp-key"
+)
+
+// Options configure a Stack. Zero ports mean "any free port"; the worker's
+// flags give the documented defaults.
+type Options struct {
+	DataDir      string // required for persistence; "" keeps everything in memory
+	IP           string // default 127.0.0.1
+	TemporalPort int
+	UIPort       int // negative: no UI
+	WebCRMPort   int
+	ERPPort      int
+	WebCRMToken  string
+	ERPKey       string
+	Seed         int64
+	SeedSize     int // organisations / customers generated on first start
+	// WebCRMRateLimit is the simulator's requests per minute (default 250; negative: none).
+	WebCRMRateLimit int
+	// HookSecret is sent by the webCRM simulator with every hook call.
+	HookSecret string
+	// DynamicConfig is passed to the Temporal dev server.
+	DynamicConfig   map[string]any
+	UICodecEndpoint string
+	Progress        io.Writer
+	Logger          *slog.Logger
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	Temporal  *devserver.Server
+	WebCRM    *webcrmsim.Server
+	ERP       *erpsim.Server
+	WebCRMURL string
+	ERPURL    string
+	opts      Options
+	servers   []*http.Server
+}
+
+// PortError says which flag names a port that is already taken.
+type PortError struct {
+	Flag string
+	Addr string
+	Err  error
+}
+
+func (e *PortError) Error() string {
+	return fmt.Sprintf("%s: %s is already in use (%v); pick another with %s", e.Flag, e.Addr, e.Err, e.Flag)
+}
+
+func (e *PortError) Unwrap() error { return e.Err }
+
+// Start brings the stack up. On error everything started so far is stopped.
+func Start(ctx context.Context, opts Options) (st *Stack, err error) {
+	if opts.IP == "" {
+		opts.IP = "127.0.0.1"
+	}
+	if opts.WebCRMToken == "" {
+		opts.WebCRMToken = DefaultWebCRMToken
+	}
+	if opts.ERPKey == "" {
+		opts.ERPKey = DefaultERPKey
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.DataDir != "" {
+		if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	st = &Stack{opts: opts}
+	defer func() {
+		if err != nil {
+			st.Stop()
+		}
+	}()
+	// Claim the simulator ports first: they fail fast and cheaply.
+	webLn, err := listen(opts.IP, opts.WebCRMPort, "--webcrm-port")
+	if err != nil {
+		return st, err
+	}
+	erpLn, err := listen(opts.IP, opts.ERPPort, "--erp-port")
+	if err != nil {
+		_ = webLn.Close()
+		return st, err
+	}
+	st.WebCRMURL = "http://" + webLn.Addr().String()
+	st.ERPURL = "http://" + erpLn.Addr().String()
+
+	firstStart := opts.DataDir == ""
+	webPersist, erpDB := "", ""
+	if opts.DataDir != "" {
+		webPersist = filepath.Join(opts.DataDir, "webcrm.json")
+		erpDB = filepath.Join(opts.DataDir, "customerp.db")
+		_, statErr := os.Stat(webPersist)
+		firstStart = errors.Is(statErr, os.ErrNotExist)
+	}
+	seedSize := 0
+	if firstStart {
+		seedSize = opts.SeedSize
+	}
+	st.WebCRM, err = webcrmsim.New(webcrmsim.Options{
+		APIToken: opts.WebCRMToken, RateLimitPerMinute: opts.WebCRMRateLimit, PersistPath: webPersist,
+		Seed: opts.Seed, SeedSize: seedSize, Logger: opts.Logger, BaseURL: st.WebCRMURL, HookSecret: opts.HookSecret,
+	})
+	if err != nil {
+		_, _ = webLn.Close(), erpLn.Close()
+		return st, fmt.Errorf("webCRM simulator: %w", err)
+	}
+	st.ERP, err = erpsim.New(erpsim.Options{APIKey: opts.ERPKey, DBPath: erpDB, Seed: opts.Seed, SeedSize: seedSize, Logger: opts.Logger})
+	if err != nil {
+		_, _ = webLn.Close(), erpLn.Close()
+		return st, fmt.Errorf("CustomERP server: %w", err)
+	}
+	st.servers = append(st.servers, serveOn(webLn, st.WebCRM), serveOn(erpLn, st.ERP))
+
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, name := range workflows.SearchAttributeNames() {
+		attrs[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	dsOpts := devserver.Options{
+		Ensure:           devserver.EnsureOptions{Progress: opts.Progress},
+		IP:               opts.IP,
+		Port:             opts.TemporalPort,
+		UIPort:           max(opts.UIPort, 0),
+		Headless:         opts.UIPort < 0,
+		UICodecEndpoint:  opts.UICodecEndpoint,
+		SearchAttributes: attrs,
+		DynamicConfig:    opts.DynamicConfig,
+		DataDir:          opts.DataDir,
+		Logger:           opts.Logger,
+	}
+	if opts.DataDir != "" {
+		dsOpts.DBFile = filepath.Join(opts.DataDir, "temporal.db")
+	}
+	st.Temporal, err = devserver.Start(ctx, dsOpts)
+	var pe *devserver.PortInUseError
+	if errors.As(err, &pe) {
+		flag := "--temporal-port"
+		if pe.Purpose == "Web UI" {
+			flag = "--ui-port"
+		}
+		return st, &PortError{Flag: flag, Addr: net.JoinHostPort(pe.IP, strconv.Itoa(pe.Port)), Err: err}
+	}
+	if err != nil {
+		return st, fmt.Errorf("Temporal dev server: %w", err)
+	}
+	return st, nil
+}
+
+// Config returns a tandem configuration pointing at the stack.
+func (st *Stack) Config() config.Config {
+	cfg := config.Default()
+	cfg.Temporal.Address = st.Temporal.Address()
+	cfg.Temporal.Namespace = st.Temporal.Namespace()
+	cfg.WebCRM.BaseURL = st.WebCRMURL
+	cfg.WebCRM.APIToken = st.opts.WebCRMToken
+	cfg.ERP.BaseURL = st.ERPURL
+	cfg.ERP.APIKey = st.opts.ERPKey
+	cfg.Worker.HooksSecret = st.opts.HookSecret
+	return cfg
+}
+
+// Stop stops the simulators and the dev server, saving the simulators' data.
+func (st *Stack) Stop() {
+	for _, srv := range st.servers {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(ctx)
+		cancel()
+	}
+	if st.WebCRM != nil {
+		_ = st.WebCRM.Close()
+	}
+	if st.ERP != nil {
+		_ = st.ERP.Close()
+	}
+	if st.Temporal != nil {
+		_ = st.Temporal.Stop()
+	}
+}
+
+func listen(ip string, port int, flag string) (net.Listener, error) {
+	addr := net.JoinHostPort(ip, strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &PortError{Flag: flag, Addr: addr, Err: err}
+	}
+	return ln, nil
+}
+
+func serveOn(ln net.Listener, h http.Handler) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv
+}

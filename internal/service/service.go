@@ -1,0 +1,338 @@
+// Package service assembles a tandem worker process: the Temporal client,
+// the webCRM and CustomERP clients, the mappings, the two Temporal workers
+// (the main queue and the rate-limited webCRM queue), the metrics endpoint
+// and the webCRM hooks endpoint. The worker command, the integration tests
+// and the benchmarks all run it the same way.
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tandemsync/tandem/activities"
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/internal/config"
+	"github.com/tandemsync/tandem/internal/hooks"
+	"github.com/tandemsync/tandem/internal/sdkmetrics"
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// Options tune a Service beyond its Config.
+type Options struct {
+	Logger *slog.Logger
+	// Mappings overrides the mapping set (default: Config.Sync.MappingsDir,
+	// or the built-in defaults when that is empty).
+	Mappings *mappings.Set
+	// Client is an existing Temporal client to use instead of dialing one.
+	Client client.Client
+	// WebCRMActivitiesPerSecond caps the webCRM task queue for the whole
+	// cluster (default: the token's requests per minute / 60).
+	WebCRMActivitiesPerSecond float64
+}
+
+// Service is one tandem worker process.
+type Service struct {
+	cfg      config.Config
+	logger   *slog.Logger
+	client   client.Client
+	ownsConn bool
+	set      *mappings.Set
+	acts     *activities.Activities
+	registry *prometheus.Registry
+	opts     Options
+}
+
+// Dial connects to Temporal with the settings in cfg. SDK metrics go to
+// reg when it is not nil.
+func Dial(cfg config.Temporal, logger *slog.Logger, reg prometheus.Registerer) (client.Client, error) {
+	opts := client.Options{
+		HostPort:  cfg.Address,
+		Namespace: cfg.Namespace,
+		Logger:    tlog.NewStructuredLogger(logger),
+	}
+	if reg != nil {
+		opts.MetricsHandler = sdkmetrics.New(reg)
+	}
+	if cfg.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.APIKey)
+	}
+	if cfg.TLS || cfg.TLSCert != "" || cfg.TLSCA != "" || cfg.APIKey != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("load Temporal client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		if cfg.TLSCA != "" {
+			pem, err := os.ReadFile(cfg.TLSCA)
+			if err != nil {
+				return nil, fmt.Errorf("read Temporal CA bundle: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("Temporal CA bundle %s holds no certificate", cfg.TLSCA)
+			}
+			tc.RootCAs = pool
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.Address, cfg.Namespace, err)
+	}
+	return c, nil
+}
+
+// LoadMappings loads the mapping set named by dir (the built-in defaults
+// when dir is empty), checked against the webCRM and CustomERP schemas.
+func LoadMappings(dir string) (*mappings.Set, error) {
+	if dir == "" {
+		return mappings.Default()
+	}
+	return mappings.LoadDir(dir, Schemas())
+}
+
+// Schemas returns the schema checks of the real webCRM DTOs and the
+// CustomERP contract.
+func Schemas() mappings.Schemas {
+	return mappings.Schemas{
+		WebCRM: func(entity, property string) bool {
+			for _, p := range webcrm.Properties(webcrm.Entity(entity)) {
+				if p == property {
+					return true
+				}
+			}
+			return false
+		},
+		ERP: func(resource, path string) bool {
+			for _, p := range customerp.Properties(customerp.Resource(resource)) {
+				if p == path {
+					return true
+				}
+			}
+			return false
+		},
+	}
+}
+
+// New builds a Service from cfg: it validates the configuration, loads the
+// mappings and connects to Temporal.
+func New(cfg config.Config, opts Options) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	set := opts.Mappings
+	if set == nil {
+		var err error
+		if set, err = LoadMappings(cfg.Sync.MappingsDir); err != nil {
+			return nil, fmt.Errorf("mappings: %w", err)
+		}
+	}
+	wc, err := webcrm.New(webcrm.Config{
+		BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken,
+		RequestsPerMinute: cfg.WebCRM.RequestsPerMinute, Logger: logger,
+		CorrelationFields: correlationFields(set),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webCRM client: %w", err)
+	}
+	ec, err := customerp.New(customerp.Config{BaseURL: cfg.ERP.BaseURL, APIKey: cfg.ERP.APIKey, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("CustomERP client: %w", err)
+	}
+	s := &Service{cfg: cfg, logger: logger, set: set, opts: opts, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.client = opts.Client
+	if s.client == nil {
+		if s.client, err = Dial(cfg.Temporal, logger, s.registry); err != nil {
+			return nil, err
+		}
+		s.ownsConn = true
+	}
+	m, err := activities.NewMetrics(s.registry)
+	if err != nil {
+		return nil, err
+	}
+	s.acts = activities.New(s.client, wc, ec, set, logger, m)
+	s.acts.Concurrency = cfg.Sync.Concurrency
+	return s, nil
+}
+
+func correlationFields(set *mappings.Set) map[webcrm.Entity]string {
+	out := map[webcrm.Entity]string{}
+	for _, name := range set.Names() {
+		p, _ := set.Pairing(name)
+		if p.CorrelationField != "" {
+			out[webcrm.Entity(p.WebCRMEntity)] = p.CorrelationField
+		}
+	}
+	return out
+}
+
+// Client returns the service's Temporal client.
+func (s *Service) Client() client.Client { return s.client }
+
+// Mappings returns the service's mapping set.
+func (s *Service) Mappings() *mappings.Set { return s.set }
+
+// Close releases the Temporal connection when the service dialed it.
+func (s *Service) Close() {
+	if s.ownsConn {
+		s.client.Close()
+	}
+}
+
+// Run starts the workers and the HTTP endpoints and blocks until ctx ends,
+// then stops them gracefully.
+func (s *Service) Run(ctx context.Context) error {
+	mainWorker := worker.New(s.client, workflows.TaskQueue, worker.Options{})
+	mainWorker.RegisterWorkflowWithOptions(workflows.PairingWorkflow, workflow.RegisterOptions{Name: "PairingWorkflow"})
+	mainWorker.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: "LinkWorkflow"})
+	mainWorker.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: "LinkAliasWorkflow"})
+	mainWorker.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: "BackfillWorkflow"})
+	mainWorker.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: "ReconcileWorkflow"})
+	s.acts.RegisterMain(mainWorker)
+
+	perSecond := s.opts.WebCRMActivitiesPerSecond
+	if perSecond <= 0 {
+		perSecond = float64(s.cfg.WebCRM.RequestsPerMinute) / 60
+	}
+	webcrmWorker := worker.New(s.client, workflows.WebCRMTaskQueue, worker.Options{TaskQueueActivitiesPerSecond: perSecond})
+	s.acts.RegisterWebCRM(webcrmWorker)
+
+	if err := mainWorker.Start(); err != nil {
+		return fmt.Errorf("start worker on %s: %w", workflows.TaskQueue, err)
+	}
+	defer mainWorker.Stop()
+	if err := webcrmWorker.Start(); err != nil {
+		return fmt.Errorf("start worker on %s: %w", workflows.WebCRMTaskQueue, err)
+	}
+	defer webcrmWorker.Stop()
+
+	var servers []*http.Server
+	defer func() {
+		for _, srv := range servers {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}
+	}()
+	if addr := s.cfg.Worker.MetricsAddr; addr != "" && addr != "off" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+		srv, err := serve(addr, "metrics (--metrics-addr)", mux, s.logger)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, srv)
+	}
+	if addr := s.cfg.Worker.HooksAddr; addr != "" && addr != "off" {
+		if s.cfg.Worker.HooksSecret == "" {
+			s.logger.Warn("hooks endpoint off: TANDEM_HOOKS_SECRET is not set; polling alone keeps the pairings in sync")
+		} else {
+			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, &hookSink{c: s.client, set: s.set, d: links.NewDispatcher(s.client, "")}, 50, s.logger)
+			if err != nil {
+				return err
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/hooks/webcrm", h)
+			srv, err := serve(addr, "hooks (--hooks-addr)", mux, s.logger)
+			if err != nil {
+				return err
+			}
+			servers = append(servers, srv)
+		}
+	}
+	s.logger.Info("worker running", "task_queue", workflows.TaskQueue, "webcrm_task_queue", workflows.WebCRMTaskQueue,
+		"webcrm_activities_per_second", perSecond, "pairings", s.set.Names())
+	<-ctx.Done()
+	s.logger.Info("worker stopping")
+	return nil
+}
+
+// serve listens on addr and serves h in the background. A busy address is
+// an error that names the setting.
+func serve(addr, what string, h http.Handler, logger *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s endpoint cannot listen on %s: %w", what, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("endpoint stopped", "endpoint", what, "error", err)
+		}
+	}()
+	logger.Info("endpoint listening", "endpoint", what, "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// hookSink turns hook calls into pokes and deletes.
+type hookSink struct {
+	c   client.Client
+	set *mappings.Set
+	d   *links.Dispatcher
+}
+
+func (h *hookSink) pairings(entity string) []string {
+	var out []string
+	for _, name := range h.set.Names() {
+		p, _ := h.set.Pairing(name)
+		if strings.EqualFold(p.WebCRMEntity, entity) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func (h *hookSink) Poke(ctx context.Context, entity string) (int, error) {
+	names := h.pairings(entity)
+	for _, name := range names {
+		if err := h.c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.SignalPoke, nil); err != nil {
+			return 0, fmt.Errorf("poke pairing %s: %w", name, err)
+		}
+	}
+	return len(names), nil
+}
+
+func (h *hookSink) Deleted(ctx context.Context, entity string, id int64) error {
+	for _, name := range h.pairings(entity) {
+		kind, err := links.Describe(ctx, h.c, name, workflows.WebCRM, fmt.Sprint(id))
+		if err != nil {
+			return err
+		}
+		if kind == links.KindNone {
+			continue
+		}
+		if _, err := h.d.Apply(ctx, name, workflows.Change{Side: workflows.WebCRM, ID: fmt.Sprint(id), Deleted: true, Source: workflows.SourceHook}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

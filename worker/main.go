@@ -1,0 +1,196 @@
+// Command worker runs tandem's Temporal worker: the pairing, link, backfill
+// and reconcile workflows and their activities, the Prometheus metrics
+// endpoint and the webCRM hooks endpoint.
+//
+//	go run ./worker               # against TEMPORAL_ADDRESS, WEBCRM_*, CUSTOMERP_*
+//	go run ./worker --dev         # the whole local stack in one command
+//
+// With --dev it first brings up the Temporal dev server with its UI, the
+// webCRM simulator and the CustomERP reference server (all persisted under
+// --data-dir and seeded with demo data on first start), then runs the worker
+// against them and starts the six pairings.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandemsync/tandem/internal/config"
+	"github.com/tandemsync/tandem/internal/devstack"
+	"github.com/tandemsync/tandem/internal/service"
+)
+
+type flags struct {
+	configFile   string
+	dev          bool
+	dataDir      string
+	temporalPort int
+	uiPort       int
+	webcrmPort   int
+	erpPort      int
+	metricsAddr  string
+	hooksAddr    string
+	seedSize     int
+	pollInterval time.Duration
+}
+
+func main() {
+	if err := newCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
+
+func newCommand() *cobra.Command {
+	var f flags
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run tandem's Temporal worker (with --dev: the whole local stack)",
+		Long: `Runs tandem's workflows and activities against a Temporal service.
+
+Settings come from --config (YAML) and the environment: TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CERT/KEY/CA, WEBCRM_BASE_URL,
+WEBCRM_API_TOKEN, CUSTOMERP_BASE_URL, CUSTOMERP_API_KEY, TANDEM_MAPPINGS_DIR,
+TANDEM_POLL_INTERVAL, TANDEM_HOOKS_SECRET, TANDEM_METRICS_ADDR, TANDEM_HOOKS_ADDR.
+
+With --dev it brings up the Temporal dev server and UI, the webCRM simulator
+and the CustomERP server on local ports, seeded with demo data, then starts
+the six pairings. Data is kept in --data-dir between runs.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.configFile, "config", os.Getenv("TANDEM_CONFIG"), "YAML configuration file (env TANDEM_CONFIG)")
+	fl.BoolVar(&f.dev, "dev", false, "bring up the local stack (Temporal dev server, UI, simulators) and start the pairings")
+	fl.StringVar(&f.dataDir, "data-dir", ".tandem", "with --dev: where the dev server's SQLite file and the simulators' data live")
+	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "with --dev: Temporal dev server gRPC port")
+	fl.IntVar(&f.uiPort, "ui-port", 8233, "with --dev: Temporal UI port")
+	fl.IntVar(&f.webcrmPort, "webcrm-port", 8081, "with --dev: webCRM simulator port")
+	fl.IntVar(&f.erpPort, "erp-port", 8082, "with --dev: CustomERP server port")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "Prometheus metrics address (default 127.0.0.1:9090; \"off\" disables)")
+	fl.StringVar(&f.hooksAddr, "hooks-addr", "", "webCRM hooks endpoint address (default 127.0.0.1:8085; \"off\" disables)")
+	fl.IntVar(&f.seedSize, "seed-size", 50, "with --dev: organisations and customers in the demo data on first start")
+	fl.DurationVar(&f.pollInterval, "poll-interval", 0, "time between polls (default 30s, 5s with --dev)")
+	return cmd
+}
+
+func run(ctx context.Context, cmd *cobra.Command, f flags) error {
+	cfg, err := config.Load(f.configFile, nil)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Worker.LogLevel)
+	if f.metricsAddr != "" {
+		cfg.Worker.MetricsAddr = f.metricsAddr
+	}
+	if f.hooksAddr != "" {
+		cfg.Worker.HooksAddr = f.hooksAddr
+	}
+	if f.pollInterval > 0 {
+		cfg.Sync.PollInterval = f.pollInterval
+	}
+	var stack *devstack.Stack
+	if f.dev {
+		if stack, err = startDev(ctx, cmd, f, &cfg, logger); err != nil {
+			return err
+		}
+		defer stack.Stop()
+	}
+	svc, err := service.New(cfg, service.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(ctx) }()
+	if f.dev {
+		if err := service.StartPairings(ctx, svc.Client(), svc.Mappings().Names(), service.StartOptions{PollInterval: cfg.Sync.PollInterval}); err != nil {
+			return err
+		}
+		printBanner(cmd, stack, cfg, svc.Mappings().Names())
+	}
+	return <-errc
+}
+
+func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Config, logger *slog.Logger) (*devstack.Stack, error) {
+	out := cmd.ErrOrStderr()
+	webToken, erpKey := os.Getenv("WEBCRM_API_TOKEN"), os.Getenv("CUSTOMERP_API_KEY")
+	if webToken == "" {
+		webToken = devstack.DefaultWebCRMToken
+		fmt.Fprintf(out, "WEBCRM_API_TOKEN is not set: the webCRM simulator uses %q\n", webToken)
+	}
+	if erpKey == "" {
+		erpKey = devstack.DefaultERPKey
+		fmt.Fprintf(out, "CUSTOMERP_API_KEY is not set: the CustomERP server uses %q\n", erpKey)
+	}
+	hookSecret := cfg.Worker.HooksSecret
+	if hookSecret == "" {
+		hookSecret = "dev-hook-secret"
+	}
+	fmt.Fprintln(out, "starting the local stack in", f.dataDir, "…")
+	stack, err := devstack.Start(ctx, devstack.Options{
+		DataDir: f.dataDir, TemporalPort: f.temporalPort, UIPort: f.uiPort,
+		WebCRMPort: f.webcrmPort, ERPPort: f.erpPort, WebCRMToken: webToken, ERPKey: erpKey,
+		Seed: 1, SeedSize: f.seedSize, HookSecret: hookSecret, Progress: out, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dev := stack.Config()
+	cfg.Temporal = dev.Temporal
+	cfg.WebCRM.BaseURL, cfg.WebCRM.APIToken = dev.WebCRM.BaseURL, dev.WebCRM.APIToken
+	cfg.ERP = dev.ERP
+	cfg.Worker.HooksSecret = hookSecret
+	if f.pollInterval <= 0 {
+		cfg.Sync.PollInterval = 5 * time.Second
+	}
+	return stack, nil
+}
+
+func printBanner(cmd *cobra.Command, st *devstack.Stack, cfg config.Config, pairings []string) {
+	w := cmd.OutOrStdout()
+	ui := st.Temporal.UIURL()
+	fmt.Fprintf(w, `
+tandem is running.
+
+  Temporal UI        %s
+  Temporal gRPC      %s
+  webCRM simulator   %s   (token in WEBCRM_API_TOKEN, or %q)
+  CustomERP server   %s   (records at %s/)
+  metrics            http://%s/metrics
+  hooks endpoint     http://%s/hooks/webcrm
+  pairings           %s
+
+Try this:
+  - open %s/namespaces/default/workflows and pick a link/… workflow to read a record's history
+  - edit a customer in the ERP:   curl -X PATCH %s/_sim/records/customers/<id> -d '{"phone":"+45 12 34 56 78"}'
+  - watch it arrive in webCRM:    curl %s/_sim/records/Organisations
+  - backfill from the CLI:        go run ./starter backfill --pairing organisations
+  - see every pairing:            go run ./starter status
+
+Ctrl-C stops everything; data stays in the data directory for the next start.
+`, ui, st.Temporal.Address(), st.WebCRMURL, devstack.DefaultWebCRMToken, st.ERPURL, st.ERPURL,
+		cfg.Worker.MetricsAddr, cfg.Worker.HooksAddr, strings.Join(pairings, ", "),
+		ui, st.ERPURL, st.WebCRMURL)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
