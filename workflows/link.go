@@ -45,6 +45,9 @@ type LinkInput struct {
 	ID      string     `json:"id"`
 	State   *LinkState `json:"state,omitempty"`
 	Retries int        `json:"retries,omitempty"`
+	// RetryPending carries a pending retry of a transient error through
+	// continue-as-new.
+	RetryPending bool `json:"retryPending,omitempty"`
 }
 
 // LinkWorkflow is the entity workflow of one link between a webCRM record and
@@ -72,6 +75,9 @@ type link struct {
 	// become an alias of another link.
 	retryArmed bool
 	retireTo   string
+	// applies counts finished applies, so the main loop re-plans its retry
+	// timer after each.
+	applies    int
 	lastAction string
 	lastSource string
 	lastSide   Side
@@ -87,6 +93,7 @@ func (l *link) setup(ctx workflow.Context, in LinkInput) error {
 	l.logger = log.With(workflow.GetLogger(ctx), "pairing", in.Pairing, "link", l.id)
 	l.mu = workflow.NewMutex(ctx)
 	l.retries = in.Retries
+	l.retryArmed = in.RetryPending
 	if in.State != nil {
 		l.state = *in.State
 	} else {
@@ -128,12 +135,15 @@ func validateChange(_ workflow.Context, ch Change) error {
 func (l *link) run(ctx workflow.Context) error {
 	retire := workflow.GetSignalChannel(ctx, SignalRetire)
 	for {
+		seen := l.applies
 		var delay time.Duration
 		if l.needsRetry() {
 			delay = retryDelay(l.retries)
 		}
+		// Wake up for a retirement, a continue-as-new suggestion, or an
+		// apply that may have changed whether a retry is due.
 		cond := func() bool {
-			return l.retireTo != "" || retire.Len() > 0 || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+			return l.retireTo != "" || retire.Len() > 0 || l.applies != seen || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 		}
 		var fired bool
 		if delay > 0 {
@@ -170,7 +180,7 @@ func (l *link) run(ctx workflow.Context) error {
 			}
 			st := l.state
 			return workflow.NewContinueAsNewError(ctx, LinkWorkflow, LinkInput{
-				Pairing: l.in.Pairing, Side: l.in.Side, ID: l.in.ID, State: &st, Retries: l.retries,
+				Pairing: l.in.Pairing, Side: l.in.Side, ID: l.in.ID, State: &st, Retries: l.retries, RetryPending: l.retryArmed,
 			})
 		}
 	}
@@ -264,6 +274,7 @@ func (l *link) applyLocked(ctx workflow.Context, ch Change) (Outcome, error) {
 		Pairing: l.in.Pairing, LinkID: l.id, State: l.state, Change: ch,
 	}).Get(ctx, &res)
 	l.lastSource, l.lastSide = ch.Source, ch.Side
+	l.applies++
 	if err != nil {
 		if temporal.IsCanceledError(err) {
 			return Outcome{}, err
@@ -355,7 +366,7 @@ func (l *link) details() string {
 func errorReason(err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return appErr.Error()
+		return appErr.Message()
 	}
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) {
@@ -408,5 +419,5 @@ func LinkAliasWorkflow(ctx workflow.Context, in AliasInput) error {
 	}
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("Index entry: %s record `%s` of **%s** is linked by `%s`.", in.Side, in.ID, in.Pairing, in.Home))
 	workflow.GetSignalChannel(ctx, SignalRetire).Receive(ctx, nil)
-	return nil
+	return ctx.Err()
 }

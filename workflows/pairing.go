@@ -150,6 +150,9 @@ func (p *pairing) run(ctx workflow.Context) error {
 		if err := p.wait(ctx); err != nil {
 			return err
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 }
 
@@ -176,10 +179,11 @@ func (p *pairing) wait(ctx workflow.Context) error {
 		p.status.Paused, p.status.PauseReason = false, ""
 		woke = true
 	})
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { woke = true })
 	for !woke {
 		sel.Select(ctx)
 	}
-	return nil
+	return ctx.Err()
 }
 
 func (p *pairing) setPaused(reason string) {
@@ -236,6 +240,12 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 		if !res.More {
 			break
 		}
+	}
+	if p.status.Paused {
+		// The guard paused the pairing: read nothing more until an operator resumes it.
+		p.status.Totals.Polls++
+		p.status.LastPollAt = workflow.Now(ctx)
+		return
 	}
 	erpCtx := workflow.WithTaskQueue(actx, TaskQueue)
 	for i := 0; i < maxBatchesPerPoll; i++ {
