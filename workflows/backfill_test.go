@@ -1,0 +1,317 @@
+package workflows
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// backfillScript answers BackfillCount and BackfillPage from fixed data and
+// keeps every call in order ("count:<side>" or "page:<side>:<cursor>").
+type backfillScript struct {
+	counts map[string]int
+	// pages maps side and cursor to the page read there.
+	pages map[string]map[string]BackfillPageResult
+
+	mu         sync.Mutex
+	calls      []string
+	pageInputs []BackfillPageInput
+	countInput []BackfillCountInput
+}
+
+func (s *backfillScript) log() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.calls...)
+}
+
+// drive registers the script; every page takes pageTime on the workflow clock.
+func (s *backfillScript) drive(env *testsuite.TestWorkflowEnvironment, pageTime time.Duration) {
+	env.OnActivity(ActivityBackfillCount, mock.Anything, mock.Anything).Return(func(_ context.Context, in BackfillCountInput) (int, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.calls = append(s.calls, "count:"+in.Side)
+		s.countInput = append(s.countInput, in)
+		return s.counts[in.Side], nil
+	})
+	page := env.OnActivity(ActivityBackfillPage, mock.Anything, mock.Anything).Return(func(_ context.Context, in BackfillPageInput) (BackfillPageResult, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.calls = append(s.calls, "page:"+in.Side+":"+in.Cursor)
+		s.pageInputs = append(s.pageInputs, in)
+		res, ok := s.pages[in.Side][in.Cursor]
+		if !ok {
+			return BackfillPageResult{}, temporal.NewNonRetryableApplicationError("no page at "+in.Side+" "+in.Cursor, "Test", nil)
+		}
+		return res, nil
+	})
+	if pageTime > 0 {
+		page.After(pageTime)
+	}
+}
+
+// webcrmPages is a 12-record webCRM side read in three pages.
+func webcrmPages() map[string]BackfillPageResult {
+	return map[string]BackfillPageResult{
+		"":   {Next: "c1", Seen: 5, Actions: map[string]int{ActionUpdated: 3, ActionNoop: 2}},
+		"c1": {Next: "c2", Seen: 5, Failed: 1, Actions: map[string]int{ActionCreatedERP: 4, ActionError: 1}},
+		"c2": {Last: true, Seen: 2, Actions: map[string]int{ActionSeen: 2}},
+	}
+}
+
+func startBackfill(env *testsuite.TestWorkflowEnvironment, in BackfillInput) {
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: BackfillWorkflowID(in.Pairing, in.Side)})
+	env.ExecuteWorkflow(BackfillWorkflow, in)
+}
+
+func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) BackfillProgress {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryProgress)
+	require.NoError(t, err)
+	var p BackfillProgress
+	require.NoError(t, v.Get(&p))
+	return p
+}
+
+func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]BackfillPageResult{BackfillWebCRM: webcrmPages()}}
+	s.drive(env, 10*time.Second)
+	start := env.Now()
+	var during1, during2 BackfillProgress
+	env.RegisterDelayedCallback(func() { during1 = queryProgress(t, env) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { during2 = queryProgress(t, env) }, 15*time.Second)
+	since := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since})
+
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	var res BackfillProgress
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, []string{"count:webcrm", "page:webcrm:", "page:webcrm:c1", "page:webcrm:c2"}, s.log())
+	assert.Equal(t, BackfillCountInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since}, s.countInput[0])
+	for _, in := range s.pageInputs {
+		assert.Equal(t, 500, in.PageSize, "default page size")
+		assert.Equal(t, 32, in.Concurrency, "default concurrency")
+		assert.True(t, since.Equal(in.Since))
+		assert.Equal(t, testPairing, in.Pairing)
+	}
+
+	assert.Equal(t, "webcrm", during1.Phase)
+	assert.Equal(t, 12, during1.Total)
+	assert.Zero(t, during1.Done)
+	assert.True(t, start.Equal(during1.StartedAt))
+	assert.Equal(t, 5, during2.Done)
+	assert.Equal(t, "c1", during2.Cursor)
+	assert.Equal(t, 1, during2.Pages)
+	assert.Equal(t, map[string]int{ActionUpdated: 3, ActionNoop: 2}, during2.Actions)
+
+	assert.Equal(t, "done", res.Phase)
+	assert.Equal(t, 12, res.Total)
+	assert.Equal(t, 12, res.Done)
+	assert.Equal(t, 1, res.Failed)
+	assert.Empty(t, res.Cursor)
+	assert.Equal(t, map[string]int{ActionUpdated: 3, ActionNoop: 2, ActionCreatedERP: 4, ActionError: 1, ActionSeen: 2}, res.Actions)
+	assert.Equal(t, res, queryProgress(t, env), "the query shows the final progress too")
+}
+
+func TestBackfillBothReadsWebCRMThenERP(t *testing.T) {
+	t.Parallel()
+	for _, side := range []string{"", BackfillBoth} {
+		t.Run("side="+side, func(t *testing.T) {
+			t.Parallel()
+			env := newEnv(t)
+			s := &backfillScript{
+				counts: map[string]int{BackfillWebCRM: 3, BackfillERP: 4},
+				pages: map[string]map[string]BackfillPageResult{
+					BackfillWebCRM: {"": {Last: true, Seen: 3, Actions: map[string]int{ActionMatched: 3}}},
+					BackfillERP: {
+						"":   {Next: "e1", Seen: 2, Actions: map[string]int{ActionCreatedWebCRM: 2}},
+						"e1": {Last: true, Seen: 2, Failed: 2, Actions: map[string]int{ActionBlocked: 2}},
+					},
+				},
+			}
+			s.drive(env, 0)
+			startBackfill(env, BackfillInput{Pairing: "persons", Side: side, PageSize: 100, Concurrency: 4})
+			require.NoError(t, env.GetWorkflowError())
+			var res BackfillProgress
+			require.NoError(t, env.GetWorkflowResult(&res))
+			assert.Equal(t, []string{"count:webcrm", "page:webcrm:", "count:erp", "page:erp:", "page:erp:e1"}, s.log())
+			assert.Equal(t, "done", res.Phase)
+			assert.Equal(t, 7, res.Total, "totals of both sides add up")
+			assert.Equal(t, 7, res.Done)
+			assert.Equal(t, 2, res.Failed)
+			assert.Equal(t, map[string]int{ActionMatched: 3, ActionCreatedWebCRM: 2, ActionBlocked: 2}, res.Actions)
+			for _, in := range s.pageInputs {
+				assert.Equal(t, 100, in.PageSize)
+				assert.Equal(t, 4, in.Concurrency)
+			}
+		})
+	}
+}
+
+func TestBackfillERPOnly(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	s := &backfillScript{
+		counts: map[string]int{BackfillERP: 1},
+		pages:  map[string]map[string]BackfillPageResult{BackfillERP: {"": {Last: true, Seen: 1}}},
+	}
+	s.drive(env, 0)
+	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillERP})
+	require.NoError(t, env.GetWorkflowError())
+	assert.Equal(t, []string{"count:erp", "page:erp:"}, s.log())
+}
+
+func TestBackfillInvalidInput(t *testing.T) {
+	t.Parallel()
+	for name, in := range map[string]BackfillInput{
+		"no pairing": {Side: BackfillWebCRM},
+		"bad side":   {Pairing: testPairing, Side: "crm"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := newEnv(t)
+			env.ExecuteWorkflow(BackfillWorkflow, in)
+			requireInvalidInput(t, env.GetWorkflowError())
+		})
+	}
+}
+
+func TestBackfillPageFailureFailsTheRun(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]BackfillPageResult{
+		BackfillWebCRM: {"": {Next: "gone", Seen: 5}},
+	}}
+	s.drive(env, 0)
+	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM})
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no page at webcrm gone")
+}
+
+func TestBackfillContinuesAsNewAndResumesFromCursor(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]BackfillPageResult{BackfillWebCRM: webcrmPages()}}
+	s.drive(env, 10*time.Second)
+	start := env.Now()
+	// Suggested while the first page is read: the run continues as new after it.
+	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 5*time.Second)
+	in := BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, PageSize: 200}
+	startBackfill(env, in)
+
+	var next BackfillInput
+	can := continueAsNew(t, env, &next)
+	assert.Equal(t, "BackfillWorkflow", can.WorkflowType.Name)
+	assert.Equal(t, []string{"count:webcrm", "page:webcrm:"}, s.log())
+	assert.Equal(t, testPairing, next.Pairing)
+	assert.Equal(t, BackfillWebCRM, next.Side)
+	assert.Equal(t, 200, next.PageSize)
+	require.NotNil(t, next.Progress)
+	p := *next.Progress
+	assert.Equal(t, "webcrm", p.Phase)
+	assert.Equal(t, "c1", p.Cursor)
+	assert.Equal(t, 12, p.Total)
+	assert.Equal(t, 5, p.Done)
+	assert.Equal(t, 1, p.Pages)
+	assert.True(t, start.Equal(p.StartedAt))
+	assert.Equal(t, map[string]int{ActionUpdated: 3, ActionNoop: 2}, p.Actions)
+
+	env2 := newEnv(t)
+	s2 := &backfillScript{counts: map[string]int{BackfillWebCRM: 99}, pages: map[string]map[string]BackfillPageResult{BackfillWebCRM: webcrmPages()}}
+	s2.drive(env2, 0)
+	startBackfill(env2, next)
+	require.NoError(t, env2.GetWorkflowError())
+	var res BackfillProgress
+	require.NoError(t, env2.GetWorkflowResult(&res))
+	assert.Equal(t, []string{"page:webcrm:c1", "page:webcrm:c2"}, s2.log(), "resumes at the cursor without counting again")
+	assert.Equal(t, 12, res.Total)
+	assert.Equal(t, 12, res.Done)
+	assert.Equal(t, 1, res.Failed)
+	assert.True(t, start.Equal(res.StartedAt), "the start time survives continue-as-new")
+	assert.Equal(t, 200, s2.pageInputs[0].PageSize)
+}
+
+func TestBackfillContinuedInERPPhaseSkipsWebCRM(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	started := time.Date(2025, 2, 2, 8, 0, 0, 0, time.UTC)
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 50, BackfillERP: 50}, pages: map[string]map[string]BackfillPageResult{
+		BackfillERP: {"e7": {Last: true, Seen: 3, Actions: map[string]int{ActionUpdated: 3}}},
+	}}
+	s.drive(env, 0)
+	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillBoth, Progress: &BackfillProgress{
+		Phase: BackfillERP, Cursor: "e7", Total: 20, Done: 17, Pages: 4, StartedAt: started, Actions: map[string]int{ActionUpdated: 17},
+	}})
+	require.NoError(t, env.GetWorkflowError())
+	var res BackfillProgress
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, []string{"page:erp:e7"}, s.log())
+	assert.Equal(t, "done", res.Phase)
+	assert.Equal(t, 20, res.Total)
+	assert.Equal(t, 20, res.Done)
+	assert.Equal(t, map[string]int{ActionUpdated: 20}, res.Actions)
+}
+
+func TestReconcilePassesThroughActivityResult(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		in        ReconcileInput
+		wantShare float64
+		res       ReconcileResult
+	}{
+		"default share": {ReconcileInput{Pairing: testPairing}, 0.1, ReconcileResult{Links: 120, Missing: 3, Dispatched: 3}},
+		"guarded":       {ReconcileInput{Pairing: "persons", MaxDeleteShare: 0.05}, 0.05, ReconcileResult{Links: 100, Missing: 40, Guarded: true, Reason: "40 of 100 missing (limit 5%)"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := newEnv(t)
+			var got []ReconcileInput
+			env.OnActivity(ActivityReconcile, mock.Anything, mock.Anything).Return(func(_ context.Context, in ReconcileInput) (ReconcileResult, error) {
+				got = append(got, in)
+				return tc.res, nil
+			})
+			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: ReconcileWorkflowID(tc.in.Pairing)})
+			env.ExecuteWorkflow(ReconcileWorkflow, tc.in)
+			require.NoError(t, env.GetWorkflowError())
+			var res ReconcileResult
+			require.NoError(t, env.GetWorkflowResult(&res))
+			assert.Equal(t, tc.res, res)
+			require.Len(t, got, 1)
+			assert.Equal(t, ReconcileInput{Pairing: tc.in.Pairing, MaxDeleteShare: tc.wantShare}, got[0])
+		})
+	}
+}
+
+func TestReconcileActivityFailureFailsAfterThreeAttempts(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	calls := 0
+	env.OnActivity(ActivityReconcile, mock.Anything, mock.Anything).Return(func(context.Context, ReconcileInput) (ReconcileResult, error) {
+		calls++
+		return ReconcileResult{}, temporal.NewApplicationError("ERP list customers: 500", "Server")
+	})
+	env.ExecuteWorkflow(ReconcileWorkflow, ReconcileInput{Pairing: testPairing})
+	err := env.GetWorkflowError()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ERP list customers: 500")
+	assert.Equal(t, 3, calls)
+}
+
+func TestReconcileInvalidInput(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	env.ExecuteWorkflow(ReconcileWorkflow, ReconcileInput{})
+	requireInvalidInput(t, env.GetWorkflowError())
+}
