@@ -50,6 +50,12 @@ func Check(dir string, s Schemas) []Problem {
 	return probs
 }
 
+// CheckFS is Check for any file system (e.g. [DefaultFiles]).
+func CheckFS(fsys fs.FS, s Schemas) []Problem {
+	_, probs := loadAll(fsys, "", s)
+	return probs
+}
+
 // Problem is one thing wrong in a mapping file.
 type Problem struct {
 	File    string

@@ -35,14 +35,14 @@ type Conflict struct {
 
 // Conflict rules.
 const (
-	RuleOwnerWebCRM       = "owner:webcrm"           // changed on both sides; the field's owner webCRM won
-	RuleOwnerERP          = "owner:erp"              // changed on both sides; the field's owner ERP won
-	RuleNewest            = "newest"                 // changed on both sides; the later update won
-	RuleNewestTie         = "newest-tie"             // changed on both sides at the same time; webCRM won
+	RuleOwnerWebCRM       = "owner:webcrm"            // changed on both sides; the field's owner webCRM won
+	RuleOwnerERP          = "owner:erp"               // changed on both sides; the field's owner ERP won
+	RuleNewest            = "newest"                  // changed on both sides; the later update won
+	RuleNewestTie         = "newest-tie"              // changed on both sides at the same time; webCRM won
 	RuleDirectionToERP    = "direction:webcrm-to-erp" // an ERP value of a webCRM-to-ERP field was overwritten
 	RuleDirectionToWebCRM = "direction:erp-to-webcrm" // a webCRM value of an ERP-to-webCRM field was overwritten
-	RuleImmutableWebCRM   = "immutable-in-webcrm"    // webCRM refuses to change the field; the ERP follows webCRM
-	RuleImmutableERP      = "immutable-in-erp"       // the ERP refuses to change the field; webCRM follows the ERP
+	RuleImmutableWebCRM   = "immutable-in-webcrm"     // webCRM refuses to change the field; the ERP follows webCRM
+	RuleImmutableERP      = "immutable-in-erp"        // the ERP refuses to change the field; webCRM follows the ERP
 )
 
 // Merge decides, field by field, the agreed values of a linked pair of records and what to
