@@ -183,10 +183,17 @@ func (r *applyRun) blocked(err error) bool {
 	if !errors.As(err, &u) {
 		return false
 	}
+	dep := workflows.LinkWorkflowID(u.Pairing, workflows.Side(u.Side), u.ID)
+	if r.refs.settled(dep) {
+		// The referenced record is deliberately not synced, so neither is this one.
+		_, _ = r.settle(workflows.ActionSkipped, fmt.Sprintf("not synced: it refers to %s %s record %s, which %s",
+			u.Pairing, u.Side, u.ID, r.refs.reasonFor(dep)))
+		return true
+	}
 	r.st.State = workflows.StateBlocked
-	r.st.BlockedOn = workflows.LinkWorkflowID(u.Pairing, workflows.Side(u.Side), u.ID)
+	r.st.BlockedOn = dep
 	r.st.Reason = fmt.Sprintf("waiting for %s %s record %s to be linked", u.Pairing, u.Side, u.ID)
-	if reason := r.refs.reasonFor(r.st.BlockedOn); reason != "" {
+	if reason := r.refs.reasonFor(dep); reason != "" {
 		r.st.Reason += " (" + reason + ")"
 	}
 	r.res.Outcome.Action = workflows.ActionBlocked
@@ -224,6 +231,11 @@ func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done 
 			r.res.State = r.st
 			return true, nil
 		}
+	}
+	if len(r.p.MergeCriteria) == 0 && !r.p.Creation.Allows(mappings.Side(other)) {
+		// Nothing to match by and nothing to create: no need to map it.
+		_, err := r.settle(workflows.ActionSkipped, fmt.Sprintf("not created in %s: the %s pairing creates records %s only", other, r.p.Name, r.p.Creation))
+		return true, err
 	}
 	c, err := r.canonical(ctx, side, home)
 	if r.blocked(err) {

@@ -18,6 +18,10 @@ type resolver struct {
 	d       *links.Dispatcher
 	mu      sync.Mutex
 	reasons map[string]string
+	// final holds the links that are settled without a counterpart by
+	// design (the pairing does not create on that side): a record that
+	// references one is not synced, rather than blocked forever.
+	final map[string]bool
 }
 
 var _ mappings.Resolver = (*resolver)(nil)
@@ -45,8 +49,21 @@ func (r *resolver) Resolve(ctx context.Context, pairing string, from mappings.Si
 	if r.reasons == nil {
 		r.reasons = map[string]string{}
 	}
-	r.reasons[workflows.LinkWorkflowID(pairing, side, id)] = reason
+	if r.final == nil {
+		r.final = map[string]bool{}
+	}
+	id = workflows.LinkWorkflowID(pairing, side, id)
+	r.reasons[id] = reason
+	r.final[id] = out.State == workflows.StateOK && other == ""
 	return "", false, nil
+}
+
+// settled reports whether the link with the given ID is settled without a
+// counterpart, so waiting for it is pointless.
+func (r *resolver) settled(linkID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.final[linkID]
 }
 
 // reasonFor returns why the link with the given ID did not resolve.
