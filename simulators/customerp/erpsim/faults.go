@@ -27,6 +27,9 @@ type FaultConfig struct {
 	// DropAfterWriteRate closes the connection without an answer after a successful write
 	// was committed: the client cannot know it worked.
 	DropAfterWriteRate float64 `json:"dropAfterWriteRate"`
+	// DropNextWrites loses the answers of the next this-many committed writes (counts down),
+	// like DropAfterWriteRate but exactly.
+	DropNextWrites int `json:"dropNextWrites"`
 	// MalformedRate replaces this share of successful answers with a truncated JSON body or an
 	// HTML page (status 200). Writes are committed first.
 	MalformedRate float64 `json:"malformedRate"`
@@ -43,8 +46,8 @@ func (c FaultConfig) validate() error {
 	if c.ErrorStatus != 0 && (c.ErrorStatus < 500 || c.ErrorStatus > 599) {
 		errs = append(errs, fmt.Errorf("errorStatus %d is not a 5xx status", c.ErrorStatus))
 	}
-	if c.LatencyMillis < 0 || c.RateLimitBurst < 0 || c.RetryAfterSeconds < 0 {
-		errs = append(errs, errors.New("latencyMillis, rateLimitBurst and retryAfterSeconds must not be negative"))
+	if c.LatencyMillis < 0 || c.RateLimitBurst < 0 || c.RetryAfterSeconds < 0 || c.DropNextWrites < 0 {
+		errs = append(errs, errors.New("latencyMillis, rateLimitBurst, retryAfterSeconds and dropNextWrites must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -95,6 +98,26 @@ func (f *Faults) RateLimit(n int, retryAfter time.Duration) {
 	defer f.mu.Unlock()
 	f.cfg.RateLimitBurst = n
 	f.cfg.RetryAfterSeconds = int((retryAfter + time.Second - 1) / time.Second)
+}
+
+// DropNextWrites loses the answers of the next n committed API writes: the write is done,
+// but the client's connection is closed before it hears so.
+func (f *Faults) DropNextWrites(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cfg.DropNextWrites = n
+}
+
+// takeDropWrite reports whether the answer of a write that just committed is to be lost
+// through DropNextWrites, and counts it.
+func (f *Faults) takeDropWrite() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cfg.DropNextWrites > 0 {
+		f.cfg.DropNextWrites--
+		return true
+	}
+	return false
 }
 
 // faultPlan is what to do to one request.

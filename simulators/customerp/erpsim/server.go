@@ -213,7 +213,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.handleAPI(buf, r, parts)
 	status := buf.statusCode()
 	ok := status >= 200 && status < 300
-	if plan.dropAfterWrite && ok && r.Method != http.MethodGet {
+	if ok && r.Method != http.MethodGet && (plan.dropAfterWrite || s.faults.takeDropWrite()) {
 		s.stats.fault()
 		s.stats.request(route, "dropped")
 		dropConnection(w)
