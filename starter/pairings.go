@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tandemsync/tandem/internal/service"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+func (a *app) startCommand() *cobra.Command {
+	var pollInterval, reconcileEvery time.Duration
+	cmd := &cobra.Command{
+		Use:   "start [pairing...]",
+		Short: "Start the pairing workflows (all when none is named)",
+		Long: `Starts the pairing workflow (pairing/<name>) of each pairing named, or of
+every pairing when none is, together with its reconcile schedule. A pairing
+that already runs is left as it is, so running start again is harmless; its
+poll interval stays what it was started with.`,
+		Example: `  starter start
+  starter start organisations persons --poll-interval 10s`,
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			names, err := a.pairingNames(args)
+			if err != nil {
+				return err
+			}
+			c, err := a.temporal(ctx)
+			if err != nil {
+				return err
+			}
+			cfg, _ := a.config()
+			if pollInterval <= 0 {
+				pollInterval = cfg.Sync.PollInterval
+			}
+			if reconcileEvery <= 0 {
+				reconcileEvery = -1 // StartOptions: negative means no schedule
+			}
+			before := map[string]bool{}
+			for _, name := range names {
+				if before[name], err = pairingRunning(ctx, c, name); err != nil {
+					return err
+				}
+			}
+			err = service.StartPairings(ctx, c, names, service.StartOptions{PollInterval: pollInterval, ReconcileEvery: reconcileEvery})
+			for _, name := range names {
+				running, rerr := pairingRunning(ctx, c, name)
+				switch {
+				case rerr != nil:
+					err = errors.Join(err, rerr)
+				case before[name]:
+					fmt.Fprintf(a.stdout, "%s: already running (%s)\n", name, workflows.PairingWorkflowID(name))
+				case running:
+					fmt.Fprintf(a.stdout, "%s: started (%s, polls every %s)\n", name, workflows.PairingWorkflowID(name), pollInterval)
+				}
+			}
+			return err
+		}),
+	}
+	cmd.Flags().DurationVar(&pollInterval, "poll-interval", 0, "time between polls of a pairing started now (default sync.pollInterval, TANDEM_POLL_INTERVAL, 30s)")
+	cmd.Flags().DurationVar(&reconcileEvery, "reconcile-every", time.Hour, "interval of each pairing's reconcile schedule; 0 creates no schedule")
+	return cmd
+}
+
+// pairingRunning reports whether the pairing's workflow runs.
+func pairingRunning(ctx context.Context, c client.Client, name string) (bool, error) {
+	desc, err := c.DescribeWorkflowExecution(ctx, workflows.PairingWorkflowID(name), "")
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe pairing %s: %w", name, err)
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+}
+
+func (a *app) pauseCommand() *cobra.Command {
+	var reason string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "pause [pairing...]",
+		Short: "Pause polling of pairings (all when none is named)",
+		Long: `Sends the pause signal to each pairing named (every pairing when none is).
+A paused pairing stops polling until resume; links keep their state, and
+changes made meanwhile are picked up after resume (the watermarks do not
+move). The command waits up to --wait for the pairing to report it.`,
+		Example: `  starter pause organisations --reason "ERP maintenance until 14:00"`,
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			return a.signalPairings(ctx, args, workflows.SignalPause, reason, wait, func(s workflows.PairingStatus) bool { return s.Paused })
+		}),
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, shown by status (default \"paused by an operator\")")
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the pairing to report it is paused (0: do not wait)")
+	return cmd
+}
+
+func (a *app) resumeCommand() *cobra.Command {
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "resume [pairing...]",
+		Short: "Resume polling of paused pairings (all when none is named)",
+		Long: `Sends the resume signal to each pairing named (every pairing when none is);
+polling starts again from where it stopped. The command waits up to --wait
+for the pairing to report it.`,
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			return a.signalPairings(ctx, args, workflows.SignalResume, nil, wait, func(s workflows.PairingStatus) bool { return !s.Paused })
+		}),
+	}
+	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the pairing to report it runs (0: do not wait)")
+	return cmd
+}
+
+func (a *app) pokeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "poke [pairing...]",
+		Short: "Make pairings poll now (all when none is named)",
+		Long: `Sends the poke signal to each pairing named (every pairing when none is), so
+it polls both systems at once instead of waiting for its poll interval. The
+webCRM hooks endpoint does the same when a hook call arrives.`,
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			return a.signalPairings(ctx, args, workflows.SignalPoke, nil, 0, nil)
+		}),
+	}
+}
+
+// signalPairings sends signal to the named pairings (all when none), and
+// then waits up to wait for each one's status to satisfy done.
+func (a *app) signalPairings(ctx context.Context, args []string, signal string, arg any, wait time.Duration, done func(workflows.PairingStatus) bool) error {
+	names, err := a.pairingNames(args)
+	if err != nil {
+		return err
+	}
+	c, err := a.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	var sent []string
+	for _, name := range names {
+		err := c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", signal, arg)
+		if isNotFound(err) {
+			errs = append(errs, fmt.Errorf("pairing %s is not started (run `starter start %s`)", name, name))
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s pairing %s: %w", signal, name, err))
+			continue
+		}
+		sent = append(sent, name)
+	}
+	for _, name := range sent {
+		if done == nil || wait <= 0 {
+			fmt.Fprintf(a.stdout, "%s: %s signalled\n", name, signal)
+			continue
+		}
+		st, ok := waitForStatus(ctx, c, name, wait, done)
+		switch {
+		case !ok:
+			fmt.Fprintf(a.stdout, "%s: %s signalled; not confirmed within %s (is a worker running?)\n", name, signal, wait)
+		case st.Paused:
+			fmt.Fprintf(a.stdout, "%s: paused (%s)\n", name, st.PauseReason)
+		default:
+			fmt.Fprintf(a.stdout, "%s: running\n", name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitForStatus queries the pairing's status until done says yes or wait
+// has passed.
+func waitForStatus(ctx context.Context, c client.Client, name string, wait time.Duration, done func(workflows.PairingStatus) bool) (workflows.PairingStatus, bool) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		st, err := queryPairing(wctx, c, name)
+		if err == nil && done(st) {
+			return st, true
+		}
+		select {
+		case <-wctx.Done():
+			return st, false
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// queryPairing asks a pairing workflow for its status.
+func queryPairing(ctx context.Context, c client.Client, name string) (workflows.PairingStatus, error) {
+	var st workflows.PairingStatus
+	v, err := c.QueryWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.QueryStatus)
+	if err != nil {
+		return st, fmt.Errorf("query status of pairing %s: %w", name, err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("decode status of pairing %s: %w", name, err)
+	}
+	return st, nil
+}

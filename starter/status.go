@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// queryTimeout bounds one query to a workflow, which needs a worker to answer.
+const queryTimeout = 5 * time.Second
+
+// Pairing states shown by status.
+const (
+	stateRunning    = "running"
+	statePaused     = "paused"
+	stateNotStarted = "not started"
+)
+
+// pairingView is one pairing's row in status (and its --json object).
+type pairingView struct {
+	Pairing         string                     `json:"pairing"`
+	State           string                     `json:"state"`
+	PauseReason     string                     `json:"pauseReason,omitempty"`
+	WebCRMWatermark *time.Time                 `json:"webcrmWatermark,omitempty"`
+	ERPToken        string                     `json:"erpToken,omitempty"`
+	Links           *linkCounts                `json:"links,omitempty"`
+	LastPollAt      *time.Time                 `json:"lastPollAt,omitempty"`
+	LagSeconds      *int64                     `json:"lagSeconds,omitempty"`
+	LastError       string                     `json:"lastError,omitempty"`
+	FailedLinks     []string                   `json:"failedLinks,omitempty"`
+	Totals          *workflows.PairingCounters `json:"totals,omitempty"`
+}
+
+// linkCounts counts a pairing's running home links.
+type linkCounts struct {
+	Total   int64 `json:"total"`
+	Error   int64 `json:"error"`
+	Blocked int64 `json:"blocked"`
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [pairing...]",
+		Short: "Show each pairing: running or paused, watermarks, links, lag, last error",
+		Long: `Shows, for each pairing named (every pairing when none is): whether it runs
+or is paused (and why), the webCRM watermark, the ERP change-feed token, the
+number of links and of links in error and blocked, the time of the last poll,
+the lag (now minus the webCRM watermark) and the last poll error. A pairing
+whose workflow does not run shows "not started".
+
+Link counts come from Temporal visibility (search attributes TandemPairing and
+TandemState on running LinkWorkflow executions), which trails the links by a
+second or so.`,
+		Example: `  starter status
+  starter status organisations --json`,
+		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			names, err := a.pairingNames(args)
+			if err != nil {
+				return err
+			}
+			c, err := a.temporal(ctx)
+			if err != nil {
+				return err
+			}
+			views := make([]pairingView, len(names))
+			var wg sync.WaitGroup
+			for i, name := range names {
+				wg.Go(func() { views[i] = a.pairingStatus(ctx, c, name) })
+			}
+			wg.Wait()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(views)
+			}
+			a.printStatus(views)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array instead of the table")
+	return cmd
+}
+
+// pairingStatus gathers one pairing's status. Failures of the parts are
+// reported in LastError rather than failing the whole command.
+func (a *app) pairingStatus(ctx context.Context, c client.Client, name string) pairingView {
+	v := pairingView{Pairing: name, State: stateNotStarted}
+	if counts, err := a.countLinks(ctx, c, name); err != nil {
+		v.LastError = err.Error()
+	} else {
+		v.Links = &counts
+	}
+	running, err := pairingRunning(ctx, c, name)
+	if err != nil {
+		v.LastError = joinMsg(v.LastError, err.Error())
+		return v
+	}
+	if !running {
+		return v
+	}
+	v.State = stateRunning
+	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	st, err := queryPairing(qctx, c, name)
+	if err != nil {
+		if qctx.Err() != nil {
+			err = fmt.Errorf("pairing %s did not answer its status query within %s (is a worker running?)", name, queryTimeout)
+		}
+		v.LastError = joinMsg(v.LastError, err.Error())
+		return v
+	}
+	if st.Paused {
+		v.State, v.PauseReason = statePaused, st.PauseReason
+	}
+	if !st.WebCRMWatermark.IsZero() {
+		wm := st.WebCRMWatermark.UTC()
+		lag := int64(a.now().Sub(wm) / time.Second)
+		v.WebCRMWatermark, v.LagSeconds = &wm, &lag
+	}
+	if !st.LastPollAt.IsZero() {
+		lp := st.LastPollAt.UTC()
+		v.LastPollAt = &lp
+	}
+	v.ERPToken = st.ERPToken
+	v.LastError = joinMsg(st.LastError, v.LastError)
+	v.FailedLinks = st.FailedLinks
+	totals := st.Totals
+	v.Totals = &totals
+	return v
+}
+
+func joinMsg(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+// linkQuery is the visibility query of a pairing's running home links,
+// optionally in one state.
+func linkQuery(pairing, state string) string {
+	q := fmt.Sprintf("WorkflowType = 'LinkWorkflow' AND ExecutionStatus = 'Running' AND %s = %s",
+		workflows.PairingKey.GetName(), quote(pairing))
+	if state != "" {
+		q += fmt.Sprintf(" AND %s = %s", workflows.StateKey.GetName(), quote(state))
+	}
+	return q
+}
+
+func (a *app) countLinks(ctx context.Context, c client.Client, pairing string) (linkCounts, error) {
+	var out linkCounts
+	for _, q := range []struct {
+		state string
+		dst   *int64
+	}{{"", &out.Total}, {workflows.StateError, &out.Error}, {workflows.StateBlocked, &out.Blocked}} {
+		n, err := a.count(ctx, c, linkQuery(pairing, q.state))
+		if err != nil {
+			return out, fmt.Errorf("count links of %s: %w", pairing, err)
+		}
+		*q.dst = n
+	}
+	return out, nil
+}
+
+func (a *app) count(ctx context.Context, c client.Client, query string) (int64, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: cfg.Temporal.Namespace, Query: query})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetCount(), nil
+}
+
+func (a *app) printStatus(views []pairingView) {
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PAIRING\tSTATE\tWEBCRM WATERMARK\tERP TOKEN\tLINKS\tERROR\tBLOCKED\tLAST POLL\tLAG\tLAST ERROR")
+	for _, v := range views {
+		state := v.State
+		if v.State == statePaused {
+			state += " (" + v.PauseReason + ")"
+		}
+		total, errs, blocked := "?", "?", "?"
+		if v.Links != nil {
+			total, errs, blocked = strconv.FormatInt(v.Links.Total, 10), strconv.FormatInt(v.Links.Error, 10), strconv.FormatInt(v.Links.Blocked, 10)
+		}
+		lag := "-"
+		if v.LagSeconds != nil {
+			lag = (time.Duration(*v.LagSeconds) * time.Second).String()
+		}
+		lastErr := v.LastError
+		if lastErr == "" {
+			lastErr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			v.Pairing, state, timeCell(v.WebCRMWatermark), dash(v.ERPToken), total, errs, blocked, timeCell(v.LastPollAt), lag, lastErr)
+	}
+	_ = tw.Flush()
+}
+
+func timeCell(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
