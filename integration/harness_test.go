@@ -1,0 +1,908 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/tandemsync/tandem/internal/config"
+	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/internal/service"
+	"github.com/tandemsync/tandem/internal/testenv"
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Credentials of the simulators in these tests.
+const (
+	webcrmToken = "integration-webcrm-token"
+	erpKey      = "integration-erp-key"
+)
+
+// pollInterval is the pairings' poll interval in these tests.
+const pollInterval = time.Second
+
+// waitTimeout bounds an ordinary wait for the engine to carry a change
+// across; generous because two tests with their own servers share two cores.
+const waitTimeout = 45 * time.Second
+
+// The six pairings.
+const (
+	pOrgs     = "organisations"
+	pPersons  = "persons"
+	pUsers    = "users"
+	pProducts = "products"
+	pOpps     = "opportunities"
+	pLines    = "quotationlines"
+)
+
+var allPairings = []string{pOrgs, pPersons, pUsers, pProducts, pOpps, pLines}
+
+// webCRM entity and ERP resource of each pairing, as the default mappings
+// name them, and the webCRM custom field holding tandem's correlation token
+// ("" for quotation lines, which have none).
+var (
+	crmEntity = map[string]string{pOrgs: "Organisations", pPersons: "Persons", pUsers: "Users",
+		pProducts: "Products", pOpps: "Opportunities", pLines: "QuotationLines"}
+	erpResource = map[string]string{pOrgs: "customers", pPersons: "contacts", pUsers: "contacts",
+		pProducts: "products", pOpps: "orders", pLines: "order-lines"}
+	crmToken = map[string]string{pOrgs: "OrganisationCustom15", pPersons: "PersonCustom15", pUsers: "UserCustom15",
+		pProducts: "ProductCustom15", pOpps: "OpportunityCustom15"}
+	crmIDField = map[string]string{pOrgs: "OrganisationId", pPersons: "PersonId", pUsers: "UserId",
+		pProducts: "ProductId", pOpps: "OpportunityId", pLines: "QuotationLineId"}
+)
+
+// stackOptions configure newStack.
+type stackOptions struct {
+	// SuggestContinueAsNew is the history length at which the dedicated
+	// Temporal server suggests continue-as-new (0: server default).
+	SuggestContinueAsNew int
+	// Pairings are started right away (none when empty).
+	Pairings []string
+	// NoWorker leaves the worker to the test (startWorker).
+	NoWorker bool
+}
+
+// stack is one test's real parts: a dedicated Temporal dev server, the two
+// simulators on 127.0.0.1 and tandem's worker running in this process.
+type stack struct {
+	t       *testing.T
+	srv     *devserver.Server
+	c       client.Client
+	crm     *webcrmsim.Server
+	erp     *erpsim.Server
+	crmURL  string
+	erpURL  string
+	cfg     config.Config
+	logs    *logSink
+	started []string // pairings started
+
+	mu      sync.Mutex
+	workers []*workerRun
+}
+
+// workerRun is one running worker (service.Run in a goroutine).
+type workerRun struct {
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// newStack brings up a dedicated Temporal server, both simulators and the
+// worker, and starts opts.Pairings. Everything stops in t.Cleanup.
+func newStack(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	began := time.Now()
+	s := &stack{t: t, logs: newLogSink()}
+	s.srv = testenv.StartTemporal(t, testenv.Options{SuggestContinueAsNew: opts.SuggestContinueAsNew})
+	t.Cleanup(func() { s.logs.report(t) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  s.srv.Address(),
+		Namespace: s.srv.Namespace(),
+		Logger:    sdklog.NewStructuredLogger(slog.New(s.logs.handler("sdk"))),
+	})
+	if err != nil {
+		t.Fatalf("dial Temporal at %s: %v", s.srv.Address(), err)
+	}
+	s.c = c
+	t.Cleanup(c.Close)
+
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken, RateLimitPerMinute: -1, Seed: 1, Logger: quiet})
+	if err != nil {
+		t.Fatalf("webCRM simulator: %v", err)
+	}
+	crmHTTP := httptest.NewServer(s.crm)
+	t.Cleanup(func() { crmHTTP.Close(); _ = s.crm.Close() })
+	s.crmURL = crmHTTP.URL
+
+	s.erp, err = erpsim.New(erpsim.Options{APIKey: erpKey, Seed: 1, Logger: quiet})
+	if err != nil {
+		t.Fatalf("CustomERP simulator: %v", err)
+	}
+	erpHTTP := httptest.NewServer(s.erp)
+	t.Cleanup(func() { erpHTTP.Close(); _ = s.erp.Close() })
+	s.erpURL = erpHTTP.URL
+
+	cfg := config.Default()
+	cfg.Temporal.Address = s.srv.Address()
+	cfg.Temporal.Namespace = s.srv.Namespace()
+	cfg.WebCRM.BaseURL, cfg.WebCRM.APIToken = s.crmURL, webcrmToken
+	cfg.WebCRM.RequestsPerMinute = 6000
+	cfg.ERP.BaseURL, cfg.ERP.APIKey = s.erpURL, erpKey
+	cfg.Sync.PollInterval = pollInterval
+	cfg.Worker.MetricsAddr = "off"
+	cfg.Worker.HooksAddr = "off"
+	s.cfg = cfg
+
+	if !opts.NoWorker {
+		s.startWorker()
+	}
+	if len(opts.Pairings) > 0 {
+		s.startPairings(opts.Pairings...)
+	}
+	t.Logf("stack up in %s (Temporal %s, webCRM %s, ERP %s)", time.Since(began).Round(time.Millisecond), s.srv.Address(), s.crmURL, s.erpURL)
+	return s
+}
+
+// startWorker runs a new tandem worker in this process until stopWorker or
+// the end of the test.
+func (s *stack) startWorker() {
+	s.t.Helper()
+	svc, err := service.New(s.cfg, service.Options{
+		Client:                    s.c,
+		Logger:                    slog.New(s.logs.handler("worker")),
+		WebCRMActivitiesPerSecond: 200,
+	})
+	if err != nil {
+		s.t.Fatalf("service.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &workerRun{cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- svc.Run(ctx) }()
+	s.mu.Lock()
+	s.workers = append(s.workers, w)
+	s.mu.Unlock()
+	s.t.Cleanup(func() { s.stop(w) })
+}
+
+// stopWorker stops the most recently started worker and waits for it.
+func (s *stack) stopWorker() {
+	s.t.Helper()
+	s.mu.Lock()
+	w := s.workers[len(s.workers)-1]
+	s.mu.Unlock()
+	s.stop(w)
+}
+
+func (s *stack) stop(w *workerRun) {
+	w.once.Do(func() {
+		w.cancel()
+		select {
+		case err := <-w.done:
+			if err != nil {
+				s.t.Errorf("worker ended with an error: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			s.t.Errorf("worker did not stop within 30s")
+		}
+	})
+}
+
+// startPairings starts pairing workflows with the test poll interval and no
+// reconcile schedule.
+func (s *stack) startPairings(names ...string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := service.StartPairings(ctx, s.c, names, service.StartOptions{PollInterval: pollInterval, ReconcileEvery: -1}); err != nil {
+		s.t.Fatalf("start pairings %v: %v", names, err)
+	}
+	s.started = append(s.started, names...)
+}
+
+// ctx returns a context for one call to Temporal.
+func (s *stack) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 15*time.Second)
+}
+
+// waitFor polls cond until it returns nil, failing the test with cond's
+// last answer when timeout passes.
+func (s *stack) waitFor(what string, timeout time.Duration, cond func() error) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("waited %s for %s: %v", timeout, what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ---- links ----
+
+// linkID is the home link ID of a record that tandem saw first on side.
+func linkID(pairing string, side workflows.Side, id string) string {
+	return workflows.LinkWorkflowID(pairing, side, id)
+}
+
+// lookup returns the state of the link that owns a record.
+func (s *stack) lookup(pairing string, side workflows.Side, id string) (string, workflows.LinkState, bool, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return links.Lookup(ctx, s.c, pairing, side, id)
+}
+
+// waitLinked waits until the record's link is in state ok with both ids.
+func (s *stack) waitLinked(pairing string, side workflows.Side, id string) workflows.LinkState {
+	s.t.Helper()
+	var st workflows.LinkState
+	s.waitFor(fmt.Sprintf("%s %s record %s to be linked", pairing, side, id), waitTimeout, func() error {
+		_, got, found, err := s.lookup(pairing, side, id)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return fmt.Errorf("no link yet")
+		case got.State != workflows.StateOK || got.CrmID == "" || got.ErpID == "":
+			return fmt.Errorf("link is %s (%s), webCRM %q ERP %q", got.State, got.Reason, got.CrmID, got.ErpID)
+		}
+		st = got
+		return nil
+	})
+	return st
+}
+
+// waitLinkState waits until the record's link reaches state and returns it.
+func (s *stack) waitLinkState(pairing string, side workflows.Side, id, state string) workflows.LinkState {
+	s.t.Helper()
+	var st workflows.LinkState
+	s.waitFor(fmt.Sprintf("%s %s record %s link to be %s", pairing, side, id, state), waitTimeout, func() error {
+		_, got, found, err := s.lookup(pairing, side, id)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return fmt.Errorf("no link yet")
+		case got.State != state || got.Applied == 0:
+			return fmt.Errorf("link is %s (%s), applied %d", got.State, got.Reason, got.Applied)
+		}
+		st = got
+		return nil
+	})
+	return st
+}
+
+// linkState returns the current state of a record's link (found=false when
+// there is none).
+func (s *stack) linkState(pairing string, side workflows.Side, id string) (workflows.LinkState, bool) {
+	s.t.Helper()
+	_, st, found, err := s.lookup(pairing, side, id)
+	if err != nil {
+		s.t.Fatalf("look up link of %s %s %s: %v", pairing, side, id, err)
+	}
+	return st, found
+}
+
+// linksWhere lists the running home links of pairing whose TandemState is
+// one of states, as workflow IDs.
+func (s *stack) linksWhere(pairing string, states ...string) []string {
+	s.t.Helper()
+	quoted := make([]string, len(states))
+	for i, st := range states {
+		quoted[i] = "'" + st + "'"
+	}
+	q := fmt.Sprintf("WorkflowType = 'LinkWorkflow' AND ExecutionStatus = 'Running' AND %s = '%s' AND %s IN (%s)",
+		workflows.PairingKey.GetName(), pairing, workflows.StateKey.GetName(), strings.Join(quoted, ", "))
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: q, PageSize: 1000})
+	if err != nil {
+		s.t.Fatalf("list links: %v", err)
+	}
+	var out []string
+	for _, e := range resp.GetExecutions() {
+		out = append(out, e.GetExecution().GetWorkflowId())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ---- counterparts ----
+
+// erpByRef returns the ERP records of resource whose externalRef is ref.
+func (s *stack) erpByRef(resource, ref string) []map[string]any {
+	var out []map[string]any
+	for _, r := range s.erp.Records(resource) {
+		if r["externalRef"] == ref {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// crmByField returns the webCRM records of entity whose field equals value.
+func (s *stack) crmByField(entity, field, value string) []map[string]any {
+	var out []map[string]any
+	for _, r := range s.crm.Records(entity) {
+		if str(r, field) == value {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitERPCounterpart waits for the ERP counterpart of a webCRM-born record:
+// exactly one ERP record whose externalRef is the record's link ID, and the
+// link pointing at it. It returns the ERP record.
+func (s *stack) waitERPCounterpart(pairing string, crmID int) map[string]any {
+	s.t.Helper()
+	ref := linkID(pairing, workflows.WebCRM, fmt.Sprint(crmID))
+	var rec map[string]any
+	s.waitFor(fmt.Sprintf("the ERP counterpart of %s webCRM %d", pairing, crmID), waitTimeout, func() error {
+		recs := s.erpByRef(erpResource[pairing], ref)
+		if len(recs) != 1 {
+			return fmt.Errorf("%d ERP %s carry externalRef %s", len(recs), erpResource[pairing], ref)
+		}
+		rec = recs[0]
+		return nil
+	})
+	st := s.waitLinked(pairing, workflows.WebCRM, fmt.Sprint(crmID))
+	if st.ErpID != str(rec, "id") {
+		s.t.Fatalf("%s: link %s names ERP %s, but ERP %s carries its externalRef", pairing, ref, st.ErpID, str(rec, "id"))
+	}
+	return rec
+}
+
+// waitCRMCounterpart waits for the webCRM counterpart of an ERP-born record
+// (found by its correlation field where the pairing has one, else through
+// the link) and returns it.
+func (s *stack) waitCRMCounterpart(pairing, erpID string) map[string]any {
+	s.t.Helper()
+	ref := linkID(pairing, workflows.ERP, erpID)
+	var rec map[string]any
+	if field := crmToken[pairing]; field != "" {
+		s.waitFor(fmt.Sprintf("the webCRM counterpart of %s ERP %s", pairing, erpID), waitTimeout, func() error {
+			recs := s.crmByField(crmEntity[pairing], field, ref)
+			if len(recs) != 1 {
+				return fmt.Errorf("%d webCRM %s carry %s = %s", len(recs), crmEntity[pairing], field, ref)
+			}
+			rec = recs[0]
+			return nil
+		})
+	}
+	st := s.waitLinked(pairing, workflows.ERP, erpID)
+	if rec == nil {
+		var ok bool
+		if rec, ok = s.crmRecord(pairing, st.CrmID); !ok {
+			s.t.Fatalf("%s: link of ERP %s names webCRM %s, which does not exist", pairing, erpID, st.CrmID)
+		}
+	} else if st.CrmID != str(rec, crmIDField[pairing]) {
+		s.t.Fatalf("%s: link of ERP %s names webCRM %s, but webCRM %s carries its token", pairing, erpID, st.CrmID, str(rec, crmIDField[pairing]))
+	}
+	return rec
+}
+
+// crmRecord reads a webCRM record by the id as a link holds it.
+func (s *stack) crmRecord(pairing, id string) (map[string]any, bool) {
+	var n int
+	if _, err := fmt.Sscan(id, &n); err != nil {
+		return nil, false
+	}
+	return s.crm.Record(crmEntity[pairing], n)
+}
+
+// ---- direct edits, as a person in each system's UI ----
+
+// crmPut creates a webCRM record and returns its id.
+func (s *stack) crmPut(entity string, rec map[string]any) int {
+	s.t.Helper()
+	id, err := s.crm.Put(entity, rec)
+	if err != nil {
+		s.t.Fatalf("webCRM: put %s: %v", entity, err)
+	}
+	return id
+}
+
+// crmPatch edits some fields of a webCRM record.
+func (s *stack) crmPatch(entity string, id int, fields map[string]any) {
+	s.t.Helper()
+	if err := s.crm.Patch(entity, id, fields); err != nil {
+		s.t.Fatalf("webCRM: patch %s %d: %v", entity, id, err)
+	}
+}
+
+// erpPut creates an ERP record and returns its id.
+func (s *stack) erpPut(resource string, rec map[string]any) string {
+	s.t.Helper()
+	out, err := s.erp.Put(resource, rec)
+	if err != nil {
+		s.t.Fatalf("ERP: put %s: %v", resource, err)
+	}
+	return str(out, "id")
+}
+
+// erpPatch edits some fields of an ERP record.
+func (s *stack) erpPatch(resource, id string, fields map[string]any) {
+	s.t.Helper()
+	if _, err := s.erp.Patch(resource, id, fields); err != nil {
+		s.t.Fatalf("ERP: patch %s %s: %v", resource, id, err)
+	}
+}
+
+// erpGet reads an ERP record that must exist.
+func (s *stack) erpGet(resource, id string) map[string]any {
+	s.t.Helper()
+	rec, ok := s.erp.Record(resource, id)
+	if !ok {
+		s.t.Fatalf("ERP %s %s does not exist", resource, id)
+	}
+	return rec
+}
+
+// crmGet reads a webCRM record that must exist.
+func (s *stack) crmGet(entity string, id int) map[string]any {
+	s.t.Helper()
+	rec, ok := s.crm.Record(entity, id)
+	if !ok {
+		s.t.Fatalf("webCRM %s %d does not exist", entity, id)
+	}
+	return rec
+}
+
+// waitERPField waits until an ERP record's field (dotted path) has want.
+func (s *stack) waitERPField(resource, id, path, want string) {
+	s.t.Helper()
+	s.waitFor(fmt.Sprintf("ERP %s %s %s = %q", resource, id, path, want), waitTimeout, func() error {
+		rec, ok := s.erp.Record(resource, id)
+		if !ok {
+			return fmt.Errorf("ERP %s %s is gone", resource, id)
+		}
+		if got := str(rec, path); !same(got, want) {
+			return fmt.Errorf("it is %q", got)
+		}
+		return nil
+	})
+}
+
+// waitCRMField waits until a webCRM record's field has want.
+func (s *stack) waitCRMField(entity string, id int, field, want string) {
+	s.t.Helper()
+	s.waitFor(fmt.Sprintf("webCRM %s %d %s = %q", entity, id, field, want), waitTimeout, func() error {
+		rec, ok := s.crm.Record(entity, id)
+		if !ok {
+			return fmt.Errorf("webCRM %s %d is gone", entity, id)
+		}
+		if got := str(rec, field); !same(got, want) {
+			return fmt.Errorf("it is %q", got)
+		}
+		return nil
+	})
+}
+
+// ---- pairing workflows ----
+
+// pairingStatus queries a pairing workflow's status.
+func (s *stack) pairingStatus(name string) (workflows.PairingStatus, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var st workflows.PairingStatus
+	v, err := s.c.QueryWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+// signalPairing sends a signal to a pairing workflow.
+func (s *stack) signalPairing(name, signal string, arg any) {
+	s.t.Helper()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if err := s.c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", signal, arg); err != nil {
+		s.t.Fatalf("signal %s to pairing %s: %v", signal, name, err)
+	}
+}
+
+// pause pauses pairings and waits until each has taken the signal, which
+// happens only between polls: no dispatch of theirs runs afterwards.
+func (s *stack) pause(names ...string) {
+	s.t.Helper()
+	for _, n := range names {
+		s.signalPairing(n, workflows.SignalPause, "integration test")
+	}
+	for _, n := range names {
+		s.waitFor("pairing "+n+" to pause", waitTimeout, func() error {
+			st, err := s.pairingStatus(n)
+			if err != nil {
+				return err
+			}
+			if !st.Paused {
+				return fmt.Errorf("still running")
+			}
+			return nil
+		})
+	}
+}
+
+// resume resumes pairings.
+func (s *stack) resume(names ...string) {
+	s.t.Helper()
+	for _, n := range names {
+		s.signalPairing(n, workflows.SignalResume, nil)
+	}
+}
+
+// waitPolls waits until every started pairing has finished at least n more
+// polls than it had when waitPolls was called.
+func (s *stack) waitPolls(n int) {
+	s.t.Helper()
+	base := map[string]int{}
+	for _, p := range s.started {
+		st, err := s.pairingStatus(p)
+		if err != nil {
+			s.t.Fatalf("status of pairing %s: %v", p, err)
+		}
+		base[p] = st.Totals.Polls
+	}
+	for _, p := range s.started {
+		s.waitFor(fmt.Sprintf("pairing %s to poll %d more times", p, n), waitTimeout, func() error {
+			st, err := s.pairingStatus(p)
+			if err != nil {
+				return err
+			}
+			if st.Paused {
+				return fmt.Errorf("paused: %s", st.PauseReason)
+			}
+			if st.Totals.Polls < base[p]+n {
+				return fmt.Errorf("%d polls, want %d", st.Totals.Polls, base[p]+n)
+			}
+			return nil
+		})
+	}
+}
+
+// runID returns the current run ID of a workflow.
+func (s *stack) runID(workflowID string) string {
+	s.t.Helper()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	d, err := s.c.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		s.t.Fatalf("describe %s: %v", workflowID, err)
+	}
+	return d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+}
+
+// continuedAsNew counts the runs of a workflow that ended by continuing as new.
+func (s *stack) continuedAsNew(workflowID string) int {
+	s.t.Helper()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus = 'ContinuedAsNew'", workflowID),
+	})
+	if err != nil {
+		s.t.Fatalf("list runs of %s: %v", workflowID, err)
+	}
+	n := 0
+	for _, e := range resp.GetExecutions() {
+		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- write counters (/_sim/stats) ----
+
+// writeCounts is the API writes each simulator has counted, per entity or
+// resource ("webcrm:Organisations", "erp:customers").
+type writeCounts map[string]int64
+
+// total sums the counts of one side ("webcrm" or "erp"; "" for both).
+func (w writeCounts) total(side string) int64 {
+	var n int64
+	for k, v := range w {
+		if side == "" || strings.HasPrefix(k, side+":") {
+			n += v
+		}
+	}
+	return n
+}
+
+// of returns the count of one entity or resource ("erp:customers").
+func (w writeCounts) of(key string) int64 { return w[key] }
+
+// diff lists the counters that changed from before to w.
+func (w writeCounts) diff(before writeCounts) []string {
+	var out []string
+	for k, v := range w {
+		if v != before[k] {
+			out = append(out, fmt.Sprintf("%s %d -> %d", k, before[k], v))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// writes reads both simulators' API write counters over /_sim/stats.
+func (s *stack) writes() writeCounts {
+	s.t.Helper()
+	out := writeCounts{}
+	var crm webcrmsim.Stats
+	s.getJSON(s.crmURL+"/_sim/stats", &crm)
+	for e, w := range crm.Writes {
+		out["webcrm:"+e] = w.Total()
+	}
+	var erp erpsim.Stats
+	s.getJSON(s.erpURL+"/_sim/stats", &erp)
+	for r, n := range erp.Writes {
+		out["erp:"+r] = n
+	}
+	return out
+}
+
+func (s *stack) getJSON(url string, v any) {
+	s.t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		s.t.Fatalf("GET %s: decode: %v", url, err)
+	}
+}
+
+// assertQuiet checks promise 4 (no echoes) after convergence: it takes both
+// simulators' write counters, waits until every running pairing has polled
+// three more times (two full poll intervals after the counters were taken),
+// and requires the counters unchanged and no link in error or blocked.
+func (s *stack) assertQuiet() {
+	s.t.Helper()
+	before := s.writes()
+	s.waitPolls(3)
+	after := s.writes()
+	if d := after.diff(before); len(d) > 0 {
+		s.t.Errorf("writes after convergence (echo or ping-pong): %s", strings.Join(d, "; "))
+	}
+	for _, p := range s.started {
+		if bad := s.linksWhere(p, workflows.StateError, workflows.StateBlocked); len(bad) > 0 {
+			for _, id := range bad {
+				var st workflows.LinkState
+				if v, err := s.queryLink(id); err == nil {
+					st = v
+				}
+				s.t.Errorf("link %s is %s: %s", id, st.State, st.Reason)
+			}
+		}
+	}
+}
+
+// queryLink queries a link workflow's state by workflow ID.
+func (s *stack) queryLink(id string) (workflows.LinkState, error) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var st workflows.LinkState
+	v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryState)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+// ---- values ----
+
+// str reads a (dotted) field of a record as a string; "" when absent.
+func str(rec map[string]any, path string) string {
+	var cur any = rec
+	for _, p := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = m[p]
+	}
+	switch v := cur.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case float64:
+		return big.NewFloat(v).Text('f', -1)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// same compares two field values as strings, and as numbers when both are
+// numbers ("12.50" equals "12.5").
+func same(a, b string) bool {
+	if a == b {
+		return true
+	}
+	x, okx := new(big.Rat).SetString(a)
+	y, oky := new(big.Rat).SetString(b)
+	return okx && oky && x.Cmp(y) == 0
+}
+
+// ---- worker logs ----
+
+// logEntry is one log record of the worker or the SDK.
+type logEntry struct {
+	at     time.Time
+	source string
+	level  slog.Level
+	msg    string
+	attrs  string
+}
+
+func (e logEntry) String() string {
+	return fmt.Sprintf("%s %s %-5s %s %s", e.at.Format("15:04:05.000"), e.source, e.level, e.msg, e.attrs)
+}
+
+// logSink keeps the worker's and the SDK's log records of one test: the
+// last ones for a failure report, and every warning and error.
+type logSink struct {
+	mu       sync.Mutex
+	recent   []logEntry
+	problems []logEntry
+}
+
+const logKeep = 400
+
+func newLogSink() *logSink { return &logSink{} }
+
+func (l *logSink) handler(source string) slog.Handler { return &sinkHandler{sink: l, source: source} }
+
+func (l *logSink) add(e logEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recent = append(l.recent, e)
+	if len(l.recent) > 2*logKeep {
+		l.recent = slices.Clone(l.recent[len(l.recent)-logKeep:])
+	}
+	if e.level >= slog.LevelWarn {
+		l.problems = append(l.problems, e)
+	}
+}
+
+// warnings returns the warnings and errors logged so far whose text
+// contains one of the words (all when none are given).
+func (l *logSink) warnings(words ...string) []logEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []logEntry
+	for _, e := range l.problems {
+		text := e.msg + " " + e.attrs
+		if len(words) == 0 || slices.ContainsFunc(words, func(w string) bool { return strings.Contains(text, w) }) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// report logs a summary of the warnings and errors, and on failure the
+// last log records.
+func (l *logSink) report(t *testing.T) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	counts := map[string]int{}
+	for _, e := range l.problems {
+		counts[e.level.String()+" "+e.source+": "+e.msg]++
+	}
+	if len(counts) > 0 {
+		keys := make([]string, 0, len(counts))
+		for k := range counts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&b, "\n  %4d× %s", counts[k], k)
+		}
+		t.Logf("worker warnings and errors:%s", b.String())
+	}
+	if t.Failed() {
+		recent := l.recent
+		if len(recent) > logKeep {
+			recent = recent[len(recent)-logKeep:]
+		}
+		var b strings.Builder
+		for _, e := range recent {
+			b.WriteString("\n  ")
+			b.WriteString(e.String())
+		}
+		t.Logf("last %d worker log records:%s", len(recent), b.String())
+		var p strings.Builder
+		for i, e := range l.problems {
+			if i >= 60 {
+				fmt.Fprintf(&p, "\n  … %d more", len(l.problems)-i)
+				break
+			}
+			p.WriteString("\n  ")
+			p.WriteString(e.String())
+		}
+		if p.Len() > 0 {
+			t.Logf("worker warnings and errors in full:%s", p.String())
+		}
+	}
+}
+
+// sinkHandler is the slog.Handler feeding a logSink.
+type sinkHandler struct {
+	sink   *logSink
+	source string
+	attrs  []slog.Attr
+	group  string
+}
+
+func (h *sinkHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *sinkHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	write := func(a slog.Attr) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		key := a.Key
+		if h.group != "" {
+			key = h.group + "." + key
+		}
+		fmt.Fprintf(&b, "%s=%v", key, a.Value.Resolve())
+	}
+	for _, a := range h.attrs {
+		write(a)
+	}
+	r.Attrs(func(a slog.Attr) bool { write(a); return true })
+	h.sink.add(logEntry{at: r.Time, source: h.source, level: r.Level, msg: r.Message, attrs: b.String()})
+	return nil
+}
+
+func (h *sinkHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(slices.Clone(h.attrs), attrs...)
+	return &c
+}
+
+func (h *sinkHandler) WithGroup(name string) slog.Handler {
+	c := *h
+	if c.group != "" {
+		name = c.group + "." + name
+	}
+	c.group = name
+	return &c
+}
