@@ -1,0 +1,490 @@
+// Replay tests guard the workflows' determinism: every history recorded in
+// testdata/histories must still replay against the current workflow code.
+// A change to workflow code that alters the commands an existing history
+// expects (a new activity, timer or upsert, a different order) fails
+// TestReplayRecordedHistories; such a change needs workflow.GetVersion (or a
+// new workflow type) so that running workflows keep working.
+//
+// The histories are produced by TestRecordHistories, which runs the
+// workflows on a real Temporal dev server with stand-in activities. Refresh
+// them with
+//
+//	go test ./workflows -run TestRecordHistories -update-histories
+//
+// and commit the result. Refresh only for a deliberate, versioned change
+// (or to add a new scenario), never to make a failing replay pass: the old
+// files stand for workflows that are running in production. Without the
+// flag TestRecordHistories records a fresh set and checks that it replays,
+// but writes nothing.
+package workflows
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tandemsync/tandem/internal/testenv"
+)
+
+var updateHistories = flag.Bool("update-histories", false,
+	"rewrite workflows/testdata/histories from a fresh recording (only for deliberate, versioned workflow changes)")
+
+// historiesDir holds the recorded histories, one JSON file per workflow run,
+// in the format of `temporal workflow show --output json`.
+const historiesDir = "testdata/histories"
+
+// newReplayer returns a replayer with every workflow of the package.
+func newReplayer(t *testing.T) worker.WorkflowReplayer {
+	t.Helper()
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{})
+	require.NoError(t, err)
+	r.RegisterWorkflow(LinkWorkflow)
+	r.RegisterWorkflow(LinkAliasWorkflow)
+	r.RegisterWorkflow(PairingWorkflow)
+	r.RegisterWorkflow(BackfillWorkflow)
+	r.RegisterWorkflow(ReconcileWorkflow)
+	return r
+}
+
+// replay replays one history under the workflow ID it was recorded with.
+func replay(r worker.WorkflowReplayer, hist *historypb.History) error {
+	if len(hist.GetEvents()) == 0 {
+		return errors.New("history has no events")
+	}
+	started := hist.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	if started == nil {
+		return fmt.Errorf("first event is %s, not WorkflowExecutionStarted", hist.GetEvents()[0].GetEventType())
+	}
+	opts := worker.ReplayWorkflowHistoryOptions{}
+	opts.OriginalExecution.ID = started.GetWorkflowId()
+	opts.OriginalExecution.RunID = started.GetOriginalExecutionRunId()
+	return r.ReplayWorkflowHistoryWithOptions(quietLogger(), hist, opts)
+}
+
+func TestReplayRecordedHistories(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no recorded histories in %s; run: go test ./workflows -run TestRecordHistories -update-histories", historiesDir)
+	types := map[string]bool{}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f, err := os.Open(file)
+			require.NoError(t, err)
+			defer f.Close()
+			hist, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+			require.NoError(t, err)
+			types[hist.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()] = true
+			require.NoError(t, replay(newReplayer(t), hist), "%s no longer replays: the workflow code changed incompatibly", file)
+		})
+	}
+	for _, wf := range []string{"LinkWorkflow", "LinkAliasWorkflow", "PairingWorkflow", "BackfillWorkflow", "ReconcileWorkflow"} {
+		require.True(t, types[wf], "no recorded history of %s", wf)
+	}
+}
+
+// recordedRun is one workflow run fetched from the server.
+type recordedRun struct {
+	name string // file name without .json
+	hist *historypb.History
+}
+
+// recorder drives the workflows on real dev servers and collects their histories.
+type recorder struct {
+	t    *testing.T
+	ctx  context.Context
+	runs []recordedRun
+}
+
+func TestRecordHistories(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rec := &recorder{t: t, ctx: ctx}
+
+	// Link, backfill and reconcile run on the shared server with its default
+	// limits. The pairing and a long link run on a dedicated server that
+	// suggests continue-as-new early, so their recordings cover it. The
+	// workflows send activities to the fixed task queues workflows.TaskQueue
+	// and workflows.WebCRMTaskQueue, which no other test of this package uses.
+	shared := testenv.Client(t)
+	rec.startWorkers(shared)
+	dedicated := testenv.ClientFor(t, testenv.StartTemporal(t, testenv.Options{SuggestContinueAsNew: 40}))
+	rec.startWorkers(dedicated)
+
+	rec.recordLink(shared)
+	rec.recordLinkRetire(shared)
+	rec.recordLinkContinueAsNew(dedicated)
+	rec.recordPairing(dedicated)
+	rec.recordBackfill(shared)
+	rec.recordReconcile(shared)
+
+	r := newReplayer(t)
+	for _, run := range rec.runs {
+		require.NoError(t, replay(r, run.hist), "fresh recording %s does not replay", run.name)
+	}
+	if !*updateHistories {
+		return
+	}
+	old, err := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	require.NoError(t, err)
+	for _, f := range old {
+		require.NoError(t, os.Remove(f))
+	}
+	require.NoError(t, os.MkdirAll(historiesDir, 0o755))
+	for _, run := range rec.runs {
+		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(run.hist)
+		require.NoError(t, err)
+		// Round-trip through the reader the replay test uses.
+		back, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
+		require.NoError(t, err)
+		require.Len(t, back.GetEvents(), len(run.hist.GetEvents()))
+		require.NoError(t, os.WriteFile(filepath.Join(historiesDir, run.name+".json"), append(b, '\n'), 0o644))
+	}
+	t.Logf("wrote %d histories to %s", len(rec.runs), historiesDir)
+}
+
+// startWorkers runs the package's workflows with the recording stand-in
+// activities on c's server until the test ends.
+func (r *recorder) startWorkers(c client.Client) {
+	r.t.Helper()
+	for _, tq := range []string{TaskQueue, WebCRMTaskQueue} {
+		w := worker.New(c, tq, worker.Options{})
+		if tq == TaskQueue {
+			w.RegisterWorkflow(LinkWorkflow)
+			w.RegisterWorkflow(LinkAliasWorkflow)
+			w.RegisterWorkflow(PairingWorkflow)
+			w.RegisterWorkflow(BackfillWorkflow)
+			w.RegisterWorkflow(ReconcileWorkflow)
+		}
+		registerActivities(w, fakeApply, fakeSyncWebCRM, fakeSyncERP, fakeBackfillCount, fakeBackfillPage, fakeReconcile)
+		require.NoError(r.t, w.Start())
+		r.t.Cleanup(w.Stop)
+	}
+}
+
+// Versions with which the recorder asks fakeApply for a particular answer.
+const (
+	fakeVersionInvalid = "invalid" // a non-retryable validation error
+	fakeVersionForward = "forward" // the record belongs to the ERP record's link
+)
+
+// fakeApply links webCRM record N with ERP record E-N and reports an update;
+// the change's Version selects the special answers above.
+func fakeApply(_ context.Context, in ApplyInput) (ApplyResult, error) {
+	switch in.Change.Version {
+	case fakeVersionInvalid:
+		return ApplyResult{}, temporal.NewNonRetryableApplicationError("fake ERP: name is required", "Validation", nil)
+	}
+	st := in.State
+	if st.CrmID == "" || st.ErpID == "" {
+		st.CrmID = strings.TrimPrefix(in.Change.ID, "E-")
+		st.ErpID = "E-" + st.CrmID
+	}
+	out := Outcome{Action: ActionUpdated}
+	if in.State.ErpID == "" {
+		out.Action = ActionCreatedERP
+	}
+	if in.Change.Side == WebCRM {
+		st.CrmVersion = in.Change.Version
+	} else {
+		st.ErpVersion = in.Change.Version
+	}
+	st.State, st.Reason, st.BlockedOn = StateOK, "", ""
+	st.Hash = "hash-" + in.Change.Version
+	st.Applied++
+	st.Writes++
+	if in.Change.Version == fakeVersionForward {
+		out.Action = ActionMatched
+		out.Forward = LinkWorkflowID(in.Pairing, ERP, st.ErpID)
+	}
+	return ApplyResult{State: st, Outcome: out}, nil
+}
+
+// recordBase is the webCRM watermark the fake poller starts from.
+var recordBase = time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+
+// fakeSyncWebCRM advances the watermark by a minute; the very first call
+// reports More so that a poll reads twice.
+func fakeSyncWebCRM(_ context.Context, in SyncInput) (SyncResult, error) {
+	since := in.Since
+	if since.IsZero() {
+		since = recordBase
+	}
+	next := since.Add(time.Minute)
+	return SyncResult{Next: next, Recent: []string{"1@" + next.Format(time.RFC3339)}, Seen: 1, Dispatched: 1, More: in.Since.IsZero()}, nil
+}
+
+// fakeSyncERP advances the feed token by one.
+func fakeSyncERP(_ context.Context, in SyncInput) (SyncResult, error) {
+	tok, _ := strconv.Atoi(in.Token)
+	return SyncResult{NextToken: strconv.Itoa(tok + 1), Seen: 2, Dispatched: 1, Skipped: 1}, nil
+}
+
+// fakeBackfillCount reports 7 records on each side.
+func fakeBackfillCount(context.Context, BackfillCountInput) (int, error) { return 7, nil }
+
+// fakeBackfillPage serves 7 records in two pages.
+func fakeBackfillPage(_ context.Context, in BackfillPageInput) (BackfillPageResult, error) {
+	if in.Cursor == "" {
+		return BackfillPageResult{Next: "p2", Seen: 5, Actions: map[string]int{ActionCreatedERP: 3, ActionMatched: 2}}, nil
+	}
+	return BackfillPageResult{Last: true, Seen: 2, Failed: 1, Actions: map[string]int{ActionUpdated: 1, ActionError: 1}}, nil
+}
+
+// fakeReconcile reports one missing record.
+func fakeReconcile(context.Context, ReconcileInput) (ReconcileResult, error) {
+	return ReconcileResult{Links: 10, Missing: 1, Dispatched: 1}, nil
+}
+
+func (r *recorder) update(c client.Client, workflowID, name string, ch Change) (Outcome, error) {
+	r.t.Helper()
+	h, err := c.UpdateWorkflow(r.ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, Args: []any{ch}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	var out Outcome
+	err = h.Get(r.ctx, &out)
+	return out, err
+}
+
+func (r *recorder) mustUpdate(c client.Client, workflowID, name string, ch Change) Outcome {
+	r.t.Helper()
+	out, err := r.update(c, workflowID, name, ch)
+	require.NoError(r.t, err, "%s %s %+v", workflowID, name, ch)
+	return out
+}
+
+func (r *recorder) start(c client.Client, id string, wf any, arg any) client.WorkflowRun {
+	r.t.Helper()
+	run, err := c.ExecuteWorkflow(r.ctx, client.StartWorkflowOptions{ID: id, TaskQueue: TaskQueue}, wf, arg)
+	require.NoError(r.t, err, "start %s", id)
+	r.t.Cleanup(func() {
+		// Leaves nothing running if the test failed half-way; a closed run
+		// answers NotFound, which is fine.
+		_ = c.TerminateWorkflow(context.Background(), id, "", "recorder cleanup")
+	})
+	return run
+}
+
+// waitClosed waits until the run has closed and returns how it closed.
+// (Describe is polled: a long poll for the close event answers only about a
+// second after the close on the dev server.)
+func (r *recorder) waitClosed(c client.Client, id, runID string) enumspb.WorkflowExecutionStatus {
+	r.t.Helper()
+	var status enumspb.WorkflowExecutionStatus
+	require.Eventually(r.t, func() bool {
+		d, err := c.DescribeWorkflowExecution(r.ctx, id, runID)
+		if err != nil {
+			return false
+		}
+		status = d.GetWorkflowExecutionInfo().GetStatus()
+		return status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	}, 30*time.Second, 10*time.Millisecond, "%s/%s did not close", id, runID)
+	return status
+}
+
+// collect fetches every run of the chain that starts with firstRunID, which
+// must have closed, and records them as <scenario>-<n>-<WorkflowType>.
+// It returns the workflow types of the runs in order.
+func (r *recorder) collect(c client.Client, scenario, id, firstRunID string) []string {
+	r.t.Helper()
+	var types []string
+	runID := firstRunID
+	for n := 1; runID != ""; n++ {
+		require.LessOrEqual(r.t, n, 20, "%s: too many runs", id)
+		r.waitClosed(c, id, runID)
+		hist := &historypb.History{}
+		it := c.GetWorkflowHistory(r.ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			require.NoError(r.t, err)
+			hist.Events = append(hist.Events, ev)
+		}
+		require.NotEmpty(r.t, hist.Events)
+		wfType := hist.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
+		types = append(types, wfType)
+		r.runs = append(r.runs, recordedRun{name: fmt.Sprintf("%s-%d-%s", scenario, n, wfType), hist: hist})
+		runID = hist.Events[len(hist.Events)-1].GetWorkflowExecutionContinuedAsNewEventAttributes().GetNewExecutionRunId()
+	}
+	return types
+}
+
+// recordLink: apply (created), the same version again (already-seen), a
+// permanent error, ensure, a good apply, then a change that belongs to the
+// ERP record's link, which turns this one into an alias; the alias rejects
+// a change and ends on retire.
+func (r *recorder) recordLink(c client.Client) {
+	t := r.t
+	id := LinkWorkflowID(testPairing, WebCRM, "1")
+	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: "1"})
+
+	out := r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: "v1", Source: SourcePoll})
+	require.Equal(t, Outcome{Action: ActionCreatedERP, State: StateOK, CrmID: "1", ErpID: "E-1"}, out)
+	out = r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: "v1", Source: SourceHook})
+	require.Equal(t, ActionSeen, out.Action)
+	out = r.mustUpdate(c, id, UpdateApply, Change{Side: ERP, ID: "E-1", Version: fakeVersionInvalid, Source: SourcePoll})
+	require.Equal(t, ActionError, out.Action)
+	require.Equal(t, StateError, out.State)
+	require.Contains(t, out.Reason, "name is required")
+	out = r.mustUpdate(c, id, UpdateApply, Change{Side: ERP, ID: "E-1", Version: "3", Source: SourcePoll})
+	require.Equal(t, StateOK, out.State)
+	out = r.mustUpdate(c, id, UpdateEnsure, Change{Side: WebCRM, ID: "1"})
+	require.Equal(t, ActionSeen, out.Action)
+	home := LinkWorkflowID(testPairing, ERP, "E-1")
+	out = r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: fakeVersionForward, Source: SourceBackfill})
+	require.Equal(t, home, out.Forward)
+
+	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, r.waitClosed(c, id, run.GetRunID()))
+
+	// The alias answers "home" and rejects changes, naming the home link.
+	v, err := c.QueryWorkflow(r.ctx, id, "", QueryHome)
+	require.NoError(t, err)
+	var got string
+	require.NoError(t, v.Get(&got))
+	require.Equal(t, home, got)
+	_, err = r.update(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: "v9"})
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, ErrTypeAlias, appErr.Type())
+	var detail string
+	require.NoError(t, appErr.Details(&detail))
+	require.Equal(t, home, detail)
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalRetire, ""))
+
+	types := r.collect(c, "link", id, run.GetRunID())
+	require.Equal(t, []string{"LinkWorkflow", "LinkAliasWorkflow"}, types)
+}
+
+// recordLinkRetire: a linked link told by signal that another link owns its
+// record becomes an alias; a second retire ends the alias.
+func (r *recorder) recordLinkRetire(c client.Client) {
+	t := r.t
+	id := LinkWorkflowID(testPairing, WebCRM, "2")
+	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: "2"})
+	r.mustUpdate(c, id, UpdateEnsure, Change{Side: WebCRM, ID: "2", Version: "v1"})
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalRetire, LinkWorkflowID(testPairing, ERP, "E-2")))
+	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, r.waitClosed(c, id, run.GetRunID()))
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalRetire, ""))
+	require.Equal(t, []string{"LinkWorkflow", "LinkAliasWorkflow"}, r.collect(c, "link-retire", id, run.GetRunID()))
+}
+
+// recordLinkContinueAsNew applies changes until the server suggests
+// continue-as-new; the continued run knows the last version it synced.
+func (r *recorder) recordLinkContinueAsNew(c client.Client) {
+	t := r.t
+	id := LinkWorkflowID(testPairing, WebCRM, "3")
+	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: "3"})
+	last := ""
+	for i := 1; ; i++ {
+		require.LessOrEqual(t, i, 15, "the server never suggested continue-as-new")
+		last = "v" + strconv.Itoa(i)
+		r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "3", Version: last, Source: SourcePoll})
+		d, err := c.DescribeWorkflowExecution(r.ctx, id, run.GetRunID())
+		require.NoError(t, err)
+		if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			break
+		}
+	}
+	out := r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "3", Version: last, Source: SourceHook})
+	require.Equal(t, ActionSeen, out.Action, "the continued run carries the synced version")
+	require.NoError(t, c.TerminateWorkflow(r.ctx, id, "", "recording done"))
+	types := r.collect(c, "link-continued", id, run.GetRunID())
+	require.Equal(t, []string{"LinkWorkflow", "LinkWorkflow"}, types)
+}
+
+// waitStatus polls the pairing's status until ok accepts it.
+func (r *recorder) waitStatus(c client.Client, id, what string, ok func(PairingStatus) bool) PairingStatus {
+	r.t.Helper()
+	var st PairingStatus
+	require.Eventually(r.t, func() bool {
+		v, err := c.QueryWorkflow(r.ctx, id, "", QueryStatus)
+		if err != nil {
+			return false // between runs of a continue-as-new
+		}
+		if v.Get(&st) != nil {
+			return false
+		}
+		return ok(st)
+	}, 30*time.Second, 20*time.Millisecond, "pairing %s: %s; last status %+v", id, what, st)
+	return st
+}
+
+// recordPairing: a poll at start, a poked poll, pause and resume, then more
+// pokes until the server suggests continue-as-new; the continued run is
+// terminated.
+func (r *recorder) recordPairing(c client.Client) {
+	t := r.t
+	id := PairingWorkflowID(testPairing)
+	run := r.start(c, id, PairingWorkflow, PairingInput{Pairing: testPairing, PollIntervalSeconds: 3600})
+	r.waitStatus(c, id, "first poll", func(s PairingStatus) bool { return s.Totals.Polls >= 1 })
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalPoke, nil))
+	r.waitStatus(c, id, "poked poll", func(s PairingStatus) bool { return s.Totals.Polls >= 2 })
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalPause, "recording a pause"))
+	r.waitStatus(c, id, "paused", func(s PairingStatus) bool { return s.Paused })
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalResume, nil))
+	st := r.waitStatus(c, id, "resumed poll", func(s PairingStatus) bool { return !s.Paused && s.Totals.Polls >= 3 })
+	for i := 0; ; i++ {
+		require.Less(t, i, 15, "the server never suggested continue-as-new")
+		d, err := c.DescribeWorkflowExecution(r.ctx, id, run.GetRunID())
+		require.NoError(t, err)
+		if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+			break
+		}
+		polls := st.Totals.Polls
+		require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalPoke, nil))
+		st = r.waitStatus(c, id, "another poked poll", func(s PairingStatus) bool { return s.Totals.Polls > polls })
+	}
+	// The continued run keeps the watermarks and counters.
+	polls := st.Totals.Polls
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalPoke, nil))
+	st = r.waitStatus(c, id, "poll after continue-as-new", func(s PairingStatus) bool { return s.Totals.Polls > polls })
+	require.Equal(t, strconv.Itoa(st.Totals.Polls), st.ERPToken, "one token step per poll, across runs")
+	require.True(t, recordBase.Add(time.Duration(st.Totals.Polls+1)*time.Minute).Equal(st.WebCRMWatermark))
+	require.NoError(t, c.TerminateWorkflow(r.ctx, id, "", "recording done"))
+	types := r.collect(c, "pairing", id, run.GetRunID())
+	require.GreaterOrEqual(t, len(types), 2)
+	require.Equal(t, "PairingWorkflow", types[len(types)-1])
+}
+
+// recordBackfill: count, then two pages of the webCRM side.
+func (r *recorder) recordBackfill(c client.Client) {
+	t := r.t
+	id := BackfillWorkflowID(testPairing, BackfillWebCRM)
+	run := r.start(c, id, BackfillWorkflow, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, PageSize: 5})
+	var res BackfillProgress
+	require.NoError(t, run.Get(r.ctx, &res))
+	require.Equal(t, "done", res.Phase)
+	require.Equal(t, 7, res.Total)
+	require.Equal(t, 7, res.Done)
+	require.Equal(t, []string{"BackfillWorkflow"}, r.collect(c, "backfill", id, run.GetRunID()))
+}
+
+// recordReconcile: one run of the reconciliation.
+func (r *recorder) recordReconcile(c client.Client) {
+	t := r.t
+	id := ReconcileWorkflowID(testPairing)
+	run := r.start(c, id, ReconcileWorkflow, ReconcileInput{Pairing: testPairing})
+	var res ReconcileResult
+	require.NoError(t, run.Get(r.ctx, &res))
+	require.Equal(t, ReconcileResult{Links: 10, Missing: 1, Dispatched: 1}, res)
+	require.Equal(t, []string{"ReconcileWorkflow"}, r.collect(c, "reconcile", id, run.GetRunID()))
+}
