@@ -94,12 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if where == "" {
 		where = "memory"
 	}
-	fmt.Fprintf(stdout, "customerp: listening on http://%s (database %s)\n", ln.Addr(), where)
 	if keySource == "default" {
 		fmt.Fprintf(stdout, "customerp: API key %q (development default; set --api-key or CUSTOMERP_API_KEY)\n", DevAPIKey)
 	} else {
 		fmt.Fprintf(stdout, "customerp: API key from %s\n", keySource)
 	}
+	fmt.Fprintf(stdout, "customerp: listening on http://%s (database %s)\n", ln.Addr(), where)
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
