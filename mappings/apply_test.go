@@ -203,7 +203,7 @@ func TestFromERP(t *testing.T) {
 			rec: map[string]any{
 				"id": "cu-17", "name": "Fjordkraft Øst AS", "organisationNumber": "NO 923 456 789 MVA",
 				"postalAddress": map[string]any{"line1": "Storgata 1", "line2": "", "postalCode": "0155", "city": "Oslo", "countryCode": "no"},
-				"phone": "+47 22 00 00 00", "website": nil, "active": true,
+				"phone":         "+47 22 00 00 00", "website": nil, "active": true,
 			},
 			want: Canonical{
 				"name": "Fjordkraft Øst AS", "vat-number": "NO 923 456 789 MVA", "address": "Storgata 1",
@@ -499,13 +499,13 @@ func TestRoundTrip(t *testing.T) {
 		"organisations": {
 			"name": "Fjordkraft Øst AS", "organisationNumber": "NO923456789MVA",
 			"postalAddress": map[string]any{"line1": "Storgata 1", "line2": "Postboks 12", "postalCode": "0155", "city": "Oslo", "state": "Oslo", "countryCode": "NO"},
-			"phone": "+47 22 00 00 00", "website": "fjordkraft.no",
+			"phone":         "+47 22 00 00 00", "website": "fjordkraft.no",
 		},
 		"persons": {
 			"contactType": "person", "customerId": "cu-æøå", "firstName": "Øystein", "lastName": "Dæhlie", "email": "oystein@eksempel.no",
 			"phoneWork": "1", "phoneMobile": "2", "title": "CFO", "birthDate": "1975-12-24", "active": true,
 		},
-		"users": {"contactType": "employee", "fullName": "Per Ødegård", "email": "per@firma.no", "phoneWork": "3", "phoneMobile": "4", "title": "Selger"},
+		"users":    {"contactType": "employee", "fullName": "Per Ødegård", "email": "per@firma.no", "phoneWork": "3", "phoneMobile": "4", "title": "Selger"},
 		"products": {"productNumber": "SKU-1", "name": "Ærtesuppe", "unit": "ds", "salesPrice": json.Number("0.30"), "costPrice": json.Number("0.2"), "vatCode": "U25"},
 		"opportunities": {
 			"orderNumber": "O-1", "customerId": "cu-17", "contactId": "ct-5", "salesRepContactId": "emp-3", "orderDate": "2024-01-31",

@@ -3,6 +3,7 @@ package mappings
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -23,7 +24,15 @@ func (ps *parser) parseFields(top map[string]pair, root *yaml.Node) {
 }
 
 func (ps *parser) parseField(n *yaml.Node) {
-	m := ps.mapping(n, "", "a field", keysField...)
+	label := ""
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "name" && n.Content[i+1].Kind == yaml.ScalarNode {
+				label = n.Content[i+1].Value
+			}
+		}
+	}
+	m := ps.mapping(n, label, "field "+strconv.Quote(label), keysField...)
 	nameKV, ok := m["name"]
 	if !ok {
 		ps.errf(n, "", "a field needs a name")
@@ -134,6 +143,7 @@ func (ps *parser) parseValues(n *yaml.Node, field string) []EnumValue {
 		}
 		seen[canon] = true
 		ev := EnumValue{Canonical: canon}
+		ps.valueLines[field+"\x00"+canon] = c.Line
 		if kv, ok := m["webcrm"]; ok {
 			ev.WebCRM, _ = ps.value(kv.val, field, "the webCRM value")
 		}
@@ -359,8 +369,9 @@ func (ps *parser) checkField(f *Field, m map[string]pair) {
 					ps.errf(node(side), f.Name, "value %q has no %s value", ev.Canonical, side)
 					continue
 				}
+				at := &yaml.Node{Line: ps.valueLines[f.Name+"\x00"+ev.Canonical]}
 				for _, x := range append([]any{v}, ev.alsoFor(side)...) {
-					ps.checkValueKind(node(side), f.Name, side, spec.Property, x)
+					ps.checkValueKind(at, f.Name, side, spec.Property, x)
 				}
 			}
 		}

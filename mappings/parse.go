@@ -30,6 +30,8 @@ type parser struct {
 	lines   map[string]int // "webcrm:<prop>" / "erp:<prop>" → line of a required-on-create entry
 	// refLines holds, per field, the line of its references key.
 	refLines map[string]int
+	// valueLines holds the line of each enum value entry ("<field>\x00<canonical>").
+	valueLines map[string]int
 }
 
 // pair is a mapping entry with its key node.
@@ -306,7 +308,7 @@ var (
 
 // parseFile parses and checks one mapping file. base is the file name without extension.
 func parseFile(file, base string, data []byte, s Schemas) (*parsedFile, []Problem) {
-	ps := &parser{file: file, schemas: s, p: &Pairing{byName: map[string]int{}}, lines: map[string]int{}, refLines: map[string]int{}}
+	ps := &parser{file: file, schemas: s, p: &Pairing{byName: map[string]int{}}, lines: map[string]int{}, refLines: map[string]int{}, valueLines: map[string]int{}}
 	ps.pf = &parsedFile{file: file, p: ps.p, depLines: map[string]int{}, depFields: map[string]string{}}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

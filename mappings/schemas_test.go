@@ -34,7 +34,7 @@ func testSchemas() Schemas {
 	add(web, "Organisations", KindBoolean, "OrganisationNoAds")
 	add(web, "Organisations", KindString, "OrganisationName", "OrganisationAddress", "OrganisationPostCode", "OrganisationCity",
 		"OrganisationState", "OrganisationCountry", "OrganisationTelephone", "OrganisationFax", "OrganisationWww", "OrganisationDomain",
-		"OrganisationComment", "OrganisationVatNumber", "OrganisationVatCountry", "OrganisationType", "OrganisationStatus", "OrganisationMemo")
+		"OrganisationComment", "OrganisationDivisionName", "OrganisationVatNumber", "OrganisationVatCountry", "OrganisationType", "OrganisationStatus", "OrganisationMemo")
 	add(web, "Organisations", KindString, numbered("OrganisationCustom", 15)...)
 	// Persons
 	add(web, "Persons", KindInteger, "PersonId", "PersonOrganisationId", "PersonSortOrder")

@@ -243,7 +243,12 @@ func normString(v any) (any, error) {
 		return x, nil
 	case bool:
 		return strconv.FormatBool(x), nil
-	case float64, float32, json.Number, int, int32, int64:
+	case json.Number:
+		if d, err := parseDecimal(strings.TrimSpace(string(x))); err == nil {
+			return d.Text('f'), nil
+		}
+		return normString(string(x))
+	case float64, float32, int, int32, int64:
 		s, err := numberText(x)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,121 @@
+package mappings
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestCheckReportsEveryValidationError loads one broken mapping directory per kind of
+// error and checks that the problem names the file, the line and the field.
+func TestCheckReportsEveryValidationError(t *testing.T) {
+	t.Parallel()
+	type want struct {
+		file, field string
+		line        int
+		message     string
+	}
+	cases := map[string][]want{
+		"unknown-webcrm-property":        {{"organisations.yaml", "name", 8, `unknown webCRM property "OrganisationNme" for Organisations`}},
+		"unknown-erp-property":           {{"organisations.yaml", "address", 10, `unknown ERP property "postalAddress.line3" for customers`}},
+		"transform-on-int":               {{"quotationlines.yaml", "sort-order", 11, "type mismatch: transform trim needs a text field, but the field is int"}},
+		"decimal-mapped-to-bool":         {{"products.yaml", "price", 10, `type mismatch: the field is decimal, but ERP property "active" holds true/false`}},
+		"enum-value-kind":                {{"persons.yaml", "status", 12, `type mismatch: value "yes" does not fit ERP property "active", which holds true/false`}},
+		"constant-kind":                  {{"persons.yaml", "erp.constants", 7, `type mismatch: value "yes" does not fit ERP property "active"`}},
+		"max-length-on-number":           {{"products.yaml", "price", 9, "type mismatch: max-length needs a text field, but the field is decimal"}},
+		"references-on-text":             {{"persons.yaml", "organisation", 8, "type mismatch: references needs type id, but the field is string"}, {"persons.yaml", "organisation", 9, `type mismatch: the field is string, but webCRM property "PersonOrganisationId" holds whole numbers`}},
+		"unknown-reference":              {{"persons.yaml", "organisation", 9, `refers to pairing "companies", which does not exist`}},
+		"criterion-not-mapped":           {{"organisations.yaml", "vat-number", 7, `merge criterion "vat-number" is not a mapped field of this pairing`}},
+		"direction-contradicts-creation": {{"organisations.yaml", "name", 12, `direction contradicts the creation rule: ERP property "name" is required to create ERP records (create: webcrm-to-erp), but its direction erp-to-webcrm never writes ERP`}},
+		"required-not-written":           {{"organisations.yaml", "erp.required-on-create", 6, `ERP property "name" is required to create ERP records (create: both), but no field or constant writes it`}},
+		"derived-written":                {{"opportunities.yaml", "status", 10, "the webCRM side is derived (read-only), so direction must be webcrm-to-erp, not both"}},
+		"unknown-field-key":              {{"organisations.yaml", "name", 10, `unknown key "directon" in field "name"`}},
+		"unknown-top-key":                {{"organisations.yaml", "", 2, `unknown key "colour" in the file`}},
+		"duplicate-name":                 {{"organisations.yaml", "name", 10, `duplicate canonical name "name" (first defined at line 7)`}},
+		"cycle":                          {{"organisations.yaml", "depends-on", 6, "dependency cycle: organisations → persons → organisations"}},
+		"self-reference":                 {{"organisations.yaml", "owner", 9, "dependency cycle: organisations → organisations"}},
+		"bad-yaml":                       {{"organisations.yaml", "", 1, "not valid YAML"}},
+		"bad-word":                       {{"organisations.yaml", "name", 10, `direction "sideways" is not one of: both, webcrm-to-erp, erp-to-webcrm`}},
+		"enum-without-values":            {{"persons.yaml", "status", 7, "an enum field needs values"}},
+		"filter-not-constant":            {{"persons.yaml", "erp.filter", 4, "records created in the ERP would not match the filter contactType: person; add it to erp.constants"}},
+		"file-name-mismatch":             {{"organisations.yaml", "pairing", 1, `pairing "companies" must be in a file named companies.yaml`}},
+		"deactivate-without-target":      {{"persons.yaml", "delete.policy", 6, "policy deactivate needs deactivate-in-webcrm or deactivate-in-erp"}},
+		"won-only-without-status":        {{"opportunities.yaml", "gate", 5, "gate won-only needs an enum field named status with the canonical value won"}},
+		"missing-key":                    {{"organisations.yaml", "create", 1, `missing key "create"`}},
+		"property-twice":                 {{"organisations.yaml", "division", 10, `ERP property "name" is already mapped by field name`}},
+		"correlation-mapped":             {{"organisations.yaml", "token", 12, `webCRM property "OrganisationCustom15" is the correlation field`}},
+		"immutable-both":                 {{"persons.yaml", "email", 9, "a field cannot be immutable on both sides"}},
+		"empty-dir":                      {{"", "", 0, "no mapping files (*.yaml)"}},
+	}
+	dirs, err := os.ReadDir("testdata/invalid")
+	require.NoError(t, err)
+	require.Len(t, cases, len(dirs), "every broken directory has a case and the other way round")
+	for name, wants := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join("testdata", "invalid", name)
+			probs := Check(dir, testSchemas())
+			require.Len(t, probs, len(wants), "problems: %v", probs)
+			for i, w := range wants {
+				p := probs[i]
+				require.Equal(t, filepath.Join(dir, w.file), p.File)
+				require.Equal(t, w.line, p.Line, p.String())
+				require.Equal(t, w.field, p.Field, p.String())
+				require.Contains(t, p.Message, w.message)
+				require.Contains(t, p.String(), w.message)
+			}
+			// LoadDir refuses the same directory, with every problem in its error.
+			set, err := LoadDir(dir, testSchemas())
+			require.Nil(t, set)
+			var le *LoadError
+			require.True(t, errors.As(err, &le))
+			require.Equal(t, probs, le.Problems)
+			for _, p := range probs {
+				require.Contains(t, err.Error(), p.String())
+			}
+		})
+	}
+}
+
+func TestValidMinimalFile(t *testing.T) {
+	t.Parallel()
+	require.Empty(t, Check("testdata/valid/minimal", testSchemas()))
+	s, err := LoadDir("testdata/valid/minimal", testSchemas())
+	require.NoError(t, err)
+	require.Equal(t, []string{"organisations"}, s.Names())
+	p := pairing(t, s, "organisations")
+	f, ok := p.Field("name")
+	require.True(t, ok)
+	require.Equal(t, Both, f.Direction, "direction defaults to both")
+	require.Equal(t, OwnerNewest, f.Owner, "owner defaults to newest")
+	require.Equal(t, TypeString, f.Type, "type defaults to string")
+}
+
+func TestProblemsAcrossFiles(t *testing.T) {
+	t.Parallel()
+	base, err := os.ReadFile("testdata/valid/minimal/organisations.yaml")
+	require.NoError(t, err)
+	fsys := fstest.MapFS{
+		"organisations.yaml": {Data: base},
+		"persons.yml": {Data: []byte(strings.ReplaceAll(strings.ReplaceAll(string(base),
+			"organisations", "persons"), "Organisations", "Persons"))},
+		"notes.txt": {Data: []byte("not a mapping file")},
+	}
+	probs := CheckFS(fsys, testSchemas())
+	// persons.yml maps an organisation's property under the Persons entity; .yml files
+	// count, other files do not.
+	require.Len(t, probs, 1, "%v", probs)
+	require.Equal(t, "persons.yml:12: name: unknown webCRM property \"OrganisationName\" for Persons", probs[0].String())
+
+	// The same name twice across files.
+	fsys["persons.yml"] = &fstest.MapFile{Data: base}
+	probs = CheckFS(fsys, testSchemas())
+	require.Len(t, probs, 2, "%v", probs)
+	require.Equal(t, `persons.yml:1: pairing: pairing "organisations" must be in a file named organisations.yaml`, probs[0].String())
+	require.Equal(t, `persons.yml:1: pairing: pairing "organisations" is also defined in organisations.yaml`, probs[1].String())
+}
