@@ -694,6 +694,7 @@ func (s *stack) assertQuiet() {
 	before := s.writes()
 	s.waitPolls(3)
 	after := s.writes()
+	s.t.Logf("quiet check: %d webCRM and %d ERP API writes in total, none after convergence", after.total("webcrm"), after.total("erp"))
 	if d := after.diff(before); len(d) > 0 {
 		s.t.Errorf("writes after convergence (echo or ping-pong): %s", strings.Join(d, "; "))
 	}
@@ -906,3 +907,6 @@ func (h *sinkHandler) WithGroup(name string) slog.Handler {
 	c.group = name
 	return &c
 }
+
+// itoa formats a webCRM id.
+func itoa(n int) string { return fmt.Sprint(n) }
