@@ -180,23 +180,29 @@ func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing stri
 	if aliasID == home {
 		return nil
 	}
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       aliasID,
 		TaskQueue:                taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:            fmt.Sprintf("%s index entry of %s record %s", pairing, side, id),
 		StaticDetails:            fmt.Sprintf("Changes of %s record `%s` are handled by the link `%s`.", side, id, home),
 	}, workflows.LinkAliasWorkflow, workflows.AliasInput{Pairing: pairing, Side: side, ID: id, Home: home})
-	if err != nil {
+	if err == nil {
+		return nil
+	}
+	if !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return fmt.Errorf("register index entry %s for %s: %w", aliasID, home, err)
 	}
-	desc, err := c.DescribeWorkflowExecution(ctx, aliasID, run.GetRunID())
+	// Something runs there already: an earlier attempt's alias (fine), or a
+	// link a dispatcher started for the record before the alias existed,
+	// which must hand over to home.
+	kind, err := DescribeID(ctx, c, aliasID)
 	if err != nil {
-		return fmt.Errorf("check index entry %s: %w", aliasID, err)
+		return err
 	}
-	if desc.GetWorkflowExecutionInfo().GetType().GetName() == "LinkWorkflow" {
-		if err := c.SignalWorkflow(ctx, aliasID, run.GetRunID(), workflows.SignalRetire, home); err != nil {
+	if kind == KindLink {
+		if err := c.SignalWorkflow(ctx, aliasID, "", workflows.SignalRetire, home); err != nil {
 			return fmt.Errorf("retire duplicate link %s into %s: %w", aliasID, home, err)
 		}
 	}
