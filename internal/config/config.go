@@ -39,6 +39,16 @@ type Temporal struct {
 	TLSKey    string `yaml:"tlsKey"`    // TEMPORAL_TLS_KEY: client key file (mTLS)
 	TLSCA     string `yaml:"tlsCA"`     // TEMPORAL_TLS_CA: CA bundle to trust
 	TLS       bool   `yaml:"tls"`       // TEMPORAL_TLS: use TLS without a client certificate
+	Codec     Codec  `yaml:"-"`         // payload encryption; from the environment only
+}
+
+// Codec holds the payload encryption keys (see internal/codec). Keys come
+// only from the environment or a file it names, never from the YAML file.
+// No keys: payloads are stored unencrypted.
+type Codec struct {
+	Keys     string `yaml:"-"` // TANDEM_CODEC_KEYS: id:base64key[,id:base64key...], 32-byte keys; secret
+	KeysFile string `yaml:"-"` // TANDEM_CODEC_KEYS_FILE: file holding the same list
+	KeyID    string `yaml:"-"` // TANDEM_CODEC_KEY_ID: the id that encrypts (default: the last listed)
 }
 
 // WebCRM says how to reach webCRM.
@@ -67,6 +77,9 @@ type Worker struct {
 	HooksAddr   string `yaml:"hooksAddr"`   // TANDEM_HOOKS_ADDR, default 127.0.0.1:8085; "off" disables
 	HooksSecret string `yaml:"hooksSecret"` // TANDEM_HOOKS_SECRET: shared secret webCRM hook calls must carry; secret
 	LogLevel    string `yaml:"logLevel"`    // TANDEM_LOG_LEVEL: debug, info, warn, error (default info)
+	CodecAddr   string `yaml:"codecAddr"`   // TANDEM_CODEC_ADDR: codec endpoint for the Temporal UI, default 127.0.0.1:8088; "off" disables
+	CodecToken  string `yaml:"codecToken"`  // TANDEM_CODEC_TOKEN: bearer token codec endpoint callers must send; secret
+	CodecOrigin string `yaml:"codecOrigin"` // TANDEM_CODEC_ORIGIN: the Temporal UI's origin, default http://127.0.0.1:8233
 }
 
 // Default returns the configuration before any file or variable is read.
@@ -75,7 +88,8 @@ func Default() Config {
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
 		WebCRM:   WebCRM{BaseURL: "https://api.webcrm.com", RequestsPerMinute: 250},
 		Sync:     Sync{PollInterval: 30 * time.Second, Concurrency: 16},
-		Worker:   Worker{MetricsAddr: "127.0.0.1:9090", HooksAddr: "127.0.0.1:8085", LogLevel: "info"},
+		Worker: Worker{MetricsAddr: "127.0.0.1:9090", HooksAddr: "127.0.0.1:8085", LogLevel: "info",
+			CodecAddr: "127.0.0.1:8088", CodecOrigin: "http://127.0.0.1:8233"},
 	}
 }
 
@@ -143,6 +157,12 @@ func envVars() []envVar {
 		str("TANDEM_HOOKS_ADDR", func(c *Config) *string { return &c.Worker.HooksAddr }),
 		str("TANDEM_HOOKS_SECRET", func(c *Config) *string { return &c.Worker.HooksSecret }),
 		str("TANDEM_LOG_LEVEL", func(c *Config) *string { return &c.Worker.LogLevel }),
+		str("TANDEM_CODEC_KEYS", func(c *Config) *string { return &c.Temporal.Codec.Keys }),
+		str("TANDEM_CODEC_KEYS_FILE", func(c *Config) *string { return &c.Temporal.Codec.KeysFile }),
+		str("TANDEM_CODEC_KEY_ID", func(c *Config) *string { return &c.Temporal.Codec.KeyID }),
+		str("TANDEM_CODEC_ADDR", func(c *Config) *string { return &c.Worker.CodecAddr }),
+		str("TANDEM_CODEC_TOKEN", func(c *Config) *string { return &c.Worker.CodecToken }),
+		str("TANDEM_CODEC_ORIGIN", func(c *Config) *string { return &c.Worker.CodecOrigin }),
 	}
 }
 
