@@ -72,15 +72,6 @@ func startBackfill(env *testsuite.TestWorkflowEnvironment, in BackfillInput) {
 	env.ExecuteWorkflow(BackfillWorkflow, in)
 }
 
-func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) BackfillProgress {
-	t.Helper()
-	v, err := env.QueryWorkflow(QueryProgress)
-	require.NoError(t, err)
-	var p BackfillProgress
-	require.NoError(t, v.Get(&p))
-	return p
-}
-
 func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
@@ -88,8 +79,8 @@ func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	s.drive(env, 10*time.Second)
 	start := env.Now()
 	var during1, during2 BackfillProgress
-	env.RegisterDelayedCallback(func() { during1 = queryProgress(t, env) }, 5*time.Second)
-	env.RegisterDelayedCallback(func() { during2 = queryProgress(t, env) }, 15*time.Second)
+	env.RegisterDelayedCallback(func() { during1 = query[BackfillProgress](t, env, QueryProgress) }, 5*time.Second)
+	env.RegisterDelayedCallback(func() { during2 = query[BackfillProgress](t, env, QueryProgress) }, 15*time.Second)
 	since := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since})
 
@@ -121,7 +112,7 @@ func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	assert.Equal(t, 1, res.Failed)
 	assert.Empty(t, res.Cursor)
 	assert.Equal(t, map[string]int{ActionUpdated: 3, ActionNoop: 2, ActionCreatedERP: 4, ActionError: 1, ActionSeen: 2}, res.Actions)
-	assert.Equal(t, res, queryProgress(t, env), "the query shows the final progress too")
+	assert.Equal(t, res, query[BackfillProgress](t, env, QueryProgress), "the query shows the final progress too")
 }
 
 func TestBackfillBothReadsWebCRMThenERP(t *testing.T) {

@@ -109,16 +109,16 @@ func sendUpdate(t *testing.T, env *testsuite.TestWorkflowEnvironment, name, id s
 	return c
 }
 
-// queryState returns the link's LinkState through QueryState.
-func queryState(t *testing.T, env *testsuite.TestWorkflowEnvironment) LinkState {
+// query runs the named query on the workflow under test and decodes its answer.
+func query[T any](t *testing.T, env *testsuite.TestWorkflowEnvironment, name string) T {
 	t.Helper()
-	v, err := env.QueryWorkflow(QueryState)
+	var out T
+	v, err := env.QueryWorkflow(name)
 	if err != nil {
-		t.Fatalf("query %s: %v", QueryState, err)
+		t.Fatalf("query %s: %v", name, err)
 	}
-	var st LinkState
-	if err := v.Get(&st); err != nil {
-		t.Fatalf("decode %s: %v", QueryState, err)
+	if err := v.Get(&out); err != nil {
+		t.Fatalf("decode %s: %v", name, err)
 	}
-	return st
+	return out
 }

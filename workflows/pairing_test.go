@@ -83,45 +83,21 @@ func erpStep(more func(n int) bool) func(int, SyncInput) (SyncResult, error) {
 
 func never(int) bool { return false }
 
+// steadyPairingEnv returns an environment whose sync stand-ins read one
+// batch per side and call, advancing watermark and token each time.
+func steadyPairingEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *syncRecorder) {
+	t.Helper()
+	env := newEnv(t)
+	rec := &syncRecorder{}
+	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
+	rec.drive(env, ActivitySyncERP, erpStep(never))
+	return env, rec
+}
+
 // startPairing runs PairingWorkflow under its real workflow ID.
 func startPairing(env *testsuite.TestWorkflowEnvironment, in PairingInput) {
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: PairingWorkflowID(in.Pairing)})
 	env.ExecuteWorkflow(PairingWorkflow, in)
-}
-
-// stopReason is the pause reason with which the tests end a pairing.
-const stopReason = "test over"
-
-// stopPairing ends the pairing under test at d, after running before: it
-// pauses the pairing (so it polls no more) and suggests continue-as-new,
-// which the pairing honours at once. (Cancelling is not used because the
-// pairing does not honour cancellation; see TestPairingCancel*.)
-func stopPairing(env *testsuite.TestWorkflowEnvironment, d time.Duration, before func()) {
-	env.RegisterDelayedCallback(func() {
-		if before != nil {
-			before()
-		}
-		env.SetContinueAsNewSuggested(true)
-		env.SignalWorkflow(SignalPause, stopReason)
-	}, d)
-}
-
-// requireStopped asserts the pairing ended only because stopPairing ended it.
-func requireStopped(t *testing.T, env *testsuite.TestWorkflowEnvironment) {
-	t.Helper()
-	var next PairingInput
-	continueAsNew(t, env, &next)
-	require.True(t, next.Paused)
-	require.Equal(t, stopReason, next.PauseReason)
-}
-
-func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) PairingStatus {
-	t.Helper()
-	v, err := env.QueryWorkflow(QueryStatus)
-	require.NoError(t, err)
-	var st PairingStatus
-	require.NoError(t, v.Get(&st))
-	return st
 }
 
 func TestPairingPollSyncsWebCRMThenERPWhileMore(t *testing.T) {
@@ -132,9 +108,9 @@ func TestPairingPollSyncsWebCRMThenERPWhileMore(t *testing.T) {
 	rec.drive(env, ActivitySyncERP, erpStep(func(n int) bool { return n < 1 }))
 	var st PairingStatus
 	start := env.Now()
-	stopPairing(env, 10*time.Second, func() { st = queryStatus(t, env) })
+	stopAt(env, 10*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
 	startPairing(env, PairingInput{Pairing: testPairing, WebCRMSince: base, ERPToken: "40", Recent: []string{"9@x"}})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 
 	calls := rec.list("")
 	var order []string
@@ -172,24 +148,21 @@ func TestPairingPollIsBoundedPerSide(t *testing.T) {
 	always := func(int) bool { return true }
 	rec.drive(env, ActivitySyncWebCRM, webcrmStep(always))
 	rec.drive(env, ActivitySyncERP, erpStep(always))
-	stopPairing(env, 10*time.Second, nil)
+	stopAt(env, 10*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 60})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 	assert.Len(t, rec.list(ActivitySyncWebCRM), maxBatchesPerPoll)
 	assert.Len(t, rec.list(ActivitySyncERP), maxBatchesPerPoll)
 }
 
 func TestPairingPollsEveryInterval(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, erpStep(never))
+	env, rec := steadyPairingEnv(t)
 	start := env.Now()
 	var st PairingStatus
-	stopPairing(env, 35*time.Second, func() { st = queryStatus(t, env) })
+	stopAt(env, 35*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, OverlapSeconds: 2, BatchSize: 50})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 	crm := rec.list(ActivitySyncWebCRM)
 	require.Len(t, crm, 4, "polls at 0, 10, 20 and 30 s")
 	for i, c := range crm {
@@ -224,11 +197,11 @@ func TestPairingKeepsWatermarksOnFailureAndRecordsLastError(t *testing.T) {
 	statuses := map[int]PairingStatus{}
 	for poll := 1; poll <= 4; poll++ {
 		// Polls start every 100 s; each is over well within 20 s (retries take 2+4 s).
-		env.RegisterDelayedCallback(func() { statuses[poll] = queryStatus(t, env) }, time.Duration(poll-1)*100*time.Second+50*time.Second)
+		env.RegisterDelayedCallback(func() { statuses[poll] = query[PairingStatus](t, env, QueryStatus) }, time.Duration(poll-1)*100*time.Second+50*time.Second)
 	}
-	stopPairing(env, 360*time.Second, nil)
+	stopAt(env, 360*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 100, WebCRMSince: base, ERPToken: "7"})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 
 	s1, s2, s3, s4 := statuses[1], statuses[2], statuses[3], statuses[4]
 	assert.True(t, base.Add(time.Minute).Equal(s1.WebCRMWatermark))
@@ -269,9 +242,9 @@ func TestPairingMassDeleteGuardPausesWithReason(t *testing.T) {
 		return SyncResult{}, temporal.NewApplicationError("37 of 120 links would be deleted (limit 10%)", ErrTypeMassDelete)
 	})
 	var st PairingStatus
-	stopPairing(env, time.Hour, func() { st = queryStatus(t, env) })
+	stopAt(env, time.Hour, func() { st = query[PairingStatus](t, env, QueryStatus) })
 	startPairing(env, PairingInput{Pairing: testPairing, ERPToken: "5"})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 
 	assert.Len(t, rec.list(ActivitySyncERP), 1, "the guard error is not retried")
 	assert.Len(t, rec.list(ActivitySyncWebCRM), 1, "a paused pairing does not poll again")
@@ -281,9 +254,9 @@ func TestPairingMassDeleteGuardPausesWithReason(t *testing.T) {
 	assert.Equal(t, "5", st.ERPToken)
 }
 
-// BUG (pairing.go pollOnce): when the mass-delete guard stops the webCRM
-// side, the same poll still reads and dispatches the ERP feed although the
-// pairing has just paused itself. See the report.
+// Regression: when the mass-delete guard stopped the webCRM side, the same
+// poll once went on to read and dispatch the ERP feed although the pairing
+// had just paused itself.
 func TestPairingMassDeleteGuardStopsThePoll(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
@@ -293,9 +266,9 @@ func TestPairingMassDeleteGuardStopsThePoll(t *testing.T) {
 	})
 	rec.drive(env, ActivitySyncERP, erpStep(never))
 	var st PairingStatus
-	stopPairing(env, time.Hour, func() { st = queryStatus(t, env) })
+	stopAt(env, time.Hour, func() { st = query[PairingStatus](t, env, QueryStatus) })
 	startPairing(env, PairingInput{Pairing: testPairing, ERPToken: "5"})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 	assert.True(t, st.Paused)
 	assert.Equal(t, "mass-delete guard: 30 of 40 links would be deleted", st.PauseReason)
 	assert.Empty(t, rec.list(ActivitySyncERP), "a pairing paused by the guard dispatches nothing more")
@@ -304,15 +277,12 @@ func TestPairingMassDeleteGuardStopsThePoll(t *testing.T) {
 
 func TestPairingPokePollsBeforeInterval(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, erpStep(never))
+	env, rec := steadyPairingEnv(t)
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 5*time.Second)
-	stopPairing(env, 70*time.Second, nil)
+	stopAt(env, 70*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 60})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 	var at []time.Duration
 	for _, c := range rec.list(ActivitySyncERP) {
 		at = append(at, c.at.Sub(start))
@@ -323,23 +293,20 @@ func TestPairingPokePollsBeforeInterval(t *testing.T) {
 
 func TestPairingPauseStopsPollingAndResumeRestarts(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, erpStep(never))
+	env, rec := steadyPairingEnv(t)
 	start := env.Now()
 	var paused, defaultReason, resumed PairingStatus
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPause, "ERP maintenance") }, 5*time.Second)
-	env.RegisterDelayedCallback(func() { paused = queryStatus(t, env) }, 6*time.Second)
+	env.RegisterDelayedCallback(func() { paused = query[PairingStatus](t, env, QueryStatus) }, 6*time.Second)
 	// Pokes while paused do not poll.
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 100*time.Second)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalResume, nil) }, 200*time.Second)
-	env.RegisterDelayedCallback(func() { resumed = queryStatus(t, env) }, 201*time.Second)
+	env.RegisterDelayedCallback(func() { resumed = query[PairingStatus](t, env, QueryStatus) }, 201*time.Second)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPause, "") }, 210*time.Second)
-	env.RegisterDelayedCallback(func() { defaultReason = queryStatus(t, env) }, 211*time.Second)
-	stopPairing(env, time.Hour, nil)
+	env.RegisterDelayedCallback(func() { defaultReason = query[PairingStatus](t, env, QueryStatus) }, 211*time.Second)
+	stopAt(env, time.Hour, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 30})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 
 	var at []time.Duration
 	for _, c := range rec.list(ActivitySyncWebCRM) {
@@ -357,16 +324,13 @@ func TestPairingPauseStopsPollingAndResumeRestarts(t *testing.T) {
 
 func TestPairingStartedPausedWaitsForResume(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, erpStep(never))
+	env, rec := steadyPairingEnv(t)
 	var before PairingStatus
-	env.RegisterDelayedCallback(func() { before = queryStatus(t, env) }, 30*time.Minute)
+	env.RegisterDelayedCallback(func() { before = query[PairingStatus](t, env, QueryStatus) }, 30*time.Minute)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalResume, nil) }, time.Hour)
-	stopPairing(env, time.Hour+time.Second, nil)
+	stopAt(env, time.Hour+time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, Paused: true, PauseReason: "set up first"})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 	assert.True(t, before.Paused)
 	assert.Equal(t, "set up first", before.PauseReason)
 	assert.Zero(t, before.Totals.Polls)
@@ -389,10 +353,10 @@ func TestPairingKeepsLastTenFailedLinksOfAPoll(t *testing.T) {
 	})
 	rec.drive(env, ActivitySyncERP, erpStep(never))
 	var first, second PairingStatus
-	env.RegisterDelayedCallback(func() { first = queryStatus(t, env) }, 10*time.Second)
-	stopPairing(env, 40*time.Second, func() { second = queryStatus(t, env) })
+	env.RegisterDelayedCallback(func() { first = query[PairingStatus](t, env, QueryStatus) }, 10*time.Second)
+	stopAt(env, 40*time.Second, func() { second = query[PairingStatus](t, env, QueryStatus) })
 	startPairing(env, PairingInput{Pairing: testPairing})
-	requireStopped(t, env)
+	requireCanceled(t, env)
 	require.Len(t, first.FailedLinks, 10)
 	assert.Equal(t, "link/organisations/webcrm/2", first.FailedLinks[0])
 	assert.Equal(t, "link/organisations/webcrm/11", first.FailedLinks[9])
@@ -403,10 +367,7 @@ func TestPairingKeepsLastTenFailedLinksOfAPoll(t *testing.T) {
 
 func TestPairingContinuesAsNewCarryingWatermarks(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, erpStep(never))
+	env, rec := steadyPairingEnv(t)
 	env.RegisterDelayedCallback(func() {
 		env.SetContinueAsNewSuggested(true)
 		env.SignalWorkflow(SignalPoke, nil)
@@ -432,10 +393,7 @@ func TestPairingContinuesAsNewCarryingWatermarks(t *testing.T) {
 
 func TestPairingContinuesAsNewCarryingPause(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, erpStep(never))
+	env, rec := steadyPairingEnv(t)
 	env.RegisterDelayedCallback(func() {
 		env.SetContinueAsNewSuggested(true)
 		env.SignalWorkflow(SignalPause, "holiday freeze")
@@ -451,16 +409,13 @@ func TestPairingContinuesAsNewCarryingPause(t *testing.T) {
 	assert.Equal(t, 1, next.Totals.Polls)
 
 	// The continued run starts paused and keeps its watermarks.
-	env2 := newEnv(t)
-	var rec2 syncRecorder
-	rec2.drive(env2, ActivitySyncWebCRM, webcrmStep(never))
-	rec2.drive(env2, ActivitySyncERP, erpStep(never))
+	env2, rec2 := steadyPairingEnv(t)
 	var st PairingStatus
-	env2.RegisterDelayedCallback(func() { st = queryStatus(t, env2) }, time.Minute)
+	env2.RegisterDelayedCallback(func() { st = query[PairingStatus](t, env2, QueryStatus) }, time.Minute)
 	env2.RegisterDelayedCallback(func() { env2.SignalWorkflow(SignalResume, nil) }, 2*time.Minute)
-	stopPairing(env2, 2*time.Minute+time.Second, nil)
+	stopAt(env2, 2*time.Minute+time.Second, nil)
 	startPairing(env2, next)
-	requireStopped(t, env2)
+	requireCanceled(t, env2)
 	assert.True(t, st.Paused)
 	assert.Equal(t, "holiday freeze", st.PauseReason)
 	assert.Equal(t, 1, st.Totals.Polls)
@@ -477,25 +432,20 @@ func TestPairingInvalidInput(t *testing.T) {
 	requireInvalidInput(t, env.GetWorkflowError())
 }
 
-// BUG (pairing.go wait): cancelling a running pairing makes it spin. The
-// poll-interval timer is created on a child of the cancelled context, so it
-// is ready at once, wait returns nil, and run polls and waits again without
-// ever yielding; the SDK reports a deadlock (TMPRL1101) instead of the
-// workflow ending as cancelled.
+// Regression: cancelling a running pairing once made it spin (its cancelled
+// poll timer was ready at once and wait returned nil), ending in a
+// deadlock report (TMPRL1101) instead of a cancellation.
 func TestPairingCancelEndsRunningPairing(t *testing.T) {
 	t.Parallel()
-	env := newEnv(t)
-	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, erpStep(never))
+	env, rec := steadyPairingEnv(t)
 	stopAt(env, 10*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing})
 	requireCanceled(t, env)
 	assert.Len(t, rec.list(ActivitySyncWebCRM), 1)
 }
 
-// BUG (pairing.go wait): a paused pairing waits on signal channels only, so
-// a cancellation request never ends it.
+// Regression: a paused pairing once waited on signal channels only, so a
+// cancellation request never ended it.
 func TestPairingCancelEndsPausedPairing(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
