@@ -257,7 +257,7 @@ func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done 
 		}
 		r.recs[other] = rec
 		if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
-			return true, err
+			return true, r.handOver(err)
 		}
 		r.res.Outcome.Action = workflows.ActionMatched
 		return false, nil
@@ -279,6 +279,18 @@ func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done 
 		return true, err
 	}
 	return true, r.create(ctx, other, c)
+}
+
+// handOver turns a links.ClaimedError into a forward: another link holds
+// the counterpart and stays the home, so this link becomes its alias.
+func (r *applyRun) handOver(err error) error {
+	var claimed *links.ClaimedError
+	if !errors.As(err, &claimed) {
+		return err
+	}
+	r.res.Outcome = workflows.Outcome{Action: workflows.ActionForwarded, Forward: claimed.Home}
+	r.res.State = r.st
+	return nil
 }
 
 // match looks for unlinked counterparts by the pairing's merge criteria.
@@ -341,7 +353,7 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 	}
 	r.setID(side, id)
 	if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, side, id, r.in.LinkID); err != nil {
-		return err
+		return r.handOver(err)
 	}
 	home := r.recs[side.Other()]
 	r.remember(c, side.Other(), home)

@@ -65,7 +65,7 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out, err := a.dispatcher.Apply(ctx, pairing, ch)
+			out, err := a.deliver(ctx, pairing, ch)
 			if err != nil {
 				errs[i] = err
 				return
@@ -83,6 +83,43 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 		}
 	}
 	return t, nil
+}
+
+// deliver delivers one change. A record that has no link yet gets its first
+// contact (match or create the counterpart) done right here, and its link is
+// started with the resulting state: one workflow start instead of a start,
+// an update and a round trip through the link, which is what bounds a
+// backfill. Every other change goes to its link as an update; so does a
+// first contact that failed, so that the link records the error and
+// retries it.
+func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
+	if ch.Deleted {
+		return a.dispatcher.Apply(ctx, pairing, ch)
+	}
+	linkID := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
+	kind, err := links.DescribeID(ctx, a.Temporal, linkID)
+	if err != nil {
+		return workflows.Outcome{}, err
+	}
+	if kind != links.KindNone {
+		return a.dispatcher.Apply(ctx, pairing, ch)
+	}
+	res, err := a.Apply(ctx, workflows.ApplyInput{
+		Pairing: pairing, LinkID: linkID, State: workflows.LinkState{State: workflows.StatePending}, Change: ch,
+	})
+	if err != nil || res.Outcome.Forward != "" {
+		return a.dispatcher.Apply(ctx, pairing, ch)
+	}
+	started, err := links.StartLink(ctx, a.Temporal, a.TaskQueue, pairing, ch.Side, ch.ID, res.State, ch, res.Outcome.Action)
+	if err != nil {
+		return workflows.Outcome{}, err
+	}
+	if !started {
+		return a.dispatcher.Apply(ctx, pairing, ch)
+	}
+	out := res.Outcome
+	out.State, out.Reason, out.CrmID, out.ErpID = res.State.State, res.State.Reason, res.State.CrmID, res.State.ErpID
+	return out, nil
 }
 
 // SyncWebCRM reads the pairing's webCRM records changed since the watermark

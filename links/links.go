@@ -168,6 +168,36 @@ func runClosing(err error) bool {
 	return strings.Contains(msg, "workflow execution already completed") || strings.Contains(msg, "workflow is closing")
 }
 
+// StartLink starts the link of (pairing, side, id) with a state computed
+// outside the workflow (the first contact done by a poll or backfill
+// activity). started is false when a link already runs there; the caller
+// then delivers its change as an update.
+func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, side workflows.Side, id string, state workflows.LinkState, first workflows.Change, action string) (started bool, err error) {
+	d := NewDispatcher(c, taskQueue)
+	linkID := workflows.LinkWorkflowID(pairing, side, id)
+	opts := d.startOptions(linkID, pairing, side, id)
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+	attrs := []temporal.SearchAttributeUpdate{workflows.PairingKey.ValueSet(pairing), workflows.StateKey.ValueSet(state.State)}
+	if state.CrmID != "" {
+		attrs = append(attrs, workflows.CrmIDKey.ValueSet(state.CrmID))
+	}
+	if state.ErpID != "" {
+		attrs = append(attrs, workflows.ErpIDKey.ValueSet(state.ErpID))
+	}
+	opts.TypedSearchAttributes = temporal.NewSearchAttributes(attrs...)
+	first.Record = nil
+	_, err = c.ExecuteWorkflow(ctx, opts, workflows.LinkWorkflow, workflows.LinkInput{
+		Pairing: pairing, Side: side, ID: id, State: &state, FirstChange: &first, FirstAction: action,
+	})
+	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("start link %s: %w", linkID, err)
+	}
+	return true, nil
+}
+
 // RegisterAlias makes the record (side, id) of pairing an index entry of the
 // link home. It is idempotent. When a link of its own already runs for the
 // record (a dispatcher saw the record before the alias existed), that link is
@@ -195,19 +225,30 @@ func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing stri
 		return fmt.Errorf("register index entry %s for %s: %w", aliasID, home, err)
 	}
 	// Something runs there already: an earlier attempt's alias (fine), or a
-	// link a dispatcher started for the record before the alias existed,
-	// which must hand over to home.
+	// link a dispatcher started for the record before the alias existed.
+	// Two links that claim the same pair settle it the same way from both
+	// ends: the one with the smaller workflow ID stays the home.
 	kind, err := DescribeID(ctx, c, aliasID)
 	if err != nil {
 		return err
 	}
-	if kind == KindLink {
-		if err := c.SignalWorkflow(ctx, aliasID, "", workflows.SignalRetire, home); err != nil {
-			return fmt.Errorf("retire duplicate link %s into %s: %w", aliasID, home, err)
-		}
+	if kind != KindLink {
+		return nil
+	}
+	if aliasID < home {
+		return &ClaimedError{Home: aliasID}
+	}
+	if err := c.SignalWorkflow(ctx, aliasID, "", workflows.SignalRetire, home); err != nil {
+		return fmt.Errorf("retire duplicate link %s into %s: %w", aliasID, home, err)
 	}
 	return nil
 }
+
+// ClaimedError says that another link already holds the record and stays
+// its home; the caller's link should become an alias of Home.
+type ClaimedError struct{ Home string }
+
+func (e *ClaimedError) Error() string { return "the record is already held by " + e.Home }
 
 // Kind is what runs under a link workflow ID.
 type Kind int

@@ -48,6 +48,11 @@ type LinkInput struct {
 	// RetryPending carries a pending retry of a transient error through
 	// continue-as-new.
 	RetryPending bool `json:"retryPending,omitempty"`
+	// FirstChange and FirstAction tell, for a link started with a state
+	// computed by a poll or backfill activity, which change that was and
+	// what was done; the UI's current details show them.
+	FirstChange *Change `json:"firstChange,omitempty"`
+	FirstAction string  `json:"firstAction,omitempty"`
 }
 
 // LinkWorkflow is the entity workflow of one link between a webCRM record and
@@ -94,6 +99,9 @@ func (l *link) setup(ctx workflow.Context, in LinkInput) error {
 	l.mu = workflow.NewMutex(ctx)
 	l.retries = in.Retries
 	l.retryArmed = in.RetryPending
+	if in.FirstChange != nil {
+		l.lastAction, l.lastSource, l.lastSide = in.FirstAction, in.FirstChange.Source, in.FirstChange.Side
+	}
 	if in.State != nil {
 		l.state = *in.State
 	} else {
@@ -181,6 +189,7 @@ func (l *link) run(ctx workflow.Context) error {
 			st := l.state
 			return workflow.NewContinueAsNewError(ctx, LinkWorkflow, LinkInput{
 				Pairing: l.in.Pairing, Side: l.in.Side, ID: l.in.ID, State: &st, Retries: l.retries, RetryPending: l.retryArmed,
+				FirstChange: l.in.FirstChange, FirstAction: l.in.FirstAction,
 			})
 		}
 	}
