@@ -28,6 +28,7 @@ import (
 
 	"github.com/tandemsync/tandem/activities"
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/internal/codec"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/hooks"
 	"github.com/tandemsync/tandem/internal/sdkmetrics"
@@ -60,15 +61,29 @@ type Service struct {
 	acts     *activities.Activities
 	registry *prometheus.Registry
 	opts     Options
+	keys     *codec.Keys // payload keys; nil = payloads unencrypted
 }
 
 // Dial connects to Temporal with the settings in cfg. SDK metrics go to
-// reg when it is not nil.
+// reg when it is not nil. When cfg.Codec names keys, payloads and failure
+// texts are encrypted (malformed keys are an error).
 func Dial(cfg config.Temporal, logger *slog.Logger, reg prometheus.Registerer) (client.Client, error) {
 	opts := client.Options{
 		HostPort:  cfg.Address,
 		Namespace: cfg.Namespace,
 		Logger:    tlog.NewStructuredLogger(logger),
+	}
+	keys, err := CodecKeys(cfg.Codec)
+	if err != nil {
+		return nil, err
+	}
+	if keys != nil {
+		dc, err := codec.NewDataConverter(keys)
+		if err != nil {
+			return nil, err
+		}
+		opts.DataConverter = dc
+		opts.FailureConverter = codec.NewFailureConverter(dc)
 	}
 	if reg != nil {
 		opts.MetricsHandler = sdkmetrics.New(reg)
@@ -103,6 +118,11 @@ func Dial(cfg config.Temporal, logger *slog.Logger, reg prometheus.Registerer) (
 		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.Address, cfg.Namespace, err)
 	}
 	return c, nil
+}
+
+// CodecKeys loads the payload keys c names; nil when it names none.
+func CodecKeys(c config.Codec) (*codec.Keys, error) {
+	return codec.Load(codec.Source{List: c.Keys, File: c.KeysFile, Current: c.KeyID})
 }
 
 // LoadMappings loads the mapping set named by dir (the built-in defaults
@@ -167,6 +187,14 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("CustomERP client: %w", err)
 	}
 	s := &Service{cfg: cfg, logger: logger, set: set, opts: opts, registry: prometheus.NewRegistry()}
+	if s.keys, err = CodecKeys(cfg.Temporal.Codec); err != nil {
+		return nil, fmt.Errorf("payload encryption: %w", err)
+	}
+	if s.keys != nil {
+		logger.Info("payload encryption on", "codec_keys", s.keys)
+	} else {
+		logger.Warn("payload encryption off: TANDEM_CODEC_KEYS is not set, so histories hold record contents in clear")
+	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.client = opts.Client
 	if s.client == nil {
@@ -269,11 +297,35 @@ func (s *Service) Run(ctx context.Context) error {
 			servers = append(servers, srv)
 		}
 	}
+	if addr := s.cfg.Worker.CodecAddr; s.keys != nil && addr != "" && addr != "off" {
+		srv, err := s.serveCodec(addr)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, srv)
+	}
 	s.logger.Info("worker running", "task_queue", workflows.TaskQueue, "webcrm_task_queue", workflows.WebCRMTaskQueue,
 		"webcrm_activities_per_second", perSecond, "pairings", s.set.Names())
 	<-ctx.Done()
 	s.logger.Info("worker stopping")
 	return nil
+}
+
+// serveCodec serves the codec endpoint the Temporal UI decodes payloads with.
+func (s *Service) serveCodec(addr string) (*http.Server, error) {
+	c, err := codec.NewCodec(s.keys)
+	if err != nil {
+		return nil, err
+	}
+	o := codec.Options{AllowedOrigin: s.cfg.Worker.CodecOrigin, Token: s.cfg.Worker.CodecToken}
+	if err := codec.CheckListen(addr, o); err != nil {
+		return nil, err
+	}
+	h, err := codec.NewHTTPHandler(c, o)
+	if err != nil {
+		return nil, err
+	}
+	return serve(addr, "codec (TANDEM_CODEC_ADDR)", h, s.logger)
 }
 
 // serve listens on addr and serves h in the background. A busy address is
