@@ -1,3 +1,5 @@
+package workflows
+
 // Replay tests guard the workflows' determinism: every history recorded in
 // testdata/histories must still replay against the current workflow code.
 // A change to workflow code that alters the commands an existing history
@@ -16,7 +18,6 @@
 // files stand for workflows that are running in production. Without the
 // flag TestRecordHistories records a fresh set and checks that it replays,
 // but writes nothing.
-package workflows
 
 import (
 	"bytes"
