@@ -177,19 +177,19 @@ func registerHook(ctx context.Context, wc *webcrm.Client, e webcrm.Entity, ev, t
 			continue
 		}
 		if h.TargetURL == target && h.IsEnabled {
-			return fmt.Sprintf("already registered (hook %d)", h.ID), nil
+			return fmt.Sprintf("kept hook %d (already registered)", h.ID), nil
 		}
 		h.TargetURL, h.IsEnabled = target, true
 		if err := wc.UpdateHook(ctx, e, h); err != nil {
 			return "", fmt.Errorf("update %s %s hook %d: %w", e, ev, h.ID, err)
 		}
-		return fmt.Sprintf("updated (hook %d: secret or enabled flag changed)", h.ID), nil
+		return fmt.Sprintf("updated hook %d (new secret, or it was disabled)", h.ID), nil
 	}
 	id, err := wc.CreateHook(ctx, e, webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true})
 	if err != nil {
 		return "", fmt.Errorf("register %s %s hook: %w", e, ev, err)
 	}
-	return fmt.Sprintf("registered (hook %d)", id), nil
+	return fmt.Sprintf("created hook %d", id), nil
 }
 
 func (a *app) hooksListCommand() *cobra.Command {
