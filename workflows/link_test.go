@@ -520,12 +520,16 @@ func TestLinkContinuesAsNewAtStartWhenSuggested(t *testing.T) {
 	env.SetContinueAsNewSuggested(true)
 	st := LinkState{CrmID: testCrmID, ErpID: testErpID, State: StateBlocked, Reason: "waiting"}
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, WebCRM, testCrmID)})
-	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, State: &st, Retries: 3})
+	first := &Change{Side: WebCRM, ID: testCrmID, Version: "v1", Source: SourceBackfill}
+	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, State: &st, Retries: 3,
+		FirstChange: first, FirstAction: ActionCreatedERP})
 	var next LinkInput
 	continueAsNew(t, env, &next)
 	require.NotNil(t, next.State)
 	assert.Equal(t, st, *next.State)
 	assert.Equal(t, 3, next.Retries, "the retry count, and so the growing delay, survives continue-as-new")
+	assert.Equal(t, first, next.FirstChange)
+	assert.Equal(t, ActionCreatedERP, next.FirstAction)
 }
 
 // Regression: whether the last error is transient was once not carried
