@@ -143,11 +143,26 @@ func (p *Pairing) read(ctx context.Context, f *Field, side Side, rec map[string]
 	if err != nil {
 		return nil, "", err
 	}
-	if spec.Empty != nil && raw != nil && enumKey(raw) == enumKey(spec.Empty) {
+	if spec.Empty != nil && raw != nil && same(raw, spec.Empty) {
 		raw = nil
 	}
 	var v any
 	switch f.Type {
+	case TypeString:
+		str, ok := raw.(string)
+		if !ok {
+			n, err := normString(raw)
+			if err != nil || n == nil {
+				return nil, "", err
+			}
+			str = n.(string)
+		} else if strings.Contains(str, "\r") {
+			str = strings.ReplaceAll(strings.ReplaceAll(str, "\r\n", "\n"), "\r", "\n")
+		}
+		if t, ok := f.transformString(str); ok {
+			return t, "", nil
+		}
+		return nil, "", nil
 	case TypeEnum:
 		if isEmpty(raw) {
 			return nil, "", nil
@@ -199,6 +214,14 @@ func (p *Pairing) read(ctx context.Context, f *Field, side Side, rec map[string]
 
 // transform applies the field's transforms; an empty result is no value.
 func (f *Field) transform(s string) any {
+	if t, ok := f.transformString(s); ok {
+		return t
+	}
+	return nil
+}
+
+// transformString applies the field's transforms; ok is false for an empty result.
+func (f *Field) transformString(s string) (string, bool) {
 	for _, t := range f.Transforms {
 		switch t {
 		case "trim":
@@ -209,10 +232,7 @@ func (f *Field) transform(s string) any {
 			s = strings.ToUpper(s)
 		}
 	}
-	if s == "" {
-		return nil
-	}
-	return s
+	return s, s != ""
 }
 
 func describe(v any) string {
@@ -318,6 +338,10 @@ func enumKey(v any) string {
 // enumFromSide finds the canonical value of a side's raw enum value.
 func (f *Field) enumFromSide(side Side, raw any) (string, bool) {
 	k := enumKey(raw)
+	if f.enumIndex != nil {
+		c, ok := f.enumIndex[side][k]
+		return c, ok
+	}
 	for _, ev := range f.Values {
 		main, also := ev.WebCRM, ev.AlsoWebCRM
 		if side == SideERP {

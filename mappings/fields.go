@@ -115,6 +115,7 @@ func (ps *parser) parseField(n *yaml.Node) {
 		*f.Side(side) = ps.parseSide(kv.val, &f, side)
 	}
 	ps.checkField(&f, m)
+	f.indexValues()
 	ps.p.byName[name] = len(ps.p.Fields)
 	ps.p.Fields = append(ps.p.Fields, f)
 }

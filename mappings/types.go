@@ -300,6 +300,32 @@ type Field struct {
 	// record cannot be mapped) or "warn" (treated as no value, with a warning).
 	Unmapped string
 	Line     int // line of the field in its file
+
+	enumIndex map[Side]map[string]string // enum key of a side value → canonical value
+}
+
+// indexValues builds the enum lookup tables (called once the field is complete).
+func (f *Field) indexValues() {
+	if len(f.Values) == 0 {
+		return
+	}
+	f.enumIndex = map[Side]map[string]string{SideWebCRM: {}, SideERP: {}}
+	for _, ev := range f.Values {
+		for _, side := range []Side{SideWebCRM, SideERP} {
+			main, also := ev.WebCRM, ev.AlsoWebCRM
+			if side == SideERP {
+				main, also = ev.ERP, ev.AlsoERP
+			}
+			for _, v := range append([]any{main}, also...) {
+				if v == nil {
+					continue
+				}
+				if _, dup := f.enumIndex[side][enumKey(v)]; !dup { // the first line wins, as when reading the table top down
+					f.enumIndex[side][enumKey(v)] = ev.Canonical
+				}
+			}
+		}
+	}
 }
 
 // Side returns the field's description of side s.

@@ -195,6 +195,21 @@ func parseTime(v any) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%T is not a date", v)
 	}
 	s = strings.TrimSpace(s)
+	// The common shapes first, so that most values parse at the first try.
+	switch {
+	case len(s) == len(time.DateOnly):
+		if t, err := time.Parse(time.DateOnly, s); err == nil {
+			return t, nil
+		}
+	case len(s) > 19 && (s[len(s)-1] == 'Z' || s[len(s)-6] == '+' || s[len(s)-6] == '-'):
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, nil
+		}
+	case len(s) >= 19 && s[10] == 'T':
+		if t, err := time.Parse("2006-01-02T15:04:05", s); err == nil {
+			return t, nil
+		}
+	}
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t, nil
