@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// crmOrg returns the fields of a webCRM organisation numbered n.
+func crmOrg(n int) map[string]any {
+	return map[string]any{
+		"OrganisationName":      fmt.Sprintf("Starter Test %d ApS", n),
+		"OrganisationVatNumber": fmt.Sprintf("DK%08d", 42000000+n),
+		"OrganisationAddress":   fmt.Sprintf("Strandvejen %d", n),
+		"OrganisationPostCode":  "2900",
+		"OrganisationCity":      "Hellerup",
+		"OrganisationCountry":   "Danmark",
+	}
+}
+
+// putOrgs creates n organisations in the webCRM simulator.
+func (e *engine) putOrgs(from, n int) []int {
+	e.t.Helper()
+	ids := make([]int, n)
+	for i := range ids {
+		id, err := e.crm.Put("Organisations", crmOrg(from+i))
+		require.NoError(e.t, err)
+		ids[i] = id
+	}
+	return ids
+}
+
+var runIDPattern = regexp.MustCompile(`\(run ([0-9a-f-]+)\)`)
+
+func runID(t *testing.T, out string) string {
+	t.Helper()
+	m := runIDPattern.FindStringSubmatch(out)
+	require.NotNil(t, m, "no run id in %q", out)
+	return m[1]
+}
+
+func TestBackfillReattachesAndSummarises(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, true)
+	const n = 12
+	e.putOrgs(1, n)
+	id := workflows.BackfillWorkflowID("organisations", "webcrm")
+
+	// Slow webCRM down so the backfill is still running when it is started again.
+	require.NoError(t, e.crm.Faults().SetLatency(150*time.Millisecond, 0))
+	args := []string{"backfill", "--pairing", "organisations", "--side", "webcrm", "--page-size", "2", "--concurrency", "2"}
+	r := e.run(append(args, "--detach")...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "started backfill "+id)
+	assert.Contains(t, r.stdout, "starter backfill attach --pairing organisations --side webcrm")
+	first := runID(t, r.stdout)
+
+	// Running it again attaches to the running backfill and watches it to the end.
+	r = e.run(args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "attached to backfill "+id)
+	assert.Equal(t, first, runID(t, r.stdout), "the same run, not a second backfill")
+	assert.Contains(t, r.stdout, fmt.Sprintf("backfill %s completed: %d records", id, n))
+	assert.Regexp(t, `(?m)^\s+created-in-erp\s+`+strconv.Itoa(n)+`$`, r.stdout)
+	assert.Contains(t, r.stderr, "/s", "the progress bar shows a rate")
+	assert.Equal(t, int64(1), e.count("WorkflowId = "+quote(id)))
+	e.crm.Faults().Clear()
+
+	// attach to a completed backfill prints its summary.
+	r = e.run("backfill", "attach", "--pairing", "organisations", "--side", "webcrm")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, fmt.Sprintf("backfill %s completed: %d records", id, n))
+
+	// attach to a backfill that never ran is an error naming how to start one.
+	r = e.run("backfill", "attach", "--pairing", "products")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "no backfill backfill/products/both")
+
+	// A second backfill after the first completed is a new run; links skip
+	// what they synced.
+	r = e.run(args...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.NotEqual(t, first, runID(t, r.stdout))
+	assert.Contains(t, r.stdout, fmt.Sprintf("completed: %d records", n))
+	assert.NotContains(t, r.stdout, "created-in-erp")
+
+	// status counts the links (visibility trails a little).
+	eventually(t, "status to count the links", 30*time.Second, func() bool {
+		v := e.statusJSON("organisations")["organisations"]
+		return v.Links != nil && v.Links.Total == n
+	})
+}
+
+func TestBackfillDetachesOnInterrupt(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, false) // no worker: the backfill cannot finish
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- runCtx(t, ctx, e.env, "backfill", "--pairing", "products") }()
+	id := workflows.BackfillWorkflowID("products", "both")
+	eventually(t, "the backfill to start", 30*time.Second, func() bool {
+		return e.count("WorkflowId = "+quote(id)+" AND ExecutionStatus = 'Running'") == 1
+	})
+	cancel() // what Ctrl-C does
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the CLI did not return after the interrupt")
+	}
+	assert.Equal(t, exitOK, r.code)
+	assert.Contains(t, r.stderr, "waiting for a worker")
+	assert.Contains(t, r.stderr, "detached: backfill "+id+" keeps running in Temporal (it was not cancelled)")
+	assert.Contains(t, r.stderr, "starter backfill attach --pairing products --side both")
+	desc, err := e.c.DescribeWorkflowExecution(t.Context(), id, "")
+	require.NoError(t, err)
+	assert.Equal(t, "Running", desc.GetWorkflowExecutionInfo().GetStatus().String())
+}
+
+func TestResyncLinkAndLinks(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, true)
+	ids := e.putOrgs(100, 3)
+	crmID := strconv.Itoa(ids[0])
+
+	// resync links a record that has no link yet.
+	r := e.run("resync", "--pairing", "organisations", "--webcrm-id", crmID)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, `(?m)^action\s+created-in-erp$`, r.stdout)
+	assert.Regexp(t, `(?m)^state\s+ok$`, r.stdout)
+	assert.Regexp(t, `(?m)^webCRM id\s+`+crmID+`$`, r.stdout)
+	erpID := regexp.MustCompile(`(?m)^ERP id\s+(\S+)$`).FindStringSubmatch(r.stdout)
+	require.NotNil(t, erpID)
+	assert.NotEqual(t, "-", erpID[1])
+	_, ok := e.erp.Record("customers", erpID[1])
+	assert.True(t, ok, "the customer exists in the ERP")
+	home := workflows.LinkWorkflowID("organisations", workflows.WebCRM, crmID)
+	assert.Regexp(t, `(?m)^link\s+`+regexp.QuoteMeta(home)+`$`, r.stdout)
+
+	// Again: nothing to write.
+	r = e.run("resync", "--pairing", "organisations", "--webcrm-id", crmID)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, `(?m)^state\s+ok$`, r.stdout)
+	assert.NotContains(t, r.stdout, "created-in-erp")
+
+	// link finds it by either id, with the UI address of its history.
+	r = e.run("link", "--pairing", "organisations", "--webcrm-id", crmID, "--ui-url", "http://ui.example:8233/")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, `(?m)^state\s+ok$`, r.stdout)
+	assert.Contains(t, r.stdout, "http://ui.example:8233/namespaces/"+e.ns+"/workflows/link%2Forganisations%2Fwebcrm%2F"+crmID+"/")
+	assert.Contains(t, r.stdout, "/history")
+	r = e.run("link", "--pairing", "organisations", "--erp-id", erpID[1], "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var shown struct {
+		Link  string              `json:"link"`
+		State workflows.LinkState `json:"state"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &shown))
+	assert.Equal(t, home, shown.Link)
+	assert.Equal(t, crmID, shown.State.CrmID)
+	assert.Equal(t, workflows.StateOK, shown.State.State)
+
+	// No such record, no such link.
+	r = e.run("resync", "--pairing", "organisations", "--webcrm-id", "987654")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "no such record: webCRM Organisations record 987654 does not exist")
+	r = e.run("resync", "--pairing", "organisations", "--erp-id", "no-such-customer")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "no such record: ERP customers record no-such-customer does not exist")
+	r = e.run("link", "--pairing", "organisations", "--webcrm-id", strconv.Itoa(ids[1]))
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "no such link")
+	require.Len(t, stderrLines(r.stderr), 1)
+
+	// A record the ERP refuses ends in error: resync exits 1 and the error
+	// inbox lists it with the reason.
+	bad, err := e.crm.Put("Organisations", map[string]any{"OrganisationName": "", "OrganisationVatNumber": "DK99999999"})
+	require.NoError(t, err)
+	badID := strconv.Itoa(bad)
+	r = e.run("resync", "--pairing", "organisations", "--webcrm-id", badID)
+	t.Logf("resync of a record without a name: exit %d", r.code)
+	if r.code == exitFailure {
+		assert.Regexp(t, `(?m)^state\s+error$`, r.stdout)
+		assert.Contains(t, r.stderr, "ended in error")
+		eventually(t, "the error inbox to list the link", 30*time.Second, func() bool {
+			r := e.run("links", "--pairing", "organisations", "--state", "error")
+			return r.code == exitOK && strings.Contains(r.stdout, "link/organisations/webcrm/"+badID)
+		})
+		r = e.run("links", "--pairing", "organisations", "--state", "error", "--json")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var inbox struct {
+			Total int64     `json:"total"`
+			Links []linkRow `json:"links"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &inbox))
+		require.Len(t, inbox.Links, 1)
+		assert.Equal(t, int64(1), inbox.Total)
+		assert.Equal(t, workflows.StateError, inbox.Links[0].State)
+		assert.NotEmpty(t, inbox.Links[0].Reason)
+		assert.NotContains(t, inbox.Links[0].Reason, "no answer")
+	} else {
+		t.Errorf("a webCRM organisation without a name should end in error (the ERP requires a name); resync exited %d:\n%s", r.code, r.stdout)
+	}
+
+	// The full listing, and a state filter that matches nothing.
+	eventually(t, "links to list the ok link", 30*time.Second, func() bool {
+		r := e.run("links", "--pairing", "organisations", "--state", "ok")
+		return r.code == exitOK && strings.Contains(r.stdout, home)
+	})
+	r = e.run("links", "--pairing", "organisations")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Regexp(t, regexp.QuoteMeta(home)+`\s+`+crmID+`\s+`+regexp.QuoteMeta(erpID[1])+`\s+ok\s`, r.stdout)
+	r = e.run("links", "--pairing", "organisations", "--state", "blocked")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "no blocked links in pairing organisations")
+	r = e.run("links", "--pairing", "persons", "--limit", "5")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "no links in pairing persons")
+}
