@@ -52,8 +52,8 @@ func startChild(t *testing.T, env []string, args ...string) *child {
 	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	c := &child{cmd: cmd, out: &bytes.Buffer{}}
 	t.Cleanup(func() {
