@@ -64,16 +64,7 @@ func runMapCases(t *testing.T, cases []mapCase) {
 			} else {
 				got, warns, err = p.FromERP(ctx, tc.rec, testLinks())
 			}
-			if tc.wantError != "" {
-				require.ErrorContains(t, err, tc.wantError)
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
-			require.Len(t, warns, len(tc.warnings), "warnings: %v", warns)
-			for i, w := range tc.warnings {
-				require.Contains(t, warns[i].String(), w)
-			}
+			requireOutcome(t, tc.wantError, err, map[string]any(tc.want), map[string]any(got), tc.warnings, warns)
 		})
 	}
 }
@@ -315,6 +306,24 @@ func TestUnresolvedReferencesAreTyped(t *testing.T) {
 	require.ErrorContains(t, err, "no resolver")
 }
 
+// requireOutcome checks a mapping's result: the expected error (a substring), or the
+// expected record and warnings (substrings, in order). It reports whether there was a
+// record to check.
+func requireOutcome(t *testing.T, wantErr string, err error, want, got map[string]any, wantWarns []string, warns []Warning) bool {
+	t.Helper()
+	if wantErr != "" {
+		require.ErrorContains(t, err, wantErr)
+		return false
+	}
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.Len(t, warns, len(wantWarns), "warnings: %v", warns)
+	for i, w := range wantWarns {
+		require.Contains(t, warns[i].String(), w)
+	}
+	return true
+}
+
 // writeCase maps canonical fields to one side.
 type writeCase struct {
 	name     string
@@ -441,15 +450,8 @@ func TestToSides(t *testing.T) {
 			} else {
 				got, warns, err = p.ToERP(context.Background(), tc.c, tc.fields, testLinks())
 			}
-			if tc.wantErr != "" {
-				require.ErrorContains(t, err, tc.wantErr)
+			if !requireOutcome(t, tc.wantErr, err, tc.want, got, tc.warnings, warns) {
 				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, tc.want, got)
-			require.Len(t, warns, len(tc.warnings), "warnings: %v", warns)
-			for i, w := range tc.warnings {
-				require.Contains(t, warns[i].String(), w)
 			}
 			// What we build must survive JSON, as it will on the wire.
 			_, err = json.Marshal(got)
@@ -463,7 +465,6 @@ func TestToSides(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	t.Parallel()
 	s := loadDefaults(t)
-	ctx := context.Background()
 	webcrm := map[string]map[string]any{
 		"organisations": {
 			"OrganisationName": "Ærø Ølbryggeri ApS", "OrganisationVatNumber": "DK12345678",
@@ -525,33 +526,36 @@ func TestRoundTrip(t *testing.T) {
 				both = append(both, f.Name)
 			}
 		}
-		t.Run(name+"/webcrm-erp-webcrm", func(t *testing.T) {
-			c1, _, err := p.FromWebCRM(ctx, webcrm[name], testLinks())
-			require.NoError(t, err)
-			for _, f := range both {
-				require.Contains(t, c1, f, "test record should fill every both-way field")
-			}
-			rec, _, err := p.ToERP(ctx, c1, p.WritableFields(SideERP, false), testLinks())
-			require.NoError(t, err)
-			c2, _, err := p.FromERP(ctx, rec, testLinks())
-			require.NoError(t, err)
-			for _, f := range both {
-				require.Equal(t, c1[f], c2[f], f)
-			}
-		})
-		t.Run(name+"/erp-webcrm-erp", func(t *testing.T) {
-			c1, _, err := p.FromERP(ctx, erp[name], testLinks())
-			require.NoError(t, err)
-			for _, f := range both {
-				require.Contains(t, c1, f, "test record should fill every both-way field")
-			}
-			rec, _, err := p.ToWebCRM(ctx, c1, p.WritableFields(SideWebCRM, false), testLinks())
-			require.NoError(t, err)
-			c2, _, err := p.FromWebCRM(ctx, rec, testLinks())
-			require.NoError(t, err)
-			for _, f := range both {
-				require.Equal(t, c1[f], c2[f], f)
-			}
-		})
+		t.Run(name+"/webcrm-erp-webcrm", func(t *testing.T) { roundTrip(t, p, SideWebCRM, webcrm[name], both) })
+		t.Run(name+"/erp-webcrm-erp", func(t *testing.T) { roundTrip(t, p, SideERP, erp[name], both) })
+	}
+}
+
+// roundTrip maps rec from side `from` to canonical, writes it to the other side, maps that
+// back, and checks the fields in both are unchanged.
+func roundTrip(t *testing.T, p *Pairing, from Side, rec map[string]any, both []string) {
+	ctx := context.Background()
+	read := func(s Side, r map[string]any) Canonical {
+		read := p.FromERP
+		if s == SideWebCRM {
+			read = p.FromWebCRM
+		}
+		c, _, err := read(ctx, r, testLinks())
+		require.NoError(t, err)
+		return c
+	}
+	c1 := read(from, rec)
+	for _, f := range both {
+		require.Contains(t, c1, f, "test record should fill every both-way field")
+	}
+	write := p.ToWebCRM
+	if from == SideWebCRM {
+		write = p.ToERP
+	}
+	out, _, err := write(ctx, c1, p.WritableFields(from.Other(), false), testLinks())
+	require.NoError(t, err)
+	c2 := read(from.Other(), out)
+	for _, f := range both {
+		require.Equal(t, c1[f], c2[f], f)
 	}
 }

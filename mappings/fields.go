@@ -33,17 +33,12 @@ func (ps *parser) parseField(n *yaml.Node) {
 		}
 	}
 	m := ps.mapping(n, label, "field "+strconv.Quote(label), keysField...)
-	nameKV, ok := m["name"]
-	if !ok {
-		ps.errf(n, "", "a field needs a name")
-		return
-	}
-	name, ok := ps.str(nameKV.val, "", "the field name")
+	name, at, ok := ps.requiredStr(m, n, "name", "", "a field needs a name", "the field name")
 	if !ok {
 		return
 	}
 	if i, dup := ps.p.byName[name]; dup {
-		ps.errf(nameKV.val, name, "duplicate canonical name %q (first defined at line %d)", name, ps.p.Fields[i].Line)
+		ps.errf(at, name, "duplicate canonical name %q (first defined at line %d)", name, ps.p.Fields[i].Line)
 		return
 	}
 	f := Field{Name: name, Line: n.Line, Type: TypeString, Direction: Both, Owner: OwnerNewest, Unmapped: UnmappedFail}
@@ -129,17 +124,12 @@ func (ps *parser) parseValues(n *yaml.Node, field string) []EnumValue {
 	seen := map[string]bool{}
 	for _, c := range n.Content {
 		m := ps.mapping(c, field, "a value entry", keysValue...)
-		cv, ok := m["canonical"]
-		if !ok {
-			ps.errf(c, field, "a value entry needs canonical")
-			continue
-		}
-		canon, ok := ps.str(cv.val, field, "the canonical value")
+		canon, at, ok := ps.requiredStr(m, c, "canonical", field, "a value entry needs canonical", "the canonical value")
 		if !ok {
 			continue
 		}
 		if seen[canon] {
-			ps.errf(cv.val, field, "canonical value %q appears twice", canon)
+			ps.errf(at, field, "canonical value %q appears twice", canon)
 			continue
 		}
 		seen[canon] = true

@@ -87,6 +87,17 @@ func (ps *parser) str(n *yaml.Node, field, what string) (string, bool) {
 	return v, true
 }
 
+// requiredStr reads the text under key, reporting at n when the key is missing.
+func (ps *parser) requiredStr(m map[string]pair, n *yaml.Node, key, field, missing, what string) (string, *yaml.Node, bool) {
+	kv, ok := m[key]
+	if !ok {
+		ps.errf(n, field, "%s", missing)
+		return "", nil, false
+	}
+	v, ok := ps.str(kv.val, field, what)
+	return v, kv.val, ok
+}
+
 // word reads a scalar that must be one of the allowed words.
 func (ps *parser) word(n *yaml.Node, field, what string, allowed ...string) (string, bool) {
 	v, ok := ps.str(n, field, what)
@@ -358,11 +369,7 @@ func (ps *parser) parseHeader(top map[string]pair, root *yaml.Node, base string)
 	p.File = ps.file
 	if n, ok := ps.require(top, root, "webcrm"); ok {
 		m := ps.mapping(n, "webcrm", "webcrm", keysWebCRM...)
-		if e, ok := m["entity"]; ok {
-			p.WebCRMEntity, _ = ps.str(e.val, "webcrm.entity", "the webCRM entity")
-		} else {
-			ps.errf(n, "webcrm.entity", "missing key %q", "entity")
-		}
+		p.WebCRMEntity, _, _ = ps.requiredStr(m, n, "entity", "webcrm.entity", `missing key "entity"`, "the webCRM entity")
 		if c, ok := m["correlation-field"]; ok {
 			if v, ok := ps.str(c.val, "webcrm.correlation-field", "the correlation field"); ok && ps.checkProperty(c.val, "webcrm.correlation-field", SideWebCRM, v) {
 				p.CorrelationField = v
@@ -376,11 +383,7 @@ func (ps *parser) parseHeader(top map[string]pair, root *yaml.Node, base string)
 	}
 	if n, ok := ps.require(top, root, "erp"); ok {
 		m := ps.mapping(n, "erp", "erp", keysERP...)
-		if e, ok := m["resource"]; ok {
-			p.ERPResource, _ = ps.str(e.val, "erp.resource", "the ERP resource")
-		} else {
-			ps.errf(n, "erp.resource", "missing key %q", "resource")
-		}
+		p.ERPResource, _, _ = ps.requiredStr(m, n, "resource", "erp.resource", `missing key "resource"`, "the ERP resource")
 		if f, ok := m["filter"]; ok {
 			p.ERPFilter = map[string]string{}
 			fm := ps.mapping(f.val, "erp.filter", "erp.filter", ps.anyKeys(f.val)...)
@@ -519,12 +522,7 @@ func (ps *parser) parseMatch(top map[string]pair) {
 	}
 	for _, c := range kv.val.Content {
 		m := ps.mapping(c, "match", "a match criterion", keysMatch...)
-		fn, ok := m["field"]
-		if !ok {
-			ps.errf(c, "match", "a match criterion needs a field")
-			continue
-		}
-		name, ok := ps.str(fn.val, "match", "the match field")
+		name, at, ok := ps.requiredStr(m, c, "field", "match", "a match criterion needs a field", "the match field")
 		if !ok {
 			continue
 		}
@@ -536,11 +534,11 @@ func (ps *parser) parseMatch(top map[string]pair) {
 		}
 		f, ok := ps.p.Field(name)
 		if !ok {
-			ps.errf(fn.val, name, "merge criterion %q is not a mapped field of this pairing", name)
+			ps.errf(at, name, "merge criterion %q is not a mapped field of this pairing", name)
 			continue
 		}
 		if f.Type != TypeString {
-			ps.errf(fn.val, name, "type mismatch: normaliser %s needs a text field, but %s is %s", norm, name, f.Type)
+			ps.errf(at, name, "type mismatch: normaliser %s needs a text field, but %s is %s", norm, name, f.Type)
 			continue
 		}
 		ps.p.MergeCriteria = append(ps.p.MergeCriteria, MergeKey{Field: name, Normalise: norm})
