@@ -12,14 +12,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"go/format"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim/internal/swaggerpath"
 )
 
 // Entities are the API resources the simulator serves, in dependency order.
@@ -36,9 +36,13 @@ func main() {
 }
 
 func run(in, out string) error {
-	path, err := SwaggerPath(in)
-	if err != nil {
-		return err
+	path := in
+	if path == "" {
+		p, err := swaggerpath.Find()
+		if err != nil {
+			return err
+		}
+		path = p
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -52,32 +56,6 @@ func run(in, out string) error {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	return nil
-}
-
-// SwaggerPath resolves the swagger location: the explicit path if given,
-// else $WEBCRM_SWAGGER, else ../shared/reference/webcrm-swagger.json next to
-// the module root found by walking up from the working directory.
-func SwaggerPath(explicit string) (string, error) {
-	if explicit != "" {
-		return explicit, nil
-	}
-	if p := os.Getenv("WEBCRM_SWAGGER"); p != "" {
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "reference", "webcrm-swagger.json"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory; set WEBCRM_SWAGGER")
-		}
-		dir = parent
-	}
 }
 
 type swagger struct {
