@@ -14,15 +14,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandemsync/tandem/internal/codec"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/service"
@@ -59,11 +63,16 @@ func newCommand() *cobra.Command {
 Settings come from --config (YAML) and the environment: TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CERT/KEY/CA, WEBCRM_BASE_URL,
 WEBCRM_API_TOKEN, CUSTOMERP_BASE_URL, CUSTOMERP_API_KEY, TANDEM_MAPPINGS_DIR,
-TANDEM_POLL_INTERVAL, TANDEM_HOOKS_SECRET, TANDEM_METRICS_ADDR, TANDEM_HOOKS_ADDR.
+TANDEM_POLL_INTERVAL, TANDEM_HOOKS_SECRET, TANDEM_METRICS_ADDR, TANDEM_HOOKS_ADDR,
+TANDEM_CODEC_KEYS (or TANDEM_CODEC_KEYS_FILE) and TANDEM_CODEC_KEY_ID (payload
+encryption), TANDEM_CODEC_ADDR, TANDEM_CODEC_TOKEN, TANDEM_CODEC_ORIGIN (the
+codec endpoint the Temporal UI decodes histories with).
 
 With --dev it brings up the Temporal dev server and UI, the webCRM simulator
 and the CustomERP server on local ports, seeded with demo data, then starts
-the six pairings. Data is kept in --data-dir between runs.`,
+the six pairings. Data is kept in --data-dir between runs. Without
+TANDEM_CODEC_KEYS it encrypts payloads with a development key kept in
+<data-dir>/codec.key, and the UI decodes them through the codec endpoint.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -140,17 +149,33 @@ func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Conf
 	if hookSecret == "" {
 		hookSecret = "dev-hook-secret"
 	}
+	codecCfg := cfg.Temporal.Codec
+	if codecCfg.Keys == "" && codecCfg.KeysFile == "" {
+		var err error
+		if codecCfg, err = devCodecKey(f.dataDir, out); err != nil {
+			return nil, err
+		}
+	}
+	uiCodec := codecEndpoint(cfg.Worker.CodecAddr)
+	if cfg.Worker.CodecOrigin == config.Default().Worker.CodecOrigin && f.uiPort > 0 {
+		cfg.Worker.CodecOrigin = fmt.Sprintf("http://127.0.0.1:%d", f.uiPort)
+	}
+	if uiCodec != "" && cfg.Worker.CodecToken != "" {
+		fmt.Fprintln(out, "TANDEM_CODEC_TOKEN is set: the dev server's UI sends no token, so it will show payloads encrypted")
+	}
 	fmt.Fprintln(out, "starting the local stack in", f.dataDir, "…")
 	stack, err := devstack.Start(ctx, devstack.Options{
 		DataDir: f.dataDir, TemporalPort: f.temporalPort, UIPort: f.uiPort,
 		WebCRMPort: f.webcrmPort, ERPPort: f.erpPort, WebCRMToken: webToken, ERPKey: erpKey,
 		Seed: 1, SeedSize: f.seedSize, HookSecret: hookSecret, Progress: out, Logger: logger,
+		UICodecEndpoint: uiCodec,
 	})
 	if err != nil {
 		return nil, err
 	}
 	dev := stack.Config()
 	cfg.Temporal = dev.Temporal
+	cfg.Temporal.Codec = codecCfg
 	cfg.WebCRM.BaseURL, cfg.WebCRM.APIToken = dev.WebCRM.BaseURL, dev.WebCRM.APIToken
 	cfg.ERP = dev.ERP
 	cfg.Worker.HooksSecret = hookSecret
@@ -160,9 +185,61 @@ func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Conf
 	return stack, nil
 }
 
+// devCodecKey returns the development payload key: kept in
+// <data-dir>/codec.key (0600) so a later start still reads the histories,
+// or held in memory when there is no data directory.
+func devCodecKey(dataDir string, out io.Writer) (config.Codec, error) {
+	if dataDir == "" {
+		entry, err := codec.NewKeyEntry("dev")
+		if err != nil {
+			return config.Codec{}, err
+		}
+		fmt.Fprintln(out, "TANDEM_CODEC_KEYS is not set: payloads are encrypted with a key that lives as long as this process")
+		return config.Codec{Keys: entry}, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return config.Codec{}, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, "codec.key")
+	created, err := codec.EnsureKeyFile(path, "dev")
+	if err != nil {
+		return config.Codec{}, err
+	}
+	if created {
+		fmt.Fprintf(out, "TANDEM_CODEC_KEYS is not set: generated a development payload key in %s (it decrypts this stack's histories; keep it)\n", path)
+	} else {
+		fmt.Fprintf(out, "TANDEM_CODEC_KEYS is not set: using the development payload key in %s\n", path)
+	}
+	return config.Codec{KeysFile: path}, nil
+}
+
+// codecEndpoint is the URL the UI reaches the codec endpoint on ("" when
+// it is off): a wildcard listen address is reached on 127.0.0.1.
+func codecEndpoint(addr string) string {
+	if addr == "" || addr == "off" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 func printBanner(cmd *cobra.Command, st *devstack.Stack, cfg config.Config, pairings []string) {
 	w := cmd.OutOrStdout()
 	ui := st.Temporal.UIURL()
+	codecURL := codecEndpoint(cfg.Worker.CodecAddr)
+	if codecURL == "" {
+		codecURL = "off"
+	}
+	starterEnv := "" // the starter decodes pairing status with the same key
+	if f := cfg.Temporal.Codec.KeysFile; f != "" {
+		starterEnv = "TANDEM_CODEC_KEYS_FILE=" + f + " "
+	}
 	fmt.Fprintf(w, `
 tandem is running.
 
@@ -172,19 +249,20 @@ tandem is running.
   CustomERP server   %s   (records at %s/)
   metrics            http://%s/metrics
   hooks endpoint     http://%s/hooks/webcrm
+  codec endpoint     %s   (the UI decodes encrypted payloads with it)
   pairings           %s
 
 Try this:
   - open %s/namespaces/default/workflows and pick a link/… workflow to read a record's history
   - edit a customer in the ERP:   curl -X PATCH %s/_sim/records/customers/<id> -d '{"phone":"+45 12 34 56 78"}'
   - watch it arrive in webCRM:    curl %s/_sim/records/Organisations
-  - backfill from the CLI:        go run ./starter backfill --pairing organisations
-  - see every pairing:            go run ./starter status
+  - backfill from the CLI:        %sgo run ./starter backfill --pairing organisations
+  - see every pairing:            %sgo run ./starter status
 
 Ctrl-C stops everything; data stays in the data directory for the next start.
 `, ui, st.Temporal.Address(), st.WebCRMURL, devstack.DefaultWebCRMToken, st.ERPURL, st.ERPURL,
-		cfg.Worker.MetricsAddr, cfg.Worker.HooksAddr, strings.Join(pairings, ", "),
-		ui, st.ERPURL, st.WebCRMURL)
+		cfg.Worker.MetricsAddr, cfg.Worker.HooksAddr, codecURL, strings.Join(pairings, ", "),
+		ui, st.ERPURL, st.WebCRMURL, starterEnv, starterEnv)
 }
 
 func newLogger(level string) *slog.Logger {
