@@ -430,6 +430,10 @@ func LinkAliasWorkflow(ctx workflow.Context, in AliasInput) error {
 		return err
 	}
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("Index entry: %s record `%s` of **%s** is linked by `%s`.", in.Side, in.ID, in.Pairing, in.Home))
-	workflow.GetSignalChannel(ctx, SignalRetire).Receive(ctx, nil)
-	return ctx.Err()
+	retire := workflow.GetSignalChannel(ctx, SignalRetire)
+	if err := workflow.Await(ctx, func() bool { return retire.Len() > 0 }); err != nil {
+		return err
+	}
+	retire.ReceiveAsync(nil)
+	return nil
 }

@@ -236,7 +236,10 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 			break
 		}
 		p.count(res)
-		p.status.WebCRMWatermark, p.in.Recent = res.Next, res.Recent
+		if !res.Next.IsZero() {
+			p.status.WebCRMWatermark = res.Next
+		}
+		p.in.Recent = res.Recent
 		if !res.More {
 			break
 		}
@@ -258,7 +261,9 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 			break
 		}
 		p.count(res)
-		p.status.ERPToken = res.NextToken
+		if res.NextToken != "" {
+			p.status.ERPToken = res.NextToken
+		}
 		if !res.More {
 			break
 		}
@@ -291,7 +296,11 @@ func (p *pairing) count(res SyncResult) {
 }
 
 func (p *pairing) fail(ctx workflow.Context, side string, err error) {
-	p.status.LastError = fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
+	msg := fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
+	if p.status.LastError != "" {
+		msg = p.status.LastError + "; " + msg
+	}
+	p.status.LastError = msg
 	p.logger.Warn("poll failed", "side", side, "error", err)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeMassDelete {
