@@ -291,8 +291,8 @@ func (s *stack) waitLinkState(pairing string, side workflows.Side, id, state str
 			return err
 		case !found:
 			return fmt.Errorf("no link yet")
-		case got.State != state || got.Applied == 0:
-			return fmt.Errorf("link is %s (%s), applied %d", got.State, got.Reason, got.Applied)
+		case got.State != state:
+			return fmt.Errorf("link is %s (%s)", got.State, got.Reason)
 		}
 		st = got
 		return nil

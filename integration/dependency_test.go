@@ -1,0 +1,76 @@
+package integration
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// Requirement 6, first way: a person whose organisation has no link yet
+// (its pairing is not even running) makes the organisation sync first, then
+// completes; the organisations pairing started later finds it linked and
+// creates no second customer.
+func TestPersonSyncsItsOrganisationFirst(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{Pairings: []string{pPersons}})
+	org := s.crmPut("Organisations", crmOrg(1))
+	person := s.crmPut("Persons", crmPerson(1, org))
+
+	contact := s.waitERPCounterpart(pPersons, person)
+	st, found := s.linkState(pOrgs, workflows.WebCRM, itoa(org))
+	if !found || st.State != workflows.StateOK || st.ErpID == "" {
+		t.Fatalf("organisation link: found %v, state %q (%s), ERP id %q; want ok and linked", found, st.State, st.Reason, st.ErpID)
+	}
+	if got := str(contact, "customerId"); got != st.ErpID {
+		t.Errorf("ERP contact's customerId = %q, want the organisation's customer %q", got, st.ErpID)
+	}
+
+	s.startPairings(pOrgs)
+	s.waitPolls(2)
+	if n := len(s.erp.Records("customers")); n != 1 {
+		t.Errorf("ERP holds %d customers, want 1", n)
+	}
+	if n := len(s.erpByRef("customers", linkID(pOrgs, workflows.WebCRM, itoa(org)))); n != 1 {
+		t.Errorf("%d ERP customers carry the organisation's link, want 1", n)
+	}
+	s.assertQuiet()
+}
+
+// Requirement 6, second way: a person whose organisation cannot be linked
+// yet (it has no name, which the ERP requires) waits in state blocked,
+// naming the organisation's link; once the organisation is fixed in webCRM
+// and linked, the person's link completes by itself.
+func TestPersonBlockedUntilItsOrganisationLinks(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pPersons}})
+	fields := crmOrg(1)
+	delete(fields, "OrganisationName")
+	org := s.crmPut("Organisations", fields)
+	person := s.crmPut("Persons", crmPerson(1, org))
+
+	st := s.waitLinkState(pPersons, workflows.WebCRM, itoa(person), workflows.StateBlocked)
+	if want := linkID(pOrgs, workflows.WebCRM, itoa(org)); st.BlockedOn != want {
+		t.Errorf("person link blocked on %q, want %q (reason %q)", st.BlockedOn, want, st.Reason)
+	}
+	t.Logf("person link blocked: %s", st.Reason)
+	if n := len(s.erp.Records("contacts")); n != 0 {
+		t.Fatalf("ERP holds %d contacts while the person is blocked, want 0", n)
+	}
+
+	s.crmPatch("Organisations", org, map[string]any{"OrganisationName": "Fjord Tech 1 A/S"})
+	customer := s.waitERPCounterpart(pOrgs, org)
+	s.waitFor(fmt.Sprintf("the blocked person %d to complete", person), 2*waitTimeout, func() error {
+		recs := s.erpByRef("contacts", linkID(pPersons, workflows.WebCRM, itoa(person)))
+		if len(recs) != 1 {
+			_, st, _, _ := s.lookup(pPersons, workflows.WebCRM, itoa(person))
+			return fmt.Errorf("%d ERP contacts for it; link %s: %s", len(recs), st.State, st.Reason)
+		}
+		return nil
+	})
+	contact := s.waitERPCounterpart(pPersons, person)
+	if got, want := str(contact, "customerId"), str(customer, "id"); got != want {
+		t.Errorf("ERP contact's customerId = %q, want %q", got, want)
+	}
+	s.assertQuiet()
+}

@@ -1,0 +1,62 @@
+package integration
+
+import (
+	"testing"
+
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// Requirement 7: records that exist on both sides before the first run
+// (same VAT number written differently, same e-mail in another case, same
+// product number) are linked, not duplicated; an empty value on one side
+// is filled from the other. A person and a user with the same e-mail stay
+// two contacts: the user matches the employee contact only.
+func TestExistingRecordsAreMatchedNotDuplicated(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+
+	org := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match A/S", "OrganisationVatNumber": "DK 12.34-56 78", "OrganisationCountry": "Danmark"})
+	person := s.crmPut("Persons", map[string]any{"PersonOrganisationId": org, "PersonFirstName": "Lise", "PersonLastName": "Lund", "PersonEmail": "Lise.Lund@Match.example", "PersonStatus": "Active"})
+	user := s.crmPut("Users", map[string]any{"UserName": "Ole Olsen", "UserEmail": "OLE@tandem.example"})
+	product := s.crmPut("Products", crmProduct("M-1"))
+
+	customer := s.erpPut("customers", map[string]any{"name": "Match A/S", "organisationNumber": "dk12345678", "phone": "+45 55 55 55 55",
+		"postalAddress": map[string]any{"countryCode": "DK"}})
+	contact := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customer, "firstName": "Lise", "lastName": "Lund", "email": "lise.lund@match.example"})
+	employee := s.erpPut("contacts", map[string]any{"contactType": "employee", "firstName": "Ole", "lastName": "Olsen", "email": "ole@tandem.example"})
+	// A person contact with the user's e-mail: it is a person, not the user.
+	namesake := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customer, "firstName": "Ole", "lastName": "Olsen", "email": "ole@tandem.example"})
+	erpProduct := s.erpPut("products", map[string]any{"productNumber": "M-1", "name": "Widget M-1", "unit": "stk", "salesPrice": 99.5, "costPrice": 40.25, "vatCode": "25"})
+
+	s.startPairings(allPairings...)
+	for _, c := range []struct {
+		pairing string
+		crm     int
+		erp     string
+	}{{pOrgs, org, customer}, {pPersons, person, contact}, {pUsers, user, employee}, {pProducts, product, erpProduct}} {
+		st := s.waitLinked(c.pairing, workflows.WebCRM, itoa(c.crm))
+		if st.ErpID != c.erp {
+			t.Errorf("%s: webCRM %d linked to ERP %s, want the existing %s", c.pairing, c.crm, st.ErpID, c.erp)
+		}
+		if home, _, _, _ := s.lookup(c.pairing, workflows.ERP, c.erp); home == "" {
+			t.Errorf("%s: ERP %s has no link", c.pairing, c.erp)
+		}
+	}
+	// The namesake person contact is created in webCRM as a person of the organisation.
+	ns := s.waitCRMCounterpart(pPersons, namesake)
+	expect(t, "namesake person", ns, map[string]string{"PersonOrganisationId": itoa(org), "PersonEmail": "ole@tandem.example"})
+	// The empty phone in webCRM is filled from the ERP.
+	s.waitCRMField("Organisations", org, "OrganisationTelephone", "+45 55 55 55 55")
+
+	for entity, want := range map[string]int{"Organisations": 1, "Persons": 2, "Users": 1, "Products": 1} {
+		if n := s.crm.Count(entity); n != want {
+			t.Errorf("webCRM holds %d %s, want %d", n, entity, want)
+		}
+	}
+	for res, want := range map[string]int{"customers": 1, "contacts": 3, "products": 1} {
+		if n := len(s.erp.Records(res)); n != want {
+			t.Errorf("ERP holds %d %s, want %d", n, res, want)
+		}
+	}
+	s.assertQuiet()
+}
