@@ -19,6 +19,7 @@ type FieldError struct {
 	Err     error
 }
 
+// Error says which pairing, side, record and field failed, and why.
 func (e *FieldError) Error() string {
 	rec := ""
 	if e.Record != "" {

@@ -64,6 +64,7 @@ type Problem struct {
 	Message string
 }
 
+// String formats the problem as "file:line: field: message".
 func (p Problem) String() string {
 	var b strings.Builder
 	b.WriteString(p.File)
@@ -81,6 +82,7 @@ func (p Problem) String() string {
 // LoadError lists every problem found while loading mapping files.
 type LoadError struct{ Problems []Problem }
 
+// Error lists every problem, one a line.
 func (e *LoadError) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {

@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,4 +119,28 @@ func TestProblemsAcrossFiles(t *testing.T) {
 	require.Len(t, probs, 2, "%v", probs)
 	require.Equal(t, `persons.yml:1: pairing: pairing "organisations" must be in a file named organisations.yaml`, probs[0].String())
 	require.Equal(t, `persons.yml:1: pairing: pairing "organisations" is also defined in organisations.yaml`, probs[1].String())
+}
+
+// TestReadmeExampleIsValid loads the complete example of README.md, so the documentation
+// cannot drift from what the loader accepts.
+func TestReadmeExampleIsValid(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "```yaml\npairing: persons")
+	require.True(t, ok, "README has the persons example")
+	example, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	orgs, err := fs.ReadFile(DefaultFiles(), "organisations.yaml")
+	require.NoError(t, err)
+	fsys := fstest.MapFS{
+		"persons.yaml":       {Data: []byte("pairing: persons" + example)},
+		"organisations.yaml": {Data: orgs},
+	}
+	require.Empty(t, CheckFS(fsys, testSchemas()))
+	s, err := LoadFS(fsys, testSchemas())
+	require.NoError(t, err)
+	def := pairing(t, loadDefaults(t), "persons")
+	ex := pairing(t, s, "persons")
+	require.Equal(t, def.FieldNames(), ex.FieldNames(), "the example is the default persons file")
 }

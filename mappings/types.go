@@ -143,6 +143,7 @@ type UnresolvedReference struct {
 	ID      string // the id that could not be translated
 }
 
+// Error names the pairing, side and id that has no link yet.
 func (e *UnresolvedReference) Error() string {
 	return fmt.Sprintf("no %s link yet for %s record %q", e.Pairing, e.Side.label(), e.ID)
 }
@@ -156,6 +157,7 @@ type Warning struct {
 	Message string
 }
 
+// String formats the warning as "pairing.field (side): message".
 func (w Warning) String() string {
 	return fmt.Sprintf("%s.%s (%s): %s", w.Pairing, w.Field, w.Side.label(), w.Message)
 }
