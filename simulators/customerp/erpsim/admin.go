@@ -254,15 +254,7 @@ func (s *Server) serveAdminRecords(w http.ResponseWriter, r *http.Request, parts
 		}
 		writeJSON(w, http.StatusOK, recs)
 	case r.Method == http.MethodGet:
-		rec, ok, err := s.store.get(r.Context(), res, id)
-		switch {
-		case err != nil:
-			writeProblem(w, err, s.log)
-		case !ok:
-			writeProblem(w, notFound(res, id), s.log)
-		default:
-			writeRecord(w, http.StatusOK, rec)
-		}
+		s.handleGet(w, r, res, id)
 	case r.Method == http.MethodPut || r.Method == http.MethodPost:
 		body, ok := readBody()
 		if !ok {

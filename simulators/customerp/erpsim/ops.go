@@ -216,13 +216,20 @@ func (t *tx) insert(r customerp.Resource, norm map[string]any) (map[string]any, 
 	if err != nil {
 		return nil, err
 	}
+	return t.commitRecord(r, id, 1, rec, []any{})
+}
+
+// commitRecord completes rec (validated writable fields) as version `version` of r/id, with
+// the server-computed fields (an order's lines, as given, and total; a line's lineId), stores
+// it, and gives a line's order a new version.
+func (t *tx) commitRecord(r customerp.Resource, id string, version int64, rec map[string]any, lines any) (map[string]any, error) {
 	rec["id"] = id
-	rec["version"] = int64(1)
+	rec["version"] = version
 	rec["updatedAt"] = t.atText()
 	switch r {
 	case customerp.Orders:
-		rec["lines"] = []any{}
-		rec["totalAmount"] = json.Number("0")
+		rec["lines"] = lines
+		rec["totalAmount"] = orderTotal(rec, lines)
 	case customerp.OrderLines:
 		rec["lineId"] = id
 	}
@@ -293,9 +300,8 @@ func (t *tx) replace(v *validator, r customerp.Resource, id string, norm map[str
 		return nil, notFound(r, id)
 	}
 	version := mustInt(cur["version"])
-	if ifMatch != noIfMatch && version != ifMatch {
-		return nil, &apiError{status: http.StatusPreconditionFailed, kind: "stale", current: version,
-			detail: fmt.Sprintf("%s/%s is at version %d, not %d", r, id, version, ifMatch)}
+	if err := checkVersion(r, id, version, ifMatch); err != nil {
+		return nil, err
 	}
 	rec := cloneMap(norm)
 	if err := t.checkRefs(r, rec, cur); err != nil {
@@ -304,25 +310,16 @@ func (t *tx) replace(v *validator, r customerp.Resource, id string, norm map[str
 	if sameJSON(rec, writableSubset(v, r, cur)) {
 		return cur, nil
 	}
-	rec["id"] = id
-	rec["version"] = version + 1
-	rec["updatedAt"] = t.atText()
-	switch r {
-	case customerp.Orders:
-		rec["lines"] = cur["lines"]
-		rec["totalAmount"] = orderTotal(rec, cur["lines"])
-	case customerp.OrderLines:
-		rec["lineId"] = id
+	return t.commitRecord(r, id, version+1, rec, cur["lines"])
+}
+
+// checkVersion answers 412 when a record at version is written based on another version.
+func checkVersion(r customerp.Resource, id string, version, ifMatch int64) error {
+	if ifMatch == noIfMatch || version == ifMatch {
+		return nil
 	}
-	if err := t.save(r, rec, lookupKeys(r, rec)); err != nil {
-		return nil, err
-	}
-	if r == customerp.OrderLines {
-		if err := t.refreshOrder(rec["orderId"].(string)); err != nil {
-			return nil, err
-		}
-	}
-	return rec, nil
+	return &apiError{status: http.StatusPreconditionFailed, kind: "stale", current: version,
+		detail: fmt.Sprintf("%s/%s is at version %d, not %d", r, id, version, ifMatch)}
 }
 
 // remove deletes r/id (if at version ifMatch, unless noIfMatch). Records others point at are
@@ -336,9 +333,8 @@ func (s *Server) remove(ctx context.Context, r customerp.Resource, id string, if
 		if !ok {
 			return notFound(r, id)
 		}
-		if v := mustInt(cur["version"]); ifMatch != noIfMatch && v != ifMatch {
-			return &apiError{status: http.StatusPreconditionFailed, kind: "stale", current: v,
-				detail: fmt.Sprintf("%s/%s is at version %d, not %d", r, id, v, ifMatch)}
+		if err := checkVersion(r, id, mustInt(cur["version"]), ifMatch); err != nil {
+			return err
 		}
 		if err := t.checkUnreferenced(r, id); err != nil {
 			return err

@@ -580,19 +580,25 @@ func position(q url.Values, name string) (int64, error) {
 	return n, nil
 }
 
+// paging checks the query's parameters and reads its limit (1..1000, default 100) and the
+// position named cursor ("after" or "since").
+func paging(q url.Values, cursor string, extra ...string) (limit int, pos int64, err error) {
+	if err := checkParams(q, append([]string{"limit", cursor}, extra...)...); err != nil {
+		return 0, 0, err
+	}
+	if limit, err = queryInt(q, "limit", 100, 1, 1000); err != nil {
+		return 0, 0, err
+	}
+	if pos, err = position(q, cursor); err != nil {
+		return 0, 0, err
+	}
+	return limit, pos, nil
+}
+
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, res customerp.Resource) {
 	q := r.URL.Query()
 	filters := res.Filters()
-	if err := checkParams(q, append([]string{"limit", "after"}, filters...)...); err != nil {
-		writeProblem(w, err, s.log)
-		return
-	}
-	limit, err := queryInt(q, "limit", 100, 1, 1000)
-	if err != nil {
-		writeProblem(w, err, s.log)
-		return
-	}
-	after, err := position(q, "after")
+	limit, after, err := paging(q, "after", filters...)
 	if err != nil {
 		writeProblem(w, err, s.log)
 		return
@@ -634,17 +640,7 @@ type feedItem struct {
 }
 
 func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, res customerp.Resource) {
-	q := r.URL.Query()
-	if err := checkParams(q, "since", "limit"); err != nil {
-		writeProblem(w, err, s.log)
-		return
-	}
-	limit, err := queryInt(q, "limit", 100, 1, 1000)
-	if err != nil {
-		writeProblem(w, err, s.log)
-		return
-	}
-	since, err := position(q, "since")
+	limit, since, err := paging(r.URL.Query(), "since")
 	if err != nil {
 		writeProblem(w, err, s.log)
 		return

@@ -174,8 +174,18 @@ func (t *tx) atText() string { return t.at.Format(timeLayout) }
 
 // get reads a live record.
 func (t *tx) get(r customerp.Resource, id string) (map[string]any, bool, error) {
+	return getRecord(t.ctx, t.tx, r, id)
+}
+
+// rowQuerier is what *sql.DB and *sql.Tx share.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// getRecord reads a live record through q.
+func getRecord(ctx context.Context, q rowQuerier, r customerp.Resource, id string) (map[string]any, bool, error) {
 	var data string
-	err := t.tx.QueryRowContext(t.ctx, `SELECT data FROM records WHERE resource = ? AND id = ?`, string(r), id).Scan(&data)
+	err := q.QueryRowContext(ctx, `SELECT data FROM records WHERE resource = ? AND id = ?`, string(r), id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -357,19 +367,7 @@ func (s *store) reset(ctx context.Context) error {
 
 // get reads a live record.
 func (s *store) get(ctx context.Context, r customerp.Resource, id string) (map[string]any, bool, error) {
-	var data string
-	err := s.r.QueryRowContext(ctx, `SELECT data FROM records WHERE resource = ? AND id = ?`, string(r), id).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("erpsim: read %s/%s: %w", r, id, err)
-	}
-	m, err := decodeStored(data)
-	if err != nil {
-		return nil, false, fmt.Errorf("erpsim: decode %s/%s: %w", r, id, err)
-	}
-	return m, true, nil
+	return getRecord(ctx, s.r, r, id)
 }
 
 // list returns up to limit live records of r after position after, matching every filter
