@@ -131,25 +131,31 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 		return workflows.SyncResult{}, err
 	}
 	entity := webcrm.Entity(p.WebCRMEntity)
-	since := in.Since
-	if !since.IsZero() {
-		since = since.Add(-in.Overlap)
-	}
 	limit := in.Limit
 	if limit <= 0 {
 		limit = workflows.DefaultBatchSize
 	}
-	recs, next, err := a.WebCRM.ChangedSince(ctx, entity, since, limit)
-	if err != nil {
-		return workflows.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s changed since %s: %w", in.Pairing, entity, since.Format(time.RFC3339), err))
+	var recs []webcrm.Record
+	if in.ReadWindow && in.Overlap > 0 && !in.Since.IsZero() {
+		// Records committed late with an UpdatedAt just before the
+		// watermark: read the window once, apart from the new records, so
+		// that it never eats into the batch limit.
+		if recs, err = a.window(ctx, entity, in.Since.Add(-in.Overlap), in.Since); err != nil {
+			return workflows.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s overlap window: %w", in.Pairing, entity, err))
+		}
 	}
+	fresh, next, err := a.WebCRM.ChangedSince(ctx, entity, in.Since, limit)
+	if err != nil {
+		return workflows.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s changed since %s: %w", in.Pairing, entity, in.Since.Format(time.RFC3339), err))
+	}
+	recs = append(recs, fresh...)
 	recent := map[string]time.Time{}
 	for _, key := range in.Recent {
 		if at, ok := parseRecentKey(key); ok {
 			recent[key] = at
 		}
 	}
-	res := workflows.SyncResult{Seen: len(recs), More: len(recs) >= limit}
+	res := workflows.SyncResult{Seen: len(recs), More: len(fresh) >= limit}
 	var changes []workflows.Change
 	for _, rec := range recs {
 		ch, err := webcrmChange(entity, rec, workflows.SourcePoll)
@@ -177,6 +183,23 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 	res.Recent = trimRecent(recent, res.Next.Add(-in.Overlap))
 	a.Metrics.recordPoll(in.Pairing, "webcrm", len(recs), res.Next)
 	return res, nil
+}
+
+// window reads every record of entity updated in [from, to).
+func (a *Activities) window(ctx context.Context, entity webcrm.Entity, from, to time.Time) ([]webcrm.Record, error) {
+	script := fmt.Sprintf("SELECT * FROM %s WHERE %s >= '%s' AND %s < '%s' ORDER BY %s ASC", entity.Table(),
+		entity.UpdatedAtField(), webcrm.FormatTime(from), entity.UpdatedAtField(), webcrm.FormatTime(to), entity.UpdatedAtField())
+	var out []webcrm.Record
+	for page := 1; ; page++ {
+		rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+		if len(rows) < webcrmMaxPage {
+			return out, nil
+		}
+	}
 }
 
 func parseRecentKey(key string) (time.Time, bool) {

@@ -225,8 +225,10 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 	})
 	for i := 0; i < maxBatchesPerPoll; i++ {
 		in := SyncInput{
-			Pairing: p.in.Pairing, Since: p.status.WebCRMWatermark, Recent: p.in.Recent,
-			Overlap: time.Duration(p.in.OverlapSeconds) * time.Second, Limit: p.in.BatchSize,
+			Pairing: p.in.Pairing, Since: p.status.WebCRMWatermark, Recent: p.in.Recent, Limit: p.in.BatchSize,
+			Overlap: time.Duration(p.in.OverlapSeconds) * time.Second,
+			// The overlap window is read once per poll, not per batch.
+			ReadWindow: i == 0,
 		}
 		var res SyncResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, withSummary(actx, fmt.Sprintf("poll webCRM changes since %s", in.Since.Format(time.RFC3339)))),

@@ -131,9 +131,11 @@ type SyncInput struct {
 	Pairing string `json:"pairing"`
 	// Since is the webCRM watermark (SyncWebCRM).
 	Since time.Time `json:"since,omitempty"`
-	// Overlap is how far before Since the webCRM query starts, to catch
-	// records committed late with an earlier UpdatedAt.
-	Overlap time.Duration `json:"overlap,omitempty"`
+	// Overlap is the window before Since that is read again, to catch
+	// records committed late with an earlier UpdatedAt; ReadWindow says
+	// whether this call reads it (the first call of a poll does).
+	Overlap    time.Duration `json:"overlap,omitempty"`
+	ReadWindow bool          `json:"readWindow,omitempty"`
 	// Recent lists "id@version" of records already dispatched inside the
 	// overlap window, so they are not dispatched again.
 	Recent []string `json:"recent,omitempty"`
