@@ -36,7 +36,8 @@ const DefaultMaxBodyBytes = 8 << 20
 //     allowed Origin header. That is no authentication against local
 //     programs (any program can send that header), only against other web
 //     pages; CheckListen therefore refuses an empty Token on an address
-//     other than loopback.
+//     other than loopback. The temporal CLI gets in the same way:
+//     --codec-header "Origin=http://127.0.0.1:8233".
 type Options struct {
 	// AllowedOrigin is the Temporal UI's origin, e.g. http://127.0.0.1:8233
 	// (scheme, host and port; no path). Browser requests from any other
