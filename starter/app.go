@@ -217,6 +217,20 @@ func (a *app) pairingNames(args []string) ([]string, error) {
 	return out, nil
 }
 
+// pairingsClient checks the pairing names (all pairings when none) and
+// dials Temporal.
+func (a *app) pairingsClient(ctx context.Context, args []string) ([]string, client.Client, error) {
+	names, err := a.pairingNames(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := a.temporal(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return names, c, nil
+}
+
 // pairing returns the named pairing.
 func (a *app) pairing(name string) (*mappings.Pairing, error) {
 	set, err := a.mappingSet()
@@ -250,12 +264,12 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	d := net.Dialer{Timeout: a.dialTimeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("Temporal is unreachable at %s: %w; %s", addr, err, hint)
+		return nil, fmt.Errorf("cannot reach Temporal at %s: %w; %s", addr, err, hint)
 	}
 	_ = conn.Close()
 	c, err := service.Dial(cfg.Temporal, a.logger, nil)
 	if err != nil {
-		return nil, fmt.Errorf("Temporal is unreachable: %w; %s", err, hint)
+		return nil, fmt.Errorf("cannot reach Temporal: %w; %s", err, hint)
 	}
 	dctx, cancel := context.WithTimeout(ctx, a.dialTimeout)
 	defer cancel()
@@ -267,7 +281,7 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	}
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("Temporal at %s (namespace %s) does not answer: %w; %s", addr, ns, err, hint)
+		return nil, fmt.Errorf("no answer from Temporal at %s (namespace %s): %w; %s", addr, ns, err, hint)
 	}
 	a.client = c
 	return c, nil

@@ -3,6 +3,8 @@ package main
 import (
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/mappings"
 )
 
@@ -87,7 +90,7 @@ func TestTemporalUnreachable(t *testing.T) {
 		assert.Equal(t, exitFailure, r.code)
 		lines := stderrLines(r.stderr)
 		require.Len(t, lines, 1)
-		assert.Contains(t, lines[0], "Temporal is unreachable at "+addr)
+		assert.Contains(t, lines[0], "cannot reach Temporal at "+addr)
 		assert.Contains(t, lines[0], "TEMPORAL_ADDRESS")
 		assert.Contains(t, lines[0], "--address")
 	}
@@ -101,6 +104,33 @@ func TestTemporalUnreachable(t *testing.T) {
 	check(runCLI(t, nil, "--config", file, "pause"))
 	check(runCLI(t, map[string]string{"TANDEM_CONFIG": file}, "links", "--pairing", "persons"))
 	assert.Less(t, time.Since(began), 10*time.Second, "an unreachable Temporal fails fast")
+}
+
+func TestNotTemporal(t *testing.T) {
+	t.Parallel()
+	// Something listens, but it does not speak Temporal's gRPC.
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	began := time.Now()
+	r := runCLI(t, nil, "status", "--address", addr)
+	assert.Equal(t, exitFailure, r.code)
+	lines := stderrLines(r.stderr)
+	require.Len(t, lines, 1)
+	assert.Contains(t, lines[0], addr)
+	assert.Contains(t, lines[0], "TEMPORAL_ADDRESS")
+	assert.Less(t, time.Since(began), 15*time.Second)
+}
+
+func TestUnknownNamespace(t *testing.T) {
+	t.Parallel()
+	srv := testenv.Temporal(t)
+	r := runCLI(t, map[string]string{"TEMPORAL_ADDRESS": srv.Address()}, "status", "--namespace", "no-such-namespace")
+	assert.Equal(t, exitFailure, r.code)
+	lines := stderrLines(r.stderr)
+	require.Len(t, lines, 1)
+	assert.Contains(t, lines[0], `namespace "no-such-namespace" does not exist`)
+	assert.Contains(t, lines[0], "TEMPORAL_NAMESPACE")
 }
 
 func TestBadConfigFile(t *testing.T) {

@@ -57,6 +57,19 @@ func (a *app) hookEntities() ([]webcrm.Entity, error) {
 	return out, nil
 }
 
+// hookClient returns the pairings' webCRM entities and a webCRM client.
+func (a *app) hookClient() ([]webcrm.Entity, *webcrm.Client, error) {
+	entities, err := a.hookEntities()
+	if err != nil {
+		return nil, nil, err
+	}
+	wc, err := a.webcrmClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	return entities, wc, nil
+}
+
 // hookTarget builds the target URL from the public URL of the worker's hooks
 // endpoint (with or without the /hooks/webcrm path) and the secret.
 func hookTarget(publicURL, secret string) (string, error) {
@@ -137,11 +150,7 @@ updated in place.`,
 			if err != nil {
 				return err
 			}
-			entities, err := a.hookEntities()
-			if err != nil {
-				return err
-			}
-			wc, err := a.webcrmClient()
+			entities, wc, err := a.hookClient()
 			if err != nil {
 				return err
 			}
@@ -201,30 +210,24 @@ its event, whether it is enabled and its target (secrets shown as ***). The
 TANDEM column marks hooks that target a tandem hooks endpoint.`,
 		Args: cobra.NoArgs,
 		RunE: a.action(func(ctx context.Context, _ *cobra.Command, _ []string) error {
-			entities, err := a.hookEntities()
-			if err != nil {
-				return err
-			}
-			wc, err := a.webcrmClient()
+			entities, wc, err := a.hookClient()
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ENTITY\tID\tEVENT\tENABLED\tTANDEM\tTARGET")
 			n := 0
-			for _, e := range entities {
-				list, err := wc.ListHooks(ctx, e)
-				if err != nil {
-					return fmt.Errorf("list %s hooks: %w", e, err)
+			err = eachHook(ctx, wc, entities, func(e webcrm.Entity, h webcrm.Hook) error {
+				n++
+				ev := h.EventType
+				if ev == "" {
+					ev = "all"
 				}
-				for _, h := range list {
-					n++
-					ev := h.EventType
-					if ev == "" {
-						ev = "all"
-					}
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%t\t%s\t%s\n", e, h.ID, ev, h.IsEnabled, yesNo(isTandemHook(h.TargetURL)), redact(h.TargetURL))
-				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%t\t%s\t%s\n", e, h.ID, ev, h.IsEnabled, yesNo(isTandemHook(h.TargetURL)), redact(h.TargetURL))
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -233,6 +236,22 @@ TANDEM column marks hooks that target a tandem hooks endpoint.`,
 			return nil
 		}),
 	}
+}
+
+// eachHook calls fn for every hook of the entities, in order.
+func eachHook(ctx context.Context, wc *webcrm.Client, entities []webcrm.Entity, fn func(webcrm.Entity, webcrm.Hook) error) error {
+	for _, e := range entities {
+		list, err := wc.ListHooks(ctx, e)
+		if err != nil {
+			return fmt.Errorf("list %s hooks: %w", e, err)
+		}
+		for _, h := range list {
+			if err := fn(e, h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func yesNo(b bool) string {
@@ -292,21 +311,19 @@ tandem hooks endpoint (path /hooks/webcrm), or only the endpoint of
 				return nil
 			}
 			n := 0
-			for _, e := range entities {
-				list, err := wc.ListHooks(ctx, e)
-				if err != nil {
-					return fmt.Errorf("list %s hooks: %w", e, err)
+			err = eachHook(ctx, wc, entities, func(e webcrm.Entity, h webcrm.Hook) error {
+				if !isTandemHook(h.TargetURL) || (wanted != "" && endpoint(h.TargetURL) != wanted) {
+					return nil
 				}
-				for _, h := range list {
-					if !isTandemHook(h.TargetURL) || (wanted != "" && endpoint(h.TargetURL) != wanted) {
-						continue
-					}
-					if err := wc.DeleteHook(ctx, e, h.ID); err != nil && !webcrm.IsNotFound(err) {
-						return fmt.Errorf("remove %s hook %d: %w", e, h.ID, err)
-					}
-					n++
-					fmt.Fprintf(a.stdout, "%s: removed hook %d (%s %s)\n", e, h.ID, h.EventType, redact(h.TargetURL))
+				if err := wc.DeleteHook(ctx, e, h.ID); err != nil && !webcrm.IsNotFound(err) {
+					return fmt.Errorf("remove %s hook %d: %w", e, h.ID, err)
 				}
+				n++
+				fmt.Fprintf(a.stdout, "%s: removed hook %d (%s %s)\n", e, h.ID, h.EventType, redact(h.TargetURL))
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(a.stdout, "%d hooks removed\n", n)
 			return nil

@@ -58,6 +58,23 @@ func (r *recordFlags) record() (workflows.Side, string, error) {
 	return workflows.ERP, r.erpID, nil
 }
 
+// resolveRecord checks the record flags and the pairing, and dials Temporal.
+func (a *app) resolveRecord(ctx context.Context, r recordFlags) (*mappings.Pairing, workflows.Side, string, client.Client, error) {
+	side, id, err := r.record()
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	p, err := a.pairing(r.pairing)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	c, err := a.temporal(ctx)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	return p, side, id, c, nil
+}
+
 // label names a record in messages: "webCRM Organisations record 12".
 func recordLabel(p *mappings.Pairing, side workflows.Side, id string) string {
 	if side == workflows.WebCRM {
@@ -82,15 +99,7 @@ Exits 1 when the record does not exist or the link ends in state error.`,
   starter resync --pairing products --erp-id 7f3c2a`,
 		Args: cobra.NoArgs,
 		RunE: a.action(func(ctx context.Context, _ *cobra.Command, _ []string) error {
-			side, id, err := r.record()
-			if err != nil {
-				return err
-			}
-			p, err := a.pairing(r.pairing)
-			if err != nil {
-				return err
-			}
-			c, err := a.temporal(ctx)
+			p, side, id, c, err := a.resolveRecord(ctx, r)
 			if err != nil {
 				return err
 			}
@@ -175,7 +184,7 @@ func (a *app) checkRecord(ctx context.Context, p *mappings.Pairing, side workflo
 	}
 	ec, err := customerp.New(customerp.Config{BaseURL: cfg.ERP.BaseURL, APIKey: cfg.ERP.APIKey, Timeout: 15 * time.Second, RetryMax: 1})
 	if err != nil {
-		return fmt.Errorf("CustomERP client: %w", err)
+		return fmt.Errorf("client for the CustomERP API at %s: %w", cfg.ERP.BaseURL, err)
 	}
 	rec, err := ec.Get(ctx, customerp.Resource(p.ERPResource), id)
 	if customerp.IsNotFound(err) {
@@ -380,15 +389,7 @@ applied to the record is an "apply" update.`,
   starter link --pairing persons --erp-id 55 --ui-url https://cloud.temporal.io`,
 		Args: cobra.NoArgs,
 		RunE: a.action(func(ctx context.Context, _ *cobra.Command, _ []string) error {
-			side, id, err := r.record()
-			if err != nil {
-				return err
-			}
-			p, err := a.pairing(r.pairing)
-			if err != nil {
-				return err
-			}
-			c, err := a.temporal(ctx)
+			p, side, id, c, err := a.resolveRecord(ctx, r)
 			if err != nil {
 				return err
 			}

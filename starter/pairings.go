@@ -26,11 +26,7 @@ poll interval stays what it was started with.`,
 		Example: `  starter start
   starter start organisations persons --poll-interval 10s`,
 		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
-			names, err := a.pairingNames(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.temporal(ctx)
+			names, c, err := a.pairingsClient(ctx, args)
 			if err != nil {
 				return err
 			}
@@ -131,11 +127,7 @@ webCRM hooks endpoint does the same when a hook call arrives.`,
 // signalPairings sends signal to the named pairings (all when none), and
 // then waits up to wait for each one's status to satisfy done.
 func (a *app) signalPairings(ctx context.Context, args []string, signal string, arg any, wait time.Duration, done func(workflows.PairingStatus) bool) error {
-	names, err := a.pairingNames(args)
-	if err != nil {
-		return err
-	}
-	c, err := a.temporal(ctx)
+	names, c, err := a.pairingsClient(ctx, args)
 	if err != nil {
 		return err
 	}

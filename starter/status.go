@@ -65,11 +65,7 @@ second or so.`,
 		Example: `  starter status
   starter status organisations --json`,
 		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
-			names, err := a.pairingNames(args)
-			if err != nil {
-				return err
-			}
-			c, err := a.temporal(ctx)
+			names, c, err := a.pairingsClient(ctx, args)
 			if err != nil {
 				return err
 			}
