@@ -81,6 +81,9 @@ type stackOptions struct {
 	Pairings []string
 	// NoWorker leaves the worker to the test (startWorker).
 	NoWorker bool
+	// Concurrency is the number of changes one poll dispatches at once
+	// (default: the configuration's default).
+	Concurrency int
 }
 
 // stack is one test's real parts: a dedicated Temporal dev server, the two
@@ -156,6 +159,9 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	cfg.Sync.PollInterval = pollInterval
 	cfg.Worker.MetricsAddr = "off"
 	cfg.Worker.HooksAddr = "off"
+	if opts.Concurrency > 0 {
+		cfg.Sync.Concurrency = opts.Concurrency
+	}
 	s.cfg = cfg
 
 	if !opts.NoWorker {

@@ -1,0 +1,108 @@
+package integration
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// Requirement 9: the worker stopped while a batch of creates is in flight
+// (both APIs slowed down, one change at a time, so the stop lands in the
+// middle of an apply) and a new worker started: every record ends with
+// exactly one counterpart, in both directions, including quotation lines,
+// which have no correlation field in webCRM.
+func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pOpps, pLines}, Concurrency: 1})
+	org := s.crmPut("Organisations", crmOrg(100))
+	opp := s.crmPut("Opportunities", crmOpp(100, org, 0, 0))
+	order := str(s.waitERPCounterpart(pOpps, opp), "id")
+
+	const n = 4
+	if err := s.erp.Faults().Set(erpsim.FaultConfig{LatencyMillis: 300}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.crm.Faults().SetLatency(300*time.Millisecond, 0); err != nil {
+		t.Fatal(err)
+	}
+	var orgs []int
+	var customers, lines []string
+	for i := 1; i <= n; i++ {
+		orgs = append(orgs, s.crmPut("Organisations", crmOrg(i)))
+		customers = append(customers, s.erpPut("customers", map[string]any{
+			"name": fmt.Sprintf("Nordlys %d AS", i), "organisationNumber": fmt.Sprintf("NO9%08d", i)}))
+		lines = append(lines, s.erpPut("order-lines", map[string]any{
+			"orderId": order, "description": fmt.Sprintf("line %d", i), "quantity": i, "unitPrice": 10}))
+	}
+	// counterparts counts the records of this batch that have one.
+	counterparts := func() int {
+		c := 0
+		for _, id := range orgs {
+			if len(s.erpByRef("customers", linkID(pOrgs, workflows.WebCRM, itoa(id)))) > 0 {
+				c++
+			}
+		}
+		for _, id := range customers {
+			if len(s.crmByField("Organisations", "OrganisationCustom15", linkID(pOrgs, workflows.ERP, id))) > 0 {
+				c++
+			}
+		}
+		c += s.crm.Count("QuotationLines")
+		return c
+	}
+	s.waitFor("the batch to be under way", waitTimeout, func() error {
+		if c := counterparts(); c < 2 {
+			return fmt.Errorf("%d counterparts so far", c)
+		}
+		return nil
+	})
+	s.stopWorker()
+	stoppedAt := counterparts()
+	t.Logf("worker stopped with %d of %d counterparts created", stoppedAt, 3*n)
+	if stoppedAt == 3*n {
+		t.Fatalf("the batch finished before the worker stopped; nothing was interrupted")
+	}
+	restarted := time.Now()
+	s.startWorker()
+	s.waitFor("every record of the batch to have its counterpart", 3*waitTimeout, func() error {
+		if c := counterparts(); c < 3*n {
+			return fmt.Errorf("%d of %d counterparts", c, 3*n)
+		}
+		return nil
+	})
+	t.Logf("the new worker finished the batch in %s", time.Since(restarted).Round(100*time.Millisecond))
+	s.erp.Faults().Clear()
+	s.crm.Faults().Clear()
+
+	for _, id := range orgs {
+		if recs := s.erpByRef("customers", linkID(pOrgs, workflows.WebCRM, itoa(id))); len(recs) != 1 {
+			t.Errorf("webCRM organisation %d has %d ERP customers", id, len(recs))
+		}
+		s.waitLinked(pOrgs, workflows.WebCRM, itoa(id))
+	}
+	for _, id := range customers {
+		if recs := s.crmByField("Organisations", "OrganisationCustom15", linkID(pOrgs, workflows.ERP, id)); len(recs) != 1 {
+			t.Errorf("ERP customer %s has %d webCRM organisations", id, len(recs))
+		}
+		s.waitLinked(pOrgs, workflows.ERP, id)
+	}
+	for _, id := range lines {
+		s.waitLinked(pLines, workflows.ERP, id)
+	}
+	if got, want := s.crm.Count("Organisations"), 2*n+1; got != want {
+		t.Errorf("webCRM holds %d organisations, want %d", got, want)
+	}
+	if got, want := len(s.erp.Records("customers")), 2*n+1; got != want {
+		t.Errorf("ERP holds %d customers, want %d", got, want)
+	}
+	if got := s.crm.Count("QuotationLines"); got != n {
+		t.Errorf("webCRM holds %d quotation lines for %d ERP order lines", got, n)
+	}
+	if got := len(s.erp.Records("order-lines")); got != n {
+		t.Errorf("ERP holds %d order lines, want %d", got, n)
+	}
+	s.assertQuiet()
+}
