@@ -121,7 +121,10 @@ func TestPairingPollSyncsWebCRMThenERPWhileMore(t *testing.T) {
 		"one poll reads webCRM until More is false, then the ERP feed")
 
 	crm := rec.list(ActivitySyncWebCRM)
-	assert.Equal(t, SyncInput{Pairing: testPairing, Since: base, Overlap: DefaultOverlap, Recent: []string{"9@x"}, Limit: DefaultBatchSize}, crm[0].in)
+	assert.Equal(t, SyncInput{Pairing: testPairing, Since: base, Overlap: DefaultOverlap, ReadWindow: true, Recent: []string{"9@x"}, Limit: DefaultBatchSize}, crm[0].in)
+	for i := 1; i < len(crm); i++ {
+		assert.False(t, crm[i].in.ReadWindow, "only the first call of a poll reads the overlap window")
+	}
 	for i := 1; i < len(crm); i++ {
 		want := base.Add(time.Duration(i) * time.Minute)
 		assert.True(t, want.Equal(crm[i].in.Since), "call %d starts at the previous result's watermark", i)
