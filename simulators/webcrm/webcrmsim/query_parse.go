@@ -171,6 +171,9 @@ var reserved = map[string]bool{
 	"SELECT": true, "FROM": true, "WHERE": true, "JOIN": true, "INNER": true, "LEFT": true, "OUTER": true,
 	"ON": true, "AND": true, "OR": true, "NOT": true, "ORDER": true, "BY": true, "ASC": true, "DESC": true,
 	"IS": true, "NULL": true, "IN": true, "LIKE": true, "AS": true,
+	// Not supported, but reserved so that they are not taken for aliases.
+	"LIMIT": true, "TOP": true, "OFFSET": true, "FETCH": true, "GROUP": true, "HAVING": true,
+	"UNION": true, "CROSS": true, "RIGHT": true, "FULL": true, "DISTINCT": true,
 }
 
 // AST
