@@ -1,0 +1,381 @@
+// Command bench measures tandem end to end and prints each figure with its
+// settings:
+//
+//	go run ./bench                 # default sizes, about 10 minutes on 2 cores
+//	go run ./bench -n 2000 -edits 50 -creates 100   # a quick run
+//
+// It starts what it needs in this process (a persistent Temporal dev server
+// with WAL pragmas as a child process, the webCRM simulator, the CustomERP
+// server and a tandem worker) and measures, in one run:
+//
+//  1. backfill webCRM → ERP of N organisations through the full stack, and a
+//     direct-copy baseline with the same clients, mappings and concurrency
+//     (page → map → create, no Temporal); the ratio;
+//  2. webCRM requests per record (backfill and steady state) and writes
+//     caused by echoes and no-op changes;
+//  3. edit → visible on the other side, p50 and p99, in each direction,
+//     with polling only and with webCRM hooks;
+//  4. ERP → webCRM creation while the simulator enforces 250 requests/min;
+//  5. apply latency at the link count reached, and the process's peak memory;
+//  6. the share of the webCRM budget spent on polling at default settings.
+//
+// The raw output is also written to bench/results/<time>.txt.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/internal/devstack"
+	"github.com/tandemsync/tandem/internal/service"
+	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+type settings struct {
+	n           int
+	edits       int
+	creates     int
+	concurrency int
+	poll        time.Duration
+	out         string
+}
+
+func main() {
+	var s settings
+	flag.IntVar(&s.n, "n", 10000, "organisations in the backfill (1, 2, 5)")
+	flag.IntVar(&s.edits, "edits", 200, "edits in each direction (3)")
+	flag.IntVar(&s.creates, "creates", 100, "ERP customers created into rate-limited webCRM (4)")
+	flag.IntVar(&s.concurrency, "concurrency", 32, "records dispatched at once, also used by the baseline")
+	flag.DurationVar(&s.poll, "poll", 2*time.Second, "poll interval for the latency runs (3)")
+	flag.StringVar(&s.out, "out", "bench/results", "directory for the raw output")
+	flag.Parse()
+	if err := run(context.Background(), s); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// report prints to stdout and keeps a copy for the results file.
+type report struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (r *report) printf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	line := fmt.Sprintf(format, args...)
+	fmt.Print(line)
+	r.buf.WriteString(line)
+}
+
+func run(ctx context.Context, s settings) error {
+	rep := &report{}
+	rep.printf("tandem benchmark %s\nmachine: %s/%s, %d CPUs, %s\nsettings: n=%d edits=%d creates=%d concurrency=%d poll=%s\n\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(),
+		s.n, s.edits, s.creates, s.concurrency, s.poll)
+	dir, err := os.MkdirTemp("", "tandem-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := devstack.Start(ctx, devstack.Options{
+		DataDir: dir, UIPort: -1, WebCRMRateLimit: -1, HookSecret: "bench-secret", Progress: os.Stderr, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	cfg := st.Config()
+	cfg.Sync.Concurrency = s.concurrency
+	cfg.Sync.PollInterval = s.poll
+	cfg.Worker.MetricsAddr = "off"
+	hooksPort, err := devserver.FreePort()
+	if err != nil {
+		return err
+	}
+	cfg.Worker.HooksAddr = "127.0.0.1:" + strconv.Itoa(hooksPort)
+	svc, err := service.New(cfg, service.Options{Logger: logger, WebCRMActivitiesPerSecond: 1000})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	wctx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	go func() { _ = svc.Run(wctx) }()
+
+	if err := seedOrganisations(st, s.n); err != nil {
+		return err
+	}
+	// 1 + 2: backfill through the stack.
+	st.WebCRM.ResetStats()
+	st.ERP.ResetStats()
+	start := time.Now()
+	if err := backfill(ctx, svc.Client(), "organisations", s.concurrency); err != nil {
+		return err
+	}
+	stackTime := time.Since(start)
+	webStats := st.WebCRM.Stats()
+	erpCount := len(st.ERP.Records("customers"))
+	rep.printf("1. backfill webCRM → ERP, %d organisations\n", s.n)
+	rep.printf("   full stack:  %6.1f records/s (%s; ERP now holds %d customers)\n", float64(s.n)/stackTime.Seconds(), stackTime.Round(time.Millisecond), erpCount)
+	baseRate, err := baseline(ctx, st, svc.Mappings(), s)
+	if err != nil {
+		return err
+	}
+	rep.printf("   baseline:    %6.1f records/s (direct copy, same clients, mappings and concurrency)\n", baseRate)
+	rep.printf("   ratio:       %.2f× of the baseline\n\n", float64(s.n)/stackTime.Seconds()/baseRate)
+	rep.printf("2. webCRM requests per record in the backfill: %.4f (%d requests)\n", float64(webStats.TotalRequests)/float64(s.n), webStats.TotalRequests)
+
+	// Steady state: start the pairings; their first poll sees every record
+	// the backfill synced and must write nothing.
+	st.WebCRM.ResetStats()
+	st.ERP.ResetStats()
+	names := svc.Mappings().Names()
+	if err := service.StartPairings(ctx, svc.Client(), names, service.StartOptions{PollInterval: s.poll, ReconcileEvery: -1}); err != nil {
+		return err
+	}
+	if err := waitPolls(ctx, svc.Client(), "organisations", 3); err != nil {
+		return err
+	}
+	ws, es := st.WebCRM.Stats(), st.ERP.Stats()
+	rep.printf("   steady state after 3 polls over %d linked records: webCRM requests %d, webCRM writes %d, ERP writes %d (echo and no-op writes must be 0)\n\n",
+		s.n, ws.TotalRequests, totalWebWrites(ws.Writes), sumInt(es.Writes))
+
+	// 3: edit latency, polling only, then with hooks.
+	rep.printf("3. edit → visible on the other side, %d edits each way, poll interval %s\n", s.edits, s.poll)
+	for _, hooks := range []bool{false, true} {
+		if hooks {
+			if err := registerHooks(ctx, cfg); err != nil {
+				return err
+			}
+		}
+		for _, dir := range []string{"webCRM → ERP", "ERP → webCRM"} {
+			lat, err := editLatency(ctx, st, dir, s.edits)
+			if err != nil {
+				return err
+			}
+			label := "polling only"
+			if hooks {
+				label = "with hooks  "
+			}
+			rep.printf("   %s %-13s p50 %6s  p99 %6s\n", label, dir, pct(lat, 50), pct(lat, 99))
+		}
+	}
+	rep.printf("\n")
+
+	// 4: ERP → webCRM creation under the webCRM rate limit.
+	rate, calls, err := createUnderLimit(ctx, st, s.creates)
+	if err != nil {
+		return err
+	}
+	rep.printf("4. ERP → webCRM creation of %d customers with webCRM at 250 requests/min: %.0f records/min (%.1f webCRM requests per record)\n\n",
+		s.creates, rate, calls)
+
+	// 5: scale and memory.
+	links, err := svc.Client().CountWorkflow(ctx, countLinks("organisations"))
+	if err != nil {
+		return err
+	}
+	lat, err := editLatency(ctx, st, "ERP → webCRM", min(50, s.edits))
+	if err != nil {
+		return err
+	}
+	rep.printf("5. with %d organisations links: apply latency p99 %s; peak memory of this process (worker + simulators + bench) %s\n\n",
+		links.GetCount(), pct(lat, 99), peakRSS())
+
+	// 6: polling cost at default settings (30 s interval, six pairings).
+	perPoll, err := pollCost(ctx, st, svc.Client(), names)
+	if err != nil {
+		return err
+	}
+	perMinute := perPoll * 60 / workflows.DefaultPollInterval.Seconds()
+	rep.printf("6. polling: %.1f webCRM requests per poll of all %d pairings; at the default %s interval %.1f requests/min = %.1f%% of the 250/min budget\n",
+		perPoll, len(names), workflows.DefaultPollInterval, perMinute, perMinute/250*100)
+	return save(s.out, rep.buf.String())
+}
+
+func seedOrganisations(st *devstack.Stack, n int) error {
+	for i := 0; i < n; i++ {
+		_, err := st.WebCRM.Put("Organisations", map[string]any{
+			"OrganisationName":      fmt.Sprintf("Bench Organisation %05d ApS", i),
+			"OrganisationVatNumber": fmt.Sprintf("DK9%07d", i),
+			"OrganisationAddress":   fmt.Sprintf("Søndergade %d\n2. sal", i%200+1),
+			"OrganisationPostCode":  "8000",
+			"OrganisationCity":      "Aarhus C",
+			"OrganisationCountry":   "Danmark",
+			"OrganisationTelephone": fmt.Sprintf("+45 70 %02d %02d %02d", i%100, (i/100)%100, (i/10000)%100),
+		})
+		if err != nil {
+			return fmt.Errorf("seed organisation %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func backfill(ctx context.Context, c client.Client, pairing string, concurrency int) error {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.BackfillWorkflowID(pairing, "webcrm") + "-bench", TaskQueue: workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+	}, workflows.BackfillWorkflow, workflows.BackfillInput{Pairing: pairing, Side: "webcrm", PageSize: 1000, Concurrency: concurrency})
+	if err != nil {
+		return err
+	}
+	var p workflows.BackfillProgress
+	if err := run.Get(ctx, &p); err != nil {
+		return fmt.Errorf("backfill: %w", err)
+	}
+	if p.Failed > 0 {
+		return fmt.Errorf("backfill: %d records failed (%v)", p.Failed, p.Actions)
+	}
+	return nil
+}
+
+// baseline copies the same organisations into a fresh ERP with the same
+// clients, mappings and concurrency, without Temporal.
+func baseline(ctx context.Context, st *devstack.Stack, set *mappings.Set, s settings) (float64, error) {
+	erp, err := erpsim.New(erpsim.Options{APIKey: "bench"})
+	if err != nil {
+		return 0, err
+	}
+	defer erp.Close()
+	srv := serveLocal(erp)
+	defer srv.Close()
+	ec, err := customerp.New(customerp.Config{BaseURL: srv.URL, APIKey: "bench"})
+	if err != nil {
+		return 0, err
+	}
+	wc, err := webcrm.New(webcrm.Config{BaseURL: st.WebCRMURL, APIToken: devstack.DefaultWebCRMToken, RequestsPerMinute: 100000})
+	if err != nil {
+		return 0, err
+	}
+	p, _ := set.Pairing("organisations")
+	fields := p.WritableFields(mappings.SideERP, false)
+	start := time.Now()
+	sem := make(chan struct{}, s.concurrency)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	err = wc.ListAll(ctx, webcrm.Organisations, 1000, func(page []webcrm.Record) error {
+		for _, rec := range page {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				c, _, err := p.FromWebCRM(ctx, rec, nil)
+				if err == nil {
+					var body map[string]any
+					body, _, err = p.ToERP(ctx, c, fields, nil)
+					if err == nil {
+						id, _ := rec.ID(webcrm.Organisations)
+						_, err = ec.Create(ctx, customerp.Customers, customerp.Record(body), "baseline-"+strconv.Itoa(id))
+					}
+				}
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}()
+		}
+		return nil
+	})
+	wg.Wait()
+	if err != nil {
+		return 0, err
+	}
+	if e := firstErr.Load(); e != nil {
+		return 0, fmt.Errorf("baseline: %w", e.(error))
+	}
+	return float64(s.n) / time.Since(start).Seconds(), nil
+}
+
+func waitPolls(ctx context.Context, c client.Client, pairing string, polls int) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	first := -1
+	for time.Now().Before(deadline) {
+		v, err := c.QueryWorkflow(ctx, workflows.PairingWorkflowID(pairing), "", workflows.QueryStatus)
+		if err == nil {
+			var st workflows.PairingStatus
+			if err := v.Get(&st); err == nil {
+				if first < 0 {
+					first = st.Totals.Polls
+				}
+				if st.Totals.Polls-first >= polls {
+					return nil
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("pairing %s did not poll %d times in 5 minutes", pairing, polls)
+}
+
+func totalWebWrites[T interface{ Total() int64 }](m map[string]T) int64 {
+	var n int64
+	for _, w := range m {
+		n += w.Total()
+	}
+	return n
+}
+
+func sumInt(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func pct(d []time.Duration, p int) string {
+	if len(d) == 0 {
+		return "n/a"
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := (len(d)*p + 99) / 100
+	return d[min(max(i-1, 0), len(d)-1)].Round(10 * time.Millisecond).String()
+}
+
+func peakRSS() string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
+
+func save(dir, text string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Join(dir, time.Now().UTC().Format("20060102-150405")+".txt")
+	if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+		return err
+	}
+	fmt.Println("\nraw output saved to", name)
+	return nil
+}
