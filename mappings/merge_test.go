@@ -1,6 +1,8 @@
 package mappings
 
 import (
+	"context"
+	"encoding/json"
 	"maps"
 	"strings"
 	"testing"
@@ -359,4 +361,29 @@ func TestMergeCreationRules(t *testing.T) {
 	// No pairing, no records: nothing to do.
 	require.Empty(t, Merge(MergeInput{}).Merged)
 	require.Equal(t, Canonical{"number": "T-1"}, Merge(MergeInput{Pairing: &opp, Base: Canonical{"number": "T-1"}}).Merged)
+}
+
+// TestPairingSurvivesJSON checks that a pairing sent through JSON (as workflow input would
+// be) still maps and merges the same.
+func TestPairingSurvivesJSON(t *testing.T) {
+	t.Parallel()
+	p := pairing(t, loadDefaults(t), "persons")
+	raw, err := json.Marshal(p)
+	require.NoError(t, err)
+	var q Pairing
+	require.NoError(t, json.Unmarshal(raw, &q))
+	rec := map[string]any{"PersonOrganisationId": 17, "PersonLastName": "Ås", "PersonStatus": "Guest", "PersonEmail": "A@B.DK"}
+	want, _, err := p.FromWebCRM(context.Background(), rec, nil)
+	require.NoError(t, err)
+	got, _, err := q.FromWebCRM(context.Background(), rec, nil)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	out, _, err := q.ToWebCRM(context.Background(), got, []string{"status", "last-name"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"PersonStatus": "Active", "PersonLastName": "Ås"}, out)
+	in := MergeInput{Pairing: p, Base: Canonical{"email": "a@b.dk"}, WebCRM: got, ERP: Canonical{"email": "x@b.dk"}, ERPUpdatedAt: t1}
+	a := Merge(in)
+	in.Pairing = &q
+	require.Equal(t, a, Merge(in))
+	require.Equal(t, "x@b.dk", a.Merged["email"])
 }

@@ -410,6 +410,14 @@ func (s *SideSpec) Properties() []string {
 
 // Field returns the named field.
 func (p *Pairing) Field(name string) (*Field, bool) {
+	if p.byName == nil { // a Pairing built or decoded outside the loader
+		for i := range p.Fields {
+			if p.Fields[i].Name == name {
+				return &p.Fields[i], true
+			}
+		}
+		return nil, false
+	}
 	i, ok := p.byName[name]
 	if !ok {
 		return nil, false
