@@ -55,7 +55,6 @@ type schemaInfo struct {
 	all      map[Resource][]string
 	writable map[Resource][]string
 	readOnly map[Resource]map[string]bool
-	defaults map[Resource]map[string]any
 	filters  map[Resource][]string
 }
 
@@ -70,7 +69,6 @@ var loadSchemaInfo = sync.OnceValues(func() (*schemaInfo, error) {
 		all:      map[Resource][]string{},
 		writable: map[Resource][]string{},
 		readOnly: map[Resource]map[string]bool{},
-		defaults: map[Resource]map[string]any{},
 		filters:  map[Resource][]string{},
 	}
 	for _, r := range Resources() {
@@ -79,7 +77,6 @@ var loadSchemaInfo = sync.OnceValues(func() (*schemaInfo, error) {
 			return nil, err
 		}
 		ro := map[string]bool{}
-		defs := map[string]any{}
 		var all, writable []string
 		for name, prop := range s.Properties {
 			p := prop.Value
@@ -95,9 +92,6 @@ var loadSchemaInfo = sync.OnceValues(func() (*schemaInfo, error) {
 			} else {
 				writable = append(writable, paths...)
 			}
-			if p.Default != nil {
-				defs[name] = p.Default
-			}
 		}
 		var filters []string
 		if item := doc.Paths.Find("/" + string(r)); item != nil && item.Get != nil {
@@ -111,7 +105,7 @@ var loadSchemaInfo = sync.OnceValues(func() (*schemaInfo, error) {
 		info.filters[r] = filters
 		sort.Strings(all)
 		sort.Strings(writable)
-		info.all[r], info.writable[r], info.readOnly[r], info.defaults[r] = all, writable, ro, defs
+		info.all[r], info.writable[r], info.readOnly[r] = all, writable, ro
 	}
 	return info, nil
 })
@@ -154,13 +148,4 @@ func readOnlyProps(r Resource) map[string]bool {
 		return nil
 	}
 	return info.readOnly[r]
-}
-
-func defaultOf(r Resource, prop string) (any, bool) {
-	info, err := loadSchemaInfo()
-	if err != nil {
-		return nil, false
-	}
-	v, ok := info.defaults[r][prop]
-	return v, ok
 }
