@@ -193,7 +193,8 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	if s.keys != nil {
 		logger.Info("payload encryption on", "codec_keys", s.keys)
 	} else {
-		logger.Warn("payload encryption off: TANDEM_CODEC_KEYS is not set, so histories hold record contents in clear")
+		// Info, not Warn: tests and the dev stack without keys are normal.
+		logger.Info("payload encryption off: TANDEM_CODEC_KEYS is not set, so histories hold record contents in clear")
 	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.client = opts.Client
