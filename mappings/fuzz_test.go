@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +198,38 @@ func FuzzMerge(f *testing.F) {
 		if !in.WebCRMUpdatedAt.Equal(in.ERPUpdatedAt) {
 			requireMirrored(t, in, res)
 		}
+	})
+}
+
+// FuzzParseFile feeds arbitrary YAML to the loader: it never panics, and a file it accepts
+// maps an empty record from both sides without panicking either.
+func FuzzParseFile(f *testing.F) {
+	entries, err := fs.ReadDir(DefaultFiles(), ".")
+	require.NoError(f, err)
+	for _, e := range entries {
+		data, err := fs.ReadFile(DefaultFiles(), e.Name())
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	broken, err := filepath.Glob("testdata/invalid/*/*.yaml")
+	require.NoError(f, err)
+	for _, name := range broken {
+		data, err := os.ReadFile(name)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	schemas := testSchemas()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pf, _ := parseFile("fuzz.yaml", "fuzz", data, schemas)
+		if pf == nil || pf.failed {
+			return
+		}
+		for _, side := range []Side{SideWebCRM, SideERP} {
+			c, _, err := pf.p.from(context.Background(), side, map[string]any{}, testLinks())
+			if err == nil {
+				_, _, _ = pf.p.to(context.Background(), side, c, pf.p.FieldNames(), testLinks())
+			}
+		}
+		_ = Merge(MergeInput{Pairing: pf.p, WebCRM: Canonical{}, ERP: Canonical{}})
 	})
 }
