@@ -1,0 +1,102 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// Requirement 12: records created while a pairing is paused (and before
+// it ever ran, for products) are synced by BackfillWorkflow; a second
+// backfill writes nothing and creates no duplicates, and neither does the
+// pairing when it resumes.
+func TestBackfillSyncsPausedRecordsOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{Pairings: []string{pOrgs}})
+	s.pause(pOrgs)
+
+	var orgs []int
+	for i := 1; i <= 3; i++ {
+		orgs = append(orgs, s.crmPut("Organisations", crmOrg(i)))
+	}
+	var customers []string
+	for i := 1; i <= 2; i++ {
+		customers = append(customers, s.erpPut("customers", map[string]any{
+			"name": fmt.Sprintf("Nordlys %d AS", i), "organisationNumber": fmt.Sprintf("NO9%08d", i)}))
+	}
+	// One organisation exists on both sides already: it is matched, not copied.
+	both := s.crmPut("Organisations", crmOrg(9))
+	twin := s.erpPut("customers", map[string]any{"name": "Fjord Tech 9 A/S", "organisationNumber": "DK31000009"})
+	// Products: the pairing never ran.
+	prod := s.crmPut("Products", crmProduct("B-1"))
+	erpProd := s.erpPut("products", map[string]any{"productNumber": "B-2", "name": "Gizmo", "salesPrice": 5})
+
+	first := s.backfill(pOrgs, workflows.BackfillBoth)
+	t.Logf("first organisations backfill: %+v", first)
+	s.backfill(pProducts, workflows.BackfillBoth)
+	for _, id := range orgs {
+		s.waitERPCounterpart(pOrgs, id)
+	}
+	for _, id := range customers {
+		s.waitCRMCounterpart(pOrgs, id)
+	}
+	if st := s.waitLinked(pOrgs, workflows.WebCRM, itoa(both)); st.ErpID != twin {
+		t.Errorf("webCRM organisation %d linked to ERP %s, want its twin %s", both, st.ErpID, twin)
+	}
+	s.waitERPCounterpart(pProducts, prod)
+	s.waitCRMCounterpart(pProducts, erpProd)
+	counts := func() string {
+		return fmt.Sprintf("webCRM %d organisations, %d products; ERP %d customers, %d products",
+			s.crm.Count("Organisations"), s.crm.Count("Products"), len(s.erp.Records("customers")), len(s.erp.Records("products")))
+	}
+	want := "webCRM 6 organisations, 2 products; ERP 6 customers, 2 products"
+	if got := counts(); got != want {
+		t.Errorf("after the first backfill: %s; want %s", got, want)
+	}
+
+	before := s.writes()
+	second := s.backfill(pOrgs, workflows.BackfillBoth)
+	s.backfill(pProducts, workflows.BackfillBoth)
+	t.Logf("second organisations backfill: %+v", second)
+	if d := s.writes().diff(before); len(d) > 0 {
+		t.Errorf("the second backfill wrote: %v", d)
+	}
+	if got := counts(); got != want {
+		t.Errorf("after the second backfill: %s; want %s", got, want)
+	}
+	if second.Failed != 0 {
+		t.Errorf("second backfill: %d records failed", second.Failed)
+	}
+
+	s.resume(pOrgs)
+	s.assertQuiet()
+	if got := counts(); got != want {
+		t.Errorf("after the pairing resumed: %s; want %s", got, want)
+	}
+}
+
+// backfill runs BackfillWorkflow for one pairing and side to its end.
+func (s *stack) backfill(pairing, side string) workflows.BackfillProgress {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+	defer cancel()
+	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        workflows.BackfillWorkflowID(pairing, side),
+		TaskQueue: workflows.TaskQueue,
+	}, workflows.BackfillWorkflow, workflows.BackfillInput{Pairing: pairing, Side: side, PageSize: 2})
+	if err != nil {
+		s.t.Fatalf("start backfill of %s (%s): %v", pairing, side, err)
+	}
+	var p workflows.BackfillProgress
+	if err := run.Get(ctx, &p); err != nil {
+		s.t.Fatalf("backfill of %s (%s): %v", pairing, side, err)
+	}
+	if p.Phase != "done" {
+		s.t.Errorf("backfill of %s (%s) ended in phase %q", pairing, side, p.Phase)
+	}
+	return p
+}
