@@ -125,6 +125,43 @@ func TestBackfillDetachesOnInterrupt(t *testing.T) {
 	desc, err := e.c.DescribeWorkflowExecution(t.Context(), id, "")
 	require.NoError(t, err)
 	assert.Equal(t, "Running", desc.GetWorkflowExecutionInfo().GetStatus().String())
+
+	// Attached again, a backfill that ends badly is an operational error.
+	attached := make(chan result, 1)
+	go func() { attached <- runCLI(t, e.env, "backfill", "attach", "--pairing", "products") }()
+	require.NoError(t, e.c.TerminateWorkflow(t.Context(), id, "", "operator stopped it"))
+	select {
+	case r = <-attached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("attach did not return after the backfill was terminated")
+	}
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "backfill "+id+" failed")
+}
+
+func TestWithoutWorker(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, false)
+	// A running pairing that no worker serves: status says so, quickly.
+	r := e.run("start", "products", "--reconcile-every", "0")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	began := time.Now()
+	v := e.statusJSON("products")["products"]
+	assert.Less(t, time.Since(began), 15*time.Second)
+	assert.Equal(t, stateRunning, v.State)
+	assert.Contains(t, v.LastError, "did not answer its status query")
+	assert.Contains(t, v.LastError, "is a worker running?")
+	// pause is delivered but not confirmed.
+	r = e.run("pause", "products", "--wait", "1s")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "products: pause signalled; not confirmed within 1s")
+
+	// resync waits for the link's outcome no longer than --timeout.
+	id, err := e.crm.Put("Products", map[string]any{"ProductCustom1": "P-1", "ProductCustom2": "Widget", "ProductPrice": 10})
+	require.NoError(t, err)
+	r = e.run("resync", "--pairing", "products", "--webcrm-id", strconv.Itoa(id), "--timeout", "2s")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "no outcome within 2s (is a worker running?)")
 }
 
 func TestResyncLinkAndLinks(t *testing.T) {

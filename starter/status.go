@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -113,7 +115,7 @@ func (a *app) pairingStatus(ctx context.Context, c client.Client, name string) p
 	defer cancel()
 	st, err := queryPairing(qctx, c, name)
 	if err != nil {
-		if qctx.Err() != nil {
+		if timedOut(qctx, err) {
 			err = fmt.Errorf("pairing %s did not answer its status query within %s (is a worker running?)", name, queryTimeout)
 		}
 		v.LastError = joinMsg(v.LastError, err.Error())
@@ -137,6 +139,14 @@ func (a *app) pairingStatus(ctx context.Context, c client.Client, name string) p
 	totals := st.Totals
 	v.Totals = &totals
 	return v
+}
+
+// timedOut reports whether a call bounded by ctx failed because the bound
+// passed (the server may answer with a cancellation just before ctx ends).
+func timedOut(ctx context.Context, err error) bool {
+	var deadline *serviceerror.DeadlineExceeded
+	var canceled *serviceerror.Canceled
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &deadline) || errors.As(err, &canceled)
 }
 
 func joinMsg(a, b string) string {
