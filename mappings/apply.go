@@ -144,7 +144,7 @@ func (p *Pairing) read(ctx context.Context, f *Field, side Side, rec map[string]
 	if err != nil {
 		return nil, "", err
 	}
-	if spec.Empty != nil && raw != nil && same(raw, spec.Empty) {
+	if spec.Empty != nil && raw != nil && enumKey(raw) == enumKey(spec.Empty) {
 		raw = nil
 	}
 	var v any

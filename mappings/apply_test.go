@@ -111,7 +111,7 @@ func TestFromWebCRM(t *testing.T) {
 		},
 		{
 			name: "dash is webCRM's empty last name, organisation 0 is none", pairing: "persons", side: SideWebCRM,
-			rec:  map[string]any{"PersonLastName": "-", "PersonOrganisationId": json.Number("0"), "PersonStatus": "Resigned"},
+			rec:  map[string]any{"PersonLastName": " - ", "PersonOrganisationId": json.Number("0"), "PersonStatus": "Resigned"},
 			want: Canonical{"status": "inactive"},
 		},
 		{
