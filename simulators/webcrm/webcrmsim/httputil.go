@@ -202,9 +202,10 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// truncate cuts a 200 JSON body in half; it reports whether it did.
+// truncate cuts a non-empty 200 body in half (a one-byte body becomes
+// empty); it reports whether it did.
 func (b *bufferedWriter) truncate() bool {
-	if (b.status != 0 && b.status != http.StatusOK) || b.body.Len() < 2 {
+	if (b.status != 0 && b.status != http.StatusOK) || b.body.Len() == 0 {
 		return false
 	}
 	b.body.Truncate(b.body.Len() / 2)
