@@ -97,9 +97,12 @@ func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.C
 		return a.dispatcher.Apply(ctx, pairing, ch)
 	}
 	linkID := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
-	kind, err := links.DescribeID(ctx, a.Temporal, linkID)
+	kind, seen, err := links.DescribeMemo(ctx, a.Temporal, linkID)
 	if err != nil {
 		return workflows.Outcome{}, err
+	}
+	if kind == links.KindLink && seen.Seen(ch) {
+		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, nil
 	}
 	if kind != links.KindNone {
 		return a.dispatcher.Apply(ctx, pairing, ch)

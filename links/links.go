@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tandemsync/tandem/workflows"
@@ -267,22 +268,33 @@ func Describe(ctx context.Context, c client.Client, pairing string, side workflo
 
 // DescribeID tells what runs under a link workflow ID.
 func DescribeID(ctx context.Context, c client.Client, workflowID string) (Kind, error) {
+	kind, _, err := DescribeMemo(ctx, c, workflowID)
+	return kind, err
+}
+
+// DescribeMemo tells what runs under a link workflow ID and, for a link,
+// the versions it has synced.
+func DescribeMemo(ctx context.Context, c client.Client, workflowID string) (Kind, workflows.LinkMemo, error) {
+	var memo workflows.LinkMemo
 	desc, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return KindNone, nil
+		return KindNone, memo, nil
 	}
 	if err != nil {
-		return KindNone, fmt.Errorf("describe %s: %w", workflowID, err)
+		return KindNone, memo, fmt.Errorf("describe %s: %w", workflowID, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return KindNone, nil
+		return KindNone, memo, nil
 	}
 	if info.GetType().GetName() == "LinkAliasWorkflow" {
-		return KindAlias, nil
+		return KindAlias, memo, nil
 	}
-	return KindLink, nil
+	if p, ok := info.GetMemo().GetFields()[workflows.MemoSeen]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &memo)
+	}
+	return KindLink, memo, nil
 }
 
 // Lookup returns the home link ID and state of the link that owns (pairing,

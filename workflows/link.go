@@ -86,6 +86,28 @@ type link struct {
 	lastAction string
 	lastSource string
 	lastSide   Side
+	memo       LinkMemo
+}
+
+// MemoSeen is the memo key under which a link keeps its LinkMemo.
+const MemoSeen = "seen"
+
+// LinkMemo holds the record versions a link in state ok has synced. It holds
+// versions only, never record contents.
+type LinkMemo struct {
+	CrmVersion string `json:"crmVersion,omitempty"`
+	ErpVersion string `json:"erpVersion,omitempty"`
+}
+
+// Seen reports whether a change names a version the memo records as synced.
+func (m LinkMemo) Seen(ch Change) bool {
+	if ch.Deleted || ch.Version == "" {
+		return false
+	}
+	if ch.Side == WebCRM {
+		return ch.Version == m.CrmVersion
+	}
+	return ch.Version == m.ErpVersion
 }
 
 func (l *link) setup(ctx workflow.Context, in LinkInput) error {
@@ -348,6 +370,18 @@ func (l *link) publish(ctx workflow.Context) {
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		l.logger.Warn("search attributes not updated", "error", err)
+	}
+	// The synced versions go in the memo, so a dispatcher can skip a change
+	// this link has already seen with one Describe call, without waking it.
+	seen := LinkMemo{}
+	if l.state.State == StateOK {
+		seen = LinkMemo{CrmVersion: l.state.CrmVersion, ErpVersion: l.state.ErpVersion}
+	}
+	if seen != l.memo {
+		if err := workflow.UpsertMemo(ctx, map[string]any{MemoSeen: seen}); err != nil {
+			l.logger.Warn("memo not updated", "error", err)
+		}
+		l.memo = seen
 	}
 	workflow.SetCurrentDetails(ctx, l.details())
 }
