@@ -129,7 +129,7 @@ func CodecKeys(c config.Codec) (*codec.Keys, error) {
 // when dir is empty), checked against the webCRM and CustomERP schemas.
 func LoadMappings(dir string) (*mappings.Set, error) {
 	if dir == "" {
-		return mappings.Default()
+		return mappings.DefaultWith(Schemas())
 	}
 	return mappings.LoadDir(dir, Schemas())
 }
