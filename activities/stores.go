@@ -22,6 +22,9 @@ type record struct {
 	version   string    // webCRM UpdatedAt (RFC 3339) or ERP version
 	updatedAt time.Time // for the "newest wins" rule
 	gone      bool      // deleted (tombstone, 404 or reported by reconcile)
+	// delivered marks a record that came with the change rather than from a
+	// read just now; a write must not be based on it.
+	delivered bool
 }
 
 // store reads and writes one pairing's records on one side, so the apply
@@ -98,7 +101,9 @@ func (s webcrmStore) decode(raw json.RawMessage) (record, error) {
 	if err := dec.Decode(&rec); err != nil {
 		return record{}, fmt.Errorf("decode delivered %s record: %w", s.label(), err)
 	}
-	return s.toRecord(rec)
+	r, err := s.toRecord(rec)
+	r.delivered = true
+	return r, err
 }
 
 func (s webcrmStore) find(ctx context.Context, property, value string) ([]string, error) {
@@ -125,12 +130,18 @@ func (s webcrmStore) create(ctx context.Context, body map[string]any, token stri
 	return strconv.Itoa(id), record{fields: body}, nil
 }
 
-func (s webcrmStore) update(ctx context.Context, id string, _ record, changes map[string]any) (record, error) {
+func (s webcrmStore) update(ctx context.Context, id string, current record, changes map[string]any) (record, error) {
 	n, err := s.id(id)
 	if err != nil {
 		return record{}, err
 	}
-	rec, err := s.c.Update(ctx, s.entity, n, webcrm.Record(changes))
+	var rec webcrm.Record
+	if current.fields != nil && !current.delivered && !current.gone {
+		// Read moments ago in this apply: PUT on top of it without reading again.
+		rec, err = s.c.Replace(ctx, s.entity, n, webcrm.Record(current.fields), webcrm.Record(changes))
+	} else {
+		rec, err = s.c.Update(ctx, s.entity, n, webcrm.Record(changes))
+	}
 	if err != nil {
 		return record{}, err
 	}
