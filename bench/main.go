@@ -66,7 +66,7 @@ func main() {
 	flag.IntVar(&s.edits, "edits", 200, "edits in each direction (3)")
 	flag.IntVar(&s.creates, "creates", 100, "ERP customers created into rate-limited webCRM (4)")
 	flag.IntVar(&s.concurrency, "concurrency", 32, "records dispatched at once, also used by the baseline")
-	flag.DurationVar(&s.poll, "poll", 2*time.Second, "poll interval for the latency runs (3)")
+	flag.DurationVar(&s.poll, "poll", 10*time.Second, "poll interval (six pairings poll webCRM once each per interval, from the same 250/min budget)")
 	flag.StringVar(&s.out, "out", "bench/results", "directory for the raw output")
 	flag.Parse()
 	if err := run(context.Background(), s); err != nil {
