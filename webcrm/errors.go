@@ -38,24 +38,14 @@ type APIError struct {
 
 // Error implements error.
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString("webcrm: ")
-	b.WriteString(e.Op)
-	if e.Entity != "" {
-		b.WriteString(" ")
-		b.WriteString(string(e.Entity))
-	}
-	if e.ID != "" {
-		b.WriteString(" ")
-		b.WriteString(e.ID)
-	}
+	b := errorPrefix(e.Op, e.Entity, e.ID)
 	switch {
 	case e.Malformed:
-		fmt.Fprintf(&b, ": malformed response (HTTP %d)", e.Status)
+		fmt.Fprintf(b, ": malformed response (HTTP %d)", e.Status)
 	case e.Status == 0:
 		b.WriteString(": no response")
 	default:
-		fmt.Fprintf(&b, ": HTTP %d %s", e.Status, http.StatusText(e.Status))
+		fmt.Fprintf(b, ": HTTP %d %s", e.Status, http.StatusText(e.Status))
 	}
 	if e.Message != "" {
 		b.WriteString(": ")
@@ -66,6 +56,20 @@ func (e *APIError) Error() string {
 		b.WriteString(e.Err.Error())
 	}
 	return b.String()
+}
+
+// errorPrefix starts an error text: "webcrm: <Op>[ <Entity>][ <ID>]".
+func errorPrefix(op string, e Entity, id string) *strings.Builder {
+	b := &strings.Builder{}
+	b.WriteString("webcrm: ")
+	b.WriteString(op)
+	for _, part := range []string{string(e), id} {
+		if part != "" {
+			b.WriteString(" ")
+			b.WriteString(part)
+		}
+	}
+	return b
 }
 
 // Unwrap returns the underlying cause.
@@ -85,18 +89,8 @@ type RateLimitError struct {
 
 // Error implements error.
 func (e *RateLimitError) Error() string {
-	var b strings.Builder
-	b.WriteString("webcrm: ")
-	b.WriteString(e.Op)
-	if e.Entity != "" {
-		b.WriteString(" ")
-		b.WriteString(string(e.Entity))
-	}
-	if e.ID != "" {
-		b.WriteString(" ")
-		b.WriteString(e.ID)
-	}
-	fmt.Fprintf(&b, ": rate limited (HTTP 429), retry after %s", e.RetryAfter)
+	b := errorPrefix(e.Op, e.Entity, e.ID)
+	fmt.Fprintf(b, ": rate limited (HTTP 429), retry after %s", e.RetryAfter)
 	if e.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Message)

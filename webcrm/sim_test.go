@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,9 +21,40 @@ import (
 
 // simEnv is a webCRM simulator on a real 127.0.0.1 listener plus a client for it.
 type simEnv struct {
-	sim *webcrmsim.Server
-	srv *httptest.Server
-	c   *Client
+	sim  *webcrmsim.Server
+	srv  *httptest.Server
+	c    *Client
+	sent *atomic.Int64 // HTTP attempts the client made since the last resetStats
+}
+
+// countingTransport counts the attempts that reach the wire.
+type countingTransport struct {
+	base http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (ct countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ct.n.Add(1)
+	return ct.base.RoundTrip(r)
+}
+
+// stats returns the simulator's counters once they include every request the client
+// sent: the simulator counts a request after its answer is written, so a count can trail
+// the client by a moment.
+func (env *simEnv) stats(t testing.TB) webcrmsim.Stats {
+	t.Helper()
+	var st webcrmsim.Stats
+	require.Eventually(t, func() bool {
+		st = env.sim.Stats()
+		return st.TotalRequests >= env.sent.Load()
+	}, 5*time.Second, time.Millisecond, "simulator counted fewer requests than the client sent")
+	return st
+}
+
+func (env *simEnv) resetStats(t testing.TB) {
+	env.stats(t) // let counts of earlier requests land first
+	env.sim.ResetStats()
+	env.sent.Store(0)
 }
 
 // newSimEnv starts a simulator (empty unless opts.SeedSize is set; rate limit off
@@ -44,29 +76,13 @@ func newSimEnv(t testing.TB, opts webcrmsim.Options, mod func(*Config)) *simEnv 
 	if mod != nil {
 		mod(&cfg)
 	}
-	return &simEnv{sim: sim, srv: srv, c: newTestClient(t, cfg)}
-}
-
-// manualClock is a settable clock for the simulator's Options.Now.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	sent := &atomic.Int64{}
+	base := cfg.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cfg.Transport = countingTransport{base: base, n: sent}
+	return &simEnv{sim: sim, srv: srv, c: newTestClient(t, cfg), sent: sent}
 }
 
 func count(s webcrmsim.Stats, pattern string, status int) int64 {
@@ -75,9 +91,9 @@ func count(s webcrmsim.Stats, pattern string, status int) int64 {
 
 func TestSimTokenExpiryAndRelogin(t *testing.T) {
 	t.Parallel()
-	simClock := newManualClock()
+	simClock := newFakeClock()
 	env := newSimEnv(t, webcrmsim.Options{Now: simClock.Now, TokenTTL: 10 * time.Minute}, nil)
-	clientClock := &fakeClock{t: simClock.Now()}
+	clientClock := newFakeClock()
 	env.c.auth.now = clientClock.Now
 	ctx := context.Background()
 	id, err := env.sim.Put("Organisations", map[string]any{"OrganisationName": "Acme"})
@@ -85,7 +101,7 @@ func TestSimTokenExpiryAndRelogin(t *testing.T) {
 
 	_, err = env.c.Get(ctx, Organisations, id)
 	require.NoError(t, err)
-	assert.Equal(t, int64(1), env.sim.Stats().RequestCount("POST /Auth/ApiLogin"))
+	assert.Equal(t, int64(1), env.stats(t).RequestCount("POST /Auth/ApiLogin"))
 
 	// The server expires the token while the client still thinks it is fresh (e.g. the
 	// server was restarted): the request meets a 401, the client logs in once more and
@@ -93,7 +109,7 @@ func TestSimTokenExpiryAndRelogin(t *testing.T) {
 	simClock.Advance(11 * time.Minute)
 	_, err = env.c.Get(ctx, Organisations, id)
 	require.NoError(t, err)
-	st := env.sim.Stats()
+	st := env.stats(t)
 	assert.Equal(t, int64(2), st.RequestCount("POST /Auth/ApiLogin"))
 	assert.Equal(t, int64(1), count(st, "GET /Organisations/{id}", http.StatusUnauthorized))
 	assert.Equal(t, int64(2), count(st, "GET /Organisations/{id}", http.StatusOK))
@@ -104,7 +120,7 @@ func TestSimTokenExpiryAndRelogin(t *testing.T) {
 	clientClock.Advance(9*time.Minute + 30*time.Second)
 	_, err = env.c.Get(ctx, Organisations, id)
 	require.NoError(t, err)
-	st = env.sim.Stats()
+	st = env.stats(t)
 	assert.Equal(t, int64(1), count(st, "GET /Organisations/{id}", http.StatusUnauthorized), "no new 401")
 	assert.Equal(t, int64(1), st.RequestCount("POST /Auth/ApiRefresh"))
 	assert.Equal(t, int64(2), st.RequestCount("POST /Auth/ApiLogin"))
@@ -112,7 +128,7 @@ func TestSimTokenExpiryAndRelogin(t *testing.T) {
 
 func TestSimShortTokenTTLManyGoroutines(t *testing.T) {
 	t.Parallel()
-	simClock := newManualClock()
+	simClock := newFakeClock()
 	env := newSimEnv(t, webcrmsim.Options{Now: simClock.Now, TokenTTL: time.Minute}, nil)
 	id, err := env.sim.Put("Organisations", map[string]any{"OrganisationName": "Acme"})
 	require.NoError(t, err)
@@ -131,7 +147,7 @@ func TestSimShortTokenTTLManyGoroutines(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	st := env.sim.Stats()
+	st := env.stats(t)
 	// one login per round: the goroutines that met the 401 share it
 	assert.Equal(t, int64(rounds), st.RequestCount("POST /Auth/ApiLogin"))
 	assert.Equal(t, int64(rounds*goroutines*perG), count(st, "GET /Organisations/{id}", http.StatusOK))
@@ -154,7 +170,7 @@ func TestSimRateLimit(t *testing.T) {
 	assert.LessOrEqual(t, n, 5)
 	assert.Greater(t, rl.RetryAfter, time.Duration(0))
 	assert.LessOrEqual(t, rl.RetryAfter, time.Minute)
-	assert.Equal(t, int64(1), env.sim.Stats().RateLimited, "the 429 was not retried")
+	assert.Equal(t, int64(1), env.stats(t).RateLimited, "the 429 was not retried")
 
 	// forced 429 burst with a chosen Retry-After
 	env2 := newSimEnv(t, webcrmsim.Options{}, nil)
@@ -190,7 +206,7 @@ func TestSimLimiterIsSharedAcrossGoroutines(t *testing.T) {
 	// 200 requests + 2 earlier, burst 120 (minus what the first two used): the rest wait
 	// for tokens at 48/s.
 	assert.GreaterOrEqual(t, elapsed, (200-120)*time.Second/48-100*time.Millisecond)
-	assert.Equal(t, int64(0), env.sim.Stats().RateLimited)
+	assert.Equal(t, int64(0), env.stats(t).RateLimited)
 }
 
 func TestSimServerErrorsAndDropsAreRetried(t *testing.T) {
@@ -207,7 +223,7 @@ func TestSimServerErrorsAndDropsAreRetried(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
-	st := env.sim.Stats()
+	st := env.stats(t)
 	assert.Greater(t, st.Faults["5xx"], int64(0))
 	assert.Greater(t, st.Faults["drop"], int64(0))
 }
@@ -224,7 +240,7 @@ func TestSimPagingToTheEnd(t *testing.T) {
 			want[id] = true
 		}
 		require.Greater(t, len(want), 1000, "seed must span pages")
-		env.sim.ResetStats()
+		env.resetStats(t)
 		got := map[int]bool{}
 		pages := 0
 		err := env.c.ListAll(ctx, e, 0, func(page []Record) error {
@@ -244,7 +260,7 @@ func TestSimPagingToTheEnd(t *testing.T) {
 		if len(want)%1000 == 0 {
 			wantReqs++ // a final empty page
 		}
-		assert.Equal(t, wantReqs, env.sim.Stats().RequestCount("GET /"+string(e)))
+		assert.Equal(t, wantReqs, env.stats(t).RequestCount("GET /"+string(e)))
 	}
 	recs, err := env.c.List(ctx, Organisations, 1000, 1000)
 	require.NoError(t, err)
@@ -258,7 +274,7 @@ func TestSimPagingToTheEnd(t *testing.T) {
 // always makes progress.
 func TestSimChangedSinceEqualTimestamps(t *testing.T) {
 	t.Parallel()
-	clock := newManualClock()
+	clock := newFakeClock()
 	env := newSimEnv(t, webcrmsim.Options{Now: clock.Now}, nil)
 	ctx := context.Background()
 	put := func(n int, tag string) {
@@ -375,7 +391,7 @@ func TestSimCreateWithCorrelation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, id, again)
 	assert.Len(t, env.sim.Records("Organisations"), 1)
-	assert.Equal(t, int64(1), env.sim.Stats().RequestCount("POST /Organisations"))
+	assert.Equal(t, int64(1), env.stats(t).RequestCount("POST /Organisations"))
 
 	// A create whose POST landed but whose answer was lost: the record is there already.
 	landed, err := env.sim.Put("Organisations", map[string]any{"OrganisationName": "Lost answer", "OrganisationCustom15": "erp:customers:c-2"})
@@ -479,7 +495,7 @@ func TestSimUpdateKeepsUnmappedFields(t *testing.T) {
 	assert.Equal(t, "2025-01-02T03:04:05.0000000Z", after["OrganisationXDate1"])
 	assert.Equal(t, "Odense", written["OrganisationCity"])
 	assert.Equal(t, "gold", written["OrganisationPlus5"])
-	st := env.sim.Stats()
+	st := env.stats(t)
 	assert.Equal(t, int64(1), st.RequestCount("GET /Organisations/{id}"))
 	assert.Equal(t, int64(1), st.RequestCount("PUT /Organisations/{id}"))
 
