@@ -149,21 +149,14 @@ func (s *Server) adminRecords(w http.ResponseWriter, r *http.Request, segs []str
 	}
 	switch {
 	case r.Method == http.MethodGet && id == 0:
-		buf := getBuf()
-		defer putBuf(buf)
-		b := append(*buf, '[')
 		s.mu.RLock()
 		t := s.tables[ent.Name]
+		recs := make([]record, len(t.ids))
 		for i, rid := range t.ids {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendRecord(b, ent.stored, t.recs[rid])
+			recs[i] = t.recs[rid]
 		}
 		s.mu.RUnlock()
-		b = append(b, ']')
-		*buf = b
-		writeRaw(w, http.StatusOK, b)
+		writeRecords(w, ent.stored, recs)
 	case r.Method == http.MethodGet:
 		s.mu.RLock()
 		rec, ok := s.tables[ent.Name].recs[id]

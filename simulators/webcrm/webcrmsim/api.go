@@ -22,6 +22,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, e *entity) {
 		recs = append(recs, t.recs[id])
 	}
 	s.mu.RUnlock()
+	writeRecords(w, e.read, recs)
+}
+
+// writeRecords answers 200 with a JSON array of records.
+func writeRecords(w http.ResponseWriter, props []*genProp, recs []record) {
 	buf := getBuf()
 	defer putBuf(buf)
 	b := append(*buf, '[')
@@ -29,7 +34,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, e *entity) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendRecord(b, e.read, rec)
+		b = appendRecord(b, props, rec)
 	}
 	b = append(b, ']')
 	*buf = b
@@ -66,18 +71,11 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, e *entity)
 		writeError(w, badRequest("%s must be 0 on create (got %d); use PUT /%s/%d to update.", e.IDField, id, e.Name, id))
 		return
 	}
-	s.mu.Lock()
-	c, err := s.createLocked(e, fields, actorAPI, true)
-	var ds []delivery
-	if err == nil {
-		ds = s.matchHooksLocked(c)
-	}
-	s.mu.Unlock()
+	c, err := s.commit(true, func() (change, error) { return s.createLocked(e, fields, actorAPI, true) })
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.afterWrite([]change{c}, ds, true)
 	if !e.PostReturnsID {
 		writeEmpty(w)
 		return
@@ -102,35 +100,19 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, e *entity, id
 		writeError(w, badRequest("%s %d in the body does not match the id %d in the path.", e.IDField, bodyID, id))
 		return
 	}
-	s.mu.Lock()
-	c, err := s.replaceLocked(e, id, fields, actorAPI, true)
-	var ds []delivery
-	if err == nil {
-		ds = s.matchHooksLocked(c)
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if _, err := s.commit(true, func() (change, error) { return s.replaceLocked(e, id, fields, actorAPI, true) }); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.afterWrite([]change{c}, ds, true)
 	writeEmpty(w)
 }
 
 // handleDelete answers DELETE /X/{id} (only QuotationLines and Products).
 func (s *Server) handleDelete(w http.ResponseWriter, _ *http.Request, e *entity, id int) {
-	s.mu.Lock()
-	c, err := s.deleteLocked(e, id)
-	var ds []delivery
-	if err == nil {
-		ds = s.matchHooksLocked(c)
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if _, err := s.commit(true, func() (change, error) { return s.deleteLocked(e, id) }); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.afterWrite([]change{c}, ds, true)
 	writeEmpty(w)
 }
 

@@ -30,13 +30,17 @@ func benchEnv(b *testing.B, size int) (*Server, string, string) {
 		srv.Close()
 		_ = sim.Close()
 	})
-	resp, err := http.PostForm(srv.URL+"/Auth/ApiLogin", url.Values{"authCode": {testAPIToken}})
+	return sim, srv.URL, benchLogin(b, srv.URL)
+}
+
+func benchLogin(b *testing.B, base string) string {
+	resp, err := http.PostForm(base+"/Auth/ApiLogin", url.Values{"authCode": {testAPIToken}})
 	require.NoError(b, err)
 	var tok tokenResponse
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.NoError(b, json.Unmarshal(raw, &tok))
-	return sim, srv.URL, tok.AccessToken
+	return tok.AccessToken
 }
 
 func benchGet(b *testing.B, client *http.Client, u, token string) []byte {
@@ -156,19 +160,14 @@ func BenchmarkSeedMillion(b *testing.B) {
 			records += sim.Count(e)
 		}
 		srv := httptest.NewServer(sim)
-		resp, err := http.PostForm(srv.URL+"/Auth/ApiLogin", url.Values{"authCode": {testAPIToken}})
-		require.NoError(b, err)
-		var tok tokenResponse
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		require.NoError(b, json.Unmarshal(raw, &tok))
+		token := benchLogin(b, srv.URL)
 		q := srv.URL + "/Queries?Size=1000&script=" + url.QueryEscape("SELECT * FROM Person WHERE PersonUpdatedAt >= '2024-01-01T00:00:00Z' ORDER BY PersonUpdatedAt ASC")
 		client := &http.Client{}
 		start = time.Now()
-		benchGet(b, client, q+"&Page=1", tok.AccessToken)
+		benchGet(b, client, q+"&Page=1", token)
 		cold := time.Since(start)
 		start = time.Now()
-		benchGet(b, client, q+"&Page=2", tok.AccessToken)
+		benchGet(b, client, q+"&Page=2", token)
 		warm := time.Since(start)
 		srv.Close()
 		require.NoError(b, sim.Close())

@@ -24,22 +24,15 @@ func (s *Server) Put(e string, rec map[string]any) (int, error) {
 			delete(fields, k)
 		}
 	}
-	s.mu.Lock()
-	var c change
-	if id == 0 {
-		c, err = s.createLocked(ent, fields, actorUI, false)
-	} else {
-		c, err = s.replaceLocked(ent, id, fields, actorUI, false)
-	}
-	var ds []delivery
-	if err == nil {
-		ds = s.matchHooksLocked(c)
-	}
-	s.mu.Unlock()
+	c, err := s.commit(false, func() (change, error) {
+		if id == 0 {
+			return s.createLocked(ent, fields, actorUI, false)
+		}
+		return s.replaceLocked(ent, id, fields, actorUI, false)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("put %s %d: %w", ent.Name, id, err)
 	}
-	s.afterWrite([]change{c}, ds, false)
 	return c.id, nil
 }
 
@@ -57,17 +50,9 @@ func (s *Server) Patch(e string, id int, fields map[string]any) error {
 	if bodyID != 0 && bodyID != id {
 		return fmt.Errorf("patch %s %d: %w", ent.Name, id, badRequest("%s %d does not match %d", ent.IDField, bodyID, id))
 	}
-	s.mu.Lock()
-	c, err := s.mergeLocked(ent, id, norm, actorUI)
-	var ds []delivery
-	if err == nil {
-		ds = s.matchHooksLocked(c)
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if _, err := s.commit(false, func() (change, error) { return s.mergeLocked(ent, id, norm, actorUI) }); err != nil {
 		return fmt.Errorf("patch %s %d: %w", ent.Name, id, err)
 	}
-	s.afterWrite([]change{c}, ds, false)
 	return nil
 }
 
@@ -78,17 +63,9 @@ func (s *Server) Remove(e string, id int) error {
 	if !ok {
 		return fmt.Errorf("remove: %w", errEntity(e))
 	}
-	s.mu.Lock()
-	c, err := s.deleteLocked(ent, id)
-	var ds []delivery
-	if err == nil {
-		ds = s.matchHooksLocked(c)
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if _, err := s.commit(false, func() (change, error) { return s.deleteLocked(ent, id) }); err != nil {
 		return fmt.Errorf("remove %s %d: %w", ent.Name, id, err)
 	}
-	s.afterWrite([]change{c}, ds, false)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package webcrmsim
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -157,5 +156,5 @@ func TestFaultsDoNotTouchAdmin(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	var st Stats
 	require.NoError(t, json.Unmarshal(body, &st))
-	require.Zero(t, st.TotalRequests, fmt.Sprintf("%s", body))
+	require.Zero(t, st.TotalRequests, string(body))
 }

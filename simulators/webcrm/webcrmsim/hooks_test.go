@@ -97,7 +97,7 @@ func TestHooksFireOnCreateUpdateDelete(t *testing.T) {
 	// direct-store edits (a user in the UI) fire hooks too
 	require.NoError(t, e.sim.Patch("Organisations", org, map[string]any{"OrganisationCity": "Tromsø"}))
 	require.NoError(t, e.sim.Remove("Organisations", org))
-	got = rc.waitFor(t, 4)
+	rc.waitFor(t, 4)
 
 	opp := e.createID("Opportunities", map[string]any{"OpportunityDescription": "x"})
 	line := e.createID("QuotationLines", map[string]any{"QuotationLineOpportunityId": opp, "QuotationLinePrice": 1})

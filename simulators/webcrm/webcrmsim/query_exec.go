@@ -18,6 +18,16 @@ const (
 	triUnknown
 )
 
+func (t tri) not() tri {
+	switch t {
+	case triTrue:
+		return triFalse
+	case triFalse:
+		return triTrue
+	}
+	return triUnknown
+}
+
 func triOf(b bool) tri {
 	if b {
 		return triTrue
@@ -158,65 +168,15 @@ func (c *compiler) resolve(col colExpr) (boundCol, error) {
 func (c *compiler) cond(x cond) (predicate, error) {
 	switch n := x.(type) {
 	case andCond:
-		l, err := c.cond(n.l)
-		if err != nil {
-			return nil, err
-		}
-		r, err := c.cond(n.r)
-		if err != nil {
-			return nil, err
-		}
-		return func(row qrow) tri {
-			a := l(row)
-			if a == triFalse {
-				return triFalse
-			}
-			b := r(row)
-			if b == triFalse {
-				return triFalse
-			}
-			if a == triTrue && b == triTrue {
-				return triTrue
-			}
-			return triUnknown
-		}, nil
+		return c.junction(n.l, n.r, triFalse)
 	case orCond:
-		l, err := c.cond(n.l)
-		if err != nil {
-			return nil, err
-		}
-		r, err := c.cond(n.r)
-		if err != nil {
-			return nil, err
-		}
-		return func(row qrow) tri {
-			a := l(row)
-			if a == triTrue {
-				return triTrue
-			}
-			b := r(row)
-			if b == triTrue {
-				return triTrue
-			}
-			if a == triFalse && b == triFalse {
-				return triFalse
-			}
-			return triUnknown
-		}, nil
+		return c.junction(n.l, n.r, triTrue)
 	case notCond:
 		inner, err := c.cond(n.x)
 		if err != nil {
 			return nil, err
 		}
-		return func(row qrow) tri {
-			switch inner(row) {
-			case triTrue:
-				return triFalse
-			case triFalse:
-				return triTrue
-			}
-			return triUnknown
-		}, nil
+		return func(row qrow) tri { return inner(row).not() }, nil
 	case cmpCond:
 		return c.compare(n.op, n.l, n.r)
 	case isNullCond:
@@ -260,12 +220,7 @@ func (c *compiler) cond(x cond) (predicate, error) {
 				}
 			}
 			if not {
-				switch res {
-				case triTrue:
-					return triFalse
-				case triFalse:
-					return triTrue
-				}
+				return res.not()
 			}
 			return res
 		}, nil
@@ -332,6 +287,34 @@ func likeMatch(s, p []rune) bool {
 		pi++
 	}
 	return pi == len(p)
+}
+
+// junction compiles AND (dominant value false) or OR (dominant value
+// true) in three-valued logic, skipping the right side when the left one
+// decides.
+func (c *compiler) junction(lx, rx cond, dominant tri) (predicate, error) {
+	l, err := c.cond(lx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.cond(rx)
+	if err != nil {
+		return nil, err
+	}
+	return func(row qrow) tri {
+		a := l(row)
+		if a == dominant {
+			return dominant
+		}
+		b := r(row)
+		if b == dominant {
+			return dominant
+		}
+		if a == triUnknown || b == triUnknown {
+			return triUnknown
+		}
+		return a
+	}, nil
 }
 
 // cmpResult turns a three-way comparison into the operator's truth value.

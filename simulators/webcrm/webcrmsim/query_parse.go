@@ -289,13 +289,6 @@ func parseQuery(src string) (*queryAST, error) {
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
-func (p *parser) next() token {
-	t := p.toks[p.i]
-	if t.kind != tokEOF {
-		p.i++
-	}
-	return t
-}
 
 // isKw reports whether the current token is the keyword kw.
 func (p *parser) isKw(kw string) bool {

@@ -282,11 +282,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	act := s.faults.decide()
 	if act.latency > 0 {
 		s.stats.fault("latency")
-		t := time.NewTimer(act.latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
+		if !sleepCtx(r.Context(), act.latency) {
 			return
 		}
 	}
@@ -445,22 +441,26 @@ func queryParam(r *http.Request, name string) (string, bool) {
 // paging reads Page (1..1,000,000, default 1) and Size (1..1000, default
 // DefaultPageSize); out-of-range or non-integer values are a 400.
 func paging(r *http.Request) (page, size int, err error) {
-	page, size = 1, DefaultPageSize
-	if v, ok := queryParam(r, "Page"); ok {
-		n, perr := strconv.Atoi(strings.TrimSpace(v))
-		if perr != nil || n < 1 || n > 1_000_000 {
-			return 0, 0, badRequest("The value '%s' is not valid for Page: it must be an integer from 1 to 1000000.", v)
-		}
-		page = n
+	if page, err = intParam(r, "Page", 1, 1_000_000, 1); err != nil {
+		return 0, 0, err
 	}
-	if v, ok := queryParam(r, "Size"); ok {
-		n, perr := strconv.Atoi(strings.TrimSpace(v))
-		if perr != nil || n < 1 || n > 1000 {
-			return 0, 0, badRequest("The value '%s' is not valid for Size: it must be an integer from 1 to 1000.", v)
-		}
-		size = n
+	if size, err = intParam(r, "Size", 1, 1000, DefaultPageSize); err != nil {
+		return 0, 0, err
 	}
 	return page, size, nil
+}
+
+// intParam reads an optional integer query parameter within [lo, hi].
+func intParam(r *http.Request, name string, lo, hi, def int) (int, error) {
+	v, ok := queryParam(r, name)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest("The value '%s' is not valid for %s: it must be an integer from %d to %d.", v, name, lo, hi)
+	}
+	return n, nil
 }
 
 // pageBounds returns the [lo, hi) slice bounds of a page over n items.

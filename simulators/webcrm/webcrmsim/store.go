@@ -246,6 +246,24 @@ func (s *Server) deleteLocked(e *entity, id int) (change, error) {
 	return change{ent: e, id: id, kind: "Delete", at: stamp}, nil
 }
 
+// commit runs one write under the lock, collects the hook deliveries it
+// triggers and, after unlocking, runs afterWrite. api marks writes made
+// through the API (counted in Stats.Writes).
+func (s *Server) commit(api bool, write func() (change, error)) (change, error) {
+	s.mu.Lock()
+	c, err := write()
+	var ds []delivery
+	if err == nil {
+		ds = s.matchHooksLocked(c)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return change{}, err
+	}
+	s.afterWrite([]change{c}, ds, api)
+	return c, nil
+}
+
 // afterWrite runs after the lock is released: it counts API writes, queues
 // hook deliveries and schedules persistence.
 func (s *Server) afterWrite(changes []change, deliveries []delivery, api bool) {
