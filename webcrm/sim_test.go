@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,7 +94,12 @@ func count(s webcrmsim.Stats, pattern string, status int) int64 {
 func TestSimTokenExpiryAndRelogin(t *testing.T) {
 	t.Parallel()
 	simClock := newFakeClock()
-	env := newSimEnv(t, webcrmsim.Options{Now: simClock.Now, TokenTTL: 10 * time.Minute}, nil)
+	logs := &syncBuffer{}
+	tokens := &tokenRecorder{base: http.DefaultTransport}
+	env := newSimEnv(t, webcrmsim.Options{Now: simClock.Now, TokenTTL: 10 * time.Minute}, func(c *Config) {
+		c.Logger = testConfig("", logs).Logger
+		c.Transport = tokens
+	})
 	clientClock := newFakeClock()
 	env.c.auth.now = clientClock.Now
 	ctx := context.Background()
@@ -124,6 +131,41 @@ func TestSimTokenExpiryAndRelogin(t *testing.T) {
 	assert.Equal(t, int64(1), count(st, "GET /Organisations/{id}", http.StatusUnauthorized), "no new 401")
 	assert.Equal(t, int64(1), st.RequestCount("POST /Auth/ApiRefresh"))
 	assert.Equal(t, int64(2), st.RequestCount("POST /Auth/ApiLogin"))
+
+	// None of the three access tokens, the refresh token used, nor the application
+	// token was logged.
+	seen := tokens.Seen()
+	require.Len(t, seen, 4)
+	out := logs.String()
+	require.Contains(t, out, "performing request", "retryablehttp logs at debug level")
+	for _, secret := range append(seen, testAppToken) {
+		assert.NotContains(t, out, secret)
+	}
+}
+
+// tokenRecorder remembers the distinct bearer and refresh tokens the client sent.
+type tokenRecorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (tr *tokenRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	for _, secret := range []string{tok, r.Header.Get("refreshToken")} {
+		tr.mu.Lock()
+		if secret != "" && !slices.Contains(tr.seen, secret) {
+			tr.seen = append(tr.seen, secret)
+		}
+		tr.mu.Unlock()
+	}
+	return tr.base.RoundTrip(r)
+}
+
+func (tr *tokenRecorder) Seen() []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return slices.Clone(tr.seen)
 }
 
 func TestSimShortTokenTTLManyGoroutines(t *testing.T) {
