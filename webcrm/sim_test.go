@@ -152,7 +152,13 @@ type tokenRecorder struct {
 
 func (tr *tokenRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	for _, secret := range []string{tok, r.Header.Get("refreshToken")} {
+	secrets := []string{tok}
+	for k, v := range r.Header { // the client sends the key as webCRM spells it: refreshToken
+		if strings.EqualFold(k, "refreshToken") {
+			secrets = append(secrets, v...)
+		}
+	}
+	for _, secret := range secrets {
 		tr.mu.Lock()
 		if secret != "" && !slices.Contains(tr.seen, secret) {
 			tr.seen = append(tr.seen, secret)
