@@ -76,8 +76,8 @@
 //
 // # Queries
 //
-// GET /Queries?script=...&Page&Size runs the SQL subset described at
-// parseQuery's grammar: SELECT * or columns FROM one table (Organisation,
+// GET /Queries?script=...&Page&Size runs a small SQL subset: SELECT * or
+// columns FROM one table (Organisation,
 // Person, User, Product, Opportunity, QuotationLine, plural forms and any
 // case accepted), optionally [INNER|LEFT] JOIN a second table ON a
 // condition, WHERE with AND, OR, NOT, parentheses, =, != / <>, <, <=, >,
@@ -119,8 +119,11 @@
 // answer 5xx or malformed 200 bodies, with dice from a math/rand source
 // seeded by Options.Seed. Stats counts API requests by pattern and status,
 // 429s, writes per entity, injected faults and hook deliveries. The admin
-// endpoints under /_sim/ (see Server.ServeHTTP's admin section) need no
-// bearer and are not counted. With Options.PersistPath the store is loaded
+// endpoints need no bearer and are not counted: GET /_sim/health,
+// POST /_sim/reset, POST /_sim/seed?seed=&size=, GET /_sim/stats,
+// POST /_sim/stats/reset, GET and PUT /_sim/faults (FaultConfig as JSON),
+// and GET, POST, PUT, PATCH, DELETE /_sim/records/{Entity}[/{id}] (the
+// direct-store methods Put, Patch, Remove, Record and Records over HTTP). With Options.PersistPath the store is loaded
 // at start and saved atomically after writes (debounced) and on Close.
 // Options.SeedSize organisations of deterministic Danish and Norwegian demo
 // data, with persons, users, products, opportunities and quotation lines,
