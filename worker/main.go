@@ -42,6 +42,7 @@ type flags struct {
 	erpPort      int
 	metricsAddr  string
 	hooksAddr    string
+	codecAddr    string
 	seedSize     int
 	pollInterval time.Duration
 }
@@ -92,6 +93,7 @@ TANDEM_CODEC_KEYS it encrypts payloads with a development key kept in
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "Prometheus metrics address (default 127.0.0.1:9090; \"off\" disables)")
 	fl.StringVar(&f.hooksAddr, "hooks-addr", "", "webCRM hooks endpoint address (default 127.0.0.1:8085; \"off\" disables)")
 	fl.IntVar(&f.seedSize, "seed-size", 50, "with --dev: organisations and customers in the demo data on first start")
+	fl.StringVar(&f.codecAddr, "codec-addr", "", "payload codec endpoint for the Temporal UI (default 127.0.0.1:8088; \"off\" disables)")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 0, "time between polls (default 30s, 5s with --dev)")
 	return cmd
 }
@@ -108,6 +110,9 @@ func run(ctx context.Context, cmd *cobra.Command, f flags) error {
 	if f.hooksAddr != "" {
 		cfg.Worker.HooksAddr = f.hooksAddr
 	}
+	if f.codecAddr != "" {
+		cfg.Worker.CodecAddr = f.codecAddr
+	}
 	if f.pollInterval > 0 {
 		cfg.Sync.PollInterval = f.pollInterval
 	}
@@ -123,15 +128,20 @@ func run(ctx context.Context, cmd *cobra.Command, f flags) error {
 		return err
 	}
 	defer svc.Close()
-	errc := make(chan error, 1)
-	go func() { errc <- svc.Run(ctx) }()
+	stop, err := svc.Start()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if f.dev {
 		if err := service.StartPairings(ctx, svc.Client(), svc.Mappings().Names(), service.StartOptions{PollInterval: cfg.Sync.PollInterval}); err != nil {
 			return err
 		}
 		printBanner(cmd, stack, cfg, svc.Mappings().Names())
 	}
-	return <-errc
+	<-ctx.Done()
+	logger.Info("worker stopping")
+	return nil
 }
 
 func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Config, logger *slog.Logger) (*devstack.Stack, error) {

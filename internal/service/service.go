@@ -240,6 +240,31 @@ func (s *Service) Close() {
 // Run starts the workers and the HTTP endpoints and blocks until ctx ends,
 // then stops them gracefully.
 func (s *Service) Run(ctx context.Context) error {
+	stop, err := s.Start()
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	s.logger.Info("worker stopping")
+	stop()
+	return nil
+}
+
+// Start binds the HTTP endpoints and starts the workers; it returns once
+// they run, or with the first error (a busy address names its setting).
+// stop shuts them down gracefully.
+func (s *Service) Start() (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	mainWorker := worker.New(s.client, workflows.TaskQueue, worker.Options{})
 	mainWorker.RegisterWorkflowWithOptions(workflows.PairingWorkflow, workflow.RegisterOptions{Name: "PairingWorkflow"})
 	mainWorker.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: "LinkWorkflow"})
@@ -255,29 +280,20 @@ func (s *Service) Run(ctx context.Context) error {
 	webcrmWorker := worker.New(s.client, workflows.WebCRMTaskQueue, worker.Options{TaskQueueActivitiesPerSecond: perSecond})
 	s.acts.RegisterWebCRM(webcrmWorker)
 
-	if err := mainWorker.Start(); err != nil {
-		return fmt.Errorf("start worker on %s: %w", workflows.TaskQueue, err)
-	}
-	defer mainWorker.Stop()
-	if err := webcrmWorker.Start(); err != nil {
-		return fmt.Errorf("start worker on %s: %w", workflows.WebCRMTaskQueue, err)
-	}
-	defer webcrmWorker.Stop()
-
 	var servers []*http.Server
-	defer func() {
+	stops = append(stops, func() {
 		for _, srv := range servers {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = srv.Shutdown(sctx)
 			cancel()
 		}
-	}()
+	})
 	if addr := s.cfg.Worker.MetricsAddr; addr != "" && addr != "off" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 		srv, err := serve(addr, "metrics (--metrics-addr)", mux, s.logger)
 		if err != nil {
-			return err
+			return stop, err
 		}
 		servers = append(servers, srv)
 	}
@@ -287,13 +303,13 @@ func (s *Service) Run(ctx context.Context) error {
 		} else {
 			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, &hookSink{c: s.client, set: s.set, d: links.NewDispatcher(s.client, "")}, 50, s.logger)
 			if err != nil {
-				return err
+				return stop, err
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/hooks/webcrm", h)
 			srv, err := serve(addr, "hooks (--hooks-addr)", mux, s.logger)
 			if err != nil {
-				return err
+				return stop, err
 			}
 			servers = append(servers, srv)
 		}
@@ -301,15 +317,23 @@ func (s *Service) Run(ctx context.Context) error {
 	if addr := s.cfg.Worker.CodecAddr; s.keys != nil && addr != "" && addr != "off" {
 		srv, err := s.serveCodec(addr)
 		if err != nil {
-			return err
+			return stop, err
 		}
 		servers = append(servers, srv)
 	}
+	// The workers start last, so a busy address stops the process before it
+	// takes any task.
+	if err := mainWorker.Start(); err != nil {
+		return stop, fmt.Errorf("start worker on %s: %w", workflows.TaskQueue, err)
+	}
+	stops = append(stops, mainWorker.Stop)
+	if err := webcrmWorker.Start(); err != nil {
+		return stop, fmt.Errorf("start worker on %s: %w", workflows.WebCRMTaskQueue, err)
+	}
+	stops = append(stops, webcrmWorker.Stop)
 	s.logger.Info("worker running", "task_queue", workflows.TaskQueue, "webcrm_task_queue", workflows.WebCRMTaskQueue,
 		"webcrm_activities_per_second", perSecond, "pairings", s.set.Names())
-	<-ctx.Done()
-	s.logger.Info("worker stopping")
-	return nil
+	return stop, nil
 }
 
 // serveCodec serves the codec endpoint the Temporal UI decodes payloads with.
