@@ -376,7 +376,10 @@ func (c *Client) transportError(ctx context.Context, k call, err error) error {
 	if errors.As(err, &re) {
 		return &APIError{Op: k.op, Entity: k.entity, ID: k.id, Status: re.status, Message: re.reason}
 	}
-	return &APIError{Op: k.op, Entity: k.entity, ID: k.id, Status: 0, Err: errors.New(c.auth.redact(err.Error()))}
+	if msg := c.auth.redact(err.Error()); msg != err.Error() {
+		err = errors.New(msg) // drop the chain rather than carry a secret
+	}
+	return &APIError{Op: k.op, Entity: k.entity, ID: k.id, Status: 0, Err: err}
 }
 
 var errBodyTooLarge = errors.New("body too large")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -305,6 +306,9 @@ func TestResponseThatNeverFinishesIsBoundedByTimeout(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, IsNetwork(err), "%v", err)
 	assert.Less(t, time.Since(start), 3*time.Second)
+
+	var ne net.Error
+	assert.True(t, errors.As(err, &ne) && ne.Timeout(), "the cause is kept: %v", err)
 
 	start = time.Now()
 	_, err = c.List(context.Background(), Persons, 1, 10)
