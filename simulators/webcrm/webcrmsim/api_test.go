@@ -1,7 +1,10 @@
 package webcrmsim
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -301,4 +304,65 @@ func TestTimestamps(t *testing.T) {
 	// input date-times without offset are UTC; offsets are converted
 	id := e.createID("Organisations", map[string]any{"OrganisationName": "C", "OrganisationXDate1": "2024-05-06T07:08:09+02:00"})
 	require.Equal(t, "2024-05-06T05:08:09.0000000Z", e.get(fmt.Sprintf("/Organisations/%d", id)).object(t)["OrganisationXDate1"])
+}
+
+// TestConcurrentUse runs API writes, queries and direct-store edits from
+// several goroutines at once (run with -race) and checks nothing is lost.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t)
+	e := newEnv(t, Options{Seed: 2, SeedSize: 20, RateLimitPerMinute: -1, PersistPath: t.TempDir() + "/s.json", PersistDebounce: time.Millisecond})
+	e.login()
+	require.Equal(t, 200, e.post("/Persons/Hooks", map[string]any{"Id": 0, "TargetUrl": rc.srv.URL, "IsEnabled": true, "Filter": []string{"All"}}).status)
+	before := e.sim.Count("Persons")
+	const workers, each = 4, 25
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				body, _ := json.Marshal(map[string]any{"PersonId": 0, "PersonOrganisationId": 1 + (w+i)%20, "PersonLastName": fmt.Sprintf("W%d-%d", w, i)})
+				req, _ := http.NewRequest("POST", e.srv.URL+"/Persons", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+e.token)
+				resp, err := e.client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				if err := e.sim.Patch("Organisations", 1+i%20, map[string]any{"OrganisationCity": fmt.Sprint(w)}); err != nil {
+					errs <- err
+					return
+				}
+				q := url.QueryEscape("SELECT PersonId FROM Person WHERE PersonLastName LIKE 'W%' ORDER BY PersonUpdatedAt DESC")
+				qreq, _ := http.NewRequest("GET", e.srv.URL+"/Queries?Size=10&script="+q, nil)
+				qreq.Header.Set("Authorization", "Bearer "+e.token)
+				resp, err = e.client.Do(qreq)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("query status %d", resp.StatusCode)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		require.NoError(t, <-errs)
+	}
+	require.Equal(t, before+workers*each, e.sim.Count("Persons"))
+	rc.waitFor(t, workers*each)
+	ids := map[int]bool{}
+	for _, p := range rc.payloads() {
+		require.False(t, ids[p.ID], "one Create hook per person")
+		ids[p.ID] = true
+	}
 }
