@@ -26,6 +26,16 @@ type applyRun struct {
 	recs  map[workflows.Side]record
 	res   workflows.ApplyResult
 	refs  *resolver
+	// deferWebCRMCreate makes create leave a webCRM create in pending
+	// instead of writing it, so the caller can write many in one PATCH.
+	deferWebCRMCreate bool
+	pending           *pendingCreate
+}
+
+// pendingCreate is a webCRM create that create deferred.
+type pendingCreate struct {
+	body map[string]any
+	c    mappings.Canonical
 }
 
 // Apply applies one change to one link: it reads both records (using the
@@ -35,18 +45,30 @@ type applyRun struct {
 // creates are idempotent (ERP Idempotency-Key and webCRM correlation token,
 // both the link ID), and a retry re-reads both sides before deciding.
 func (a *Activities) Apply(ctx context.Context, in workflows.ApplyInput) (workflows.ApplyResult, error) {
-	p, err := a.pairing(in.Pairing)
+	r, err := a.newApplyRun(in)
 	if err != nil {
 		return workflows.ApplyResult{}, err
 	}
+	res, err := r.run(ctx)
+	return a.finishApply(in, res, err)
+}
+
+func (a *Activities) newApplyRun(in workflows.ApplyInput) (*applyRun, error) {
+	p, err := a.pairing(in.Pairing)
+	if err != nil {
+		return nil, err
+	}
 	ws, es := a.stores(p)
-	r := &applyRun{
+	return &applyRun{
 		a: a, p: p, in: in, st: in.State,
 		store: map[workflows.Side]store{workflows.WebCRM: ws, workflows.ERP: es},
 		recs:  map[workflows.Side]record{},
 		refs:  &resolver{d: a.dispatcher},
-	}
-	res, err := r.run(ctx)
+	}, nil
+}
+
+// finishApply records metrics and classifies the error of one apply.
+func (a *Activities) finishApply(in workflows.ApplyInput, res workflows.ApplyResult, err error) (workflows.ApplyResult, error) {
 	if err != nil {
 		a.Metrics.applied(in.Pairing, string(in.Change.Side), workflows.ActionError)
 		return res, classify(recordError(in.Pairing, in.LinkID, err))
@@ -347,10 +369,20 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 	if err != nil {
 		return permanent(fmt.Errorf("map record for %s: %w", r.store[side].label(), err), errTypeValidation)
 	}
+	if side == workflows.WebCRM && r.deferWebCRMCreate {
+		r.pending = &pendingCreate{body: body, c: c}
+		return nil
+	}
 	id, rec, err := r.store[side].create(ctx, body, r.in.LinkID)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", r.store[side].label(), err)
 	}
+	return r.created(ctx, side, id, rec, c)
+}
+
+// created finishes a create: the new record's id, its index entry, the
+// snapshot and the state.
+func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, rec record, c mappings.Canonical) error {
 	r.setID(side, id)
 	if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, side, id, r.in.LinkID); err != nil {
 		return r.handOver(err)
@@ -363,7 +395,7 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 	if side == workflows.WebCRM {
 		action = workflows.ActionCreatedWebCRM
 	}
-	_, err = r.settle(action, "")
+	_, err := r.settle(action, "")
 	return err
 }
 

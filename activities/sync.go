@@ -3,9 +3,11 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +55,8 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 	t := &tally{}
 	sem := make(chan struct{}, a.concurrency())
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var pending []*applyRun
 	errs := make([]error, len(changes))
 	for i, ch := range changes {
 		select {
@@ -65,12 +69,18 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out, err := a.deliver(ctx, pairing, ch)
-			if err != nil {
+			out, deferred, err := a.deliver(ctx, pairing, ch, true)
+			switch {
+			case err != nil:
 				errs[i] = err
 				return
+			case deferred != nil:
+				mu.Lock()
+				pending = append(pending, deferred)
+				mu.Unlock()
+			default:
+				t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
 			}
-			t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
 			if activity.IsActivity(ctx) {
 				activity.RecordHeartbeat(ctx, i)
 			}
@@ -79,6 +89,11 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
+			return t, err
+		}
+	}
+	if len(pending) > 0 {
+		if err := a.bulkCreate(ctx, pairing, pending, t); err != nil {
 			return t, err
 		}
 	}
@@ -91,26 +106,47 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 // an update and a round trip through the link, which is what bounds a
 // backfill. Every other change goes to its link as an update; so does a
 // first contact that failed, so that the link records the error and
-// retries it.
-func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
+// retries it. With mayDefer, a first contact that would create a webCRM
+// record is returned unfinished, for bulkCreate.
+func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.Change, mayDefer bool) (workflows.Outcome, *applyRun, error) {
 	if ch.Deleted {
-		return a.dispatcher.Apply(ctx, pairing, ch)
+		out, err := a.dispatcher.Apply(ctx, pairing, ch)
+		return out, nil, err
 	}
 	linkID := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
 	kind, seen, err := links.DescribeMemo(ctx, a.Temporal, linkID)
 	if err != nil {
-		return workflows.Outcome{}, err
+		return workflows.Outcome{}, nil, err
 	}
 	if kind == links.KindLink && seen.Seen(ch) {
-		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, nil
+		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, nil, nil
 	}
 	if kind != links.KindNone {
-		return a.dispatcher.Apply(ctx, pairing, ch)
+		out, err := a.dispatcher.Apply(ctx, pairing, ch)
+		return out, nil, err
 	}
-	res, err := a.Apply(ctx, workflows.ApplyInput{
-		Pairing: pairing, LinkID: linkID, State: workflows.LinkState{State: workflows.StatePending}, Change: ch,
-	})
-	if err != nil || res.Outcome.Forward != "" {
+	in := workflows.ApplyInput{Pairing: pairing, LinkID: linkID, State: workflows.LinkState{State: workflows.StatePending}, Change: ch}
+	r, err := a.newApplyRun(in)
+	if err != nil {
+		return workflows.Outcome{}, nil, err
+	}
+	// Bulk creates need the correlation token to find a record again after
+	// a lost answer; entities without one are created one by one.
+	r.deferWebCRMCreate = mayDefer && r.p.CorrelationField != ""
+	res, err := r.run(ctx)
+	if err == nil && r.pending != nil {
+		return workflows.Outcome{}, r, nil
+	}
+	res, err = a.finishApply(in, res, err)
+	out, err := a.startWith(ctx, pairing, ch, res, err)
+	return out, nil, err
+}
+
+// startWith starts the link of a first contact with its result, or hands
+// the change to the link as an update when the first contact failed, was
+// forwarded, or a link appeared meanwhile.
+func (a *Activities) startWith(ctx context.Context, pairing string, ch workflows.Change, res workflows.ApplyResult, applyErr error) (workflows.Outcome, error) {
+	if applyErr != nil || res.Outcome.Forward != "" {
 		return a.dispatcher.Apply(ctx, pairing, ch)
 	}
 	started, err := links.StartLink(ctx, a.Temporal, a.TaskQueue, pairing, ch.Side, ch.ID, res.State, ch, res.Outcome.Action)
@@ -123,6 +159,104 @@ func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.C
 	out := res.Outcome
 	out.State, out.Reason, out.CrmID, out.ErpID = res.State.State, res.State.Reason, res.State.CrmID, res.State.ErpID
 	return out, nil
+}
+
+// bulkBatch is the number of webCRM records created by one PATCH.
+const bulkBatch = 100
+
+// bulkCreate writes deferred webCRM creates in PATCH batches: one request
+// of the token's budget for up to bulkBatch records instead of up to three
+// each. Each body carries its link's correlation token; on a retried
+// activity the tokens are looked up first, so a batch whose answer was lost
+// creates nothing twice. A record the batch rejects, or a batch that
+// fails, goes to its link one by one, which records the reason.
+func (a *Activities) bulkCreate(ctx context.Context, pairing string, runs []*applyRun, t *tally) error {
+	p := runs[0].p
+	entity := webcrm.Entity(p.WebCRMEntity)
+	retry := activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1
+	for start := 0; start < len(runs); start += bulkBatch {
+		chunk := runs[start:min(start+bulkBatch, len(runs))]
+		ids := make([]int, len(chunk))
+		var bodies []webcrm.Record
+		var batch []int
+		for i, r := range chunk {
+			if retry {
+				found, err := a.WebCRM.FindBy(ctx, entity, p.CorrelationField, r.in.LinkID)
+				if err != nil {
+					return classify(fmt.Errorf("%s: look up %s created by an earlier attempt: %w", pairing, r.in.LinkID, err))
+				}
+				if len(found) == 1 {
+					if ids[i], err = found[0].ID(entity); err == nil {
+						continue
+					}
+				}
+			}
+			body := webcrm.Record{}
+			for k, v := range r.pending.body {
+				body[k] = v
+			}
+			body[p.CorrelationField] = r.in.LinkID
+			body[entity.IDField()] = 0
+			bodies = append(bodies, body)
+			batch = append(batch, i)
+		}
+		if len(bodies) > 0 {
+			results, err := a.WebCRM.BulkUpsert(ctx, entity, bodies)
+			if err != nil {
+				var rl *webcrm.RateLimitError
+				if errors.As(err, &rl) || webcrm.IsNetwork(err) || webcrm.IsServer(err) {
+					return classify(fmt.Errorf("%s: create %d webCRM %s in one batch: %w", pairing, len(bodies), entity, err))
+				}
+				results = make([]string, len(bodies)) // rejected as a whole: each goes on its own
+			}
+			for j, i := range batch {
+				if j < len(results) {
+					ids[i], _ = strconv.Atoi(strings.TrimSpace(results[j]))
+				}
+			}
+		}
+		if err := a.finishBulk(ctx, pairing, chunk, ids, t); err != nil {
+			return err
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, start)
+		}
+	}
+	return nil
+}
+
+// finishBulk finishes the first contacts of one batch: each created record
+// gets its index entry and its link; one without an id goes to its link.
+func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*applyRun, ids []int, t *tally) error {
+	sem := make(chan struct{}, a.concurrency())
+	var wg sync.WaitGroup
+	errs := make([]error, len(runs))
+	for i, r := range runs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ch := r.in.Change
+			var out workflows.Outcome
+			var err error
+			if ids[i] <= 0 {
+				out, err = a.dispatcher.Apply(ctx, pairing, ch)
+			} else {
+				body := webcrm.Record(r.pending.body)
+				cerr := r.created(ctx, workflows.WebCRM, strconv.Itoa(ids[i]), record{fields: body}, r.pending.c)
+				res, aerr := a.finishApply(r.in, r.res, cerr)
+				out, err = a.startWith(ctx, pairing, ch, res, aerr)
+			}
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // SyncWebCRM reads the pairing's webCRM records changed since the watermark
