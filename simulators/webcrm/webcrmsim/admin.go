@@ -151,10 +151,7 @@ func (s *Server) adminRecords(w http.ResponseWriter, r *http.Request, segs []str
 	case r.Method == http.MethodGet && id == 0:
 		s.mu.RLock()
 		t := s.tables[ent.Name]
-		recs := make([]record, len(t.ids))
-		for i, rid := range t.ids {
-			recs[i] = t.recs[rid]
-		}
+		recs := t.records(0, len(t.ids))
 		s.mu.RUnlock()
 		writeRecords(w, ent.stored, recs)
 	case r.Method == http.MethodGet:

@@ -16,11 +16,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, e *entity) {
 	}
 	s.mu.RLock()
 	t := s.tables[e.Name]
-	lo, hi := pageBounds(len(t.ids), page, size)
-	recs := make([]record, 0, hi-lo)
-	for _, id := range t.ids[lo:hi] {
-		recs = append(recs, t.recs[id])
-	}
+	recs := t.records(pageBounds(len(t.ids), page, size))
 	s.mu.RUnlock()
 	writeRecords(w, e.read, recs)
 }

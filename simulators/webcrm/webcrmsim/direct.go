@@ -93,10 +93,7 @@ func (s *Server) Records(e string) []map[string]any {
 	}
 	s.mu.RLock()
 	t := s.tables[ent.Name]
-	recs := make([]record, len(t.ids))
-	for i, id := range t.ids {
-		recs[i] = t.recs[id]
-	}
+	recs := t.records(0, len(t.ids))
 	s.mu.RUnlock()
 	out := make([]map[string]any, len(recs))
 	for i, r := range recs {

@@ -115,11 +115,7 @@ func (p *persister) save() error {
 	snaps := make([]snap, 0, len(entities.list))
 	for _, e := range entities.list {
 		t := s.tables[e.Name]
-		recs := make([]record, len(t.ids))
-		for i, id := range t.ids {
-			recs[i] = t.recs[id]
-		}
-		snaps = append(snaps, snap{ent: e, nextID: t.nextID, recs: recs})
+		snaps = append(snaps, snap{ent: e, nextID: t.nextID, recs: t.records(0, len(t.ids))})
 	}
 	var hooks []persistHook
 	for _, e := range entities.list {

@@ -559,10 +559,7 @@ func (s *Server) execLocked(q *compiledQuery) ([]qrow, error) {
 	}
 	var all []record
 	if index == nil {
-		all = make([]record, 0, len(tb.ids))
-		for _, bid := range tb.ids {
-			all = append(all, tb.recs[bid])
-		}
+		all = tb.records(0, len(tb.ids))
 	}
 	for _, id := range ta.ids {
 		a := ta.recs[id]

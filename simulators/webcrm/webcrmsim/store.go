@@ -43,6 +43,16 @@ func (t *table) insert(id int, rec record) {
 	}
 }
 
+// records returns the records at positions [lo, hi) of the id order.
+// Caller holds the server lock; the records themselves are immutable.
+func (t *table) records(lo, hi int) []record {
+	out := make([]record, hi-lo)
+	for i, id := range t.ids[lo:hi] {
+		out[i] = t.recs[id]
+	}
+	return out
+}
+
 func (t *table) remove(id int) {
 	delete(t.recs, id)
 	i := sort.SearchInts(t.ids, id)
