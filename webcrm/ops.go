@@ -485,13 +485,8 @@ var serverMaintained = []string{"CreatedAt", "CreatedBy", "UpdatedAt", "UpdatedB
 // between by someone else to a property in changes is overwritten, and to any other
 // property is overwritten with the value read a moment before.
 func (c *Client) Update(ctx context.Context, e Entity, id int, changes Record) (Record, error) {
-	if err := checkEntity("Update", e); err != nil {
+	if err := checkWrite(e, id, "changes", changes); err != nil {
 		return nil, err
-	}
-	if v, ok := changes[e.IDField()]; ok {
-		if got, err := toInt(v); err != nil || got != id {
-			return nil, fmt.Errorf("webcrm: Update %s %d: %w: changes set %s to %v", e, id, ErrInvalidArgument, e.IDField(), v)
-		}
 	}
 	cur, err := c.get(ctx, "Update", e, id)
 	if err != nil {
@@ -501,24 +496,46 @@ func (c *Client) Update(ctx context.Context, e Entity, id int, changes Record) (
 }
 
 // Replace is Update without the read: it overlays changes on current, a
-// record the caller has just read with Get, and PUTs the whole DTO. Use it
+// record the caller has just read (Get, or a ChangedSince/FindBy row), and PUTs the
+// whole DTO. current must be the full record: properties it lacks are sent as absent,
+// which webCRM may take as cleared. A current or changes carrying another id is refused. Use it
 // only with a fresh read, since webCRM has no conditional PUT; it saves one
 // request of the token's budget per write.
 func (c *Client) Replace(ctx context.Context, e Entity, id int, current, changes Record) (Record, error) {
-	if err := checkEntity("Update", e); err != nil {
+	if err := checkWrite(e, id, "changes", changes); err != nil {
 		return nil, err
 	}
-	if v, ok := changes[e.IDField()]; ok {
-		if got, err := toInt(v); err != nil || got != id {
-			return nil, fmt.Errorf("webcrm: Update %s %d: %w: changes set %s to %v", e, id, ErrInvalidArgument, e.IDField(), v)
-		}
+	if err := checkWrite(e, id, "current", current); err != nil {
+		return nil, err
 	}
 	return c.put(ctx, e, id, current, changes)
 }
 
-// put overlays changes on cur and PUTs the whole record.
+// checkWrite validates the entity and that rec (named what) does not carry another
+// record's id.
+func checkWrite(e Entity, id int, what string, rec Record) error {
+	if err := checkEntity("Update", e); err != nil {
+		return err
+	}
+	if v, ok := rec[e.IDField()]; ok {
+		if got, err := toInt(v); err != nil || got != id {
+			return fmt.Errorf("webcrm: Update %s %d: %w: %s has %s %v", e, id, ErrInvalidArgument, what, e.IDField(), v)
+		}
+	}
+	return nil
+}
+
+// put overlays changes on cur and PUTs the whole record. Columns of cur that cannot
+// be DTO properties (every property starts with the entity's Table name) are left out:
+// they are extra /Queries columns such as RowNumber or o_lastUpdatedById, present when
+// cur is a ChangedSince or FindBy row.
 func (c *Client) put(ctx context.Context, e Entity, id int, cur, changes Record) (Record, error) {
-	body := cur.Clone()
+	body := make(Record, len(cur)+len(changes))
+	for k, v := range cur {
+		if strings.HasPrefix(k, e.Table()) {
+			body[k] = v
+		}
+	}
 	for k, v := range normalise(changes) {
 		body[k] = v
 	}

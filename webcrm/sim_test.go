@@ -2,6 +2,7 @@ package webcrm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -550,6 +551,49 @@ func TestSimUpdateKeepsUnmappedFields(t *testing.T) {
 	_, err = env.c.Update(ctx, Organisations, id+100, Record{"OrganisationCity": "x"})
 	assert.True(t, IsNotFound(err), "%v", err)
 	assert.Contains(t, err.Error(), "Update Organisations "+strconv.Itoa(id+100))
+}
+
+// TestSimReplaceWritesWithoutReading: Replace PUTs the caller's fresh read plus the
+// changes, keeping every unmapped property, with no GET of its own.
+func TestSimReplaceWritesWithoutReading(t *testing.T) {
+	t.Parallel()
+	env := newSimEnv(t, webcrmsim.Options{}, nil)
+	ctx := context.Background()
+	org, err := env.sim.Put("Organisations", map[string]any{"OrganisationName": "Acme"})
+	require.NoError(t, err)
+	pid, err := env.sim.Put("Persons", map[string]any{"PersonLastName": "Berg", "PersonOrganisationId": org, "PersonCustom2": "keep", "PersonPlus1": "also"})
+	require.NoError(t, err)
+	cur, err := env.c.Get(ctx, Persons, pid)
+	require.NoError(t, err)
+	env.resetStats(t)
+
+	written, err := env.c.Replace(ctx, Persons, pid, cur, Record{"PersonEmail": "berg@example.com"})
+	require.NoError(t, err)
+	after, _ := env.sim.Record("Persons", pid)
+	assert.Equal(t, "berg@example.com", after["PersonEmail"])
+	assert.Equal(t, "keep", after["PersonCustom2"])
+	assert.Equal(t, "also", after["PersonPlus1"])
+	assert.Equal(t, "berg@example.com", written["PersonEmail"])
+	st := env.stats(t)
+	assert.Equal(t, int64(0), st.RequestCount("GET /Persons/{id}"))
+	assert.Equal(t, int64(1), st.RequestCount("PUT /Persons/{id}"))
+
+	other := cur.Clone()
+	other["PersonId"] = json.Number(strconv.Itoa(pid + 1))
+	_, err = env.c.Replace(ctx, Persons, pid, other, Record{"PersonEmail": "x"})
+	assert.ErrorIs(t, err, ErrInvalidArgument, "a read of another record is refused")
+	assert.Equal(t, int64(1), env.stats(t).RequestCount("PUT /Persons/{id}"))
+
+	// A ChangedSince row carries extra /Queries columns; they are not sent back.
+	rows, _, err := env.c.ChangedSince(ctx, Persons, time.Time{}, 0)
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Contains(t, rows[0], "RowNumber")
+	_, err = env.c.Replace(ctx, Persons, pid, rows[0], Record{"PersonTitle": "Dr"})
+	require.NoError(t, err)
+	after, _ = env.sim.Record("Persons", pid)
+	assert.Equal(t, "Dr", after["PersonTitle"])
+	assert.Equal(t, "keep", after["PersonCustom2"])
 }
 
 func TestSimMalformedResponses(t *testing.T) {
