@@ -20,8 +20,9 @@ type linkRef struct {
 
 // Reconcile finds webCRM records that disappeared (webCRM has no tombstones
 // and no delete in its API for most entities) and hands each to its link as
-// a delete. More missing records than in.MaxDeleteShare of the links stops
-// the run before anything is dispatched.
+// a delete. More missing records than in.MaxDeleteShare of the links (and
+// more than a handful, massDeleteFloor) stops the run before anything is
+// dispatched.
 func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput) (workflows.ReconcileResult, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
@@ -60,7 +61,7 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 		res.Missing++
 		changes = append(changes, workflows.Change{Side: workflows.WebCRM, ID: l.crmID, Deleted: true, Source: workflows.SourceReconcile})
 	}
-	if res.Missing > 0 && float64(res.Missing) > in.MaxDeleteShare*float64(res.Links) {
+	if res.Missing > massDeleteFloor && float64(res.Missing) > in.MaxDeleteShare*float64(res.Links) {
 		res.Guarded = true
 		res.Reason = fmt.Sprintf("%d of %d linked webCRM %s are missing, more than %.0f%%; nothing was changed. Check webCRM, then run reconcile with a higher maxDeleteShare",
 			res.Missing, res.Links, entity, in.MaxDeleteShare*100)
