@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -81,6 +82,8 @@ type stackOptions struct {
 	Pairings []string
 	// NoWorker leaves the worker to the test (startWorker).
 	NoWorker bool
+	// Timeout bounds the helpers' waits (default waitTimeout).
+	Timeout time.Duration
 	// Concurrency is the number of changes one poll dispatches at once
 	// (default: the configuration's default).
 	Concurrency int
@@ -98,7 +101,8 @@ type stack struct {
 	erpURL  string
 	cfg     config.Config
 	logs    *logSink
-	started []string // pairings started
+	started []string      // pairings started
+	timeout time.Duration // bound of the helpers' waits
 
 	mu      sync.Mutex
 	workers []*workerRun
@@ -116,7 +120,10 @@ type workerRun struct {
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	began := time.Now()
-	s := &stack{t: t, logs: newLogSink()}
+	s := &stack{t: t, logs: newLogSink(), timeout: opts.Timeout}
+	if s.timeout <= 0 {
+		s.timeout = waitTimeout
+	}
 	s.srv = testenv.StartTemporal(t, testenv.Options{SuggestContinueAsNew: opts.SuggestContinueAsNew})
 	t.Cleanup(func() { s.logs.report(t) })
 
@@ -270,7 +277,7 @@ func (s *stack) lookup(pairing string, side workflows.Side, id string) (string, 
 func (s *stack) waitLinked(pairing string, side workflows.Side, id string) workflows.LinkState {
 	s.t.Helper()
 	var st workflows.LinkState
-	s.waitFor(fmt.Sprintf("%s %s record %s to be linked", pairing, side, id), waitTimeout, func() error {
+	s.waitFor(fmt.Sprintf("%s %s record %s to be linked", pairing, side, id), s.timeout, func() error {
 		_, got, found, err := s.lookup(pairing, side, id)
 		switch {
 		case err != nil:
@@ -290,7 +297,7 @@ func (s *stack) waitLinked(pairing string, side workflows.Side, id string) workf
 func (s *stack) waitLinkState(pairing string, side workflows.Side, id, state string) workflows.LinkState {
 	s.t.Helper()
 	var st workflows.LinkState
-	s.waitFor(fmt.Sprintf("%s %s record %s link to be %s", pairing, side, id, state), waitTimeout, func() error {
+	s.waitFor(fmt.Sprintf("%s %s record %s link to be %s", pairing, side, id, state), s.timeout, func() error {
 		_, got, found, err := s.lookup(pairing, side, id)
 		switch {
 		case err != nil:
@@ -372,7 +379,7 @@ func (s *stack) waitERPCounterpart(pairing string, crmID int) map[string]any {
 	s.t.Helper()
 	ref := linkID(pairing, workflows.WebCRM, fmt.Sprint(crmID))
 	var rec map[string]any
-	s.waitFor(fmt.Sprintf("the ERP counterpart of %s webCRM %d", pairing, crmID), waitTimeout, func() error {
+	s.waitFor(fmt.Sprintf("the ERP counterpart of %s webCRM %d", pairing, crmID), s.timeout, func() error {
 		recs := s.erpByRef(erpResource[pairing], ref)
 		if len(recs) != 1 {
 			return fmt.Errorf("%d ERP %s carry externalRef %s", len(recs), erpResource[pairing], ref)
@@ -395,7 +402,7 @@ func (s *stack) waitCRMCounterpart(pairing, erpID string) map[string]any {
 	ref := linkID(pairing, workflows.ERP, erpID)
 	var rec map[string]any
 	if field := crmToken[pairing]; field != "" {
-		s.waitFor(fmt.Sprintf("the webCRM counterpart of %s ERP %s", pairing, erpID), waitTimeout, func() error {
+		s.waitFor(fmt.Sprintf("the webCRM counterpart of %s ERP %s", pairing, erpID), s.timeout, func() error {
 			recs := s.crmByField(crmEntity[pairing], field, ref)
 			if len(recs) != 1 {
 				return fmt.Errorf("%d webCRM %s carry %s = %s", len(recs), crmEntity[pairing], field, ref)
@@ -486,7 +493,7 @@ func (s *stack) crmGet(entity string, id int) map[string]any {
 // waitERPField waits until an ERP record's field (dotted path) has want.
 func (s *stack) waitERPField(resource, id, path, want string) {
 	s.t.Helper()
-	s.waitFor(fmt.Sprintf("ERP %s %s %s = %q", resource, id, path, want), waitTimeout, func() error {
+	s.waitFor(fmt.Sprintf("ERP %s %s %s = %q", resource, id, path, want), s.timeout, func() error {
 		rec, ok := s.erp.Record(resource, id)
 		if !ok {
 			return fmt.Errorf("ERP %s %s is gone", resource, id)
@@ -501,7 +508,7 @@ func (s *stack) waitERPField(resource, id, path, want string) {
 // waitCRMField waits until a webCRM record's field has want.
 func (s *stack) waitCRMField(entity string, id int, field, want string) {
 	s.t.Helper()
-	s.waitFor(fmt.Sprintf("webCRM %s %d %s = %q", entity, id, field, want), waitTimeout, func() error {
+	s.waitFor(fmt.Sprintf("webCRM %s %d %s = %q", entity, id, field, want), s.timeout, func() error {
 		rec, ok := s.crm.Record(entity, id)
 		if !ok {
 			return fmt.Errorf("webCRM %s %d is gone", entity, id)
@@ -545,7 +552,7 @@ func (s *stack) pause(names ...string) {
 		s.signalPairing(n, workflows.SignalPause, "integration test")
 	}
 	for _, n := range names {
-		s.waitFor("pairing "+n+" to pause", waitTimeout, func() error {
+		s.waitFor("pairing "+n+" to pause", s.timeout, func() error {
 			st, err := s.pairingStatus(n)
 			if err != nil {
 				return err
@@ -579,7 +586,7 @@ func (s *stack) waitPolls(n int) {
 		base[p] = st.Totals.Polls
 	}
 	for _, p := range s.started {
-		s.waitFor(fmt.Sprintf("pairing %s to poll %d more times", p, n), waitTimeout, func() error {
+		s.waitFor(fmt.Sprintf("pairing %s to poll %d more times", p, n), s.timeout, func() error {
 			st, err := s.pairingStatus(p)
 			if err != nil {
 				return err
@@ -843,7 +850,7 @@ func (l *logSink) report(t *testing.T) {
 		}
 		t.Logf("worker warnings and errors:%s", b.String())
 	}
-	if t.Failed() {
+	if t.Failed() || os.Getenv("TANDEM_IT_LOGS") != "" {
 		recent := l.recent
 		if len(recent) > logKeep {
 			recent = recent[len(recent)-logKeep:]
