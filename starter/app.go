@@ -14,7 +14,9 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/tandemsync/tandem/internal/codec"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/mappings"
@@ -111,7 +113,7 @@ func (a *app) report(cmd *cobra.Command, err error) int {
 	case !a.ran:
 		code = exitUsage
 	}
-	msg := oneLine(err.Error())
+	msg := oneLine(explain(err).Error())
 	if code == exitUsage && cmd != nil {
 		msg += fmt.Sprintf(" (see %q)", cmd.CommandPath()+" --help")
 	}
@@ -267,6 +269,9 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 		return nil, fmt.Errorf("cannot reach Temporal at %s: %w; %s", addr, err, hint)
 	}
 	_ = conn.Close()
+	if _, err := service.CodecKeys(cfg.Temporal.Codec); err != nil {
+		return nil, fmt.Errorf("payload encryption keys: %w", err)
+	}
 	c, err := service.Dial(cfg.Temporal, a.logger, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach Temporal: %w; %s", err, hint)
@@ -285,6 +290,32 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	}
 	a.client = c
 	return c, nil
+}
+
+// hintedError is an error with what to do about it.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (h *hintedError) Error() string { return h.err.Error() + "; " + h.hint }
+func (h *hintedError) Unwrap() error { return h.err }
+
+// explain adds what to do to an error the operator can fix by configuration:
+// payloads the worker encrypted, read without its keys. It returns err
+// itself when there is nothing to add (or it was added already).
+func explain(err error) error {
+	var hinted *hintedError
+	var unknownKey *codec.UnknownKeyError
+	switch {
+	case err == nil || errors.As(err, &hinted):
+		return err
+	case errors.Is(err, converter.ErrEncodingIsNotSupported):
+		return &hintedError{err, fmt.Sprintf("the worker encrypts payloads: give the starter the same keys (%s or %s)", codec.EnvKeys, codec.EnvKeysFile)}
+	case errors.As(err, &unknownKey):
+		return &hintedError{err, fmt.Sprintf("the starter needs the worker's keys (%s or %s)", codec.EnvKeys, codec.EnvKeysFile)}
+	}
+	return err
 }
 
 // isNotFound reports whether err is Temporal's "not found".

@@ -208,7 +208,9 @@ func (a *app) watchBackfill(ctx context.Context, c client.Client, pairing, side 
 			"watch it again with `starter backfill attach --pairing %s --side %s`\n", id, pairing, side)
 		return nil
 	}
-	poll := func() {
+	// poll draws the progress; it fails only when the answer cannot be
+	// read at all (payloads encrypted with keys the starter lacks).
+	poll := func() error {
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		defer cancel()
 		v, err := c.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
@@ -216,13 +218,20 @@ func (a *app) watchBackfill(ctx context.Context, c client.Client, pairing, side 
 		if err == nil {
 			err = v.Get(&p)
 		}
+		if explained := explain(err); explained != err {
+			view.close()
+			return fmt.Errorf("read the progress of backfill %s: %w", id, explained)
+		}
 		if err != nil {
 			view.waiting("waiting for a worker to report progress")
-			return
+			return nil
 		}
 		view.update(p)
+		return nil
 	}
-	poll()
+	if err := poll(); err != nil {
+		return err
+	}
 	ticker := time.NewTicker(a.pollEvery)
 	defer ticker.Stop()
 	for {
@@ -240,7 +249,9 @@ func (a *app) watchBackfill(ctx context.Context, c client.Client, pairing, side 
 			a.printBackfillSummary(id, pairing, r.progress)
 			return nil
 		case <-ticker.C:
-			poll()
+			if err := poll(); err != nil {
+				return err
+			}
 		}
 	}
 }

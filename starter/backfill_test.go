@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -263,4 +265,46 @@ func TestResyncLinkAndLinks(t *testing.T) {
 	r = e.run("links", "--pairing", "persons", "--limit", "5")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "no links in pairing persons")
+}
+
+func TestEncryptedPayloads(t *testing.T) {
+	t.Parallel()
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	keys := "k1:" + base64.StdEncoding.EncodeToString(key)
+	e := newEngineWithKeys(t, true, keys)
+	e.putOrgs(200, 2)
+
+	// With the worker's keys every command reads what the workflows say.
+	r := e.run("start", "organisations", "--reconcile-every", "0")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = e.run("pause", "organisations", "--reason", "keys test")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "organisations: paused (keys test)")
+	r = e.run("backfill", "--pairing", "organisations", "--side", "webcrm")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "completed: 2 records")
+
+	// Without them, the starter says what is missing instead of garbage.
+	noKeys := maps.Clone(e.env)
+	delete(noKeys, "TANDEM_CODEC_KEYS")
+	r = runCLI(t, noKeys, "status", "organisations", "--json")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "TANDEM_CODEC_KEYS")
+	r = runCLI(t, noKeys, "backfill", "attach", "--pairing", "organisations", "--side", "webcrm")
+	assert.Equal(t, exitFailure, r.code)
+	lines := stderrLines(r.stderr)
+	require.NotEmpty(t, lines)
+	assert.Contains(t, lines[len(lines)-1], "give the starter the same keys (TANDEM_CODEC_KEYS or TANDEM_CODEC_KEYS_FILE)")
+	assert.Equal(t, 1, strings.Count(lines[len(lines)-1], "TANDEM_CODEC_KEYS_FILE"), "the hint once")
+
+	// Malformed keys are a clear error, without the key material.
+	bad := maps.Clone(e.env)
+	bad["TANDEM_CODEC_KEYS"] = "k1:not-base64!!"
+	r = runCLI(t, bad, "status")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "payload encryption keys")
+	assert.NotContains(t, r.stderr, "not-base64!!")
 }

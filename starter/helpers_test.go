@@ -15,7 +15,6 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/tandemsync/tandem/internal/config"
@@ -128,21 +127,16 @@ type engine struct {
 // newEngine brings the parts up; everything stops in t.Cleanup.
 func newEngine(t *testing.T, worker bool) *engine {
 	t.Helper()
+	return newEngineWithKeys(t, worker, "")
+}
+
+// newEngineWithKeys is newEngine with payloads encrypted with codecKeys
+// (TANDEM_CODEC_KEYS format) when it is not empty; the keys are in env.
+func newEngineWithKeys(t *testing.T, worker bool, codecKeys string) *engine {
+	t.Helper()
 	e := &engine{t: t, srv: testenv.Temporal(t)}
 	e.ns = newNamespace(t, e.srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  e.srv.Address(),
-		Namespace: e.ns,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-	})
-	if err != nil {
-		t.Fatalf("dial Temporal: %v", err)
-	}
-	t.Cleanup(c.Close)
-	e.c = c
-
+	var err error
 	var crmURL string
 	e.crm, crmURL = webcrmSim(t)
 	e.erp, err = erpsim.New(erpsim.Options{APIKey: testERPKey, Seed: 1, Logger: slog.New(slog.DiscardHandler)})
@@ -160,13 +154,20 @@ func newEngine(t *testing.T, worker bool) *engine {
 		"CUSTOMERP_BASE_URL":   erpHTTP.URL,
 		"CUSTOMERP_API_KEY":    testERPKey,
 		"TANDEM_POLL_INTERVAL": "1s",
+		"TANDEM_CODEC_KEYS":    codecKeys,
 	}
 	cfg, err := config.Load("", func(k string) string { return e.env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The worker's client: with the codec when there are keys.
+	e.c, err = service.Dial(cfg.Temporal, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatalf("dial Temporal: %v", err)
+	}
+	t.Cleanup(e.c.Close)
 	cfg.WebCRM.RequestsPerMinute = 6000
-	cfg.Worker.MetricsAddr, cfg.Worker.HooksAddr = "off", "off"
+	cfg.Worker.MetricsAddr, cfg.Worker.HooksAddr, cfg.Worker.CodecAddr = "off", "off", "off"
 	e.cfg = cfg
 	if worker {
 		e.startWorker()
@@ -182,7 +183,13 @@ func (e *engine) startWorker() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	go func() {
+		err := svc.Run(ctx)
+		if ctx.Err() == nil {
+			e.t.Errorf("the worker stopped before the test ended: %v", err)
+		}
+		done <- err
+	}()
 	e.t.Cleanup(func() {
 		cancel()
 		select {

@@ -356,7 +356,7 @@ func addReasons(ctx context.Context, c client.Client, rows []linkRow) {
 			defer cancel()
 			st, err := queryLink(qctx, c, rows[i].Link)
 			if err != nil {
-				rows[i].Reason = "(no answer: " + oneLine(err.Error()) + ")"
+				rows[i].Reason = "(no answer: " + oneLine(explain(err).Error()) + ")"
 				return
 			}
 			rows[i].Reason, rows[i].BlockedOn = st.Reason, st.BlockedOn

@@ -12,8 +12,10 @@ Settings are the worker's: --config FILE (or TANDEM_CONFIG) names a YAML
 file, and the environment overrides it: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY,
 TEMPORAL_TLS_CA, WEBCRM_BASE_URL, WEBCRM_API_TOKEN, CUSTOMERP_BASE_URL,
-CUSTOMERP_API_KEY, TANDEM_MAPPINGS_DIR, TANDEM_POLL_INTERVAL and
-TANDEM_HOOKS_SECRET. --address and --namespace override the Temporal ones.
+CUSTOMERP_API_KEY, TANDEM_MAPPINGS_DIR, TANDEM_POLL_INTERVAL,
+TANDEM_HOOKS_SECRET and, when the worker encrypts payloads, TANDEM_CODEC_KEYS
+or TANDEM_CODEC_KEYS_FILE (the worker's keys). --address and --namespace
+override the Temporal ones.
 The connection check to Temporal gives up after 5 seconds.
 
 Errors are printed on stderr as one line that names the cause.

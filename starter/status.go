@@ -118,7 +118,7 @@ func (a *app) pairingStatus(ctx context.Context, c client.Client, name string) p
 		if timedOut(qctx, err) {
 			err = fmt.Errorf("pairing %s did not answer its status query within %s (is a worker running?)", name, queryTimeout)
 		}
-		v.LastError = joinMsg(v.LastError, err.Error())
+		v.LastError = joinMsg(v.LastError, explain(err).Error())
 		return v
 	}
 	if st.Paused {
