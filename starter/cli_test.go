@@ -253,3 +253,18 @@ func breakLine(t *testing.T, file, old, new string) int {
 	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(s, old, new, 1)), 0o600))
 	return line
 }
+
+func TestHumanDuration(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		0:                             "0s",
+		45 * time.Second:              "45s",
+		3*time.Minute + 7*time.Second: "3m07s",
+		5*time.Hour + 2*time.Minute:   "5h02m",
+		47 * time.Hour:                "47h00m",
+		13694 * time.Hour:             "570d",
+		-90 * time.Second:             "-1m30s",
+	} {
+		assert.Equal(t, want, humanDuration(d), d.String())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -194,7 +195,11 @@ func (a *app) checkRecord(ctx context.Context, p *mappings.Pairing, side workflo
 		return fmt.Errorf("check %s: %w", label, err)
 	}
 	if !p.Accepts(rec) {
-		return fmt.Errorf("%s is not a record of pairing %s (it does not match %v)", label, p.Name, p.ERPFilter)
+		var filter []string
+		for _, k := range slices.Sorted(maps.Keys(p.ERPFilter)) {
+			filter = append(filter, k+"="+p.ERPFilter[k])
+		}
+		return fmt.Errorf("%s is not a record of pairing %s (its records have %s)", label, p.Name, strings.Join(filter, ", "))
 	}
 	return nil
 }

@@ -211,7 +211,7 @@ func (a *app) printStatus(views []pairingView) {
 		}
 		lag := "-"
 		if v.LagSeconds != nil {
-			lag = (time.Duration(*v.LagSeconds) * time.Second).String()
+			lag = humanDuration(time.Duration(*v.LagSeconds) * time.Second)
 		}
 		lastErr := v.LastError
 		if lastErr == "" {
@@ -221,6 +221,24 @@ func (a *app) printStatus(views []pairingView) {
 			v.Pairing, state, timeCell(v.WebCRMWatermark), dash(v.ERPToken), total, errs, blocked, timeCell(v.LastPollAt), lag, lastErr)
 	}
 	_ = tw.Flush()
+}
+
+// humanDuration is a short rendering of d: 45s, 3m07s, 5h02m, 12d.
+func humanDuration(d time.Duration) string {
+	neg := ""
+	if d < 0 {
+		neg, d = "-", -d
+	}
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%s%ds", neg, int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%s%dm%02ds", neg, int(d/time.Minute), int(d%time.Minute/time.Second))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%s%dh%02dm", neg, int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%s%dd", neg, int(d/(24*time.Hour)))
 }
 
 func timeCell(t *time.Time) string {
