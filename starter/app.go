@@ -280,7 +280,13 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	defer cancel()
 	_, err = c.WorkflowService().DescribeNamespace(dctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns})
 	var nf *serviceerror.NamespaceNotFound
-	if errors.As(err, &nf) || isNotFound(err) {
+	var denied *serviceerror.PermissionDenied
+	switch {
+	case errors.As(err, &denied):
+		// A key scoped to its namespace may not describe it; the calls
+		// that follow say what is wrong if anything is.
+		err = nil
+	case errors.As(err, &nf) || isNotFound(err):
 		c.Close()
 		return nil, fmt.Errorf("namespace %q does not exist on the Temporal server at %s; set it with --namespace or TEMPORAL_NAMESPACE", ns, addr)
 	}
