@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -173,9 +174,19 @@ func (a *app) config() (config.Config, error) {
 	if a.namespace != "" {
 		cfg.Temporal.Namespace = a.namespace
 	}
+	if cfg.Temporal.Codec.Keys == "" && cfg.Temporal.Codec.KeysFile == "" {
+		// `worker --dev` keeps its development key in .tandem/codec.key:
+		// run from the same directory, the starter reads histories with it.
+		if _, err := os.Stat(devKeyFile); err == nil {
+			cfg.Temporal.Codec.KeysFile = devKeyFile
+		}
+	}
 	a.cfg = &cfg
 	return cfg, nil
 }
+
+// devKeyFile is where `worker --dev` keeps its payload key by default.
+const devKeyFile = ".tandem/codec.key"
 
 // mappingSet returns the pairings the worker runs: the mapping files of
 // sync.mappingsDir (TANDEM_MAPPINGS_DIR), or the built-in defaults.
