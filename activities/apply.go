@@ -45,7 +45,7 @@ type pendingCreate struct {
 // creates are idempotent (ERP Idempotency-Key and webCRM correlation token,
 // both the link ID), and a retry re-reads both sides before deciding.
 func (a *Activities) Apply(ctx context.Context, in workflows.ApplyInput) (workflows.ApplyResult, error) {
-	r, err := a.newApplyRun(in)
+	r, err := a.newApplyRun(in, nil)
 	if err != nil {
 		return workflows.ApplyResult{}, err
 	}
@@ -53,12 +53,12 @@ func (a *Activities) Apply(ctx context.Context, in workflows.ApplyInput) (workfl
 	return a.finishApply(in, res, err)
 }
 
-func (a *Activities) newApplyRun(in workflows.ApplyInput) (*applyRun, error) {
+func (a *Activities) newApplyRun(in workflows.ApplyInput, cache *lookups) (*applyRun, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
 		return nil, err
 	}
-	ws, es := a.stores(p)
+	ws, es := a.stores(p, cache)
 	return &applyRun{
 		a: a, p: p, in: in, st: in.State,
 		store: map[workflows.Side]store{workflows.WebCRM: ws, workflows.ERP: es},

@@ -46,8 +46,8 @@ type store interface {
 // errGone marks a record that no longer exists.
 var errGone = errors.New("record is gone")
 
-func (a *Activities) stores(p *mappings.Pairing) (webcrmStore, erpStore) {
-	return webcrmStore{c: a.WebCRM, entity: webcrm.Entity(p.WebCRMEntity), correlation: p.CorrelationField},
+func (a *Activities) stores(p *mappings.Pairing, cache *lookups) (webcrmStore, erpStore) {
+	return webcrmStore{c: a.WebCRM, entity: webcrm.Entity(p.WebCRMEntity), correlation: p.CorrelationField, cache: cache},
 		erpStore{c: a.ERP, resource: customerp.Resource(p.ERPResource)}
 }
 
@@ -55,6 +55,7 @@ type webcrmStore struct {
 	c           *webcrm.Client
 	entity      webcrm.Entity
 	correlation string
+	cache       *lookups // prefetched match candidates, or nil
 }
 
 func (s webcrmStore) side() workflows.Side { return workflows.WebCRM }
@@ -84,6 +85,12 @@ func (s webcrmStore) get(ctx context.Context, id string) (record, error) {
 	if err != nil {
 		return record{}, err
 	}
+	if rec, ok := s.cache.record(id); ok {
+		// Read moments ago by the prefetch; a write still reads it afresh.
+		r, err := s.toRecord(rec)
+		r.delivered = true
+		return r, err
+	}
 	rec, err := s.c.Get(ctx, s.entity, n)
 	if webcrm.IsNotFound(err) {
 		return record{gone: true}, nil
@@ -107,6 +114,9 @@ func (s webcrmStore) decode(raw json.RawMessage) (record, error) {
 }
 
 func (s webcrmStore) find(ctx context.Context, property, value string) ([]string, error) {
+	if ids, ok := s.cache.find(property, value); ok {
+		return ids, nil
+	}
 	recs, err := s.c.FindBy(ctx, s.entity, property, value)
 	if err != nil {
 		return nil, err

@@ -53,6 +53,14 @@ func (t *tally) add(linkID string, out workflows.Outcome) {
 // of error or blocked was delivered and is counted as failed.
 func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change) (*tally, error) {
 	t := &tally{}
+	p, err := a.pairing(pairing)
+	if err != nil {
+		return t, err
+	}
+	cache, err := a.prefetch(ctx, p, changes)
+	if err != nil {
+		return t, classify(fmt.Errorf("%s: %w", pairing, err))
+	}
 	sem := make(chan struct{}, a.concurrency())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -69,7 +77,7 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out, deferred, err := a.deliver(ctx, pairing, ch, true)
+			out, deferred, err := a.deliver(ctx, pairing, ch, cache)
 			switch {
 			case err != nil:
 				errs[i] = err
@@ -106,9 +114,10 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 // an update and a round trip through the link, which is what bounds a
 // backfill. Every other change goes to its link as an update; so does a
 // first contact that failed, so that the link records the error and
-// retries it. With mayDefer, a first contact that would create a webCRM
-// record is returned unfinished, for bulkCreate.
-func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.Change, mayDefer bool) (workflows.Outcome, *applyRun, error) {
+// retries it. A first contact that would create a webCRM record is
+// returned unfinished, for bulkCreate; cache holds prefetched match
+// candidates (or is nil).
+func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.Change, cache *lookups) (workflows.Outcome, *applyRun, error) {
 	if ch.Deleted {
 		out, err := a.dispatcher.Apply(ctx, pairing, ch)
 		return out, nil, err
@@ -126,13 +135,13 @@ func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.C
 		return out, nil, err
 	}
 	in := workflows.ApplyInput{Pairing: pairing, LinkID: linkID, State: workflows.LinkState{State: workflows.StatePending}, Change: ch}
-	r, err := a.newApplyRun(in)
+	r, err := a.newApplyRun(in, cache)
 	if err != nil {
 		return workflows.Outcome{}, nil, err
 	}
 	// Bulk creates need the correlation token to find a record again after
 	// a lost answer; entities without one are created one by one.
-	r.deferWebCRMCreate = mayDefer && r.p.CorrelationField != ""
+	r.deferWebCRMCreate = r.p.CorrelationField != ""
 	res, err := r.run(ctx)
 	if err == nil && r.pending != nil {
 		return workflows.Outcome{}, r, nil
