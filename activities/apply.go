@@ -570,7 +570,13 @@ func matchQueries(p *mappings.Pairing, c mappings.Canonical, other workflows.Sid
 	if prop == "" {
 		return nil
 	}
+	if c[k.Field] == nil {
+		return nil
+	}
 	raw := strings.TrimSpace(fmt.Sprint(c[k.Field]))
+	if raw == "" {
+		return nil
+	}
 	out := []lookup{{prop, raw}}
 	if norm := k.Apply(c[k.Field]); norm != raw && norm != "" {
 		out = append(out, lookup{prop, norm})

@@ -1,0 +1,130 @@
+package activities
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+func TestClassifyTurnsClientErrorsIntoRetryDecisions(t *testing.T) {
+	rl := &webcrm.RateLimitError{Op: "Get", Entity: "Organisations", ID: "7", RetryAfter: 14 * time.Second}
+	err := classify(recordError("organisations", "link/organisations/webcrm/7", rl))
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr))
+	require.Equal(t, errTypeRateLimited, appErr.Type())
+	require.False(t, appErr.NonRetryable(), "a 429 is retried, after the server's delay")
+	require.Equal(t, 14*time.Second, appErr.NextRetryDelay())
+	require.Contains(t, appErr.Message(), "link/organisations/webcrm/7", "the message names the record")
+
+	valid := &webcrm.APIError{Op: "Update", Entity: "Persons", ID: "3", Status: 400, Message: "PersonLastName is required"}
+	require.True(t, errors.As(classify(valid), &appErr))
+	require.True(t, appErr.NonRetryable(), "validation errors are permanent")
+	require.Equal(t, errTypeValidation, appErr.Type())
+
+	server := &webcrm.APIError{Op: "Get", Entity: "Persons", ID: "3", Status: 503, Message: "down"}
+	require.True(t, errors.As(classify(server), &appErr))
+	require.False(t, appErr.NonRetryable(), "5xx errors retry")
+
+	stale := &customerp.StaleError{APIError: &customerp.APIError{Op: "Update", Resource: "customers", ID: "CU-1", Status: 412}}
+	require.True(t, errors.As(classify(stale), &appErr))
+	require.Equal(t, errTypeStale, appErr.Type())
+	require.False(t, appErr.NonRetryable(), "a stale write retries, and the retry reads both sides again")
+
+	require.NoError(t, classify(nil))
+	already := temporal.NewNonRetryableApplicationError("x", "X", nil)
+	require.Same(t, already, classify(already), "an application error passes through")
+}
+
+func TestDecodeCanonicalRestoresWholeNumbers(t *testing.T) {
+	c := mappings.Canonical{"name": "Ærø Fisk A/S", "sortOrder": int64(3), "price": "0.3", "active": true}
+	raw, err := json.Marshal(c)
+	require.NoError(t, err)
+	back, err := decodeCanonical(raw)
+	require.NoError(t, err)
+	require.Equal(t, c, back)
+	require.Equal(t, mappings.Hash(c), mappings.Hash(back), "a snapshot hashes the same after a round trip")
+
+	none, err := decodeCanonical(nil)
+	require.NoError(t, err)
+	require.Nil(t, none)
+	_, err = decodeCanonical(json.RawMessage(`{"n": 1.5}`))
+	require.ErrorContains(t, err, "snapshot field n")
+}
+
+func TestTrimRecentKeepsTheWindowSorted(t *testing.T) {
+	base := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	recent := map[string]time.Time{}
+	for i, d := range []time.Duration{0, 2 * time.Second, 7 * time.Second, 9 * time.Second} {
+		at := base.Add(d)
+		recent[string(rune('a'+i))+"@"+at.Format(time.RFC3339Nano)] = at
+	}
+	got := trimRecent(recent, base.Add(5*time.Second))
+	require.Equal(t, []string{"c@2026-11-26T12:00:07Z", "d@2026-11-26T12:00:09Z"}, got)
+	at, ok := parseRecentKey(got[0])
+	require.True(t, ok)
+	require.True(t, at.Equal(base.Add(7*time.Second)))
+	_, ok = parseRecentKey("no-at-sign")
+	require.False(t, ok)
+}
+
+func TestDeepMergeOverlaysNestedObjectsWithoutSharingThem(t *testing.T) {
+	addr := map[string]any{"line1": "Vestergade 1", "city": "Aarhus"}
+	dst := map[string]any{"name": "A", "postalAddress": addr}
+	deepMerge(dst, map[string]any{"postalAddress": map[string]any{"city": "Viborg"}, "phone": "+45 1"})
+	require.Equal(t, map[string]any{"line1": "Vestergade 1", "city": "Viborg"}, dst["postalAddress"])
+	require.Equal(t, "+45 1", dst["phone"])
+	require.Equal(t, "Aarhus", addr["city"], "the record read from the ERP is not changed")
+}
+
+func TestSetPathBuildsNestedObjects(t *testing.T) {
+	rec := map[string]any{}
+	setPath(rec, "postalAddress.city", "Bergen")
+	setPath(rec, "active", false)
+	require.Equal(t, map[string]any{"postalAddress": map[string]any{"city": "Bergen"}, "active": false}, rec)
+}
+
+func TestMatchQueriesAskForTheValueAsIsAndNormalised(t *testing.T) {
+	set, err := mappings.Default()
+	require.NoError(t, err)
+	p, ok := set.Pairing("organisations")
+	require.True(t, ok)
+	f, _ := p.Field(p.MergeCriteria[0].Field)
+	got := matchQueries(p, mappings.Canonical{p.MergeCriteria[0].Field: "dk 12 34-56.78"}, workflows.ERP)
+	require.NotEmpty(t, got)
+	require.Equal(t, f.ERP.Property, got[0].Property)
+	require.Equal(t, "dk 12 34-56.78", got[0].Value)
+	require.Equal(t, "DK12345678", got[len(got)-1].Value)
+	require.Empty(t, matchQueries(p, mappings.Canonical{}, workflows.ERP), "an empty value asks nothing")
+}
+
+func TestLookupsAnswerOnlyForFetchedValues(t *testing.T) {
+	l := &lookups{fetched: map[string]bool{}, ids: map[string][]string{}, recs: map[string]webcrm.Record{}}
+	l.fetched[lookupKey("OrganisationVatNumber", "DK1")] = true
+	l.ids[lookupKey("OrganisationVatNumber", "dk1 ")] = []string{"5"}
+	ids, ok := l.find("OrganisationVatNumber", " Dk1")
+	require.True(t, ok)
+	require.Equal(t, []string{"5"}, ids)
+	_, ok = l.find("OrganisationVatNumber", "DK2")
+	require.False(t, ok, "a value that was not fetched goes to the API")
+	var none *lookups
+	_, ok = none.find("x", "y")
+	require.False(t, ok)
+	_, ok = none.record("1")
+	require.False(t, ok)
+}
+
+func TestMetricsAreNilSafe(t *testing.T) {
+	var m *Metrics
+	m.applied("p", "webcrm", "updated")
+	m.conflict("p", 2)
+	m.recordPoll("p", "erp", 3, time.Now())
+}
