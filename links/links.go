@@ -178,6 +178,7 @@ func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, 
 	linkID := workflows.LinkWorkflowID(pairing, side, id)
 	opts := d.startOptions(linkID, pairing, side, id)
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	attrs := []temporal.SearchAttributeUpdate{workflows.PairingKey.ValueSet(pairing), workflows.StateKey.ValueSet(state.State)}
 	if state.CrmID != "" {
 		attrs = append(attrs, workflows.CrmIDKey.ValueSet(state.CrmID))
@@ -216,8 +217,11 @@ func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing stri
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:            fmt.Sprintf("%s index entry of %s record %s", pairing, side, id),
-		StaticDetails:            fmt.Sprintf("Changes of %s record `%s` are handled by the link `%s`.", side, id, home),
+		// Without it, ExecuteWorkflow hands back the run already there
+		// instead of saying so, and a collision would go unnoticed.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            fmt.Sprintf("%s index entry of %s record %s", pairing, side, id),
+		StaticDetails:                            fmt.Sprintf("Changes of %s record `%s` are handled by the link `%s`.", side, id, home),
 	}, workflows.LinkAliasWorkflow, workflows.AliasInput{Pairing: pairing, Side: side, ID: id, Home: home})
 	if err == nil {
 		return nil

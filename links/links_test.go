@@ -1,0 +1,130 @@
+package links_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tandemsync/tandem/internal/testenv"
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// startWorker runs the link workflows on a dedicated server with an Apply
+// stand-in that records the change and links the record to counterpart.
+func startWorker(t *testing.T, counterpart string) client.Client {
+	t.Helper()
+	srv := testenv.StartTemporal(t, testenv.Options{})
+	c := testenv.ClientFor(t, srv)
+	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: "LinkWorkflow"})
+	w.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: "LinkAliasWorkflow"})
+	w.RegisterActivityWithOptions(func(_ context.Context, in workflows.ApplyInput) (workflows.ApplyResult, error) {
+		st := in.State
+		if in.Change.Side == workflows.WebCRM {
+			st.CrmID, st.ErpID = in.Change.ID, counterpart
+		} else {
+			st.ErpID = in.Change.ID
+		}
+		st.State, st.CrmVersion = workflows.StateOK, in.Change.Version
+		st.Applied++
+		return workflows.ApplyResult{State: st, Outcome: workflows.Outcome{Action: workflows.ActionUpdated}}, nil
+	}, activity.RegisterOptions{Name: workflows.ActivityApply})
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return c
+}
+
+func TestApplyStartsTheLinkAndFollowsAnAlias(t *testing.T) {
+	c := startWorker(t, "CU-9")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := links.NewDispatcher(c, "")
+
+	out, err := d.Apply(ctx, "organisations", workflows.Change{Side: workflows.WebCRM, ID: "5", Version: "v1", Source: workflows.SourcePoll})
+	require.NoError(t, err)
+	require.Equal(t, workflows.StateOK, out.State)
+	require.Equal(t, "CU-9", out.ErpID)
+
+	home := workflows.LinkWorkflowID("organisations", workflows.WebCRM, "5")
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", workflows.ERP, "CU-9", home))
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", workflows.ERP, "CU-9", home), "registering twice is harmless")
+	kind, err := links.Describe(ctx, c, "organisations", workflows.ERP, "CU-9")
+	require.NoError(t, err)
+	require.Equal(t, links.KindAlias, kind)
+
+	// A change of the ERP record reaches the home link through the alias.
+	out, err = d.Apply(ctx, "organisations", workflows.Change{Side: workflows.ERP, ID: "CU-9", Source: workflows.SourcePoll})
+	require.NoError(t, err)
+	require.Equal(t, "5", out.CrmID)
+
+	got, st, found, err := links.Lookup(ctx, c, "organisations", workflows.ERP, "CU-9")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, home, got)
+	require.Equal(t, 2, st.Applied, "both changes were applied by the one home link")
+
+	_, _, found, err = links.Lookup(ctx, c, "organisations", workflows.ERP, "CU-404")
+	require.NoError(t, err)
+	require.False(t, found)
+}
+
+func TestTwoLinksClaimingOnePairSettleOnTheSmallerID(t *testing.T) {
+	c := startWorker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := links.NewDispatcher(c, "")
+	// Both records got a link of their own before either knew of the other.
+	_, err := d.Apply(ctx, "persons", workflows.Change{Side: workflows.WebCRM, ID: "8", Source: workflows.SourcePoll})
+	require.NoError(t, err)
+	_, err = d.Apply(ctx, "persons", workflows.Change{Side: workflows.ERP, ID: "CT-3", Source: workflows.SourcePoll})
+	require.NoError(t, err)
+	crmLink := workflows.LinkWorkflowID("persons", workflows.WebCRM, "8")
+	erpLink := workflows.LinkWorkflowID("persons", workflows.ERP, "CT-3")
+	require.Less(t, erpLink, crmLink)
+
+	// The webCRM-side link tries to take the ERP record: it is told the
+	// ERP-side link, whose ID is smaller, keeps it.
+	err = links.RegisterAlias(ctx, c, "", "persons", workflows.ERP, "CT-3", crmLink)
+	var claimed *links.ClaimedError
+	require.ErrorAs(t, err, &claimed)
+	require.Equal(t, erpLink, claimed.Home)
+
+	// The ERP-side link takes the webCRM record: the other link retires into it.
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "persons", workflows.WebCRM, "8", erpLink))
+	require.Eventually(t, func() bool {
+		kind, err := links.DescribeID(ctx, c, crmLink)
+		return err == nil && kind == links.KindAlias
+	}, 30*time.Second, 100*time.Millisecond, "the retired link continues as an alias")
+	home, _, found, err := links.Lookup(ctx, c, "persons", workflows.WebCRM, "8")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, erpLink, home)
+}
+
+func TestStartLinkRefusesASecondRun(t *testing.T) {
+	c := startWorker(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := workflows.LinkState{CrmID: "11", ErpID: "CU-11", State: workflows.StateOK, CrmVersion: "v1"}
+	ch := workflows.Change{Side: workflows.WebCRM, ID: "11", Version: "v1", Source: workflows.SourceBackfill}
+	started, err := links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "11", st, ch, workflows.ActionCreatedERP)
+	require.NoError(t, err)
+	require.True(t, started)
+	started, err = links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "11", st, ch, workflows.ActionCreatedERP)
+	require.NoError(t, err)
+	require.False(t, started, "a link that runs is left alone; the caller sends its change as an update")
+
+	require.Eventually(t, func() bool {
+		kind, memo, err := links.DescribeMemo(ctx, c, workflows.LinkWorkflowID("organisations", workflows.WebCRM, "11"))
+		return err == nil && kind == links.KindLink && memo.Seen(ch)
+	}, 30*time.Second, 100*time.Millisecond, "the link publishes the versions it has synced in its memo")
+}
