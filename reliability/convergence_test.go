@@ -1,0 +1,594 @@
+package reliability
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// Flags of TestConvergence (see README.md).
+var (
+	flagSeed      = flag.Int64("seed", 0, "TestConvergence: seed of the random operations and faults (0: a new one, printed)")
+	flagScenarios = flag.Int("scenarios", 20, "TestConvergence: number of scenarios")
+	flagOps       = flag.Int("ops", 0, "TestConvergence: operations per scenario (0: 10, or 30 with 100 scenarios or more)")
+)
+
+// quietTimeout bounds the wait for quiescence after a scenario. It covers
+// a poll activity lost with a killed worker or a restarted server, which
+// Temporal retries only after the activity's one-minute heartbeat timeout,
+// and a link's first 30-second retry.
+const quietTimeout = 150 * time.Second
+
+// TestConvergence runs seeded random scenarios of creates, edits and
+// deletes on both simulators while the engine runs and faults are injected,
+// and checks the promises after each: convergence, no duplicates, one link
+// per record, no link without its records, no echoes, bounded writes.
+func TestConvergence(t *testing.T) {
+	t.Parallel()
+	seed := *flagSeed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	n := max(*flagScenarios, 1)
+	ops := *flagOps
+	if ops <= 0 {
+		ops = 10
+		if n >= 100 {
+			ops = 30
+		}
+	}
+	t.Logf("seed %d, %d scenarios of %d operations", seed, n, ops)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("reproduce the operations and faults with: go test ./reliability -run 'TestConvergence$' -seed %d -scenarios %d -ops %d", seed, n, ops)
+		}
+	})
+	e := newEnv(t, envOptions{Hooks: true, SuggestContinueAsNew: 500})
+	r := &runner{t: t, e: e, m: &model{}, seed: seed, scenarios: n, ops: ops, began: time.Now()}
+	for i := 0; i < n; i++ {
+		if !r.scenario(i) {
+			break
+		}
+	}
+	r.summary()
+}
+
+// runner runs the scenarios of one TestConvergence.
+type runner struct {
+	t         *testing.T
+	e         *env
+	m         *model
+	seed      int64
+	scenarios int
+	ops       int
+	began     time.Time
+
+	// totals
+	creates, edits, deletes, refused int
+	writes                           int64
+	slowest                          time.Duration
+	faults                           counters
+}
+
+// tally counts the operations of one scenario.
+type tally struct {
+	creates, edits, deletes, refused int
+	crmDeletes                       map[string]bool // pairings with a webCRM delete
+}
+
+func (t tally) ops() int { return t.creates + t.edits + t.deletes }
+
+// event is a disruptive fault at an operation index.
+type event struct {
+	at   int
+	kind string // stop-worker, start-worker, stop-temporal, start-temporal, stop-erp, start-erp
+	wait time.Duration
+}
+
+// plan is the faults of one scenario.
+type plan struct {
+	crm    webcrmsim.FaultConfig
+	erp    erpsim.FaultConfig
+	events []event
+}
+
+func (p plan) String() string {
+	var parts []string
+	c := p.crm
+	if c.ServerErrorRate > 0 {
+		parts = append(parts, fmt.Sprintf("webCRM 5xx %.0f%%", 100*c.ServerErrorRate))
+	}
+	if c.Latency > 0 {
+		parts = append(parts, fmt.Sprintf("webCRM latency %s", time.Duration(c.Latency)))
+	}
+	if c.Force429Requests > 0 {
+		parts = append(parts, fmt.Sprintf("webCRM 429 × %d", c.Force429Requests))
+	}
+	if c.MalformedRate > 0 {
+		parts = append(parts, fmt.Sprintf("webCRM malformed %.0f%%", 100*c.MalformedRate))
+	}
+	if c.DropRate > 0 {
+		parts = append(parts, fmt.Sprintf("webCRM dropped %.0f%%", 100*c.DropRate))
+	}
+	x := p.erp
+	if x.ErrorRate > 0 {
+		parts = append(parts, fmt.Sprintf("ERP 5xx %.0f%%", 100*x.ErrorRate))
+	}
+	if x.DropAfterWriteRate > 0 {
+		parts = append(parts, fmt.Sprintf("ERP answers lost after writes %.0f%%", 100*x.DropAfterWriteRate))
+	}
+	if x.LatencyMillis > 0 {
+		parts = append(parts, fmt.Sprintf("ERP latency %dms", x.LatencyMillis))
+	}
+	if x.RateLimitBurst > 0 {
+		parts = append(parts, fmt.Sprintf("ERP 429 × %d", x.RateLimitBurst))
+	}
+	if x.MalformedRate > 0 {
+		parts = append(parts, fmt.Sprintf("ERP malformed %.0f%%", 100*x.MalformedRate))
+	}
+	for _, ev := range p.events {
+		parts = append(parts, fmt.Sprintf("%s@%d", ev.kind, ev.at))
+	}
+	if len(parts) == 0 {
+		return "no faults"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// planFaults draws the faults of scenario i. In a small run one scenario,
+// the middle one, stops and restarts everything (the worker, Temporal, the
+// ERP), since each such restart can hold a pairing up for a minute; in a
+// large run a quarter of the scenarios do, at random.
+func (r *runner) planFaults(rng *rand.Rand, i int) plan {
+	var p plan
+	if i == 0 {
+		return p // the first scenario lays the ground without faults
+	}
+	hit := func(prob float64) bool { return rng.Float64() < prob }
+	if hit(0.4) {
+		p.crm.ServerErrorRate = 0.05 + 0.2*rng.Float64()
+	}
+	if hit(0.3) {
+		p.crm.Latency = webcrmsim.Duration(time.Duration(10+rng.IntN(70)) * time.Millisecond)
+		p.crm.Jitter = webcrmsim.Duration(40 * time.Millisecond)
+	}
+	if hit(0.3) {
+		p.crm.Force429Requests = 5 + rng.IntN(40)
+	}
+	if hit(0.25) {
+		p.crm.MalformedRate = 0.03 + 0.07*rng.Float64()
+		p.crm.MalformedKind = webcrmsim.MalformedMixed
+	}
+	if hit(0.15) {
+		p.crm.DropRate = 0.05
+	}
+	if hit(0.25) {
+		p.erp.ErrorRate = 0.05 + 0.15*rng.Float64()
+	}
+	if hit(0.2) {
+		p.erp.DropAfterWriteRate = 0.1 + 0.2*rng.Float64()
+	}
+	if hit(0.2) {
+		p.erp.LatencyMillis = 10 + rng.IntN(50)
+	}
+	if hit(0.15) {
+		p.erp.RateLimitBurst = 5 + rng.IntN(15)
+	}
+	if hit(0.1) {
+		p.erp.MalformedRate = 0.05
+	}
+	var kinds []string
+	if r.scenarios < 100 {
+		if i == r.scenarios/2 {
+			kinds = []string{"worker", "temporal", "erp"}
+		}
+	} else if hit(0.25) {
+		all := []string{"worker", "temporal", "erp"}
+		rng.Shuffle(len(all), func(a, b int) { all[a], all[b] = all[b], all[a] })
+		kinds = all[:1+rng.IntN(2)]
+	}
+	rng.Shuffle(len(kinds), func(a, b int) { kinds[a], kinds[b] = kinds[b], kinds[a] })
+	at := rng.IntN(3)
+	for _, k := range kinds {
+		down := time.Duration(rng.IntN(4)) * time.Second
+		if r.scenarios >= 100 {
+			down = time.Duration(rng.IntN(10)) * time.Second
+		}
+		p.events = append(p.events, event{at: at, kind: "stop-" + k, wait: down})
+		at += 1 + rng.IntN(3)
+		p.events = append(p.events, event{at: at, kind: "start-" + k})
+		at += rng.IntN(2)
+	}
+	return p
+}
+
+// applyFaults sets the plan's API faults on the running simulators.
+func (r *runner) applyFaults(p plan) {
+	if err := r.e.crm.Faults().Set(p.crm); err != nil {
+		r.t.Fatalf("webCRM faults: %v", err)
+	}
+	if erp := r.e.erpServer(); erp != nil {
+		if err := erp.Faults().Set(p.erp); err != nil {
+			r.t.Fatalf("ERP faults: %v", err)
+		}
+	}
+}
+
+func (r *runner) clearFaults() {
+	r.e.crm.Faults().Clear()
+	if erp := r.e.erpServer(); erp != nil {
+		erp.Faults().Clear()
+	}
+}
+
+// disrupt runs one disruptive event.
+func (r *runner) disrupt(ev event, p plan, down map[string]bool) {
+	r.t.Logf("  %s", ev.kind)
+	switch ev.kind {
+	case "stop-worker":
+		r.e.stopWorker()
+	case "start-worker":
+		r.e.restartWorker()
+	case "stop-temporal":
+		r.e.stopTemporal()
+	case "start-temporal":
+		r.e.restartTemporal()
+	case "stop-erp":
+		if err := r.e.stopERP(); err != nil {
+			r.t.Errorf("stop the ERP: %v", err)
+		}
+	case "start-erp":
+		r.e.restartERP()
+		if err := r.e.erpServer().Faults().Set(p.erp); err != nil {
+			r.t.Fatalf("ERP faults: %v", err)
+		}
+	}
+	kind := strings.TrimPrefix(strings.TrimPrefix(ev.kind, "stop-"), "start-")
+	down[kind] = strings.HasPrefix(ev.kind, "stop-")
+	if ev.wait > 0 {
+		time.Sleep(ev.wait) // the outage lasts a while: operations wait too
+	}
+}
+
+// scenario runs scenario i and checks the promises; false means stop.
+func (r *runner) scenario(i int) bool {
+	t, e := r.t, r.e
+	rng := rand.New(rand.NewPCG(uint64(r.seed), uint64(i)))
+	g := &gen{rng: rng, m: r.m, scenario: i}
+	p := r.planFaults(rng, i)
+	began := time.Now()
+	before := e.counters()
+	t.Logf("scenario %d: %s", i, p)
+	r.applyFaults(p)
+
+	var tl tally
+	tl.crmDeletes = map[string]bool{}
+	log := editLog{}
+	down := map[string]bool{}
+	events := slices.Clone(p.events)
+	for k := 0; k < r.ops; k++ {
+		for len(events) > 0 && events[0].at <= k {
+			r.disrupt(events[0], p, down)
+			events = events[1:]
+		}
+		o := g.next(down["erp"])
+		if o.made != nil {
+			o.made.n = len(r.m.recs)
+			r.m.recs = append(r.m.recs, o.made)
+		}
+		r.exec(o, &tl, log)
+		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
+	}
+	for _, ev := range events {
+		r.disrupt(ev, p, down)
+	}
+	r.clearFaults()
+
+	// webCRM has no tombstones: the reconcile schedule finds deletes whose
+	// hook was lost (the worker was down). Run it now, as an operator would
+	// for a small pairing (the guard's 10 % would stop it here).
+	for _, name := range sortedKeys(tl.crmDeletes) {
+		if _, err := e.reconcile(name, 1, i); err != nil {
+			t.Errorf("scenario %d: %v", i, err)
+		}
+	}
+	quietStart := time.Now()
+	if err := e.waitQuiet(quietTimeout); err != nil {
+		t.Errorf("scenario %d: no quiescence: %v", i, err)
+	}
+	settle := time.Since(quietStart)
+	after := e.counters()
+	writes := after.total() - before.total()
+
+	s, err := e.takeSnap()
+	if err != nil {
+		t.Errorf("scenario %d: snapshot: %v", i, err)
+		return false
+	}
+	found := e.checkAll(s)
+	found = append(found, r.checkModel(s)...)
+	found = append(found, r.checkEdits(s, log)...)
+	bound := int64(2*(tl.edits+tl.deletes) + tl.creates)
+	if writes > bound {
+		found = append(found, fmt.Sprintf("%d API writes for %d creates, %d edits and %d deletes: more than the bound %d (echoes or ping-pong?): %s",
+			writes, tl.creates, tl.edits, tl.deletes, bound, after.diff(before)))
+	}
+	t.Logf("scenario %d: %d creates, %d edits, %d deletes (%d refused), %d writes (bound %d), quiet after %s, took %s",
+		i, tl.creates, tl.edits, tl.deletes, tl.refused, writes, bound, settle.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
+	if settle > 10*time.Second {
+		var b strings.Builder
+		for _, le := range e.logs.since(began, 40) {
+			b.WriteString("\n    ")
+			b.WriteString(le.String())
+		}
+		t.Logf("scenario %d: slow to settle; warnings since it began:%s", i, b.String())
+	}
+	r.creates += tl.creates
+	r.edits += tl.edits
+	r.deletes += tl.deletes
+	r.refused += tl.refused
+	r.writes += writes
+	r.slowest = max(r.slowest, settle)
+	if len(found) > 0 {
+		sort.Strings(found)
+		for j, f := range found {
+			if j == 60 {
+				t.Errorf("… and %d more", len(found)-j)
+				break
+			}
+			t.Errorf("scenario %d: %s", i, f)
+		}
+		return false
+	}
+	return true
+}
+
+// summary prints the one-line summary of the run.
+func (r *runner) summary() {
+	c := r.e.counters()
+	restarts := r.e.restartCounts()
+	var rs []string
+	for _, k := range sortedKeys(restarts) {
+		rs = append(rs, fmt.Sprintf("%s %d", k, restarts[k]))
+	}
+	var fs []string
+	for _, k := range sortedKeys(c.faults) {
+		if c.faults[k] > 0 {
+			fs = append(fs, fmt.Sprintf("%s %d", k, c.faults[k]))
+		}
+	}
+	line := fmt.Sprintf("convergence: seed %d, %d scenarios, %d operations (%d creates, %d edits, %d deletes, %d deletes refused), %d API writes, "+
+		"faults: %d injected (%s), restarts: %s; slowest quiescence %s; %s in all",
+		r.seed, r.scenarios, r.creates+r.edits+r.deletes, r.creates, r.edits, r.deletes, r.refused, r.writes,
+		c.faultTotal(), strings.Join(fs, ", "), strings.Join(rs, ", "), r.slowest.Round(100*time.Millisecond), time.Since(r.began).Round(time.Second))
+	r.t.Log(line)
+	fmt.Println(line)
+}
+
+// ---- running operations ----
+
+// editLog remembers, per record and side, the properties last written to
+// each field in this scenario.
+type editLog map[*rec]map[workflows.Side]map[string]map[string]any
+
+func (l editLog) add(r *rec, side workflows.Side, field string, props map[string]any) {
+	if l[r] == nil {
+		l[r] = map[workflows.Side]map[string]map[string]any{}
+	}
+	if l[r][side] == nil {
+		l[r][side] = map[string]map[string]any{}
+	}
+	l[r][side][field] = props
+}
+
+// resolve replaces references with the parents' ids on side.
+func (r *runner) resolve(props map[string]any, side workflows.Side) (map[string]any, error) {
+	out := make(map[string]any, len(props))
+	for k, v := range props {
+		switch x := v.(type) {
+		case *ref:
+			id, ok := x.to.idOn(side)
+			if !ok {
+				return nil, fmt.Errorf("%s has no known id in %s", x.to, side)
+			}
+			if side == workflows.WebCRM {
+				n, err := strconv.Atoi(id)
+				if err != nil {
+					return nil, fmt.Errorf("%s: webCRM id %q", x.to, id)
+				}
+				out[k] = n
+			} else {
+				out[k] = id
+			}
+		case map[string]any:
+			sub, err := r.resolve(x, side)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = sub
+		default:
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// exec runs one operation against the simulators' stores, as a person
+// editing in each system's UI would.
+func (r *runner) exec(o *op, tl *tally, log editLog) {
+	t, e := r.t, r.e
+	p, _ := e.set.Pairing(o.pairing)
+	erp := e.erpServer()
+	fail := func(err error) {
+		t.Errorf("%s: %v", o, err)
+		if o.made != nil {
+			o.made.retired = true
+		}
+	}
+	if erp == nil && (o.side == workflows.ERP || o.kind == opTwin) {
+		fail(errDown)
+		return
+	}
+	props, err := r.resolve(o.props, o.side)
+	if err != nil {
+		fail(err)
+		return
+	}
+	switch o.kind {
+	case opTwin:
+		erpProps, err := r.resolve(o.erp, workflows.ERP)
+		if err != nil {
+			fail(err)
+			return
+		}
+		// The ERP twin first: the engine looks it up when it sees the webCRM one.
+		out, err := erp.Put(p.ERPResource, erpProps)
+		if err != nil {
+			fail(fmt.Errorf("ERP %s: %w", p.ERPResource, err))
+			return
+		}
+		o.made.erpID = fmt.Sprint(out["id"])
+		id, err := e.crm.Put(p.WebCRMEntity, props)
+		if err != nil {
+			fail(fmt.Errorf("webCRM %s: %w", p.WebCRMEntity, err))
+			return
+		}
+		o.made.crmID = id
+		tl.creates += 2
+	case opCreate:
+		if o.side == workflows.WebCRM {
+			id, err := e.crm.Put(p.WebCRMEntity, props)
+			if err != nil {
+				fail(fmt.Errorf("webCRM %s: %w", p.WebCRMEntity, err))
+				return
+			}
+			o.made.crmID = id
+		} else {
+			out, err := erp.Put(p.ERPResource, props)
+			if err != nil {
+				fail(fmt.Errorf("ERP %s: %w", p.ERPResource, err))
+				return
+			}
+			o.made.erpID = fmt.Sprint(out["id"])
+		}
+		tl.creates++
+	case opEdit:
+		id, ok := o.target.idOn(o.side)
+		if !ok {
+			fail(fmt.Errorf("no id in %s", o.side))
+			return
+		}
+		if o.side == workflows.WebCRM {
+			n, _ := strconv.Atoi(id)
+			err = e.crm.Patch(p.WebCRMEntity, n, props)
+		} else {
+			_, err = erp.Patch(p.ERPResource, id, props)
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+		log.add(o.target, o.side, o.field, props)
+		tl.edits++
+	case opDelete:
+		id, ok := o.target.idOn(o.side)
+		if !ok {
+			fail(fmt.Errorf("no id in %s", o.side))
+			return
+		}
+		if o.side == workflows.WebCRM {
+			n, _ := strconv.Atoi(id)
+			err = e.crm.Remove(p.WebCRMEntity, n)
+		} else {
+			err = erp.Remove(p.ERPResource, id)
+		}
+		if err != nil {
+			// The ERP refuses to delete a record others refer to (a product
+			// on an order line); a person would be told so.
+			t.Logf("  %s refused: %v", o, err)
+			tl.refused++
+			return
+		}
+		if o.side == workflows.WebCRM {
+			tl.crmDeletes[o.pairing] = true
+		}
+		tl.deletes++
+	}
+}
+
+// ---- checks against the model ----
+
+// checkModel checks the generator's records: each live record is linked,
+// with its counterpart unless it is one-sided by design; twins are linked
+// to each other. It remembers the counterparts for the next scenario.
+func (r *runner) checkModel(s *snap) []string {
+	var out []string
+	for _, x := range r.m.recs {
+		if x.retired {
+			continue
+		}
+		l := s.linkOf(x.pairing, x.home, x.homeID())
+		if l == nil {
+			out = append(out, fmt.Sprintf("%s: no link (or more than one)", x))
+			continue
+		}
+		if x.twin && (l.crmID != strconv.Itoa(x.crmID) || l.erpID != x.erpID) {
+			out = append(out, fmt.Sprintf("%s: twins webCRM %d and ERP %s were not matched: %s", x, x.crmID, x.erpID, l))
+		}
+		if !x.oneSided && (l.state != workflows.StateOK || l.crmID == "" || l.erpID == "") {
+			out = append(out, fmt.Sprintf("%s: not synced: %s", x, l))
+			continue
+		}
+		x.linkCrm, x.linkErp = l.crmID, l.erpID
+	}
+	return out
+}
+
+// checkEdits checks promise 5 for records edited on one side only in this
+// scenario: the values written there are still there (the engine did not
+// overwrite them), for every field that flows to the other side; the field
+// comparison has shown that the other side agrees.
+func (r *runner) checkEdits(s *snap, log editLog) []string {
+	var out []string
+	for x, sides := range log {
+		if x.retired || x.oneSided || len(sides) != 1 {
+			continue
+		}
+		p, _ := r.e.set.Pairing(x.pairing)
+		for side, fields := range sides {
+			other := mappings.Side(side.Other())
+			flows := p.WritableFields(other, true)
+			id, _ := x.idOn(side)
+			cur := s.crm[x.pairing][id]
+			if side == workflows.ERP {
+				cur = s.erp[x.pairing][id]
+			}
+			if cur == nil {
+				out = append(out, fmt.Sprintf("%s: %s record %s is gone", x, side, id))
+				continue
+			}
+			for field, props := range fields {
+				if !slices.Contains(flows, field) {
+					continue // put back by design (one-way or immutable on the other side)
+				}
+				for k, want := range props {
+					if got := cur[k]; !sameValue(got, want) {
+						out = append(out, fmt.Sprintf("%s: the %s edit of %s (%s = %v) was lost: it is %v now (promise 5)", x, side, field, k, text(want), text(got)))
+					}
+				}
+			}
+		}
+	}
+	return out
+}
