@@ -128,7 +128,9 @@ type problems struct {
 	list []string
 }
 
-func (p *problems) add(format string, args ...any) { p.list = append(p.list, fmt.Sprintf(format, args...)) }
+func (p *problems) add(format string, args ...any) {
+	p.list = append(p.list, fmt.Sprintf(format, args...))
+}
 
 // checkAll runs every invariant over a snapshot and returns what is wrong.
 // e is used to query the state of links whose reason matters.

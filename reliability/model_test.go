@@ -374,7 +374,9 @@ var (
 	vatCodes  = []string{"25", "0", "12", "EU"}
 )
 
-func phone(r *rand.Rand) string { return fmt.Sprintf("+45 %02d %02d %02d %02d", r.IntN(100), r.IntN(100), r.IntN(100), r.IntN(100)) }
+func phone(r *rand.Rand) string {
+	return fmt.Sprintf("+45 %02d %02d %02d %02d", r.IntN(100), r.IntN(100), r.IntN(100), r.IntN(100))
+}
 func title(r *rand.Rand) string { return titles[r.IntN(len(titles))] }
 func word(r *rand.Rand) string  { return words[r.IntN(len(words))] }
 
