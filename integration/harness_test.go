@@ -104,8 +104,9 @@ type stack struct {
 	started []string      // pairings started
 	timeout time.Duration // bound of the helpers' waits
 
-	mu      sync.Mutex
-	workers []*workerRun
+	mu       sync.Mutex
+	workers  []*workerRun
+	dumpOnce sync.Once
 }
 
 // workerRun is one running worker (service.Run in a goroutine).
@@ -199,7 +200,12 @@ func (s *stack) startWorker() {
 	s.mu.Lock()
 	s.workers = append(s.workers, w)
 	s.mu.Unlock()
-	s.t.Cleanup(func() { s.stop(w) })
+	s.t.Cleanup(func() {
+		if s.t.Failed() || os.Getenv("TANDEM_IT_LOGS") != "" {
+			s.dumpOnce.Do(s.dumpLinks)
+		}
+		s.stop(w)
+	})
 }
 
 // stopWorker stops the most recently started worker and waits for it.
@@ -722,6 +728,76 @@ func (s *stack) assertQuiet() {
 			}
 		}
 	}
+}
+
+// dumpLinks logs every link and index entry with its state, for a failure
+// report.
+func (s *stack) dumpLinks() {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	resp, err := s.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: "WorkflowType = 'LinkWorkflow' OR WorkflowType = 'LinkAliasWorkflow'", PageSize: 1000})
+	if err != nil {
+		s.t.Logf("list links: %v", err)
+		return
+	}
+	var lines []string
+	for _, e := range resp.GetExecutions() {
+		id := e.GetExecution().GetWorkflowId()
+		line := fmt.Sprintf("%-45s %-17s %s", id, e.GetType().GetName(), e.GetStatus())
+		if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			if e.GetType().GetName() == "LinkWorkflow" {
+				if st, err := s.queryLink(id); err == nil {
+					line += fmt.Sprintf(" %s crm=%s erp=%s applied=%d writes=%d conflicts=%d %s", st.State, st.CrmID, st.ErpID, st.Applied, st.Writes, st.Conflicts, st.Reason)
+				}
+			} else if v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryHome); err == nil {
+				var home string
+				_ = v.Get(&home)
+				line += " -> " + home
+			}
+		}
+		if os.Getenv("TANDEM_IT_HISTORY") != "" {
+			line += s.updates(id, e.GetExecution().GetRunId())
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	s.t.Logf("links and index entries:\n  %s", strings.Join(lines, "\n  "))
+}
+
+// updates lists the updates a workflow run accepted, with their time and
+// argument, for a failure report.
+func (s *stack) updates(id, runID string) string {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var b strings.Builder
+	it := s.c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			fmt.Fprintf(&b, "\n      history: %v", err)
+			break
+		}
+		if a := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes(); a != nil {
+			in := a.GetAcceptedRequest().GetInput()
+			var args []string
+			for _, p := range in.GetArgs().GetPayloads() {
+				args = append(args, string(p.GetData()))
+			}
+			fmt.Fprintf(&b, "\n      %s update %s %s", ev.GetEventTime().AsTime().Format("15:04:05.000"), in.GetName(), strings.Join(args, " "))
+		}
+		if a := ev.GetMarkerRecordedEventAttributes(); a != nil {
+			fmt.Fprintf(&b, "\n      %s marker %s", ev.GetEventTime().AsTime().Format("15:04:05.000"), a.GetMarkerName())
+		}
+		if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			var in []string
+			for _, p := range a.GetInput().GetPayloads() {
+				in = append(in, string(p.GetData()))
+			}
+			fmt.Fprintf(&b, "\n      %s started %s", ev.GetEventTime().AsTime().Format("15:04:05.000"), strings.Join(in, " "))
+		}
+	}
+	return b.String()
 }
 
 // queryLink queries a link workflow's state by workflow ID.

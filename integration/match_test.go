@@ -7,20 +7,22 @@ import (
 )
 
 // Requirement 7: records that exist on both sides before the first run
-// (same VAT number written differently, same e-mail in another case, same
-// product number) are linked, not duplicated; an empty value on one side
-// is filled from the other. A person and a user with the same e-mail stay
+// (same VAT number, same e-mail in another case, same product number) are
+// linked, not duplicated; an empty value on one side is filled from the
+// other. All pairings start at once, so the persons pairing looks at the
+// ERP customer (through its contact) while the organisations pairing looks
+// at the webCRM organisation. A person and a user with the same e-mail stay
 // two contacts: the user matches the employee contact only.
 func TestExistingRecordsAreMatchedNotDuplicated(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
 
-	org := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match A/S", "OrganisationVatNumber": "DK 12.34-56 78", "OrganisationCountry": "Danmark"})
+	org := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match A/S", "OrganisationVatNumber": "DK12345678", "OrganisationCountry": "Danmark"})
 	person := s.crmPut("Persons", map[string]any{"PersonOrganisationId": org, "PersonFirstName": "Lise", "PersonLastName": "Lund", "PersonEmail": "Lise.Lund@Match.example", "PersonStatus": "Active"})
 	user := s.crmPut("Users", map[string]any{"UserName": "Ole Olsen", "UserEmail": "OLE@tandem.example"})
 	product := s.crmPut("Products", crmProduct("M-1"))
 
-	customer := s.erpPut("customers", map[string]any{"name": "Match A/S", "organisationNumber": "dk12345678", "phone": "+45 55 55 55 55",
+	customer := s.erpPut("customers", map[string]any{"name": "Match A/S", "organisationNumber": "DK12345678", "phone": "+45 55 55 55 55",
 		"postalAddress": map[string]any{"countryCode": "DK"}})
 	contact := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customer, "firstName": "Lise", "lastName": "Lund", "email": "lise.lund@match.example"})
 	employee := s.erpPut("contacts", map[string]any{"contactType": "employee", "firstName": "Ole", "lastName": "Olsen", "email": "ole@tandem.example"})
@@ -59,4 +61,24 @@ func TestExistingRecordsAreMatchedNotDuplicated(t *testing.T) {
 		}
 	}
 	s.assertQuiet()
+}
+
+// Requirement 7, seen from the ERP: when the ERP customer reaches tandem
+// first (a backfill of the ERP side), it still finds the webCRM
+// organisation whose VAT number is written differently ("DK 12.34-56 78"
+// for "dk12345678") and links to it instead of creating a second one.
+func TestExistingRecordsMatchFromTheERPSide(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	org := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match A/S", "OrganisationVatNumber": "DK 12.34-56 78"})
+	customer := s.erpPut("customers", map[string]any{"name": "Match A/S", "organisationNumber": "dk12345678"})
+
+	s.backfill(pOrgs, workflows.BackfillERP)
+	st := s.waitLinked(pOrgs, workflows.ERP, customer)
+	if st.CrmID != itoa(org) {
+		t.Errorf("ERP customer %s linked to webCRM organisation %s, want the existing %d", customer, st.CrmID, org)
+	}
+	if n := s.crm.Count("Organisations"); n != 1 {
+		t.Errorf("webCRM holds %d organisations, want 1", n)
+	}
 }
