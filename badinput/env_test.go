@@ -1,0 +1,316 @@
+package badinput
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/tandemsync/tandem/internal/config"
+	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/internal/service"
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// Credentials of the simulators.
+const (
+	crmToken = "badinput-webcrm-token"
+	erpKey   = "badinput-erp-key"
+)
+
+// The pairings the catalogue uses (the default mappings).
+const (
+	pOrgs     = "organisations"
+	pPersons  = "persons"
+	pProducts = "products"
+	pOpps     = "opportunities"
+	pLines    = "quotationlines"
+)
+
+// syncTimeout bounds one sync of one record. A transient failure is retried
+// by the client (5 attempts) and then by the link's apply (6 attempts over
+// about 31 s) before the link shows it, so this is generous.
+const syncTimeout = 3 * time.Minute
+
+// env is one set of real parts: a Temporal dev server, the two simulators
+// behind their fault proxies on 127.0.0.1, and tandem's worker
+// (internal/service) running in this process.
+type env struct {
+	c      client.Client
+	crm    *webcrmsim.Server
+	erp    *erpsim.Server
+	crmPx  *faultProxy
+	erpPx  *faultProxy
+	away   *elsewhere
+	logs   *logSink
+	d      *links.Dispatcher
+	seq    atomic.Int64
+	worker chan error // receives Run's result when the worker stops
+}
+
+// newEnv brings everything up on srv and starts the named pairings with a
+// one-second poll (none: records sync only when a test dispatches them).
+func newEnv(t *testing.T, srv *devserver.Server, pairings ...string) *env {
+	t.Helper()
+	began := time.Now()
+	e := &env{logs: &logSink{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  srv.Address(),
+		Namespace: srv.Namespace(),
+		Logger:    sdklog.NewStructuredLogger(slog.New(e.logs.handler("sdk"))),
+	})
+	if err != nil {
+		t.Fatalf("dial Temporal at %s: %v", srv.Address(), err)
+	}
+	t.Cleanup(c.Close)
+	e.c = c
+	e.d = links.NewDispatcher(c, "")
+
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if e.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: crmToken, RateLimitPerMinute: -1, Seed: 7, Logger: quiet}); err != nil {
+		t.Fatalf("webCRM simulator: %v", err)
+	}
+	t.Cleanup(func() { _ = e.crm.Close() })
+	if e.erp, err = erpsim.New(erpsim.Options{APIKey: erpKey, Seed: 7, Logger: quiet}); err != nil {
+		t.Fatalf("CustomERP simulator: %v", err)
+	}
+	t.Cleanup(func() { _ = e.erp.Close() })
+	e.crmPx = newFaultProxy(t, "webcrm", e.crm)
+	e.erpPx = newFaultProxy(t, "erp", e.erp)
+	e.away = newElsewhere(t)
+
+	cfg := config.Default()
+	cfg.Temporal.Address, cfg.Temporal.Namespace = srv.Address(), srv.Namespace()
+	cfg.WebCRM.BaseURL, cfg.WebCRM.APIToken = e.crmPx.URL(), crmToken
+	cfg.WebCRM.RequestsPerMinute = 60000
+	cfg.ERP.BaseURL, cfg.ERP.APIKey = e.erpPx.URL(), erpKey
+	cfg.Sync.PollInterval = time.Second
+	cfg.Worker.MetricsAddr, cfg.Worker.HooksAddr, cfg.Worker.CodecAddr = "off", "off", "off"
+	svc, err := service.New(cfg, service.Options{Client: c, Logger: slog.New(e.logs.handler("worker")), WebCRMActivitiesPerSecond: 1000})
+	if err != nil {
+		t.Fatalf("service.New: %v", err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	e.worker = make(chan error, 1)
+	go func() { e.worker <- svc.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-e.worker:
+			if err != nil {
+				t.Errorf("worker ended with an error: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("worker did not stop within 30 s")
+		}
+	})
+	t.Cleanup(func() { e.logs.report(t) })
+	if len(pairings) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := service.StartPairings(ctx, c, pairings, service.StartOptions{PollInterval: time.Second, ReconcileEvery: -1}); err != nil {
+			t.Fatalf("start pairings %v: %v", pairings, err)
+		}
+	}
+	t.Logf("env up in %s: Temporal %s, webCRM %s, ERP %s", time.Since(began).Round(time.Millisecond), srv.Address(), e.crmPx.URL(), e.erpPx.URL())
+	return e
+}
+
+// workerAlive fails the test when the worker process has stopped.
+func (e *env) workerAlive(t reporter) {
+	t.Helper()
+	select {
+	case err := <-e.worker:
+		e.worker <- err
+		t.Fatalf("the worker stopped: %v", err)
+	default:
+	}
+}
+
+// next returns a number no other record of this env uses.
+func (e *env) next() int { return int(e.seq.Add(1)) }
+
+// ---- syncing and link state ----
+
+// dispatch delivers a resync of one record to its link and waits for the
+// outcome, as `starter resync` does.
+func (e *env) dispatch(pairing string, side workflows.Side, id string) (workflows.Outcome, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	return e.d.Apply(ctx, pairing, workflows.Change{Side: side, ID: id, Source: workflows.SourceResync})
+}
+
+// dispatchAsync is dispatch in the background.
+func (e *env) dispatchAsync(pairing string, side workflows.Side, id string) <-chan outcome {
+	ch := make(chan outcome, 1)
+	go func() {
+		out, err := e.dispatch(pairing, side, id)
+		ch <- outcome{out, err}
+	}()
+	return ch
+}
+
+type outcome struct {
+	out workflows.Outcome
+	err error
+}
+
+// linkState returns the state of the link holding a record.
+func (e *env) linkState(pairing string, side workflows.Side, id string) (workflows.LinkState, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, st, found, err := links.Lookup(ctx, e.c, pairing, side, id)
+	return st, found, err
+}
+
+// waitLink polls a record's link until cond accepts its state.
+func (e *env) waitLink(t reporter, pairing string, side workflows.Side, id string, timeout time.Duration, what string, cond func(st workflows.LinkState) bool) workflows.LinkState {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		st, found, err := e.linkState(pairing, side, id)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case !found:
+			last = "no link"
+		case cond(st):
+			return st
+		default:
+			last = fmt.Sprintf("link is %s (%s), webCRM %q ERP %q", st.State, st.Reason, st.CrmID, st.ErpID)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s %s record %s to be %s: %s", timeout, pairing, side, id, what, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// linked accepts a link in state ok with both ids.
+func linked(st workflows.LinkState) bool {
+	return st.State == workflows.StateOK && st.CrmID != "" && st.ErpID != ""
+}
+
+// syncLinked resyncs a record and requires its link to end ok with both
+// ids; it returns the link's state.
+func (e *env) syncLinked(t reporter, pairing string, side workflows.Side, id string) workflows.LinkState {
+	t.Helper()
+	out, err := e.dispatch(pairing, side, id)
+	if err != nil {
+		t.Fatalf("sync %s %s %s: %v", pairing, side, id, err)
+	}
+	if out.State != workflows.StateOK || out.CrmID == "" || out.ErpID == "" {
+		t.Fatalf("sync %s %s %s: link is %s (%s), webCRM %q ERP %q", pairing, side, id, out.State, out.Reason, out.CrmID, out.ErpID)
+	}
+	st, found, err := e.linkState(pairing, side, id)
+	if err != nil || !found {
+		t.Fatalf("look up %s %s %s after sync: found %v, %v", pairing, side, id, found, err)
+	}
+	return st
+}
+
+// ---- worker logs ----
+
+// logEntry is one log record of the worker or the SDK.
+type logEntry struct {
+	source string
+	level  slog.Level
+	text   string // message and attributes
+}
+
+// logSink keeps the warnings and errors the worker and the SDK log, and
+// counts the rest.
+type logSink struct {
+	mu       sync.Mutex
+	problems []logEntry
+	lines    int
+}
+
+func (l *logSink) handler(source string) slog.Handler { return &sinkHandler{sink: l, source: source} }
+
+func (l *logSink) add(e logEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines++
+	if e.level >= slog.LevelWarn {
+		l.problems = append(l.problems, e)
+	}
+}
+
+// warnings returns the warnings and errors whose text contains every word.
+func (l *logSink) warnings(words ...string) []logEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []logEntry
+next:
+	for _, e := range l.problems {
+		for _, w := range words {
+			if !strings.Contains(e.text, w) {
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// report logs how many warnings the run produced, and checks that none of
+// them is a panic.
+func (l *logSink) report(t reporter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.problems {
+		if strings.Contains(strings.ToLower(e.text), "panic") {
+			t.Errorf("the worker logged a panic: %s %s: %.2000s", e.source, e.level, e.text)
+		}
+	}
+	t.Logf("worker and SDK logged %d records, %d of them warnings or errors", l.lines, len(l.problems))
+}
+
+// sinkHandler is the slog.Handler feeding a logSink.
+type sinkHandler struct {
+	sink   *logSink
+	source string
+	attrs  string
+}
+
+func (h *sinkHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h *sinkHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	b.WriteString(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Resolve())
+		return true
+	})
+	h.sink.add(logEntry{source: h.source, level: r.Level, text: b.String()})
+	return nil
+}
+
+func (h *sinkHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	var b strings.Builder
+	b.WriteString(h.attrs)
+	for _, a := range attrs {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Resolve())
+	}
+	c.attrs = b.String()
+	return &c
+}
+
+func (h *sinkHandler) WithGroup(string) slog.Handler { return h }

@@ -1,0 +1,263 @@
+package badinput
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// erpCases is the catalogue of malformed CustomERP answers about one record.
+func erpCases() []recordCase {
+	const (
+		getCustomer = "GET /customers/{id} and feed items of it"
+		getContact  = "GET /contacts/{id} and feed items of it"
+		getProduct  = "GET /products/{id} and feed items of it"
+		getOrder    = "GET /orders/{id} and feed items of it"
+		getLine     = "GET /order-lines/{id} and feed items of it"
+		outField    = "error naming the record, the field and the value; not retried; the next edit syncs"
+	)
+	cases := transportCases(workflows.ERP)
+	return append(cases, []recordCase{
+		{
+			name: "422-with-field-errors", input: "422 Unprocessable Entity with problem details naming a field",
+			where:   "PUT /customers/{id}, when a webCRM edit is written to the ERP",
+			outcome: "error naming the record, the field and the server's message; not retried",
+			linked:  true, trigger: editOther,
+			fault: func(k *kase) {
+				k.rule(answer(k.t.Name(), k.onPut(), 422, "application/problem+json",
+					`{"type":"urn:customerp:problem:validation","title":"Unprocessable Entity","status":422,`+
+						`"detail":"the body is invalid","errors":[{"field":"phone","message":"must be a Norwegian number"}]}`))
+			},
+			want: workflows.StateError, reason: []string{"422", "phone", "must be a Norwegian number"},
+		},
+		// ---- wrong JSON types ----
+		{
+			name: "name-is-object", input: `name is a JSON object ({"first": "Fjord"})`, where: getCustomer, outcome: outField,
+			fault: func(k *kase) { k.edit(set("name", map[string]any{"first": "Fjord"})) },
+			want:  workflows.StateError, reason: []string{"field name", "not text"},
+		},
+		{
+			name: "address-is-string", input: `postalAddress (an object) is a string ("Storgata 1, 0150 Oslo")`, where: getCustomer,
+			outcome: "error naming the record and postalAddress (the address is not silently taken as empty)",
+			fault:   func(k *kase) { k.edit(set("postalAddress", "Storgata 1, 0150 Oslo")) },
+			want:    workflows.StateError, reason: []string{"postalAddress"},
+		},
+		{
+			name: "price-is-word", input: `salesPrice is a string that is no number ("twelve")`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("salesPrice", "twelve")) },
+			want:    workflows.StateError, reason: []string{"sales-price", "twelve"},
+		},
+		{
+			name: "price-is-numeric-string", input: `salesPrice is a numeric string ("12.50")`, where: getProduct,
+			outcome: "tolerated: read as the decimal 12.5",
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("salesPrice", "12.50")) },
+			want:    workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := str(k.e.crmGet(k.t, webcrm.Products, st.CrmID), "ProductPrice"); got != "12.5" {
+					k.t.Errorf("webCRM ProductPrice is %q, want 12.5", got)
+				}
+			},
+		},
+		{
+			name: "price-decimal-comma", input: `salesPrice with a decimal comma ("1,5")`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("salesPrice", "1,5")) },
+			want:    workflows.StateError, reason: []string{"sales-price", "1,5"},
+		},
+		{
+			name: "cost-nan", input: `costPrice is "NaN"`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("costPrice", "NaN")) },
+			want:    workflows.StateError, reason: []string{"cost-price", "NaN"},
+		},
+		{
+			name: "stock-infinity", input: `stockQuantity is "Infinity"`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("stockQuantity", "Infinity")) },
+			want:    workflows.StateError, reason: []string{"stock-quantity", "Infinity"},
+		},
+		{
+			name: "price-huge-exponent", input: "salesPrice is the JSON number 1e999999", where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("salesPrice", json.Number("1e999999"))) },
+			want:    workflows.StateError, reason: []string{"sales-price", "1e999999"},
+		},
+		{
+			name: "active-is-number", input: "a contact's active (a bool) is the number 2", where: getContact, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("active", json.Number("2"))) },
+			want:    workflows.StateError, reason: []string{"status", "2"},
+		},
+		{
+			name: "active-is-word", input: `a contact's active is the string "yes"`, where: getContact, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("active", "yes")) },
+			want:    workflows.StateError, reason: []string{"status", "yes"},
+		},
+		{
+			name: "birthdate-is-number", input: "a contact's birthDate is the number 19751002", where: getContact, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("birthDate", json.Number("19751002"))) },
+			want:    workflows.StateError, reason: []string{"birth-date"},
+		},
+		// ---- unknown enum values, impossible dates ----
+		{
+			name: "order-status-unknown", input: `an order's status is "archived" (not in the value table)`, where: getOrder, outcome: outField,
+			pairing: pOpps, home: workflows.WebCRM, linked: true,
+			fault: func(k *kase) { k.edit(set("status", "archived")) },
+			want:  workflows.StateError, reason: []string{"status", "archived"},
+		},
+		{
+			name: "birthdate-feb-30", input: `a contact's birthDate is "2026-02-30"`, where: getContact, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("birthDate", "2026-02-30")) },
+			want:    workflows.StateError, reason: []string{"birth-date", "2026-02-30"},
+		},
+		{
+			name: "birthdate-year-0", input: `a contact's birthDate is "0000-01-01" (year 0)`, where: getContact, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("birthDate", "0000-01-01")) },
+			want:    workflows.StateError, reason: []string{"birth-date", "0000-01-01"},
+		},
+		{
+			name: "updated-at-impossible", input: `updatedAt is "2026-02-30T10:00:00Z"`, where: getCustomer, outcome: outTransient,
+			fault: func(k *kase) { k.edit(set("updatedAt", "2026-02-30T10:00:00Z")) },
+			want:  workflows.StateError, reason: []string{"updatedAt", "2026-02-30"},
+		},
+		// ---- missing required fields ----
+		{
+			name: "customer-without-name", input: "a customer without name", where: getCustomer,
+			outcome: "error naming the record and webCRM's required OrganisationName; no nameless organisation is created",
+			fault:   func(k *kase) { k.edit(drop("name")) },
+			want:    workflows.StateError, reason: []string{"name"},
+			check: func(k *kase, _ workflows.LinkState) {
+				ref := workflows.LinkWorkflowID(pOrgs, workflows.ERP, k.id)
+				if recs := k.e.crmByField(webcrm.Organisations, "OrganisationCustom15", ref); len(recs) > 0 {
+					k.t.Errorf("a webCRM organisation was created for the nameless customer: %v", recs[0]["OrganisationId"])
+				}
+			},
+		},
+		{
+			name: "contact-without-customer", input: "a contact of type person without customerId", where: getContact,
+			outcome: "error naming the record and webCRM's required PersonOrganisationId; no person without organisation is created",
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(drop("customerId")) },
+			want:    workflows.StateError, reason: []string{"organisation"},
+		},
+		{
+			name: "version-missing", input: "version is missing", where: getCustomer, outcome: outTransient,
+			fault: func(k *kase) { k.edit(drop("version")) },
+			want:  workflows.StateError, reason: []string{"version"},
+		},
+		{
+			name: "updated-at-missing", input: "updatedAt is missing", where: getCustomer, outcome: outTransient,
+			fault: func(k *kase) { k.edit(drop("updatedAt")) },
+			want:  workflows.StateError, reason: []string{"updatedAt"},
+		},
+		// ---- ids ----
+		{
+			name: "id-null", input: "id is null", where: getCustomer, outcome: outTransient,
+			fault: func(k *kase) { k.edit(set("id", nil)) },
+			want:  workflows.StateError, reason: []string{"no string id"},
+		},
+		{
+			name: "id-is-number", input: "id is a number (9) instead of a string", where: getCustomer, outcome: outTransient,
+			fault: func(k *kase) { k.edit(set("id", json.Number("9"))) },
+			want:  workflows.StateError, reason: []string{"no string id"},
+		},
+		{
+			name: "id-of-another-record", input: "GET /customers/{id} answers a record with another id", where: "GET /customers/{id}",
+			outcome: "error naming the record asked for and the id answered (the answer is not used as if it were the record)",
+			fault: func(k *kase) {
+				other := "CU-77" + itoa(k.n)
+				k.rule(erpEdit(k.t.Name(), customerp.Customers, func(rec map[string]any) bool { return rec["id"] == k.id }, set("id", other)))
+			},
+			want: workflows.StateError, reason: []string{"CU-77"},
+		},
+		// ---- references ----
+		{
+			name: "contact-customer-missing", input: "a contact's customerId names a customer that does not exist", where: getContact,
+			outcome: "blocked: waiting for that customer, named in the reason; the link retries by itself",
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("customerId", "CU-99"+itoa(k.n))) },
+			want:    workflows.StateBlocked, noID: true, reason: []string{"CU-99"},
+		},
+		{
+			name: "line-product-unknown", input: "an order line whose productNumber is no product", where: getLine,
+			outcome: "error naming the line and the unknown product number",
+			pairing: pLines,
+			fault:   func(k *kase) { k.edit(set("productNumber", "NOPE-"+itoa(k.n))) },
+			want:    workflows.StateError, reason: []string{"NOPE-"},
+		},
+		// ---- sizes, encodings, nesting ----
+		{
+			name: "name-1mb", input: "a customer name of 1 MB", where: getCustomer,
+			outcome: "tolerated with a warning: the webCRM organisation name is cut to webCRM's 200 characters",
+			fault:   func(k *kase) { k.edit(set("name", strings.Repeat("Fjord ", 1<<20/6))) },
+			want:    workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := utf8.RuneCountInString(str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationName")); got != 200 {
+					k.t.Errorf("webCRM OrganisationName has %d characters, want 200", got)
+				}
+			},
+		},
+		{
+			name: "city-over-webcrm-limit", input: "a customer city of 80 characters (the ERP takes 100, webCRM 50)", where: getCustomer,
+			outcome: "tolerated with a warning in the worker log: webCRM gets the first 50 characters; the ERP keeps all 80",
+			fault: func(k *kase) {
+				k.e.erpPatch(k.t, customerp.Customers, k.id, map[string]any{"postalAddress": map[string]any{"city": longCity}})
+			},
+			want: workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationCity"); got != longCity[:50] {
+					k.t.Errorf("webCRM OrganisationCity is %q, want the first 50 characters", got)
+				}
+				if w := k.e.logs.warnings("cut from 80 to 50"); len(w) == 0 {
+					k.t.Errorf("the worker logged no warning about cutting the city to webCRM's 50 characters")
+				}
+			},
+			after: func(k *kase, _ workflows.LinkState) {
+				if got := str(k.e.erpGet(k.t, customerp.Customers, k.id), "postalAddress.city"); got != longCity {
+					k.t.Errorf("after another sync the ERP city is %q, want the full 80 characters", got)
+				}
+			},
+		},
+		{
+			name: "name-invalid-utf8", input: "a customer name holding invalid UTF-8 bytes (0xff 0xfe)", where: getCustomer,
+			outcome: "error naming the record and the invalid UTF-8 (not silently replaced by U+FFFD)",
+			fault:   func(k *kase) { k.edit(set("name", raw("\"Fjord \xff\xfe Tech\""))) },
+			want:    workflows.StateError, reason: []string{"UTF-8"},
+		},
+		{
+			name: "name-nested-object", input: "name is an object nested 1,000 levels deep", where: getCustomer, outcome: outField,
+			fault: func(k *kase) { k.edit(set("name", nested(1000, `"x"`))) },
+			want:  workflows.StateError, reason: []string{"field name", "not text"},
+		},
+		{
+			name: "unmapped-nested-too-deep", input: "an unmapped property nested 20,000 levels deep (beyond the JSON decoder's limit)", where: getCustomer,
+			outcome: outTransient,
+			fault:   func(k *kase) { k.edit(set("description", nested(20000, "1"))) },
+			want:    workflows.StateError, reason: []string{"malformed", "depth"},
+		},
+		{
+			name: "country-unknown", input: `postalAddress.countryCode is "XX" (not in the country table)`, where: getCustomer,
+			outcome: "tolerated with a warning: the webCRM organisation gets no country",
+			fault:   func(k *kase) { k.edit(set("postalAddress.countryCode", "XX")) },
+			want:    workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationCountry"); got != "" {
+					k.t.Errorf("webCRM OrganisationCountry is %q, want none", got)
+				}
+			},
+		},
+	}...)
+}
+
+// longCity is 80 characters: fine for the ERP, too long for webCRM.
+const longCity = "Nordre Aasen Nordre Aasen Nordre Aasen Nordre Aasen Nordre Aasen Nordre Aasen No"

@@ -1,0 +1,272 @@
+package badinput
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// webcrmCases is the catalogue of malformed webCRM answers about one record.
+func webcrmCases() []recordCase {
+	const (
+		getOrg     = "GET /Organisations/{id} and /Queries rows of it"
+		getPerson  = "GET /Persons/{id} and /Queries rows of it"
+		getProduct = "GET /Products/{id} and /Queries rows of it"
+		getOpp     = "GET /Opportunities/{id} and /Queries rows of it"
+		getLine    = "GET /QuotationLines/{id} and /Queries rows of it"
+		outField   = "error naming the record, the field and the value; not retried; the next edit syncs"
+	)
+	cases := transportCases(workflows.WebCRM)
+	return append(cases, []recordCase{
+		// ---- wrong JSON types ----
+		{
+			name: "name-is-object", input: `OrganisationName is a JSON object ({"first": "Fjord"})`, where: getOrg, outcome: outField,
+			fault: func(k *kase) { k.edit(set("OrganisationName", map[string]any{"first": "Fjord"})) },
+			want:  workflows.StateError, reason: []string{"field name", "not text"},
+		},
+		{
+			name: "name-is-number", input: "OrganisationName is a JSON number (12345)", where: getOrg,
+			outcome: "tolerated: the number is taken as its text",
+			fault:   func(k *kase) { k.edit(set("OrganisationName", json.Number("12345"))) },
+			want:    workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := str(k.e.erpGet(k.t, customerp.Customers, st.ErpID), "name"); got != "12345" {
+					k.t.Errorf("ERP customer name is %q, want 12345", got)
+				}
+			},
+		},
+		{
+			name: "price-is-word", input: `ProductPrice is a string that is no number ("twelve")`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("ProductPrice", "twelve")) },
+			want:    workflows.StateError, reason: []string{"sales-price", "twelve"},
+		},
+		{
+			name: "price-is-numeric-string", input: `ProductPrice is a numeric string ("12.50")`, where: getProduct,
+			outcome: "tolerated: read as the decimal 12.5",
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("ProductPrice", "12.50")) },
+			want:    workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := str(k.e.erpGet(k.t, customerp.Products, st.ErpID), "salesPrice"); got != "12.5" {
+					k.t.Errorf("ERP salesPrice is %q, want 12.5", got)
+				}
+			},
+		},
+		{
+			name: "price-decimal-comma", input: `ProductPrice with a decimal comma ("1,5")`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("ProductPrice", "1,5")) },
+			want:    workflows.StateError, reason: []string{"sales-price", "1,5"},
+		},
+		{
+			name: "price-nan", input: `ProductPrice is "NaN"`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("ProductPrice", "NaN")) },
+			want:    workflows.StateError, reason: []string{"sales-price", "NaN"},
+		},
+		{
+			name: "cost-infinity", input: `ProductCostPrice is "Infinity"`, where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("ProductCostPrice", "Infinity")) },
+			want:    workflows.StateError, reason: []string{"cost-price", "Infinity"},
+		},
+		{
+			name: "price-huge-exponent", input: "ProductPrice is the JSON number 1e999999", where: getProduct, outcome: outField,
+			pairing: pProducts,
+			fault:   func(k *kase) { k.edit(set("ProductPrice", json.Number("1e999999"))) },
+			want:    workflows.StateError, reason: []string{"sales-price", "1e999999"},
+		},
+		{
+			name: "won-flag-is-number", input: "OpportunityWinYesNo (a bool) is the number 2", where: getOpp, outcome: outField,
+			pairing: pOpps,
+			fault:   func(k *kase) { k.edit(set("OpportunityWinYesNo", json.Number("2"))) },
+			want:    workflows.StateError, reason: []string{"OpportunityWinYesNo"},
+		},
+		{
+			name: "email-not-an-address", input: `PersonEmail is no e-mail address ("ida at example")`, where: getPerson,
+			outcome: "error naming the record and the ERP's complaint about email; not retried",
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("PersonEmail", "ida at example")) },
+			want:    workflows.StateError, reason: []string{"email"},
+		},
+		// ---- unknown enum values, impossible dates ----
+		{
+			name: "person-status-unknown", input: `PersonStatus is "Weird" (not in the value table)`, where: getPerson, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("PersonStatus", "Weird")) },
+			want:    workflows.StateError, reason: []string{"status", "Weird"},
+		},
+		{
+			name: "birthday-feb-30", input: `PersonBirthday is "2026-02-30T00:00:00"`, where: getPerson, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("PersonBirthday", "2026-02-30T00:00:00")) },
+			want:    workflows.StateError, reason: []string{"birth-date", "2026-02-30"},
+		},
+		{
+			name: "birthday-year-0", input: `PersonBirthday is "0000-01-01T00:00:00" (year 0)`, where: getPerson, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("PersonBirthday", "0000-01-01T00:00:00")) },
+			want:    workflows.StateError, reason: []string{"birth-date", "0000-01-01"},
+		},
+		{
+			name: "updated-at-missing", input: "OrganisationUpdatedAt is missing", where: getOrg, outcome: outTransient,
+			fault: func(k *kase) { k.edit(drop("OrganisationUpdatedAt")) },
+			want:  workflows.StateError, reason: []string{"OrganisationUpdatedAt"},
+		},
+		{
+			name: "updated-at-impossible", input: `OrganisationUpdatedAt is "2026-02-30T10:00:00.0000000Z"`, where: getOrg, outcome: outTransient,
+			fault: func(k *kase) { k.edit(set("OrganisationUpdatedAt", "2026-02-30T10:00:00.0000000Z")) },
+			want:  workflows.StateError, reason: []string{"OrganisationUpdatedAt", "2026-02-30"},
+		},
+		// ---- missing required fields ----
+		{
+			name: "person-without-last-name", input: "a person without PersonLastName", where: getPerson,
+			outcome: "tolerated: the ERP contact gets no last name (the mapping's empty marker \"-\" stands for none)",
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(drop("PersonLastName")) },
+			want:    workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := str(k.e.erpGet(k.t, customerp.Contacts, st.ErpID), "lastName"); got != "" {
+					k.t.Errorf("ERP contact lastName is %q, want none", got)
+				}
+			},
+		},
+		{
+			name: "person-without-organisation", input: "a person without PersonOrganisationId", where: getPerson,
+			outcome: "error naming the record and the ERP's required customerId; not retried",
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(drop("PersonOrganisationId")) },
+			want:    workflows.StateError, reason: []string{"customerId"},
+		},
+		{
+			name: "organisation-name-blank", input: `OrganisationName is blank ("   ")`, where: getOrg,
+			outcome: "error naming the record and the ERP's required name; not retried",
+			fault:   func(k *kase) { k.edit(set("OrganisationName", "   ")) },
+			want:    workflows.StateError, reason: []string{"name"},
+		},
+		// ---- ids ----
+		{
+			name: "id-null", input: "OrganisationId is null", where: getOrg, outcome: outTransient,
+			fault: func(k *kase) { k.edit(set("OrganisationId", nil)) },
+			want:  workflows.StateError, reason: []string{"OrganisationId"},
+		},
+		{
+			name: "id-negative", input: "OrganisationId is negative (-id)", where: getOrg, outcome: outTransient,
+			fault: func(k *kase) { k.edit(set("OrganisationId", json.Number("-"+k.crmID()))) },
+			want:  workflows.StateError, reason: []string{"OrganisationId"},
+		},
+		{
+			name: "id-as-string", input: `OrganisationId is a string ("7")`, where: getOrg,
+			outcome: "tolerated: the same id",
+			fault:   func(k *kase) { k.edit(set("OrganisationId", k.crmID())) },
+			want:    workflows.StateOK,
+		},
+		// ---- references ----
+		{
+			name: "person-organisation-missing", input: "PersonOrganisationId names an organisation that does not exist", where: getPerson,
+			outcome: "blocked: waiting for that organisation, named in the reason; the link retries by itself",
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("PersonOrganisationId", 900000+k.n)) },
+			want:    workflows.StateBlocked, noID: true,
+			check: func(k *kase, st workflows.LinkState) {
+				if !namesID(st.Reason, itoa(900000+k.n)) {
+					k.t.Errorf("the reason does not name organisation %d: %s", 900000+k.n, st.Reason)
+				}
+			},
+		},
+		{
+			name: "person-organisation-deleted", input: "the person's organisation was deleted in webCRM (PersonOrganisationId points at a removed record)", where: getPerson,
+			outcome: "blocked: waiting for that organisation, named in the reason; moving the person to an existing organisation syncs it",
+			pairing: pPersons,
+			fault: func(k *kase) {
+				if err := k.e.crm.Remove(string(webcrm.Organisations), mustAtoi(k.t, k.extra["org"])); err != nil {
+					k.t.Fatalf("remove organisation %s: %v", k.extra["org"], err)
+				}
+			},
+			want: workflows.StateBlocked, noID: true,
+			check: func(k *kase, st workflows.LinkState) {
+				if !namesID(st.Reason, k.extra["org"]) {
+					k.t.Errorf("the reason does not name organisation %s: %s", k.extra["org"], st.Reason)
+				}
+			},
+			fix: func(k *kase) {
+				org := k.e.crmPut(k.t, webcrm.Organisations, crmOrg(k.e.next()))
+				k.e.crmPatch(k.t, webcrm.Persons, mustAtoi(k.t, k.id), map[string]any{"PersonOrganisationId": org})
+			},
+		},
+		{
+			name: "person-organisation-not-a-number", input: `PersonOrganisationId is a string that is no id ("abc")`, where: getPerson, outcome: outField,
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("PersonOrganisationId", "abc")) },
+			want:    workflows.StateError, reason: []string{"organisation", "abc"},
+		},
+		{
+			name: "person-organisation-negative", input: "PersonOrganisationId is negative (-5)", where: getPerson,
+			outcome: "taken as no organisation: error naming the record and the ERP's required customerId",
+			pairing: pPersons,
+			fault:   func(k *kase) { k.edit(set("PersonOrganisationId", json.Number("-5"))) },
+			want:    workflows.StateError, reason: []string{"customerId"},
+		},
+		{
+			name: "line-product-unknown", input: "a quotation line whose product number (QuotationLineData1) is no product", where: getLine,
+			outcome: "error naming the line and the unknown product number",
+			pairing: pLines,
+			fault:   func(k *kase) { k.edit(set("QuotationLineData1", "NOPE-"+itoa(k.n))) },
+			want:    workflows.StateError, reason: []string{"NOPE-"},
+		},
+		// ---- sizes, encodings, nesting ----
+		{
+			name: "name-1mb", input: "OrganisationName of 1 MB (1,000,000 characters)", where: getOrg,
+			outcome: "error naming the record and the ERP's limit on name; the reason stays short",
+			fault:   func(k *kase) { k.edit(set("OrganisationName", strings.Repeat("Fjord ", 1_000_000/6))) },
+			want:    workflows.StateError, reason: []string{"name"},
+		},
+		{
+			name: "city-over-erp-limit", input: "OrganisationCity of 150 characters (the ERP takes 100)", where: getOrg,
+			outcome: "error naming the record and postalAddress.city; not retried",
+			fault:   func(k *kase) { k.edit(set("OrganisationCity", strings.Repeat("Aarhus ", 22)[:150])) },
+			want:    workflows.StateError, reason: []string{"postalAddress.city"},
+		},
+		{
+			name: "name-invalid-utf8", input: "OrganisationName holds invalid UTF-8 bytes (0xff 0xfe)", where: getOrg,
+			outcome: "error naming the record and the invalid UTF-8 (not silently replaced by U+FFFD)",
+			fault:   func(k *kase) { k.edit(set("OrganisationName", raw("\"Fjord \xff\xfe Tech\""))) },
+			want:    workflows.StateError, reason: []string{"UTF-8"},
+			check: func(k *kase, st workflows.LinkState) {
+				if st.ErpID == "" {
+					return
+				}
+				if got := str(k.e.erpGet(k.t, customerp.Customers, st.ErpID), "name"); !utf8.ValidString(got) || strings.ContainsRune(got, utf8.RuneError) {
+					k.t.Errorf("ERP customer name became %q", got)
+				}
+			},
+		},
+		{
+			name: "name-nested-object", input: "OrganisationName is an object nested 1,000 levels deep", where: getOrg, outcome: outField,
+			fault: func(k *kase) { k.edit(set("OrganisationName", nested(1000, `"x"`))) },
+			want:  workflows.StateError, reason: []string{"field name", "not text"},
+		},
+		{
+			name: "unmapped-nested-too-deep", input: "an unmapped property nested 20,000 levels deep (beyond the JSON decoder's limit)", where: getOrg,
+			outcome: outTransient,
+			fault:   func(k *kase) { k.edit(set("OrganisationCustom5", nested(20000, "1"))) },
+			want:    workflows.StateError, reason: []string{"malformed", "depth"},
+		},
+		{
+			name: "country-unknown", input: `OrganisationCountry is "Atlantis" (not in the country table)`, where: getOrg,
+			outcome: "tolerated with a warning: the ERP customer gets no country code",
+			fault:   func(k *kase) { k.edit(set("OrganisationCountry", "Atlantis")) },
+			want:    workflows.StateOK,
+			check: func(k *kase, st workflows.LinkState) {
+				if got := str(k.e.erpGet(k.t, customerp.Customers, st.ErpID), "postalAddress.countryCode"); got != "" {
+					k.t.Errorf("ERP countryCode is %q, want none", got)
+				}
+			},
+		},
+	}...)
+}
