@@ -244,11 +244,11 @@ func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done 
 		return true, err
 	}
 	if tok := r.store[side].token(home.fields); tok != "" && tok != r.in.LinkID {
-		kind, err := links.DescribeID(ctx, r.a.Temporal, tok)
+		info, err := links.Inspect(ctx, r.a.Temporal, tok)
 		if err != nil {
 			return true, err
 		}
-		if kind == links.KindLink {
+		if info.Holds(side, r.idOf(side)) {
 			r.res.Outcome = workflows.Outcome{Action: workflows.ActionForwarded, Forward: tok}
 			r.res.State = r.st
 			return true, nil
@@ -351,9 +351,19 @@ func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.C
 			if err != nil {
 				return nil, err
 			}
-			if kind == links.KindNone {
-				out = append(out, id)
+			if kind != links.KindNone {
+				continue
 			}
+			// A record tandem created for another link carries that link's
+			// ID even before it has an index entry of its own.
+			if tok := r.store[other].token(rec.fields); tok != "" && tok != r.in.LinkID {
+				if info, err := links.Inspect(ctx, r.a.Temporal, tok); err != nil {
+					return nil, err
+				} else if info.Holds(other, id) {
+					continue
+				}
+			}
+			out = append(out, id)
 		}
 	}
 	return out, nil
@@ -384,8 +394,15 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 // snapshot and the state.
 func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, rec record, c mappings.Canonical) error {
 	r.setID(side, id)
-	if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, side, id, r.in.LinkID); err != nil {
-		return r.handOver(err)
+	// A record tandem created carries this link's ID as its token (the ERP
+	// externalRef, the webCRM correlation field), which leads a change of it
+	// here; its index entry is then made on first use. Only a record without
+	// a token needs the entry now. This halves the workflows a backfill
+	// starts, which is what bounds its rate.
+	if r.store[side].token(rec.fields) != r.in.LinkID && !r.carriesToken(side) {
+		if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, side, id, r.in.LinkID); err != nil {
+			return r.handOver(err)
+		}
 	}
 	home := r.recs[side.Other()]
 	r.remember(c, side.Other(), home)
@@ -397,6 +414,13 @@ func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, 
 	}
 	_, err := r.settle(action, "")
 	return err
+}
+
+// carriesToken reports whether records tandem creates on side carry the
+// link's ID: always in the ERP (externalRef), in webCRM when the pairing
+// has a correlation field.
+func (r *applyRun) carriesToken(side workflows.Side) bool {
+	return side == workflows.ERP || r.p.CorrelationField != ""
 }
 
 // remember stores the synced snapshot and the version of a side's record.

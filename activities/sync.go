@@ -51,13 +51,13 @@ func (t *tally) add(linkID string, out workflows.Outcome) {
 // unreachable, the activity cancelled), so the caller's watermark does not
 // pass a change that was not delivered; a change that ended in a link state
 // of error or blocked was delivered and is counted as failed.
-func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change) (*tally, error) {
+func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change, index matchIndex) (*tally, error) {
 	t := &tally{}
 	p, err := a.pairing(pairing)
 	if err != nil {
 		return t, err
 	}
-	cache, err := a.prefetch(ctx, p, changes)
+	cache, err := a.prefetch(ctx, p, changes, index)
 	if err != nil {
 		return t, classify(fmt.Errorf("%s: %w", pairing, err))
 	}
@@ -119,7 +119,13 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 // candidates (or is nil).
 func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.Change, cache *lookups) (workflows.Outcome, *applyRun, error) {
 	if ch.Deleted {
-		out, err := a.dispatcher.Apply(ctx, pairing, ch)
+		// A deleted record can no longer say which link holds it: find the
+		// link by the record's id, and drop the change when there is none.
+		home, err := links.FindHome(ctx, a.Temporal, pairing, ch.Side, ch.ID)
+		if err != nil || home == "" {
+			return workflows.Outcome{Action: workflows.ActionSkipped}, nil, err
+		}
+		out, err := a.dispatcher.ApplyTo(ctx, pairing, home, ch)
 		return out, nil, err
 	}
 	linkID := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
@@ -132,6 +138,18 @@ func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.C
 	}
 	if kind != links.KindNone {
 		out, err := a.dispatcher.Apply(ctx, pairing, ch)
+		return out, nil, err
+	}
+	// A record tandem created carries its link's ID: send the change there
+	// (or skip it, when the link has seen this version) without an index
+	// entry of its own.
+	if home, info, err := a.tokenHome(ctx, pairing, ch); err != nil {
+		return workflows.Outcome{}, nil, err
+	} else if home != "" {
+		if info.Seen.Seen(ch) {
+			return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, nil, nil
+		}
+		out, err := a.dispatcher.ApplyTo(ctx, pairing, home, ch)
 		return out, nil, err
 	}
 	in := workflows.ApplyInput{Pairing: pairing, LinkID: linkID, State: workflows.LinkState{State: workflows.StatePending}, Change: ch}
@@ -151,11 +169,54 @@ func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.C
 	return out, nil, err
 }
 
+// tokenHome returns the link whose ID the delivered record carries as its
+// token, when that link runs and holds the record.
+func (a *Activities) tokenHome(ctx context.Context, pairing string, ch workflows.Change) (string, links.Info, error) {
+	if len(ch.Record) == 0 {
+		return "", links.Info{}, nil
+	}
+	p, err := a.pairing(pairing)
+	if err != nil {
+		return "", links.Info{}, err
+	}
+	ws, es := a.stores(p, nil)
+	var st store = es
+	if ch.Side == workflows.WebCRM {
+		st = ws
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(ch.Record, &fields); err != nil {
+		return "", links.Info{}, nil // the apply step reports a record it cannot read
+	}
+	tok := st.token(fields)
+	if tok == "" || tok == workflows.LinkWorkflowID(pairing, ch.Side, ch.ID) {
+		return "", links.Info{}, nil
+	}
+	if tp, _, _, err := workflows.ParseLinkWorkflowID(tok); err != nil || tp != pairing {
+		return "", links.Info{}, nil
+	}
+	info, err := links.Inspect(ctx, a.Temporal, tok)
+	if err != nil || !info.Holds(ch.Side, ch.ID) {
+		return "", info, err
+	}
+	return tok, info, nil
+}
+
 // startWith starts the link of a first contact with its result, or hands
 // the change to the link as an update when the first contact failed, was
 // forwarded, or a link appeared meanwhile.
 func (a *Activities) startWith(ctx context.Context, pairing string, ch workflows.Change, res workflows.ApplyResult, applyErr error) (workflows.Outcome, error) {
-	if applyErr != nil || res.Outcome.Forward != "" {
+	if applyErr == nil && res.Outcome.Forward != "" {
+		// The record belongs to the link whose ID it carries: give it its
+		// index entry now, so later changes find the link at once.
+		err := links.RegisterAlias(ctx, a.Temporal, a.TaskQueue, pairing, ch.Side, ch.ID, res.Outcome.Forward)
+		var claimed *links.ClaimedError
+		if err != nil && !errors.As(err, &claimed) {
+			return workflows.Outcome{}, err
+		}
+		return a.dispatcher.Apply(ctx, pairing, ch)
+	}
+	if applyErr != nil {
 		return a.dispatcher.Apply(ctx, pairing, ch)
 	}
 	started, err := links.StartLink(ctx, a.Temporal, a.TaskQueue, pairing, ch.Side, ch.ID, res.State, ch, res.Outcome.Action)
@@ -317,7 +378,7 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 		recent[key] = at
 		changes = append(changes, ch)
 	}
-	t, err := a.dispatchAll(ctx, in.Pairing, changes)
+	t, err := a.dispatchAll(ctx, in.Pairing, changes, indexByValue)
 	if err != nil {
 		return res, classify(fmt.Errorf("%s: dispatch webCRM changes: %w", in.Pairing, err))
 	}
@@ -406,11 +467,11 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 		}
 		ch := workflows.Change{Side: workflows.ERP, ID: it.ID, Version: strconv.FormatInt(it.Version, 10), Source: workflows.SourcePoll}
 		if it.Deleted {
-			kind, err := links.Describe(ctx, a.Temporal, in.Pairing, workflows.ERP, it.ID)
+			home, err := links.FindHome(ctx, a.Temporal, in.Pairing, workflows.ERP, it.ID)
 			if err != nil {
 				return res, classify(err)
 			}
-			if kind == links.KindNone {
+			if home == "" {
 				res.Skipped++
 				continue
 			}
@@ -432,7 +493,7 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 	if err := a.guardDeletes(ctx, in.Pairing, deletes); err != nil {
 		return res, err
 	}
-	t, err := a.dispatchAll(ctx, in.Pairing, changes)
+	t, err := a.dispatchAll(ctx, in.Pairing, changes, indexByValue)
 	if err != nil {
 		return res, classify(fmt.Errorf("%s: dispatch ERP changes: %w", in.Pairing, err))
 	}

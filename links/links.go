@@ -14,6 +14,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -44,17 +45,22 @@ func (d *Dispatcher) Client() client.Client { return d.c }
 
 // Apply delivers ch to the link of its record and waits for the outcome.
 func (d *Dispatcher) Apply(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
-	return d.send(ctx, workflows.UpdateApply, pairing, ch)
+	return d.send(ctx, workflows.UpdateApply, pairing, workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
+}
+
+// ApplyTo delivers ch to the link with the given workflow ID, which the
+// caller knows owns the record, and waits for the outcome.
+func (d *Dispatcher) ApplyTo(ctx context.Context, pairing, linkID string, ch workflows.Change) (workflows.Outcome, error) {
+	return d.send(ctx, workflows.UpdateApply, pairing, linkID, ch)
 }
 
 // Ensure returns the ids of the link of ch's record, syncing the record first
 // when it is not linked yet.
 func (d *Dispatcher) Ensure(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
-	return d.send(ctx, workflows.UpdateEnsure, pairing, ch)
+	return d.send(ctx, workflows.UpdateEnsure, pairing, workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
 }
 
-func (d *Dispatcher) send(ctx context.Context, update, pairing string, ch workflows.Change) (workflows.Outcome, error) {
-	target := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
+func (d *Dispatcher) send(ctx context.Context, update, pairing, target string, ch workflows.Change) (workflows.Outcome, error) {
 	for hop := 0; hop < maxHops; hop++ {
 		out, err := d.updateWithStart(ctx, update, target, ch)
 		if home, ok := aliasHome(err); ok {
@@ -279,32 +285,118 @@ func DescribeID(ctx context.Context, c client.Client, workflowID string) (Kind, 
 // DescribeMemo tells what runs under a link workflow ID and, for a link,
 // the versions it has synced.
 func DescribeMemo(ctx context.Context, c client.Client, workflowID string) (Kind, workflows.LinkMemo, error) {
-	var memo workflows.LinkMemo
+	info, err := Inspect(ctx, c, workflowID)
+	return info.Kind, info.Seen, err
+}
+
+// Info is what one Describe call tells about a link workflow ID.
+type Info struct {
+	Kind Kind
+	// Seen holds the versions a link in state ok has synced.
+	Seen workflows.LinkMemo
+	// CrmID and ErpID are a link's record ids, from its search attributes.
+	CrmID, ErpID string
+}
+
+// Holds reports whether the link holds, or may take, the record (side,
+// id): its id on that side is that id, or not known yet.
+func (i Info) Holds(side workflows.Side, id string) bool {
+	if i.Kind != KindLink {
+		return false
+	}
+	have := i.CrmID
+	if side == workflows.ERP {
+		have = i.ErpID
+	}
+	return have == "" || have == id
+}
+
+// Inspect describes a link workflow ID with one call.
+func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, error) {
+	var info Info
 	desc, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return KindNone, memo, nil
+		return info, nil
 	}
 	if err != nil {
-		return KindNone, memo, fmt.Errorf("describe %s: %w", workflowID, err)
+		return info, fmt.Errorf("describe %s: %w", workflowID, err)
 	}
-	info := desc.GetWorkflowExecutionInfo()
-	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return KindNone, memo, nil
+	ex := desc.GetWorkflowExecutionInfo()
+	if ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return info, nil
 	}
-	if info.GetType().GetName() == "LinkAliasWorkflow" {
-		return KindAlias, memo, nil
+	if ex.GetType().GetName() == "LinkAliasWorkflow" {
+		info.Kind = KindAlias
+		return info, nil
 	}
-	if p, ok := info.GetMemo().GetFields()[workflows.MemoSeen]; ok {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &memo)
+	info.Kind = KindLink
+	dc := converter.GetDefaultDataConverter()
+	if p, ok := ex.GetMemo().GetFields()[workflows.MemoSeen]; ok {
+		_ = dc.FromPayload(p, &info.Seen)
 	}
-	return KindLink, memo, nil
+	fields := ex.GetSearchAttributes().GetIndexedFields()
+	if p, ok := fields[workflows.CrmIDKey.GetName()]; ok {
+		_ = dc.FromPayload(p, &info.CrmID)
+	}
+	if p, ok := fields[workflows.ErpIDKey.GetName()]; ok {
+		_ = dc.FromPayload(p, &info.ErpID)
+	}
+	return info, nil
+}
+
+// FindHome returns the workflow ID of the home link that holds (pairing,
+// side, id), or "" when there is none. The record's own link ID answers
+// when it is the home or has an index entry; a counterpart tandem created
+// carries its home's ID as a token instead, and is found through the
+// search attributes.
+func FindHome(ctx context.Context, c client.Client, pairing string, side workflows.Side, id string) (string, error) {
+	own := workflows.LinkWorkflowID(pairing, side, id)
+	kind, err := DescribeID(ctx, c, own)
+	if err != nil || kind != KindNone {
+		if kind == KindAlias {
+			return home(ctx, c, own)
+		}
+		return own, err
+	}
+	key := workflows.CrmIDKey
+	if side == workflows.ERP {
+		key = workflows.ErpIDKey
+	}
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		PageSize: 2,
+		Query: fmt.Sprintf("WorkflowType = 'LinkWorkflow' AND ExecutionStatus = 'Running' AND %s = '%s' AND %s = '%s'",
+			workflows.PairingKey.GetName(), pairing, key.GetName(), strings.ReplaceAll(id, "'", "")),
+	})
+	if err != nil {
+		return "", fmt.Errorf("look up the link of %s %s record %s: %w", pairing, side, id, err)
+	}
+	if execs := resp.GetExecutions(); len(execs) > 0 {
+		return execs[0].GetExecution().GetWorkflowId(), nil
+	}
+	return "", nil
+}
+
+// home asks an index entry for its home link.
+func home(ctx context.Context, c client.Client, aliasID string) (string, error) {
+	v, err := c.QueryWorkflow(ctx, aliasID, "", workflows.QueryHome)
+	if err != nil {
+		return "", fmt.Errorf("ask index entry %s for its link: %w", aliasID, err)
+	}
+	var h string
+	if err := v.Get(&h); err != nil {
+		return "", fmt.Errorf("decode home of %s: %w", aliasID, err)
+	}
+	return h, nil
 }
 
 // Lookup returns the home link ID and state of the link that owns (pairing,
 // side, id); found is false when the record is not linked.
 func Lookup(ctx context.Context, c client.Client, pairing string, side workflows.Side, id string) (home string, state workflows.LinkState, found bool, err error) {
-	target := workflows.LinkWorkflowID(pairing, side, id)
+	target, err := FindHome(ctx, c, pairing, side, id)
+	if err != nil || target == "" {
+		return "", state, false, err
+	}
 	for hop := 0; hop < maxHops; hop++ {
 		kind, err := DescribeID(ctx, c, target)
 		if err != nil || kind == KindNone {

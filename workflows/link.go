@@ -290,10 +290,11 @@ func (l *link) applyLocked(ctx workflow.Context, ch Change) (Outcome, error) {
 	if l.alreadySeen(ch) {
 		return l.outcome(ActionSeen), nil
 	}
-	// Apply runs as a local activity: it is one short piece of work, and
-	// running it inside the workflow task saves the server two round trips
-	// per change, which bounds the throughput of a backfill.
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+	// Apply is a regular activity: it may wait on the links of referenced
+	// records and on rate-limited APIs, and the UI shows it while it is
+	// pending. First contacts, the bulk of a backfill, are done by the poll
+	// and backfill activities instead, so a link's own applies are few.
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		Summary:             fmt.Sprintf("apply %s change of %s record %s", ch.Source, ch.Side, ch.ID),
 		RetryPolicy: &temporal.RetryPolicy{
@@ -304,7 +305,7 @@ func (l *link) applyLocked(ctx workflow.Context, ch Change) (Outcome, error) {
 		},
 	})
 	var res ApplyResult
-	err := workflow.ExecuteLocalActivity(lctx, ActivityApply, ApplyInput{
+	err := workflow.ExecuteActivity(actx, ActivityApply, ApplyInput{
 		Pairing: l.in.Pairing, LinkID: l.id, State: l.state, Change: ch,
 	}).Get(ctx, &res)
 	l.lastSource, l.lastSide = ch.Source, ch.Side

@@ -400,14 +400,14 @@ func (h *hookSink) Poke(ctx context.Context, entity string) (int, error) {
 
 func (h *hookSink) Deleted(ctx context.Context, entity string, id int64) error {
 	for _, name := range h.pairings(entity) {
-		kind, err := links.Describe(ctx, h.c, name, workflows.WebCRM, fmt.Sprint(id))
+		home, err := links.FindHome(ctx, h.c, name, workflows.WebCRM, fmt.Sprint(id))
 		if err != nil {
 			return err
 		}
-		if kind == links.KindNone {
+		if home == "" {
 			continue
 		}
-		if _, err := h.d.Apply(ctx, name, workflows.Change{Side: workflows.WebCRM, ID: fmt.Sprint(id), Deleted: true, Source: workflows.SourceHook}); err != nil {
+		if _, err := h.d.ApplyTo(ctx, name, home, workflows.Change{Side: workflows.WebCRM, ID: fmt.Sprint(id), Deleted: true, Source: workflows.SourceHook}); err != nil {
 			return err
 		}
 	}
