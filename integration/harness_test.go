@@ -107,6 +107,7 @@ type stack struct {
 	mu       sync.Mutex
 	workers  []*workerRun
 	dumpOnce sync.Once
+	inFlight map[string]int // API requests being served, by "side METHOD /Resource"
 }
 
 // workerRun is one running worker (service.Run in a goroutine).
@@ -146,7 +147,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatalf("webCRM simulator: %v", err)
 	}
-	crmHTTP := httptest.NewServer(s.crm)
+	crmHTTP := httptest.NewServer(s.track("webcrm", s.crm))
 	t.Cleanup(func() { crmHTTP.Close(); _ = s.crm.Close() })
 	s.crmURL = crmHTTP.URL
 
@@ -154,7 +155,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatalf("CustomERP simulator: %v", err)
 	}
-	erpHTTP := httptest.NewServer(s.erp)
+	erpHTTP := httptest.NewServer(s.track("erp", s.erp))
 	t.Cleanup(func() { erpHTTP.Close(); _ = s.erp.Close() })
 	s.erpURL = erpHTTP.URL
 
@@ -180,6 +181,35 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	t.Logf("stack up in %s (Temporal %s, webCRM %s, ERP %s)", time.Since(began).Round(time.Millisecond), s.srv.Address(), s.crmURL, s.erpURL)
 	return s
+}
+
+// track wraps a simulator so the test can see which API requests are being
+// served at a moment (inFlight).
+func (s *stack) track(side string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seg := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0]
+		key := side + " " + r.Method + " /" + seg
+		s.mu.Lock()
+		if s.inFlight == nil {
+			s.inFlight = map[string]int{}
+		}
+		s.inFlight[key]++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.inFlight[key]--
+			s.mu.Unlock()
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// inFlightNow returns how many requests of key ("webcrm POST
+// /QuotationLines") the simulator is serving right now.
+func (s *stack) inFlightNow(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight[key]
 }
 
 // startWorker runs a new tandem worker in this process until stopWorker or

@@ -11,9 +11,10 @@ import (
 
 // Requirement 9: the worker stopped while a batch of creates is in flight
 // (both APIs slowed down, one change at a time, so the stop lands in the
-// middle of an apply) and a new worker started: every record ends with
-// exactly one counterpart, in both directions, including quotation lines,
-// which have no correlation field in webCRM.
+// middle of an apply: while webCRM serves a quotation line create) and a
+// new worker started: every record ends with exactly one
+// counterpart, in both directions, including quotation lines, which have
+// no correlation field in webCRM.
 func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pOpps, pLines}, Concurrency: 1})
@@ -50,16 +51,25 @@ func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 				c++
 			}
 		}
-		c += s.crm.Count("QuotationLines")
+		for i := 1; i <= n; i++ {
+			if len(s.crmByField("QuotationLines", "QuotationLineComment", fmt.Sprintf("line %d", i))) > 0 {
+				c++
+			}
+		}
 		return c
 	}
-	s.waitFor("the batch to be under way", waitTimeout, func() error {
-		if c := counterparts(); c < 2 {
-			return fmt.Errorf("%d counterparts so far", c)
+	// Stop the worker while webCRM is serving a quotation line create (a
+	// line is the one record without a correlation token in webCRM), after
+	// a few other counterparts exist.
+	deadline := time.Now().Add(waitTimeout)
+	for counterparts() < 2 || s.inFlightNow("webcrm POST /QuotationLines") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no quotation line create under way within %s (%d counterparts)", waitTimeout, counterparts())
 		}
-		return nil
-	})
+		time.Sleep(2 * time.Millisecond)
+	}
 	s.stopWorker()
+	t.Logf("worker stopped at %s", time.Now().Format("15:04:05.000"))
 	stoppedAt := counterparts()
 	t.Logf("worker stopped with %d of %d counterparts created", stoppedAt, 3*n)
 	if stoppedAt == 3*n {
@@ -78,19 +88,16 @@ func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 	s.crm.Faults().Clear()
 
 	for _, id := range orgs {
-		if recs := s.erpByRef("customers", linkID(pOrgs, workflows.WebCRM, itoa(id))); len(recs) != 1 {
-			t.Errorf("webCRM organisation %d has %d ERP customers", id, len(recs))
-		}
-		s.waitLinked(pOrgs, workflows.WebCRM, itoa(id))
+		s.waitERPCounterpart(pOrgs, id) // exactly one ERP customer carries its link
 	}
 	for _, id := range customers {
-		if recs := s.crmByField("Organisations", "OrganisationCustom15", linkID(pOrgs, workflows.ERP, id)); len(recs) != 1 {
-			t.Errorf("ERP customer %s has %d webCRM organisations", id, len(recs))
-		}
-		s.waitLinked(pOrgs, workflows.ERP, id)
+		s.waitCRMCounterpart(pOrgs, id) // exactly one webCRM organisation carries its link
 	}
-	for _, id := range lines {
-		s.waitLinked(pLines, workflows.ERP, id)
+	for i, id := range lines {
+		st := s.waitLinked(pLines, workflows.ERP, id)
+		if recs := s.crmByField("QuotationLines", "QuotationLineComment", fmt.Sprintf("line %d", i+1)); len(recs) != 1 {
+			t.Errorf("ERP order line %s (line %d) has %d webCRM quotation lines (its link names %s)", id, i+1, len(recs), st.CrmID)
+		}
 	}
 	if got, want := s.crm.Count("Organisations"), 2*n+1; got != want {
 		t.Errorf("webCRM holds %d organisations, want %d", got, want)
@@ -100,6 +107,9 @@ func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 	}
 	if got := s.crm.Count("QuotationLines"); got != n {
 		t.Errorf("webCRM holds %d quotation lines for %d ERP order lines", got, n)
+		for _, r := range s.crm.Records("QuotationLines") {
+			t.Logf("webCRM quotation line %s %q created %s", str(r, "QuotationLineId"), str(r, "QuotationLineComment"), str(r, "QuotationLineCreatedAt"))
+		}
 	}
 	if got := len(s.erp.Records("order-lines")); got != n {
 		t.Errorf("ERP holds %d order lines, want %d", got, n)
