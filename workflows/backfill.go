@@ -29,7 +29,7 @@ type BackfillInput struct {
 	Since time.Time `json:"since,omitempty"`
 	// PageSize is the number of records read per page (default 500; webCRM allows up to 1000).
 	PageSize int `json:"pageSize,omitempty"`
-	// Concurrency is the number of records dispatched at once (default 32).
+	// Concurrency is the number of records dispatched at once (default 64).
 	Concurrency int `json:"concurrency,omitempty"`
 	// Progress is carried through continue-as-new; leave it out when starting.
 	Progress *BackfillProgress `json:"progress,omitempty"`
@@ -94,7 +94,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		in.PageSize = 500
 	}
 	if in.Concurrency <= 0 {
-		in.Concurrency = 32
+		in.Concurrency = 64
 	}
 	progress := BackfillProgress{Phase: phases[0], StartedAt: workflow.Now(ctx), Total: -1}
 	if in.Progress != nil {
