@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -17,45 +19,67 @@ func TestExistingRecordsAreMatchedNotDuplicated(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
 
-	org := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match A/S", "OrganisationVatNumber": "DK12345678", "OrganisationCountry": "Danmark"})
-	person := s.crmPut("Persons", map[string]any{"PersonOrganisationId": org, "PersonFirstName": "Lise", "PersonLastName": "Lund", "PersonEmail": "Lise.Lund@Match.example", "PersonStatus": "Active"})
-	user := s.crmPut("Users", map[string]any{"UserName": "Ole Olsen", "UserEmail": "OLE@tandem.example"})
-	product := s.crmPut("Products", crmProduct("M-1"))
-
-	customer := s.erpPut("customers", map[string]any{"name": "Match A/S", "organisationNumber": "DK12345678", "phone": "+45 55 55 55 55",
-		"postalAddress": map[string]any{"countryCode": "DK"}})
-	contact := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customer, "firstName": "Lise", "lastName": "Lund", "email": "lise.lund@match.example"})
-	employee := s.erpPut("contacts", map[string]any{"contactType": "employee", "firstName": "Ole", "lastName": "Olsen", "email": "ole@tandem.example"})
-	// A person contact with the user's e-mail: it is a person, not the user.
-	namesake := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customer, "firstName": "Ole", "lastName": "Olsen", "email": "ole@tandem.example"})
-	erpProduct := s.erpPut("products", map[string]any{"productNumber": "M-1", "name": "Widget M-1", "unit": "stk", "salesPrice": 99.5, "costPrice": 40.25, "vatCode": "25"})
-
-	s.startPairings(allPairings...)
-	for _, c := range []struct {
+	// k organisations with one person each exist on both sides.
+	const k = 4
+	type pair struct {
 		pairing string
 		crm     int
 		erp     string
-	}{{pOrgs, org, customer}, {pPersons, person, contact}, {pUsers, user, employee}, {pProducts, product, erpProduct}} {
+	}
+	var pairs []pair
+	var orgs []int
+	var customers []string
+	for i := 1; i <= k; i++ {
+		vat := fmt.Sprintf("DK1234567%d", i)
+		org := s.crmPut("Organisations", map[string]any{"OrganisationName": fmt.Sprintf("Match %d A/S", i), "OrganisationVatNumber": vat, "OrganisationCountry": "Danmark"})
+		person := s.crmPut("Persons", map[string]any{"PersonOrganisationId": org, "PersonFirstName": "Lise", "PersonLastName": fmt.Sprintf("Lund%d", i),
+			"PersonEmail": fmt.Sprintf("Lise.Lund%d@Match.example", i), "PersonStatus": "Active"})
+		customer := s.erpPut("customers", map[string]any{"name": fmt.Sprintf("Match %d A/S", i), "organisationNumber": vat, "phone": "+45 55 55 55 55",
+			"postalAddress": map[string]any{"countryCode": "DK"}})
+		contact := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customer, "firstName": "Lise", "lastName": fmt.Sprintf("Lund%d", i),
+			"email": fmt.Sprintf("lise.lund%d@match.example", i)})
+		pairs = append(pairs, pair{pOrgs, org, customer}, pair{pPersons, person, contact})
+		orgs, customers = append(orgs, org), append(customers, customer)
+	}
+	user := s.crmPut("Users", map[string]any{"UserName": "Ole Olsen", "UserEmail": "OLE@tandem.example"})
+	product := s.crmPut("Products", crmProduct("M-1"))
+	employee := s.erpPut("contacts", map[string]any{"contactType": "employee", "firstName": "Ole", "lastName": "Olsen", "email": "ole@tandem.example"})
+	// A person contact with the user's e-mail: it is a person, not the user.
+	namesake := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customers[0], "firstName": "Ole", "lastName": "Olsen", "email": "ole@tandem.example"})
+	erpProduct := s.erpPut("products", map[string]any{"productNumber": "M-1", "name": "Widget M-1", "unit": "stk", "salesPrice": 99.5, "costPrice": 40.25, "vatCode": "25"})
+	pairs = append(pairs, pair{pUsers, user, employee}, pair{pProducts, product, erpProduct})
+
+	// Slow answers widen the moment in which both sides of a pair have
+	// their first contact under way, as a busy ERP would.
+	if err := s.erp.Faults().Set(erpsim.FaultConfig{LatencyMillis: 100}); err != nil {
+		t.Fatal(err)
+	}
+	s.startPairings(allPairings...)
+	for _, c := range pairs {
 		st := s.waitLinked(c.pairing, workflows.WebCRM, itoa(c.crm))
 		if st.ErpID != c.erp {
 			t.Errorf("%s: webCRM %d linked to ERP %s, want the existing %s", c.pairing, c.crm, st.ErpID, c.erp)
 		}
-		if home, _, _, _ := s.lookup(c.pairing, workflows.ERP, c.erp); home == "" {
-			t.Errorf("%s: ERP %s has no link", c.pairing, c.erp)
+		if home, _, _, _ := s.lookup(c.pairing, workflows.ERP, c.erp); home != linkID(c.pairing, workflows.WebCRM, itoa(c.crm)) {
+			home2, _, _, _ := s.lookup(c.pairing, workflows.WebCRM, itoa(c.crm))
+			if home != home2 {
+				t.Errorf("%s: ERP %s belongs to link %q, webCRM %d to link %q; want one link", c.pairing, c.erp, home, c.crm, home2)
+			}
 		}
 	}
-	// The namesake person contact is created in webCRM as a person of the organisation.
+	s.erp.Faults().Clear()
+	// The namesake person contact is created in webCRM as a person of the first organisation.
 	ns := s.waitCRMCounterpart(pPersons, namesake)
-	expect(t, "namesake person", ns, map[string]string{"PersonOrganisationId": itoa(org), "PersonEmail": "ole@tandem.example"})
+	expect(t, "namesake person", ns, map[string]string{"PersonOrganisationId": itoa(orgs[0]), "PersonEmail": "ole@tandem.example"})
 	// The empty phone in webCRM is filled from the ERP.
-	s.waitCRMField("Organisations", org, "OrganisationTelephone", "+45 55 55 55 55")
+	s.waitCRMField("Organisations", orgs[0], "OrganisationTelephone", "+45 55 55 55 55")
 
-	for entity, want := range map[string]int{"Organisations": 1, "Persons": 2, "Users": 1, "Products": 1} {
+	for entity, want := range map[string]int{"Organisations": k, "Persons": k + 1, "Users": 1, "Products": 1} {
 		if n := s.crm.Count(entity); n != want {
 			t.Errorf("webCRM holds %d %s, want %d", n, entity, want)
 		}
 	}
-	for res, want := range map[string]int{"customers": 1, "contacts": 3, "products": 1} {
+	for res, want := range map[string]int{"customers": k, "contacts": k + 2, "products": 1} {
 		if n := len(s.erp.Records(res)); n != want {
 			t.Errorf("ERP holds %d %s, want %d", n, res, want)
 		}
