@@ -2,8 +2,10 @@ package badinput
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -41,8 +43,32 @@ var _ reporter = (*caseRun)(nil)
 
 // startCase runs fn in a goroutine of its own, reporting to a caseRun.
 func startCase(name string, fn func(r reporter)) *caseRun {
-	c := &caseRun{name: name, done: make(chan struct{})}
+	c := newCaseRun(name)
+	go c.run(fn)
+	return c
+}
+
+// startSequence runs the cases one after the other in a goroutine of their
+// own; each caseRun is done when its case is.
+func startSequence(names []string, fns []func(r reporter)) []*caseRun {
+	runs := make([]*caseRun, len(names))
+	for i, n := range names {
+		runs[i] = newCaseRun(n)
+	}
 	go func() {
+		for i, c := range runs {
+			go c.run(fns[i])
+			<-c.done
+		}
+	}()
+	return runs
+}
+
+func newCaseRun(name string) *caseRun { return &caseRun{name: name, done: make(chan struct{})} }
+
+// run runs fn reporting to c, and marks c done.
+func (c *caseRun) run(fn func(r reporter)) {
+	func() {
 		defer close(c.done)
 		defer c.runCleanups()
 		defer func() {
@@ -56,13 +82,29 @@ func startCase(name string, fn func(r reporter)) *caseRun {
 		}()
 		fn(c)
 	}()
-	return c
 }
 
 func (c *caseRun) add(err bool, text string) {
+	text = caller() + text
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lines = append(c.lines, caseLine{err: err, text: text})
+}
+
+// caller names the first frame outside this file, "file.go:12: ", as
+// testing does for a test's own lines.
+func caller() string {
+	pcs := make([]uintptr, 16)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if !strings.HasSuffix(f.File, "/run_test.go") {
+			return fmt.Sprintf("%s:%d: ", filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
 }
 
 // Helper implements reporter.

@@ -48,8 +48,10 @@ func transportCases(side workflows.Side) []recordCase {
 	return []recordCase{
 		{
 			name: "html-page-200", input: "an HTML page with status 200", where: get, outcome: outTransient,
-			fault: func(k *kase) { k.rule(answer(k.t.Name(), k.onGet(), http.StatusOK, "text/html; charset=utf-8", htmlPage)) },
-			want:  workflows.StateError, reason: []string{"malformed", by("HTML", "text/html")},
+			fault: func(k *kase) {
+				k.rule(answer(k.t.Name(), k.onGet(), http.StatusOK, "text/html; charset=utf-8", htmlPage))
+			},
+			want: workflows.StateError, reason: []string{"malformed", by("HTML", "text/html")},
 		},
 		{
 			name: "truncated-json-200", input: "truncated JSON with status 200", where: get, outcome: outTransient,
