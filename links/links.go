@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tandemsync/tandem/workflows"
@@ -311,10 +310,12 @@ func (i Info) Holds(side workflows.Side, id string) bool {
 	return have == "" || have == id
 }
 
-// Inspect describes a link workflow ID with one call.
+// Inspect describes a link workflow ID with one call. The memo is decoded
+// with the client's data converter, so it reads the same with payload
+// encryption on.
 func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, error) {
 	var info Info
-	desc, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
+	desc, err := c.DescribeWorkflow(ctx, workflowID, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return info, nil
@@ -322,26 +323,17 @@ func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, err
 	if err != nil {
 		return info, fmt.Errorf("describe %s: %w", workflowID, err)
 	}
-	ex := desc.GetWorkflowExecutionInfo()
-	if ex.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return info, nil
 	}
-	if ex.GetType().GetName() == "LinkAliasWorkflow" {
+	if desc.WorkflowType.Name == "LinkAliasWorkflow" {
 		info.Kind = KindAlias
 		return info, nil
 	}
 	info.Kind = KindLink
-	dc := converter.GetDefaultDataConverter()
-	if p, ok := ex.GetMemo().GetFields()[workflows.MemoSeen]; ok {
-		_ = dc.FromPayload(p, &info.Seen)
-	}
-	fields := ex.GetSearchAttributes().GetIndexedFields()
-	if p, ok := fields[workflows.CrmIDKey.GetName()]; ok {
-		_ = dc.FromPayload(p, &info.CrmID)
-	}
-	if p, ok := fields[workflows.ErpIDKey.GetName()]; ok {
-		_ = dc.FromPayload(p, &info.ErpID)
-	}
+	_ = desc.GetMemoValue(workflows.MemoSeen, &info.Seen)
+	info.CrmID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.CrmIDKey)
+	info.ErpID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.ErpIDKey)
 	return info, nil
 }
 

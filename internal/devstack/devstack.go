@@ -175,7 +175,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 		return st, &PortError{Flag: flag, Addr: net.JoinHostPort(pe.IP, strconv.Itoa(pe.Port)), Err: err}
 	}
 	if err != nil {
-		return st, fmt.Errorf("Temporal dev server: %w", err)
+		return st, fmt.Errorf("start the Temporal dev server: %w", err)
 	}
 	return st, nil
 }

@@ -107,7 +107,7 @@ func Dial(cfg config.Temporal, logger *slog.Logger, reg prometheus.Registerer) (
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("Temporal CA bundle %s holds no certificate", cfg.TLSCA)
+				return nil, fmt.Errorf("the Temporal CA bundle %s holds no certificate", cfg.TLSCA)
 			}
 			tc.RootCAs = pool
 		}
