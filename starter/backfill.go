@@ -90,15 +90,15 @@ cancelling it.`,
 				return err
 			}
 			id := workflows.BackfillWorkflowID(pairing, side)
-			desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+			desc, err := c.DescribeWorkflow(ctx, id, "")
 			if isNotFound(err) {
 				return fmt.Errorf("no backfill %s; start one with `starter backfill --pairing %s --side %s`", id, pairing, side)
 			}
 			if err != nil {
 				return fmt.Errorf("describe backfill %s: %w", id, err)
 			}
-			runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-			if desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			runID := desc.WorkflowExecution.RunID
+			if desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 				fmt.Fprintf(a.stdout, "attached to backfill %s (run %s)\n", id, runID)
 			}
 			return a.watchBackfill(ctx, c, pairing, side, c.GetWorkflow(ctx, id, ""))
@@ -153,13 +153,13 @@ func (a *app) runBackfill(ctx context.Context, f backfillFlags) error {
 	}
 	id := workflows.BackfillWorkflowID(f.pairing, f.side)
 	var runningID string
-	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	desc, err := c.DescribeWorkflow(ctx, id, "")
 	switch {
 	case isNotFound(err):
 	case err != nil:
 		return fmt.Errorf("describe backfill %s: %w", id, err)
-	case desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		runningID = desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	case desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		runningID = desc.WorkflowExecution.RunID
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,

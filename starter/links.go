@@ -407,8 +407,8 @@ applied to the record is an "apply" update.`,
 			}
 			cfg, _ := a.config()
 			history := ""
-			if desc, err := c.DescribeWorkflowExecution(ctx, home, ""); err == nil {
-				history = historyURL(uiURL, cfg.Temporal.Namespace, home, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
+			if desc, err := c.DescribeWorkflow(ctx, home, ""); err == nil {
+				history = historyURL(uiURL, cfg.Temporal.Namespace, home, desc.WorkflowExecution.RunID)
 			} else if !isNotFound(err) {
 				return fmt.Errorf("describe link %s: %w", home, err)
 			}

@@ -65,14 +65,14 @@ poll interval stays what it was started with.`,
 
 // pairingRunning reports whether the pairing's workflow runs.
 func pairingRunning(ctx context.Context, c client.Client, name string) (bool, error) {
-	desc, err := c.DescribeWorkflowExecution(ctx, workflows.PairingWorkflowID(name), "")
+	desc, err := c.DescribeWorkflow(ctx, workflows.PairingWorkflowID(name), "")
 	if isNotFound(err) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("describe pairing %s: %w", name, err)
 	}
-	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	return desc.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 func (a *app) pauseCommand() *cobra.Command {
