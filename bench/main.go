@@ -144,7 +144,7 @@ func run(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
-	rep.printf("   baseline:    %6.1f records/s (direct copy, same clients, mappings and concurrency)\n", baseRate)
+	rep.printf("   baseline:    %6.1f records/s (direct copy: page → map → create, same clients, mappings, concurrency and ERP storage)\n", baseRate)
 	rep.printf("   ratio:       %.2f× of the baseline\n\n", float64(s.n)/stackTime.Seconds()/baseRate)
 	rep.printf("2. webCRM requests per record in the backfill: %.4f (%d requests)\n", float64(webStats.TotalRequests)/float64(s.n), webStats.TotalRequests)
 
@@ -254,10 +254,16 @@ func backfill(ctx context.Context, c client.Client, pairing string, concurrency 
 	return nil
 }
 
-// baseline copies the same organisations into a fresh ERP with the same
-// clients, mappings and concurrency, without Temporal.
+// baseline copies the same organisations into a fresh ERP, persisted to a
+// file like the stack's, with the same clients, mappings and concurrency,
+// without Temporal.
 func baseline(ctx context.Context, st *devstack.Stack, set *mappings.Set, s settings) (float64, error) {
-	erp, err := erpsim.New(erpsim.Options{APIKey: "bench"})
+	dir, err := os.MkdirTemp("", "tandem-baseline-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	erp, err := erpsim.New(erpsim.Options{APIKey: "bench", DBPath: filepath.Join(dir, "customerp.db")})
 	if err != nil {
 		return 0, err
 	}
