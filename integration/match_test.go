@@ -88,21 +88,34 @@ func TestExistingRecordsAreMatchedNotDuplicated(t *testing.T) {
 }
 
 // Requirement 7, seen from the ERP: when the ERP customer reaches tandem
-// first (a backfill of the ERP side), it still finds the webCRM
-// organisation whose VAT number is written differently ("DK 12.34-56 78"
-// for "dk12345678") and links to it instead of creating a second one.
+// first, it still finds the webCRM organisation whose VAT number is written
+// differently and links to it instead of creating a second one: once
+// through a backfill of the ERP side, once through a person contact of the
+// customer that the persons pairing syncs (its customer is synced first).
 func TestExistingRecordsMatchFromTheERPSide(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
-	org := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match A/S", "OrganisationVatNumber": "DK 12.34-56 78"})
-	customer := s.erpPut("customers", map[string]any{"name": "Match A/S", "organisationNumber": "dk12345678"})
+	orgA := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match A/S", "OrganisationVatNumber": "DK 12.34-56 78"})
+	customerA := s.erpPut("customers", map[string]any{"name": "Match A/S", "organisationNumber": "dk12345678"})
+	orgB := s.crmPut("Organisations", map[string]any{"OrganisationName": "Match B AS", "OrganisationVatNumber": "NO 999 888 777 MVA"})
+	customerB := s.erpPut("customers", map[string]any{"name": "Match B AS", "organisationNumber": "no999888777mva"})
+	contactB := s.erpPut("contacts", map[string]any{"contactType": "person", "customerId": customerB, "lastName": "Berg", "email": "berg@matchb.example"})
 
-	s.backfill(pOrgs, workflows.BackfillERP)
-	st := s.waitLinked(pOrgs, workflows.ERP, customer)
-	if st.CrmID != itoa(org) {
-		t.Errorf("ERP customer %s linked to webCRM organisation %s, want the existing %d", customer, st.CrmID, org)
+	// The persons pairing syncs the contact, and its customer first.
+	s.startPairings(pPersons)
+	person := s.waitCRMCounterpart(pPersons, contactB)
+	if st := s.waitLinked(pOrgs, workflows.ERP, customerB); st.CrmID != itoa(orgB) {
+		t.Errorf("ERP customer %s linked to webCRM organisation %s, want the existing %d", customerB, st.CrmID, orgB)
 	}
-	if n := s.crm.Count("Organisations"); n != 1 {
-		t.Errorf("webCRM holds %d organisations, want 1", n)
+	if got := str(person, "PersonOrganisationId"); got != itoa(orgB) {
+		t.Errorf("the contact's person is at webCRM organisation %s, want %d", got, orgB)
+	}
+	// A backfill of the ERP side reaches customer A.
+	s.backfill(pOrgs, workflows.BackfillERP)
+	if st := s.waitLinked(pOrgs, workflows.ERP, customerA); st.CrmID != itoa(orgA) {
+		t.Errorf("backfill: ERP customer %s linked to webCRM organisation %s, want the existing %d", customerA, st.CrmID, orgA)
+	}
+	if n := s.crm.Count("Organisations"); n != 2 {
+		t.Errorf("webCRM holds %d organisations, want 2", n)
 	}
 }
