@@ -45,6 +45,12 @@ func erpCases() []recordCase {
 			outcome: "error naming the record and postalAddress (the address is not silently taken as empty)",
 			fault:   func(k *kase) { k.edit(set("postalAddress", "Storgata 1, 0150 Oslo")) },
 			want:    workflows.StateError, reason: []string{"postalAddress"},
+			after: func(k *kase, st workflows.LinkState) {
+				want := str(k.e.erpGet(k.t, customerp.Customers, k.id), "postalAddress.line1")
+				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationAddress"); got != want {
+					k.t.Errorf("after recovery webCRM OrganisationAddress is %q, want %q", got, want)
+				}
+			},
 		},
 		{
 			name: "price-is-word", input: `salesPrice is a string that is no number ("twelve")`, where: getProduct, outcome: outField,
@@ -142,6 +148,12 @@ func erpCases() []recordCase {
 					k.t.Errorf("a webCRM organisation was created for the nameless customer: %v", recs[0]["OrganisationId"])
 				}
 			},
+			after: func(k *kase, st workflows.LinkState) {
+				want := str(k.e.erpGet(k.t, customerp.Customers, k.id), "name")
+				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationName"); got != want {
+					k.t.Errorf("after recovery webCRM OrganisationName is %q, want %q", got, want)
+				}
+			},
 		},
 		{
 			name: "contact-without-customer", input: "a contact of type person without customerId", where: getContact,
@@ -149,6 +161,16 @@ func erpCases() []recordCase {
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(drop("customerId")) },
 			want:    workflows.StateError, reason: []string{"organisation"},
+			after: func(k *kase, st workflows.LinkState) {
+				org, found, err := k.e.linkState(pOrgs, workflows.ERP, k.extra["customer"])
+				if err != nil || !found {
+					k.t.Fatalf("look up the link of customer %s: found %v, %v", k.extra["customer"], found, err)
+				}
+				if got := str(k.e.crmGet(k.t, webcrm.Persons, st.CrmID), "PersonOrganisationId"); got != org.CrmID {
+					k.t.Errorf("after recovery the webCRM person %s is at organisation %q, want %s (the ERP contact's customer %s)",
+						st.CrmID, got, org.CrmID, k.extra["customer"])
+				}
+			},
 		},
 		{
 			name: "version-missing", input: "version is missing", where: getCustomer, outcome: outTransient,
@@ -198,7 +220,7 @@ func erpCases() []recordCase {
 		// ---- sizes, encodings, nesting ----
 		{
 			name: "name-1mb", input: "a customer name of 1 MB", where: getCustomer,
-			outcome: "tolerated with a warning: the webCRM organisation name is cut to webCRM's 200 characters",
+			outcome: "tolerated: the webCRM organisation name is cut to webCRM's 200 characters (a warning, as for the city below)",
 			fault:   func(k *kase) { k.edit(set("name", strings.Repeat("Fjord ", 1<<20/6))) },
 			want:    workflows.StateOK,
 			check: func(k *kase, st workflows.LinkState) {
@@ -233,6 +255,14 @@ func erpCases() []recordCase {
 			outcome: "error naming the record and the invalid UTF-8 (not silently replaced by U+FFFD)",
 			fault:   func(k *kase) { k.edit(set("name", raw("\"Fjord \xff\xfe Tech\""))) },
 			want:    workflows.StateError, reason: []string{"UTF-8"},
+			check: func(k *kase, st workflows.LinkState) {
+				if st.CrmID == "" {
+					return
+				}
+				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationName"); strings.ContainsRune(got, utf8.RuneError) {
+					k.t.Errorf("webCRM OrganisationName became %q", got)
+				}
+			},
 		},
 		{
 			name: "name-nested-object", input: "name is an object nested 1,000 levels deep", where: getCustomer, outcome: outField,

@@ -14,7 +14,7 @@ const htmlPage = "<!DOCTYPE html><html><head><title>Service Unavailable - Gatewa
 
 // Outcomes as the catalogue states them.
 const (
-	outTransient = "error naming the record and the cause, after the client's and the link's retries; the link keeps retrying by itself"
+	outTransient = "error naming the record and the cause, after the client's and the link's retries (30-60 s)"
 	outPermanent = "error naming the record and the cause at once (not retried)"
 )
 
