@@ -43,7 +43,7 @@ func TestPersonSyncsItsOrganisationFirst(t *testing.T) {
 // and linked, the person's link completes by itself.
 func TestPersonBlockedUntilItsOrganisationLinks(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pPersons}})
+	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pPersons}, ExpectWarnings: true})
 	fields := crmOrg(1)
 	delete(fields, "OrganisationName")
 	org := s.crmPut("Organisations", fields)

@@ -18,7 +18,7 @@ func TestConvergesThroughRateLimitsAndServerErrors(t *testing.T) {
 	t.Parallel()
 	// Link applies that meet only 429s give up after six attempts and retry
 	// by their own timer (30 s, then 60 s), so waits here are longer.
-	s := newStack(t, stackOptions{Pairings: allPairings, Timeout: 2 * time.Minute})
+	s := newStack(t, stackOptions{Pairings: allPairings, Timeout: 2 * time.Minute, ExpectWarnings: true})
 	if err := s.crm.Faults().Set(webcrmsim.FaultConfig{ServerErrorRate: 0.1, Force429Requests: 6, RetryAfterSeconds: 1}); err != nil {
 		t.Fatal(err)
 	}

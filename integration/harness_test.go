@@ -82,6 +82,9 @@ type stackOptions struct {
 	Pairings []string
 	// NoWorker leaves the worker to the test (startWorker).
 	NoWorker bool
+	// ExpectWarnings lets the worker log warnings and errors (faults,
+	// restarts, deliberate failures); otherwise any fails the test.
+	ExpectWarnings bool
 	// Timeout bounds the helpers' waits (default waitTimeout).
 	Timeout time.Duration
 	// Concurrency is the number of changes one poll dispatches at once
@@ -175,6 +178,14 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 
 	if !opts.NoWorker {
 		s.startWorker()
+	}
+	if !opts.ExpectWarnings {
+		// Runs before the worker stops (cleanups run last first).
+		t.Cleanup(func() {
+			if w := s.logs.warnings(); len(w) > 0 {
+				t.Errorf("the worker logged %d warnings or errors; the first: %s", len(w), w[0])
+			}
+		})
 	}
 	if len(opts.Pairings) > 0 {
 		s.startPairings(opts.Pairings...)
@@ -920,19 +931,11 @@ func (l *logSink) add(e logEntry) {
 	}
 }
 
-// warnings returns the warnings and errors logged so far whose text
-// contains one of the words (all when none are given).
-func (l *logSink) warnings(words ...string) []logEntry {
+// warnings returns the warnings and errors logged so far.
+func (l *logSink) warnings() []logEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []logEntry
-	for _, e := range l.problems {
-		text := e.msg + " " + e.attrs
-		if len(words) == 0 || slices.ContainsFunc(words, func(w string) bool { return strings.Contains(text, w) }) {
-			out = append(out, e)
-		}
-	}
-	return out
+	return slices.Clone(l.problems)
 }
 
 // report logs a summary of the warnings and errors, and on failure the

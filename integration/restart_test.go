@@ -17,7 +17,7 @@ import (
 // no correlation field in webCRM.
 func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pOpps, pLines}, Concurrency: 1})
+	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pOpps, pLines}, Concurrency: 1, ExpectWarnings: true})
 	org := s.crmPut("Organisations", crmOrg(100))
 	opp := s.crmPut("Opportunities", crmOpp(100, org, 0, 0))
 	order := str(s.waitERPCounterpart(pOpps, opp), "id")
