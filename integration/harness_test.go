@@ -80,8 +80,6 @@ type stackOptions struct {
 	SuggestContinueAsNew int
 	// Pairings are started right away (none when empty).
 	Pairings []string
-	// NoWorker leaves the worker to the test (startWorker).
-	NoWorker bool
 	// ExpectWarnings lets the worker log warnings and errors (faults,
 	// restarts, deliberate failures); otherwise any fails the test.
 	ExpectWarnings bool
@@ -176,9 +174,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	s.cfg = cfg
 
-	if !opts.NoWorker {
-		s.startWorker()
-	}
+	s.startWorker()
 	if !opts.ExpectWarnings {
 		// Runs before the worker stops (cleanups run last first).
 		t.Cleanup(func() {
@@ -649,18 +645,6 @@ func (s *stack) waitPolls(n int) {
 	}
 }
 
-// runID returns the current run ID of a workflow.
-func (s *stack) runID(workflowID string) string {
-	s.t.Helper()
-	ctx, cancel := s.ctx()
-	defer cancel()
-	d, err := s.c.DescribeWorkflowExecution(ctx, workflowID, "")
-	if err != nil {
-		s.t.Fatalf("describe %s: %v", workflowID, err)
-	}
-	return d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-}
-
 // continuedAsNew counts the runs of a workflow that ended by continuing as new.
 func (s *stack) continuedAsNew(workflowID string) int {
 	s.t.Helper()
@@ -697,9 +681,6 @@ func (w writeCounts) total(side string) int64 {
 	}
 	return n
 }
-
-// of returns the count of one entity or resource ("erp:customers").
-func (w writeCounts) of(key string) int64 { return w[key] }
 
 // diff lists the counters that changed from before to w.
 func (w writeCounts) diff(before writeCounts) []string {
