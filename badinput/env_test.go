@@ -176,30 +176,6 @@ func (e *env) linkState(pairing string, side workflows.Side, id string) (workflo
 	return st, found, err
 }
 
-// waitLink polls a record's link until cond accepts its state.
-func (e *env) waitLink(t reporter, pairing string, side workflows.Side, id string, timeout time.Duration, what string, cond func(st workflows.LinkState) bool) workflows.LinkState {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		st, found, err := e.linkState(pairing, side, id)
-		switch {
-		case err != nil:
-			last = err.Error()
-		case !found:
-			last = "no link"
-		case cond(st):
-			return st
-		default:
-			last = fmt.Sprintf("link is %s (%s), webCRM %q ERP %q", st.State, st.Reason, st.CrmID, st.ErpID)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s %s record %s to be %s: %s", timeout, pairing, side, id, what, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // linked accepts a link in state ok with both ids.
 func linked(st workflows.LinkState) bool {
 	return st.State == workflows.StateOK && st.CrmID != "" && st.ErpID != ""

@@ -3,9 +3,7 @@ package badinput
 import (
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"strconv"
-	"strings"
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/webcrm"
@@ -202,23 +200,13 @@ func (e *env) crmByField(entity webcrm.Entity, field, value string) []map[string
 
 // str reads a (dotted) field of a record as text; "" when absent.
 func str(rec map[string]any, path string) string {
-	var cur any = rec
-	for _, p := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return ""
-		}
-		cur = m[p]
-	}
-	switch v := cur.(type) {
+	switch v := customerp.Record(rec).Lookup(path).(type) {
 	case nil:
 		return ""
 	case string:
 		return v
-	case json.Number:
-		return v.String()
 	case float64:
-		return big.NewFloat(v).Text('f', -1)
+		return strconv.FormatFloat(v, 'f', -1, 64)
 	default:
 		return fmt.Sprint(v)
 	}

@@ -27,11 +27,14 @@ type pollCase struct {
 	run                         func(p *pollRun)
 }
 
-// pollRun is one running poll case.
+// pollRun is one running poll case. Its records are organisations born in
+// webCRM for the webCRM cases, products born in the ERP for the ERP cases.
 type pollRun struct {
-	t reporter
-	e *env
-	n int
+	t       reporter
+	e       *env
+	n       int
+	pairing string
+	side    workflows.Side
 }
 
 // TestBadInputPolls feeds malformed /Queries rows and change-feed items to
@@ -42,19 +45,19 @@ type pollRun struct {
 func TestBadInputPolls(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.StartTemporal(t, testenv.Options{}), pOrgs, pProducts)
-	crm := startPollCases(t.Name()+"/webcrm", e, webcrmPollCases())
-	erp := startPollCases(t.Name()+"/erp", e, erpPollCases())
+	crm := startPollCases(t.Name(), e, pOrgs, workflows.WebCRM, webcrmPollCases())
+	erp := startPollCases(t.Name(), e, pProducts, workflows.ERP, erpPollCases())
 	t.Run("webcrm", func(t *testing.T) { replayAll(t, crm) })
 	t.Run("erp", func(t *testing.T) { replayAll(t, erp) })
 	e.workerAlive(t)
 }
 
-func startPollCases(prefix string, e *env, cases []pollCase) []*caseRun {
+func startPollCases(prefix string, e *env, pairing string, side workflows.Side, cases []pollCase) []*caseRun {
 	names := make([]string, len(cases))
 	fns := make([]func(r reporter), len(cases))
 	for i, c := range cases {
-		names[i] = prefix + "/" + c.name
-		fns[i] = func(r reporter) { c.run(&pollRun{t: r, e: e, n: e.next()}) }
+		names[i] = prefix + "/" + string(side) + "/" + c.name
+		fns[i] = func(r reporter) { c.run(&pollRun{t: r, e: e, n: e.next(), pairing: pairing, side: side}) }
 	}
 	return startSequence(names, fns)
 }
@@ -69,11 +72,11 @@ func webcrmPollCases() []pollCase {
 			outcome: "the other rows of the page sync; that record's link shows an error naming it and the missing UpdatedAt (or it syncs from a read of its own)",
 			run: func(p *pollRun) {
 				rule := p.crmRowRule(drop("OrganisationUpdatedAt"))
-				x, y := p.crmPair()
-				p.all(p.crmSyncedCond(y, "the good organisation in the same poll"),
-					p.handledCond(pOrgs, workflows.WebCRM, itoa(x), "OrganisationUpdatedAt"))
+				x, y := p.pair()
+				p.all(p.syncedCond(y, "the good organisation in the same poll"),
+					p.handledCond(x, "OrganisationUpdatedAt"))
 				p.e.crmPx.remove(rule)
-				p.crmTouchSynced(x)
+				p.touchSynced(x)
 			},
 		},
 		{
@@ -81,10 +84,10 @@ func webcrmPollCases() []pollCase {
 			outcome: "the other rows of the page sync; the poll reports the row without id; the record syncs once its row is right",
 			run: func(p *pollRun) {
 				rule := p.crmRowRule(set("OrganisationId", nil))
-				x, y := p.crmPair()
-				p.all(p.crmSyncedCond(y, "the good organisation in the same poll"), p.pollErrorCond(pOrgs, "OrganisationId"))
+				x, y := p.pair()
+				p.all(p.syncedCond(y, "the good organisation in the same poll"), p.pollErrorCond(pOrgs, "OrganisationId"))
 				p.e.crmPx.remove(rule)
-				p.crmTouchSynced(x)
+				p.touchSynced(x)
 			},
 		},
 		{
@@ -93,15 +96,15 @@ func webcrmPollCases() []pollCase {
 			run: func(p *pollRun) {
 				var bad atomic.Int64 // set once the organisation exists
 				rule := p.crmRowRule(func(rec map[string]any) { rec["OrganisationId"] = -bad.Load() })
-				x, y := p.crmPair()
-				bad.Store(int64(x))
-				p.crmSynced(y, "the good organisation in the same poll")
-				ref := workflows.LinkWorkflowID(pOrgs, workflows.WebCRM, itoa(-x))
+				x, y := p.pair()
+				bad.Store(int64(mustAtoi(p.t, x)))
+				p.synced(y, "the good organisation in the same poll")
+				ref := workflows.LinkWorkflowID(pOrgs, workflows.WebCRM, "-"+x)
 				if recs := p.e.erpByRef(customerp.Customers, ref); len(recs) > 0 {
-					p.t.Errorf("an ERP customer (%s) was created for the row with id %d", str(recs[0], "id"), -x)
+					p.t.Errorf("an ERP customer (%s) was created for the row with id -%s", str(recs[0], "id"), x)
 				}
 				p.e.crmPx.remove(rule)
-				p.crmTouchSynced(x)
+				p.touchSynced(x)
 				p.oneERPCustomer(x)
 			},
 		},
@@ -124,12 +127,12 @@ func webcrmPollCases() []pollCase {
 					return append(rows, dups...), len(dups) > 0
 				})
 				p.e.crmPx.add(p.t, rule)
-				x, y := p.crmPair()
-				p.crmSynced(y, "the good organisation in the same poll")
-				p.crmSynced(x, "the duplicated organisation")
+				x, y := p.pair()
+				p.synced(y, "the good organisation in the same poll")
+				p.synced(x, "the duplicated organisation")
 				p.oneERPCustomer(x)
 				p.e.crmPx.remove(rule)
-				p.crmTouchSynced(x)
+				p.touchSynced(x)
 			},
 		},
 		{
@@ -140,11 +143,11 @@ func webcrmPollCases() []pollCase {
 					return c.r.URL.Path == "/Queries" && strings.EqualFold(queryTable(c.r), "Organisation")
 				}, http.StatusOK, "text/html", htmlPage)
 				p.e.crmPx.add(p.t, rule)
-				x, y := p.crmPair()
+				x, y := p.pair()
 				p.all(p.pollErrorCond(pOrgs, "HTML"))
 				p.e.crmPx.remove(rule)
-				p.crmSynced(x, "an organisation changed while the poll failed")
-				p.crmSynced(y, "an organisation changed while the poll failed")
+				p.synced(x, "an organisation changed while the poll failed")
+				p.synced(y, "an organisation changed while the poll failed")
 			},
 		},
 	}
@@ -165,21 +168,9 @@ func (p *pollRun) crmRowRule(ed func(rec map[string]any)) *rule {
 	return r
 }
 
-// crmPair creates the marked organisation x and a good one y at once.
-func (p *pollRun) crmPair() (x, y int) {
-	bad := crmOrg(p.n)
-	bad["OrganisationName"] = bad["OrganisationName"].(string) + " " + p.marker()
-	x = p.e.crmPut(p.t, webcrm.Organisations, bad)
-	y = p.e.crmPut(p.t, webcrm.Organisations, crmOrg(p.e.next()))
-	p.t.Logf("bad organisation %d, good organisation %d", x, y)
-	return x, y
-}
-
 // waitFor waits until cond returns nil, up to pollWait, and reports its
 // last answer if it never does.
 func (p *pollRun) waitFor(what string, c func() error) bool { return p.all(cond{what, c}) }
-
-func (p *pollRun) crmSynced(id int, what string) bool { return p.all(p.crmSyncedCond(id, what)) }
 
 // cond is one condition a poll case waits for.
 type cond struct {
@@ -214,9 +205,29 @@ func (p *pollRun) all(conds ...cond) bool {
 	}
 }
 
-func (p *pollRun) linkedCond(pairing string, side workflows.Side, id, what string) cond {
-	return cond{fmt.Sprintf("%s (%s %s %s) to be linked", what, pairing, side, id), func() error {
-		st, found, err := p.e.linkState(pairing, side, id)
+// pair creates the marked record x and a good one y at once.
+func (p *pollRun) pair() (x, y string) {
+	if p.side == workflows.WebCRM {
+		bad := crmOrg(p.n)
+		bad["OrganisationName"] = bad["OrganisationName"].(string) + " " + p.marker()
+		x = itoa(p.e.crmPut(p.t, webcrm.Organisations, bad))
+		y = itoa(p.e.crmPut(p.t, webcrm.Organisations, crmOrg(p.e.next())))
+	} else {
+		bad := erpProduct(p.n)
+		bad["name"] = bad["name"].(string) + " " + p.marker()
+		x = p.e.erpPut(p.t, customerp.Products, bad)
+		y = p.e.erpPut(p.t, customerp.Products, erpProduct(p.e.next()))
+	}
+	p.t.Logf("bad %s record %s, good one %s", p.side, x, y)
+	return x, y
+}
+
+func (p *pollRun) synced(id, what string) bool { return p.all(p.syncedCond(id, what)) }
+
+// syncedCond holds when the record's link is ok with both ids.
+func (p *pollRun) syncedCond(id, what string) cond {
+	return cond{fmt.Sprintf("%s (%s %s %s) to be linked", what, p.pairing, p.side, id), func() error {
+		st, found, err := p.e.linkState(p.pairing, p.side, id)
 		switch {
 		case err != nil:
 			return err
@@ -229,19 +240,11 @@ func (p *pollRun) linkedCond(pairing string, side workflows.Side, id, what strin
 	}}
 }
 
-func (p *pollRun) crmSyncedCond(id int, what string) cond {
-	return p.linkedCond(pOrgs, workflows.WebCRM, itoa(id), what)
-}
-
-func (p *pollRun) erpSyncedCond(id, what string) cond {
-	return p.linkedCond(pProducts, workflows.ERP, id, what)
-}
-
 // handledCond holds when a record's link is linked, or in error with a
 // reason naming the record and saying want.
-func (p *pollRun) handledCond(pairing string, side workflows.Side, id, want string) cond {
-	return cond{fmt.Sprintf("the link of %s %s record %s to be linked, or in error naming it and %q", pairing, side, id, want), func() error {
-		st, found, err := p.e.linkState(pairing, side, id)
+func (p *pollRun) handledCond(id, want string) cond {
+	return cond{fmt.Sprintf("the link of %s %s record %s to be linked, or in error naming it and %q", p.pairing, p.side, id, want), func() error {
+		st, found, err := p.e.linkState(p.pairing, p.side, id)
 		switch {
 		case err != nil:
 			return err
@@ -275,31 +278,43 @@ func (p *pollRun) pollErrorCond(pairing, want string) cond {
 	}}
 }
 
-// crmTouchSynced edits a webCRM organisation and waits for the edit to
-// reach its ERP counterpart.
-func (p *pollRun) crmTouchSynced(id int) {
-	v := fmt.Sprintf("fixed-%d", p.n)
-	p.e.crmPatch(p.t, webcrm.Organisations, id, map[string]any{"OrganisationTelephone": v})
-	p.waitFor(fmt.Sprintf("the edit of organisation %d to reach the ERP", id), func() error {
-		st, found, err := p.e.linkState(pOrgs, workflows.WebCRM, itoa(id))
+// touchSynced edits a record and waits for the edit to reach its
+// counterpart.
+func (p *pollRun) touchSynced(id string) {
+	v := fmt.Sprintf("fix%d", p.n)
+	tf := touchField[p.pairing]
+	if p.side == workflows.WebCRM {
+		p.e.crmPatch(p.t, crmEntity[p.pairing], mustAtoi(p.t, id), map[string]any{tf.crm: v})
+	} else {
+		p.e.erpPatch(p.t, erpResource[p.pairing], id, map[string]any{tf.erp: v})
+	}
+	p.waitFor(fmt.Sprintf("the edit of %s %s record %s to reach the other side", p.pairing, p.side, id), func() error {
+		st, found, err := p.e.linkState(p.pairing, p.side, id)
 		switch {
 		case err != nil:
 			return err
 		case !found || !linked(st):
 			return fmt.Errorf("link is %s (%s)", st.State, st.Reason)
 		}
-		rec, ok := p.e.erp.Record(string(customerp.Customers), st.ErpID)
-		if !ok || str(rec, "phone") != v {
-			return fmt.Errorf("ERP customer %s has phone %q", st.ErpID, str(rec, "phone"))
+		var got string
+		if p.side == workflows.WebCRM {
+			rec, _ := p.e.erp.Record(string(erpResource[p.pairing]), st.ErpID)
+			got = str(rec, tf.erp)
+		} else {
+			rec, _ := p.e.crm.Record(string(crmEntity[p.pairing]), mustAtoi(p.t, st.CrmID))
+			got = str(rec, tf.crm)
+		}
+		if got != v {
+			return fmt.Errorf("the counterpart has %q", got)
 		}
 		return nil
 	})
 }
 
 // oneERPCustomer requires exactly one ERP customer for webCRM organisation x.
-func (p *pollRun) oneERPCustomer(x int) {
-	ref := workflows.LinkWorkflowID(pOrgs, workflows.WebCRM, itoa(x))
-	vat := str(p.e.crmGet(p.t, webcrm.Organisations, itoa(x)), "OrganisationVatNumber")
+func (p *pollRun) oneERPCustomer(x string) {
+	ref := workflows.LinkWorkflowID(pOrgs, workflows.WebCRM, x)
+	vat := str(p.e.crmGet(p.t, webcrm.Organisations, x), "OrganisationVatNumber")
 	var found []string
 	for _, rec := range p.e.erp.Records(string(customerp.Customers)) {
 		if rec["externalRef"] == ref || strings.EqualFold(str(rec, "organisationNumber"), vat) {
@@ -307,7 +322,7 @@ func (p *pollRun) oneERPCustomer(x int) {
 		}
 	}
 	if len(found) != 1 {
-		p.t.Errorf("webCRM organisation %d has %d ERP customers (%v), want exactly one", x, len(found), found)
+		p.t.Errorf("webCRM organisation %s has %d ERP customers (%v), want exactly one", x, len(found), found)
 	}
 }
 
@@ -332,10 +347,10 @@ func erpPollCases() []pollCase {
 			outcome: "the other items of the page sync; that record's link shows an error naming it and the missing version (or it syncs from a read of its own)",
 			run: func(p *pollRun) {
 				rule := p.erpItemRule(func(it map[string]any) { delete(it, "version") })
-				x, y := p.erpPair()
-				p.all(p.erpSyncedCond(y, "the good product in the same feed page"), p.handledCond(pProducts, workflows.ERP, x, "version"))
+				x, y := p.pair()
+				p.all(p.syncedCond(y, "the good product in the same feed page"), p.handledCond(x, "version"))
 				p.e.erpPx.remove(rule)
-				p.erpTouchSynced(x)
+				p.touchSynced(x)
 			},
 		},
 		{
@@ -343,10 +358,10 @@ func erpPollCases() []pollCase {
 			outcome: "the other items of the page sync; the record syncs once its item is right",
 			run: func(p *pollRun) {
 				rule := p.erpItemRule(func(it map[string]any) { delete(it, "id") })
-				x, y := p.erpPair()
-				p.erpSynced(y, "the good product in the same feed page")
+				x, y := p.pair()
+				p.synced(y, "the good product in the same feed page")
 				p.e.erpPx.remove(rule)
-				p.erpTouchSynced(x)
+				p.touchSynced(x)
 			},
 		},
 		{
@@ -363,7 +378,7 @@ func erpPollCases() []pollCase {
 					return true
 				})
 				p.e.erpPx.add(p.t, rule)
-				x, _ := p.erpPair()
+				x, _ := p.pair()
 				lowest := before
 				reported := p.pollErrorCond(pProducts, "token")
 				var lastReport error
@@ -384,7 +399,7 @@ func erpPollCases() []pollCase {
 					p.t.Errorf("%s: %v", reported.what, lastReport)
 				}
 				p.e.erpPx.remove(rule)
-				p.erpSynced(x, "a product changed while the feed misbehaved")
+				p.synced(x, "a product changed while the feed misbehaved")
 			},
 		},
 		{
@@ -409,15 +424,15 @@ func erpPollCases() []pollCase {
 					return len(dups) > 0
 				})
 				p.e.erpPx.add(p.t, rule)
-				x, y := p.erpPair()
-				p.erpSynced(y, "the good product in the same feed page")
-				p.erpSynced(x, "the duplicated product")
+				x, y := p.pair()
+				p.synced(y, "the good product in the same feed page")
+				p.synced(x, "the duplicated product")
 				ref := workflows.LinkWorkflowID(pProducts, workflows.ERP, x)
 				if recs := p.e.crmByField(webcrm.Products, "ProductCustom15", ref); len(recs) != 1 {
 					p.t.Errorf("ERP product %s has %d webCRM products, want exactly one", x, len(recs))
 				}
 				p.e.erpPx.remove(rule)
-				p.erpTouchSynced(x)
+				p.touchSynced(x)
 			},
 		},
 		{
@@ -426,11 +441,11 @@ func erpPollCases() []pollCase {
 			run: func(p *pollRun) {
 				rule := reshape(p.t.Name(), on(http.MethodGet, "/products/changes"), func(b []byte) []byte { return b[:len(b)/2] })
 				p.e.erpPx.add(p.t, rule)
-				x, y := p.erpPair()
+				x, y := p.pair()
 				p.all(p.pollErrorCond(pProducts, "malformed"))
 				p.e.erpPx.remove(rule)
-				p.erpSynced(x, "a product changed while the poll failed")
-				p.erpSynced(y, "a product changed while the poll failed")
+				p.synced(x, "a product changed while the poll failed")
+				p.synced(y, "a product changed while the poll failed")
 			},
 		},
 	}
@@ -453,40 +468,6 @@ func (p *pollRun) erpItemRule(ed func(item map[string]any)) *rule {
 	})
 	p.e.erpPx.add(p.t, r)
 	return r
-}
-
-// erpPair creates the marked product x and a good one y at once.
-func (p *pollRun) erpPair() (x, y string) {
-	bad := erpProduct(p.n)
-	bad["name"] = bad["name"].(string) + " " + p.marker()
-	x = p.e.erpPut(p.t, customerp.Products, bad)
-	y = p.e.erpPut(p.t, customerp.Products, erpProduct(p.e.next()))
-	p.t.Logf("bad product %s, good product %s", x, y)
-	return x, y
-}
-
-func (p *pollRun) erpSynced(id, what string) bool { return p.all(p.erpSyncedCond(id, what)) }
-
-// erpTouchSynced edits an ERP product and waits for the edit to reach its
-// webCRM counterpart.
-func (p *pollRun) erpTouchSynced(id string) {
-	v := fmt.Sprintf("fix%d", p.n)
-	p.e.erpPatch(p.t, customerp.Products, id, map[string]any{"vatCode": v})
-	p.waitFor(fmt.Sprintf("the edit of product %s to reach webCRM", id), func() error {
-		st, found, err := p.e.linkState(pProducts, workflows.ERP, id)
-		switch {
-		case err != nil:
-			return err
-		case !found || !linked(st):
-			return fmt.Errorf("link is %s (%s)", st.State, st.Reason)
-		}
-		n, _ := strconv.Atoi(st.CrmID)
-		rec, ok := p.e.crm.Record(string(webcrm.Products), n)
-		if !ok || str(rec, "ProductVatCode") != v {
-			return fmt.Errorf("webCRM product %s has vat code %q", st.CrmID, str(rec, "ProductVatCode"))
-		}
-		return nil
-	})
 }
 
 // erpToken is the products pairing's ERP feed token as a number (0 when

@@ -238,27 +238,35 @@ func (k *kase) edit(ed func(rec map[string]any)) {
 	}
 }
 
-// set returns an edit that sets one (dotted) field.
-func set(path string, v any) func(rec map[string]any) {
-	return func(rec map[string]any) { setPath(rec, path, v) }
-}
+// set returns an edit that sets one field (nil writes null).
+func set(field string, v any) func(rec map[string]any) { return patch(map[string]any{field: v}) }
 
 // drop returns an edit that removes one field.
 func drop(field string) func(rec map[string]any) {
 	return func(rec map[string]any) { delete(rec, field) }
 }
 
-func setPath(rec map[string]any, path string, v any) {
-	parts := strings.Split(path, ".")
-	for _, p := range parts[:len(parts)-1] {
-		next, ok := rec[p].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			rec[p] = next
+// patch returns an edit that writes p into the record; an object in p is
+// merged into the record's object of that name.
+func patch(p map[string]any) func(rec map[string]any) {
+	return func(rec map[string]any) { mergeInto(rec, p) }
+}
+
+func mergeInto(dst, p map[string]any) {
+	for k, v := range p {
+		sub, isObj := v.(map[string]any)
+		if cur, ok := dst[k].(map[string]any); ok && isObj {
+			mergeInto(cur, sub)
+			continue
 		}
-		rec = next
+		if isObj {
+			// A copy: the encoder writes markers into the maps it encodes.
+			cp := map[string]any{}
+			mergeInto(cp, sub)
+			v = cp
+		}
+		dst[k] = v
 	}
-	rec[parts[len(parts)-1]] = v
 }
 
 // path of the record on the catalogue's side.

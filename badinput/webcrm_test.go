@@ -3,7 +3,6 @@ package badinput
 import (
 	"encoding/json"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/webcrm"
@@ -20,14 +19,9 @@ func webcrmCases() []recordCase {
 		getLine    = "GET /QuotationLines/{id} and /Queries rows of it"
 		outField   = "error naming the record, the field and the value; not retried; the next edit syncs"
 	)
-	cases := transportCases(workflows.WebCRM)
+	cases := append(transportCases(workflows.WebCRM), valueCases(workflows.WebCRM)...)
 	return append(cases, []recordCase{
 		// ---- wrong JSON types ----
-		{
-			name: "name-is-object", input: `OrganisationName is a JSON object ({"first": "Fjord"})`, where: getOrg, outcome: outField,
-			fault: func(k *kase) { k.edit(set("OrganisationName", map[string]any{"first": "Fjord"})) },
-			want:  workflows.StateError, reason: []string{"field name", "not text"},
-		},
 		{
 			name: "name-is-number", input: "OrganisationName is a JSON number (12345)", where: getOrg,
 			outcome: "tolerated: the number is taken as its text",
@@ -38,48 +32,6 @@ func webcrmCases() []recordCase {
 					k.t.Errorf("ERP customer name is %q, want 12345", got)
 				}
 			},
-		},
-		{
-			name: "price-is-word", input: `ProductPrice is a string that is no number ("twelve")`, where: getProduct, outcome: outField,
-			pairing: pProducts,
-			fault:   func(k *kase) { k.edit(set("ProductPrice", "twelve")) },
-			want:    workflows.StateError, reason: []string{"sales-price", "twelve"},
-		},
-		{
-			name: "price-is-numeric-string", input: `ProductPrice is a numeric string ("12.50")`, where: getProduct,
-			outcome: "tolerated: read as the decimal 12.5",
-			pairing: pProducts,
-			fault:   func(k *kase) { k.edit(set("ProductPrice", "12.50")) },
-			want:    workflows.StateOK,
-			check: func(k *kase, st workflows.LinkState) {
-				if got := str(k.e.erpGet(k.t, customerp.Products, st.ErpID), "salesPrice"); got != "12.5" {
-					k.t.Errorf("ERP salesPrice is %q, want 12.5", got)
-				}
-			},
-		},
-		{
-			name: "price-decimal-comma", input: `ProductPrice with a decimal comma ("1,5")`, where: getProduct, outcome: outField,
-			pairing: pProducts,
-			fault:   func(k *kase) { k.edit(set("ProductPrice", "1,5")) },
-			want:    workflows.StateError, reason: []string{"sales-price", "1,5"},
-		},
-		{
-			name: "price-nan", input: `ProductPrice is "NaN"`, where: getProduct, outcome: outField,
-			pairing: pProducts,
-			fault:   func(k *kase) { k.edit(set("ProductPrice", "NaN")) },
-			want:    workflows.StateError, reason: []string{"sales-price", "NaN"},
-		},
-		{
-			name: "cost-infinity", input: `ProductCostPrice is "Infinity"`, where: getProduct, outcome: outField,
-			pairing: pProducts,
-			fault:   func(k *kase) { k.edit(set("ProductCostPrice", "Infinity")) },
-			want:    workflows.StateError, reason: []string{"cost-price", "Infinity"},
-		},
-		{
-			name: "price-huge-exponent", input: "ProductPrice is the JSON number 1e999999", where: getProduct, outcome: outField,
-			pairing: pProducts,
-			fault:   func(k *kase) { k.edit(set("ProductPrice", json.Number("1e999999"))) },
-			want:    workflows.StateError, reason: []string{"sales-price", "1e999999"},
 		},
 		{
 			name: "won-flag-is-number", input: "OpportunityWinYesNo (a bool) is the number 2", where: getOpp, outcome: outField,
@@ -112,16 +64,6 @@ func webcrmCases() []recordCase {
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(set("PersonBirthday", "0000-01-01T00:00:00")) },
 			want:    workflows.StateError, reason: []string{"birth-date", "0000-01-01"},
-		},
-		{
-			name: "updated-at-missing", input: "OrganisationUpdatedAt is missing", where: getOrg, outcome: outTransient,
-			fault: func(k *kase) { k.edit(drop("OrganisationUpdatedAt")) },
-			want:  workflows.StateError, reason: []string{"OrganisationUpdatedAt"},
-		},
-		{
-			name: "updated-at-impossible", input: `OrganisationUpdatedAt is "2026-02-30T10:00:00.0000000Z"`, where: getOrg, outcome: outTransient,
-			fault: func(k *kase) { k.edit(set("OrganisationUpdatedAt", "2026-02-30T10:00:00.0000000Z")) },
-			want:  workflows.StateError, reason: []string{"OrganisationUpdatedAt", "2026-02-30"},
 		},
 		// ---- missing required fields ----
 		{
@@ -231,42 +173,6 @@ func webcrmCases() []recordCase {
 			outcome: "error naming the record and postalAddress.city; not retried",
 			fault:   func(k *kase) { k.edit(set("OrganisationCity", strings.Repeat("Aarhus ", 22)[:150])) },
 			want:    workflows.StateError, reason: []string{"postalAddress.city"},
-		},
-		{
-			name: "name-invalid-utf8", input: "OrganisationName holds invalid UTF-8 bytes (0xff 0xfe)", where: getOrg,
-			outcome: "error naming the record and the invalid UTF-8 (not silently replaced by U+FFFD)",
-			fault:   func(k *kase) { k.edit(set("OrganisationName", raw("\"Fjord \xff\xfe Tech\""))) },
-			want:    workflows.StateError, reason: []string{"UTF-8"},
-			check: func(k *kase, st workflows.LinkState) {
-				if st.ErpID == "" {
-					return
-				}
-				if got := str(k.e.erpGet(k.t, customerp.Customers, st.ErpID), "name"); !utf8.ValidString(got) || strings.ContainsRune(got, utf8.RuneError) {
-					k.t.Errorf("ERP customer name became %q", got)
-				}
-			},
-		},
-		{
-			name: "name-nested-object", input: "OrganisationName is an object nested 1,000 levels deep", where: getOrg, outcome: outField,
-			fault: func(k *kase) { k.edit(set("OrganisationName", nested(1000, `"x"`))) },
-			want:  workflows.StateError, reason: []string{"field name", "not text"},
-		},
-		{
-			name: "unmapped-nested-too-deep", input: "an unmapped property nested 20,000 levels deep (beyond the JSON decoder's limit)", where: getOrg,
-			outcome: outTransient,
-			fault:   func(k *kase) { k.edit(set("OrganisationCustom5", nested(20000, "1"))) },
-			want:    workflows.StateError, reason: []string{"malformed", "depth"},
-		},
-		{
-			name: "country-unknown", input: `OrganisationCountry is "Atlantis" (not in the country table)`, where: getOrg,
-			outcome: "tolerated with a warning: the ERP customer gets no country code",
-			fault:   func(k *kase) { k.edit(set("OrganisationCountry", "Atlantis")) },
-			want:    workflows.StateOK,
-			check: func(k *kase, st workflows.LinkState) {
-				if got := str(k.e.erpGet(k.t, customerp.Customers, st.ErpID), "postalAddress.countryCode"); got != "" {
-					k.t.Errorf("ERP countryCode is %q, want none", got)
-				}
-			},
 		},
 	}...)
 }
