@@ -44,7 +44,7 @@ func TestCreateInWebCRMReachesERP(t *testing.T) {
 		"orderDate": "2025-03-01",
 	})
 	expect(t, "order line", s.erpGet("order-lines", g.OrderLine), map[string]string{
-		"orderId": g.Order, "productNumber": "P-0001", "productId": g.ErpProduct,
+		"orderId": g.Order, "productNumber": "P-0001",
 		"quantity": "3", "unitPrice": "99.5", "vatPercent": "25", "description": "Widgets",
 	})
 	for p, res := range erpResource {

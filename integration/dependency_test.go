@@ -74,3 +74,35 @@ func TestPersonBlockedUntilItsOrganisationLinks(t *testing.T) {
 	}
 	s.assertQuiet()
 }
+
+// A quotation line names its product by number (the pairing depends on
+// products: "the product number on a line should exist as a product
+// first"). When the product has not reached the ERP yet, the line must not
+// end up without its product: the ERP order line carries the productId of
+// the product with that number once both are synced. Here the products
+// pairing starts only after the line was seen.
+func TestQuotationLineGetsItsProduct(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{Pairings: []string{pOrgs, pOpps, pLines}})
+	org := s.crmPut("Organisations", crmOrg(1))
+	opp := s.crmPut("Opportunities", crmOpp(1, org, 0, 0))
+	product := s.crmPut("Products", crmProduct("P-0009"))
+	line := s.crmPut("QuotationLines", crmLine(opp, "P-0009", 2))
+
+	s.waitFor(fmt.Sprintf("quotation line %d to be seen by its link", line), waitTimeout, func() error {
+		_, st, found, err := s.lookup(pLines, workflows.WebCRM, itoa(line))
+		if err != nil {
+			return err
+		}
+		if !found || st.Applied == 0 && st.State != workflows.StateBlocked {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	s.startPairings(pProducts)
+	erpProduct := str(s.waitERPCounterpart(pProducts, product), "id")
+	orderLine := str(s.waitERPCounterpart(pLines, line), "id")
+	s.waitERPField("order-lines", orderLine, "productId", erpProduct)
+	s.waitERPField("order-lines", orderLine, "productNumber", "P-0009")
+	s.assertQuiet()
+}

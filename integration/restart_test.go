@@ -62,7 +62,8 @@ func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 	// line is the one record without a correlation token in webCRM), after
 	// a few other counterparts exist.
 	deadline := time.Now().Add(waitTimeout)
-	for counterparts() < 2 || s.inFlightNow("webcrm POST /QuotationLines") == 0 {
+	// Lines created on their own go through POST, lines created with others in one batch through PATCH.
+	for counterparts() < 2 || s.inFlightNow("webcrm POST /QuotationLines")+s.inFlightNow("webcrm PATCH /QuotationLines") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no quotation line create under way within %s (%d counterparts)", waitTimeout, counterparts())
 		}
