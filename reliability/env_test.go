@@ -778,8 +778,8 @@ func (e *env) pollCounts() (map[string]int, error) {
 // waitQuiet waits until the engine is quiet: both simulators' API write
 // counters did not move while every pairing finished two more polls (two
 // poll intervals at least), no link is pending, blocked or in error, and no
-// pairing's last poll failed.
-func (e *env) waitQuiet(timeout time.Duration) error {
+// pairing's last poll failed. Links named in allowed may stay in error.
+func (e *env) waitQuiet(timeout time.Duration, allowed map[string]bool) error {
 	deadline := time.Now().Add(timeout)
 	last := "not checked yet"
 	for time.Now().Before(deadline) {
@@ -791,6 +791,7 @@ func (e *env) waitQuiet(timeout time.Duration) error {
 			continue
 		}
 		var statuses map[string]workflows.PairingStatus
+		prev := last
 		err = waitFor(time.Until(deadline), 200*time.Millisecond, func() error {
 			statuses = map[string]workflows.PairingStatus{}
 			for _, name := range allPairings {
@@ -809,20 +810,27 @@ func (e *env) waitQuiet(timeout time.Duration) error {
 			return nil
 		})
 		if err != nil {
-			last = err.Error()
+			last = err.Error() + "; before that: " + prev
 			break
 		}
 		if c1 := e.counters(); !c1.equalWrites(c0) {
 			last = "API writes still going on: " + c1.diff(c0)
 			continue
 		}
-		busy, err := e.countWorkflows(linksQuery("", workflows.StatePending, workflows.StateBlocked, workflows.StateError))
+		busy, err := e.listWorkflows(linksQuery("", workflows.StatePending, workflows.StateBlocked, workflows.StateError))
 		if err != nil {
 			last = err.Error()
 			continue
 		}
-		if busy > 0 {
-			last = fmt.Sprintf("%d links pending, blocked or in error", busy)
+		var names []string
+		for _, w := range busy {
+			if !allowed[w.id] {
+				names = append(names, w.id+" ("+w.attrs[workflows.StateKey.GetName()]+")")
+			}
+		}
+		if len(names) > 0 {
+			sort.Strings(names)
+			last = fmt.Sprintf("%d links pending, blocked or in error: %s", len(names), strings.Join(names, ", "))
 			continue
 		}
 		failed := ""

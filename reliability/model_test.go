@@ -127,6 +127,8 @@ type gen struct {
 	rng      *rand.Rand
 	m        *model
 	scenario int
+	// noDeletes leaves deletes out (tests that follow each change).
+	noDeletes bool
 }
 
 // next draws one operation. erpDown forces webCRM-side operations.
@@ -141,7 +143,9 @@ func (g *gen) next(erpDown bool) *op {
 		case x < 93:
 			o = g.edit(erpDown)
 		default:
-			o = g.remove(erpDown)
+			if !g.noDeletes {
+				o = g.remove(erpDown)
+			}
 		}
 		if o != nil {
 			return o
