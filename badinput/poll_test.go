@@ -136,15 +136,17 @@ func webcrmPollCases() []pollCase {
 			},
 		},
 		{
-			name: "queries-html-200", input: "every /Queries answer on the table is an HTML page with status 200", where: where,
-			outcome: "the poll fails with a reason naming the HTML answer, its watermark stays; once the API answers, every record changed meanwhile syncs",
+			name: "queries-html-200", input: "every /Queries answer of the poll is an HTML page with status 200", where: where,
+			outcome: "the poll fails with a reason naming the HTML answer and its watermark stays; ERP records, which need no poll answer, still sync; once the API answers, every record changed meanwhile syncs",
 			run: func(p *pollRun) {
 				rule := answer(p.t.Name(), func(c *call) bool {
-					return c.r.URL.Path == "/Queries" && strings.EqualFold(queryTable(c.r), "Organisation")
+					return c.r.URL.Path == "/Queries" && strings.EqualFold(queryTable(c.r), "Organisation") &&
+						strings.Contains(c.r.URL.Query().Get("script"), "UpdatedAt >=")
 				}, http.StatusOK, "text/html", htmlPage)
 				p.e.crmPx.add(p.t, rule)
 				x, y := p.pair()
-				p.all(p.pollErrorCond(pOrgs, "HTML"))
+				z := p.e.erpPut(p.t, customerp.Customers, erpCustomer(p.e.next()))
+				p.all(p.pollErrorCond(pOrgs, "HTML"), p.otherSideCond(pOrgs, workflows.ERP, z))
 				p.e.crmPx.remove(rule)
 				p.synced(x, "an organisation changed while the poll failed")
 				p.synced(y, "an organisation changed while the poll failed")
@@ -238,6 +240,14 @@ func (p *pollRun) syncedCond(id, what string) cond {
 		}
 		return nil
 	}}
+}
+
+// otherSideCond holds when a record born on the other side of the pairing
+// is linked.
+func (p *pollRun) otherSideCond(pairing string, side workflows.Side, id string) cond {
+	q := *p
+	q.pairing, q.side = pairing, side
+	return q.syncedCond(id, fmt.Sprintf("the %s record synced by the other side's poll", side))
 }
 
 // handledCond holds when a record's link is linked, or in error with a
@@ -437,12 +447,13 @@ func erpPollCases() []pollCase {
 		},
 		{
 			name: "feed-truncated-json", input: "every feed answer is truncated JSON with status 200", where: where,
-			outcome: "the poll fails with a reason naming the broken answer, its token stays; once the API answers, every record changed meanwhile syncs",
+			outcome: "the poll fails with a reason naming the broken answer and its token stays; webCRM records, which need no feed answer, still sync; once the API answers, every record changed meanwhile syncs",
 			run: func(p *pollRun) {
 				rule := reshape(p.t.Name(), on(http.MethodGet, "/products/changes"), func(b []byte) []byte { return b[:len(b)/2] })
 				p.e.erpPx.add(p.t, rule)
 				x, y := p.pair()
-				p.all(p.pollErrorCond(pProducts, "malformed"))
+				z := itoa(p.e.crmPut(p.t, webcrm.Products, crmProduct(p.e.next())))
+				p.all(p.pollErrorCond(pProducts, "malformed"), p.otherSideCond(pProducts, workflows.WebCRM, z))
 				p.e.erpPx.remove(rule)
 				p.synced(x, "a product changed while the poll failed")
 				p.synced(y, "a product changed while the poll failed")

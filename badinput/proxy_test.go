@@ -251,6 +251,23 @@ func stashRaw(v any, splices map[string]string) any {
 
 // ---- edit rules ----
 
+// objectEdit rewrites the JSON object answering the matched requests.
+func objectEdit(name string, match func(c *call) bool, ed func(rec map[string]any)) *rule {
+	return &rule{
+		name:  name,
+		match: match,
+		edit: func(_ *call, body []byte) ([]byte, error) {
+			v, err := decodeAny(body)
+			obj, ok := v.(map[string]any)
+			if err != nil || !ok {
+				return nil, nil
+			}
+			ed(obj)
+			return encodeAny(obj)
+		},
+	}
+}
+
 // crmEdit rewrites, in every answer about records of webCRM entity e (GET
 // /<Entity>/<id>, list pages and /Queries pages on its table), the records
 // pick selects.
@@ -312,57 +329,6 @@ func crmRows(name string, e webcrm.Entity, fn func(rows []any) ([]any, bool)) *r
 	}
 }
 
-// crmID picks the webCRM record with the given id.
-func crmID(e webcrm.Entity, id int) func(rec map[string]any) bool {
-	return func(rec map[string]any) bool {
-		n, err := webcrm.Record(rec).ID(e)
-		return err == nil && n == id
-	}
-}
-
-// erpEdit rewrites, in every answer about records of ERP resource r (GET
-// /<r>/<id>, list and look-up pages, change-feed pages), the records pick
-// selects.
-func erpEdit(name string, r customerp.Resource, pick func(rec map[string]any) bool, ed func(rec map[string]any)) *rule {
-	return &rule{
-		name: name,
-		match: func(c *call) bool {
-			p := c.r.URL.Path
-			return c.r.Method == http.MethodGet && (p == "/"+string(r) || strings.HasPrefix(p, "/"+string(r)+"/"))
-		},
-		edit: func(_ *call, body []byte) ([]byte, error) {
-			v, err := decodeAny(body)
-			obj, ok := v.(map[string]any)
-			if err != nil || !ok {
-				return nil, nil
-			}
-			changed := false
-			apply := func(x any) {
-				if rec, ok := x.(map[string]any); ok && pick(rec) {
-					ed(rec)
-					changed = true
-				}
-			}
-			if items, ok := obj["items"].([]any); ok {
-				for _, it := range items {
-					m, _ := it.(map[string]any)
-					if rec, feed := m["record"]; feed {
-						apply(rec)
-					} else {
-						apply(m)
-					}
-				}
-			} else {
-				apply(obj)
-			}
-			if !changed {
-				return nil, nil
-			}
-			return encodeAny(obj)
-		},
-	}
-}
-
 // erpFeed rewrites the change-feed pages of resource r as a whole.
 func erpFeed(name string, r customerp.Resource, fn func(c *call, page map[string]any) bool) *rule {
 	return &rule{
@@ -377,11 +343,6 @@ func erpFeed(name string, r customerp.Resource, fn func(c *call, page map[string
 			return encodeAny(page)
 		},
 	}
-}
-
-// erpID picks the ERP record with the given id.
-func erpID(id string) func(rec map[string]any) bool {
-	return func(rec map[string]any) bool { return rec["id"] == id }
 }
 
 // ---- responders ----

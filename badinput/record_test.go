@@ -229,13 +229,11 @@ func (k *kase) clear() {
 	k.rules = nil
 }
 
-// edit rewrites the record on the catalogue's side wherever its API shows it.
+// edit rewrites the record on the catalogue's side in the answers to its
+// own GET. Record-level cases resync the record, which reads it there;
+// pages and feeds that show it belong to the poll cases.
 func (k *kase) edit(ed func(rec map[string]any)) {
-	if k.side == workflows.WebCRM {
-		k.rule(crmEdit(k.t.Name(), k.entity(), crmID(k.entity(), k.crmInt()), ed))
-	} else {
-		k.rule(erpEdit(k.t.Name(), k.resource(), erpID(k.erpID()), ed))
-	}
+	k.rule(objectEdit(k.t.Name(), k.onGet(), ed))
 }
 
 // set returns an edit that sets one field (nil writes null).

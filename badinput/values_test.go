@@ -21,8 +21,8 @@ func pick(side workflows.Side, w, e string) string {
 // text, deep nesting, impossible timestamps.
 func valueCases(side workflows.Side) []recordCase {
 	by := func(w, e string) string { return pick(side, w, e) }
-	org := by("GET /Organisations/{id} and /Queries rows of it", "GET /customers/{id} and feed items of it")
-	product := by("GET /Products/{id} and /Queries rows of it", "GET /products/{id} and feed items of it")
+	org := by("GET /Organisations/{id}", "GET /customers/{id}")
+	product := by("GET /Products/{id}", "GET /products/{id}")
 	const outField = "error naming the record, the field and the value; not retried; the next edit syncs"
 	name, price, cost := by("OrganisationName", "name"), by("ProductPrice", "salesPrice"), by("ProductCostPrice", "costPrice")
 	updatedAt := by("OrganisationUpdatedAt", "updatedAt")

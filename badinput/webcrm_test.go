@@ -12,11 +12,11 @@ import (
 // webcrmCases is the catalogue of malformed webCRM answers about one record.
 func webcrmCases() []recordCase {
 	const (
-		getOrg     = "GET /Organisations/{id} and /Queries rows of it"
-		getPerson  = "GET /Persons/{id} and /Queries rows of it"
-		getProduct = "GET /Products/{id} and /Queries rows of it"
-		getOpp     = "GET /Opportunities/{id} and /Queries rows of it"
-		getLine    = "GET /QuotationLines/{id} and /Queries rows of it"
+		getOrg     = "GET /Organisations/{id}"
+		getPerson  = "GET /Persons/{id}"
+		getProduct = "GET /Products/{id}"
+		getOpp     = "GET /Opportunities/{id}"
+		getLine    = "GET /QuotationLines/{id}"
 		outField   = "error naming the record, the field and the value; not retried; the next edit syncs"
 	)
 	cases := append(transportCases(workflows.WebCRM), valueCases(workflows.WebCRM)...)
