@@ -145,8 +145,8 @@ func erpCases() []recordCase {
 		{
 			name: "id-of-another-record", input: "GET /customers/{id} answers a record with another id", where: "GET /customers/{id}",
 			outcome: "error naming the record asked for and the id answered (the answer is not used as if it were the record)",
-			fault: func(k *kase) { k.edit(set("id", "CU-77"+itoa(k.n))) },
-			want: workflows.StateError, reason: []string{"CU-77"},
+			fault:   func(k *kase) { k.edit(set("id", "CU-77"+itoa(k.n))) },
+			want:    workflows.StateError, reason: []string{"CU-77"},
 		},
 		// ---- references ----
 		{
