@@ -37,6 +37,7 @@ type Activities struct {
 	TaskQueue   string // where links run (default workflows.TaskQueue)
 
 	dispatcher *links.Dispatcher
+	indexes    *normIndexes
 }
 
 // New returns Activities wired to the given clients.
@@ -46,6 +47,7 @@ func New(c client.Client, wc *webcrm.Client, ec *customerp.Client, set *mappings
 	}
 	a := &Activities{Temporal: c, WebCRM: wc, ERP: ec, Mappings: set, Logger: logger, Metrics: m, Concurrency: 16, TaskQueue: workflows.TaskQueue}
 	a.dispatcher = links.NewDispatcher(c, a.TaskQueue)
+	a.indexes = &normIndexes{}
 	return a
 }
 

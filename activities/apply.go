@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -144,6 +147,11 @@ func (r *applyRun) read(ctx context.Context, ch workflows.Change) error {
 			rec = record{gone: true}
 		case ch.Side == side && len(ch.Record) > 0:
 			rec, err = s.decode(ch.Record)
+			if err == nil && r.stale(side, rec) {
+				// The link has since read or written a newer version: the
+				// delivered one must not count as an edit.
+				rec, err = s.get(ctx, id)
+			}
 		default:
 			rec, err = s.get(ctx, id)
 		}
@@ -153,6 +161,26 @@ func (r *applyRun) read(ctx context.Context, ch workflows.Change) error {
 		r.recs[side] = rec
 	}
 	return nil
+}
+
+// stale reports whether a delivered record is not newer than the version of
+// that side the link last synced.
+func (r *applyRun) stale(side workflows.Side, rec record) bool {
+	known := r.st.CrmVersion
+	if side == workflows.ERP {
+		known = r.st.ErpVersion
+	}
+	if known == "" || rec.version == "" {
+		return false
+	}
+	if side == workflows.ERP {
+		k, err1 := strconv.ParseInt(known, 10, 64)
+		v, err2 := strconv.ParseInt(rec.version, 10, 64)
+		return err1 == nil && err2 == nil && v <= k
+	}
+	k, err1 := time.Parse(time.RFC3339Nano, known)
+	v, err2 := time.Parse(time.RFC3339Nano, rec.version)
+	return err1 == nil && err2 == nil && !v.After(k)
 }
 
 func (r *applyRun) goneSide() workflows.Side {
@@ -315,58 +343,96 @@ func (r *applyRun) handOver(err error) error {
 	return nil
 }
 
-// match looks for unlinked counterparts by the pairing's merge criteria.
+// match looks for unlinked counterparts by the pairing's merge criteria:
+// by equality queries on the value as it is and normalised, and through
+// the normalised index, which also finds values written differently.
 func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.Canonical) ([]string, error) {
-	seen := map[string]bool{}
-	var out []string
 	key, ok := r.p.MatchKey(c)
 	if !ok {
 		return nil, nil
 	}
+	var found []string
 	for _, q := range matchQueries(r.p, c, other) {
 		ids, err := r.store[other].find(ctx, q.Property, q.Value)
 		if err != nil {
 			return nil, fmt.Errorf("look for a matching %s by %s: %w", r.store[other].label(), q.Property, err)
 		}
-		for _, id := range ids {
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			rec, err := r.store[other].get(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if rec.gone || (other == workflows.ERP && !r.p.Accepts(rec.fields)) {
-				continue
-			}
-			cand, err := r.canonical(ctx, other, rec)
-			if err != nil {
-				continue // a candidate that cannot be mapped is not a match
-			}
-			if k, ok := r.p.MatchKey(cand); !ok || k != key {
-				continue
-			}
-			kind, err := links.Describe(ctx, r.a.Temporal, r.p.Name, other, id)
-			if err != nil {
-				return nil, err
-			}
-			if kind != links.KindNone {
-				continue
-			}
-			// A record tandem created for another link carries that link's
-			// ID even before it has an index entry of its own.
-			if tok := r.store[other].token(rec.fields); tok != "" && tok != r.in.LinkID {
-				if info, err := links.Inspect(ctx, r.a.Temporal, tok); err != nil {
-					return nil, err
-				} else if info.Holds(other, id) {
-					continue
-				}
-			}
+		found = append(found, ids...)
+	}
+	indexed, err := r.a.indexCandidates(ctx, r.p, other, c)
+	if err != nil {
+		return nil, err
+	}
+	found = append(found, indexed...)
+	sort.Strings(found)
+	var out []string
+	for i, id := range found {
+		if i > 0 && found[i-1] == id {
+			continue
+		}
+		ok, err := r.candidate(ctx, other, id, key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, id)
 		}
 	}
 	return out, nil
+}
+
+// candidate reports whether the record id on side other matches key and is
+// not linked yet.
+func (r *applyRun) candidate(ctx context.Context, other workflows.Side, id, key string) (bool, error) {
+	rec, err := r.store[other].get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if rec.gone || (other == workflows.ERP && !r.p.Accepts(rec.fields)) {
+		return false, nil
+	}
+	cand, err := r.canonical(ctx, other, rec)
+	if err != nil {
+		return false, nil // a candidate that cannot be mapped is not a match
+	}
+	if k, ok := r.p.MatchKey(cand); !ok || k != key {
+		return false, nil
+	}
+	ok, err := r.free(ctx, other, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	// A record tandem created for another link carries that link's ID even
+	// before it has an index entry of its own.
+	if tok := r.store[other].token(rec.fields); tok != "" && tok != r.in.LinkID {
+		info, err := links.Inspect(ctx, r.a.Temporal, tok)
+		if err != nil || info.Holds(other, id) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// free reports whether the link workflow of the candidate record (other,
+// id) leaves the record free to link to this one: nothing runs
+// there; or a link runs that has no counterpart yet (its own first contact
+// may be under way: registering the index entry settles which of the two
+// stays, the same way from both ends) or has this record already; or an
+// index entry points here.
+func (r *applyRun) free(ctx context.Context, other workflows.Side, id string) (bool, error) {
+	info, err := links.Inspect(ctx, r.a.Temporal, workflows.LinkWorkflowID(r.p.Name, other, id))
+	if err != nil {
+		return false, err
+	}
+	switch info.Kind {
+	case links.KindNone:
+		return true, nil
+	case links.KindAlias:
+		home, err := links.FindHome(ctx, r.a.Temporal, r.p.Name, other, id)
+		return home == r.in.LinkID, err
+	}
+	mine := other.Other()
+	return info.Holds(mine, r.idOf(mine)), nil
 }
 
 // create writes the counterpart of the home record on side, registers its
@@ -485,7 +551,12 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 			if err != nil {
 				return r.res, fmt.Errorf("update %s %s: %w", r.store[side].label(), r.idOf(side), err)
 			}
-			rec.version = written.version
+			// webCRM does not say the UpdatedAt of a PUT: keep the version
+			// the write was based on, so a poll that delivers that older
+			// version is known to be stale; the echo of the write is newer.
+			if written.version != "" {
+				rec.version = written.version
+			}
 			writes++
 		}
 		r.remember(m.Merged, side, rec)

@@ -128,14 +128,7 @@ func (a *Activities) BackfillPage(ctx context.Context, in workflows.BackfillPage
 	if in.Concurrency > 0 {
 		a = a.withConcurrency(in.Concurrency)
 	}
-	index := indexByValue
-	if in.Side == workflows.BackfillERP {
-		// A backfill may afford to read every webCRM merge value once per
-		// page, which finds matches written differently ("DK 12.34-56 78"
-		// for "dk12345678") that an equality query cannot.
-		index = indexAll
-	}
-	t, err := a.dispatchAll(ctx, in.Pairing, changes, index)
+	t, err := a.dispatchAll(ctx, in.Pairing, changes)
 	if err != nil {
 		return res, classify(fmt.Errorf("%s: dispatch backfill page: %w", in.Pairing, err))
 	}

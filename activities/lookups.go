@@ -25,23 +25,7 @@ type lookups struct {
 	fetched map[string]bool     // property + "\x00" + value key
 	ids     map[string][]string // same key → ids
 	recs    map[string]webcrm.Record
-	// complete is the property whose every value was read (indexAll):
-	// it answers for any value.
-	complete string
 }
-
-// matchIndex says how much of webCRM a batch of first contacts reads ahead.
-type matchIndex int
-
-const (
-	// indexByValue reads the records whose merge value equals one of the
-	// batch's values: a request per lookupChunk records.
-	indexByValue matchIndex = iota
-	// indexAll reads every record's merge value, normalised, so that
-	// values written differently still match: a request per thousand
-	// webCRM records. Backfills use it.
-	indexAll
-)
 
 func lookupKey(property, value string) string {
 	return property + "\x00" + strings.ToLower(strings.TrimSpace(value))
@@ -56,9 +40,6 @@ func (l *lookups) find(property, value string) (ids []string, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := lookupKey(property, value)
-	if l.complete == property {
-		return l.ids[k], true
-	}
 	if !l.fetched[k] {
 		return nil, false
 	}
@@ -79,7 +60,7 @@ func (l *lookups) record(id string) (webcrm.Record, bool) {
 // prefetch reads, in a few /Queries requests, the webCRM records that the
 // ERP records among changes could match by the pairing's first merge
 // criterion. It returns nil when there is nothing to fetch.
-func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes []workflows.Change, index matchIndex) (*lookups, error) {
+func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes []workflows.Change) (*lookups, error) {
 	if len(p.MergeCriteria) == 0 {
 		return nil, nil
 	}
@@ -112,9 +93,6 @@ func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes 
 	}
 	entity := webcrm.Entity(p.WebCRMEntity)
 	l := &lookups{fetched: map[string]bool{}, ids: map[string][]string{}, recs: map[string]webcrm.Record{}}
-	if index == indexAll {
-		return l, l.readAll(ctx, a.WebCRM, entity, prop, k)
-	}
 	for start := 0; start < len(values); start += lookupChunk {
 		chunk := values[start:min(start+lookupChunk, len(values))]
 		conds := make([]string, len(chunk))
@@ -148,34 +126,6 @@ func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes 
 		}
 	}
 	return l, nil
-}
-
-// readAll indexes every record's value of prop, as written and normalised.
-func (l *lookups) readAll(ctx context.Context, c *webcrm.Client, entity webcrm.Entity, prop string, k mappings.MergeKey) error {
-	script := fmt.Sprintf("SELECT %s, %s FROM %s", entity.IDField(), prop, entity.Table())
-	for page := 1; ; page++ {
-		rows, err := c.Query(ctx, script, page, webcrmMaxPage)
-		if err != nil {
-			return fmt.Errorf("index webCRM %s by %s: %w", entity, prop, err)
-		}
-		for _, row := range rows {
-			id, err := row.ID(entity)
-			if err != nil {
-				continue
-			}
-			v, _ := row[prop].(string)
-			if strings.TrimSpace(v) == "" {
-				continue
-			}
-			for _, key := range uniq(lookupKey(prop, v), lookupKey(prop, k.Apply(v))) {
-				l.ids[key] = append(l.ids[key], strconv.Itoa(id))
-			}
-		}
-		if len(rows) < webcrmMaxPage {
-			l.complete = prop
-			return nil
-		}
-	}
 }
 
 func uniq(a, b string) []string {

@@ -67,7 +67,7 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 			res.Missing, res.Links, entity, in.MaxDeleteShare*100)
 		return res, nil
 	}
-	t, err := a.dispatchAll(ctx, in.Pairing, changes, indexByValue)
+	t, err := a.dispatchAll(ctx, in.Pairing, changes)
 	if err != nil {
 		return res, classify(fmt.Errorf("%s: dispatch deletes: %w", in.Pairing, err))
 	}

@@ -51,13 +51,13 @@ func (t *tally) add(linkID string, out workflows.Outcome) {
 // unreachable, the activity cancelled), so the caller's watermark does not
 // pass a change that was not delivered; a change that ended in a link state
 // of error or blocked was delivered and is counted as failed.
-func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change, index matchIndex) (*tally, error) {
+func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change) (*tally, error) {
 	t := &tally{}
 	p, err := a.pairing(pairing)
 	if err != nil {
 		return t, err
 	}
-	cache, err := a.prefetch(ctx, p, changes, index)
+	cache, err := a.prefetch(ctx, p, changes)
 	if err != nil {
 		return t, classify(fmt.Errorf("%s: %w", pairing, err))
 	}
@@ -285,7 +285,11 @@ func (a *Activities) bulkCreate(ctx context.Context, pairing string, runs []*app
 				}
 			}
 		}
-		if err := a.finishBulk(ctx, pairing, chunk, ids, t); err != nil {
+		versions, err := a.createdVersions(ctx, entity, ids)
+		if err != nil {
+			return classify(fmt.Errorf("%s: read back %d created webCRM %s: %w", pairing, len(ids), entity, err))
+		}
+		if err := a.finishBulk(ctx, pairing, chunk, ids, versions, t); err != nil {
 			return err
 		}
 		if activity.IsActivity(ctx) {
@@ -295,9 +299,40 @@ func (a *Activities) bulkCreate(ctx context.Context, pairing string, runs []*app
 	return nil
 }
 
+// createdVersions reads the UpdatedAt of records just created, in one
+// request per batch, so that their links know the version the next poll
+// delivers and skip it without waking.
+func (a *Activities) createdVersions(ctx context.Context, entity webcrm.Entity, ids []int) (map[int]string, error) {
+	var conds []string
+	for _, id := range ids {
+		if id > 0 {
+			conds = append(conds, fmt.Sprintf("%s = %d", entity.IDField(), id))
+		}
+	}
+	out := make(map[int]string, len(conds))
+	if len(conds) == 0 {
+		return out, nil
+	}
+	script := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s", entity.IDField(), entity.UpdatedAtField(), entity.Table(), strings.Join(conds, " OR "))
+	rows, err := a.WebCRM.Query(ctx, script, 1, webcrmMaxPage)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range rows {
+		id, err := row.ID(entity)
+		if err != nil {
+			continue
+		}
+		if at, err := row.UpdatedAt(entity); err == nil {
+			out[id] = webcrmVersion(at)
+		}
+	}
+	return out, nil
+}
+
 // finishBulk finishes the first contacts of one batch: each created record
 // gets its index entry and its link; one without an id goes to its link.
-func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*applyRun, ids []int, t *tally) error {
+func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*applyRun, ids []int, versions map[int]string, t *tally) error {
 	sem := make(chan struct{}, a.concurrency())
 	var wg sync.WaitGroup
 	errs := make([]error, len(runs))
@@ -314,7 +349,7 @@ func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*app
 				out, err = a.dispatcher.Apply(ctx, pairing, ch)
 			} else {
 				body := webcrm.Record(r.pending.body)
-				cerr := r.created(ctx, workflows.WebCRM, strconv.Itoa(ids[i]), record{fields: body}, r.pending.c)
+				cerr := r.created(ctx, workflows.WebCRM, strconv.Itoa(ids[i]), record{fields: body, version: versions[ids[i]]}, r.pending.c)
 				res, aerr := a.finishApply(r.in, r.res, cerr)
 				out, err = a.startWith(ctx, pairing, ch, res, aerr)
 			}
@@ -378,7 +413,7 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 		recent[key] = at
 		changes = append(changes, ch)
 	}
-	t, err := a.dispatchAll(ctx, in.Pairing, changes, indexByValue)
+	t, err := a.dispatchAll(ctx, in.Pairing, changes)
 	if err != nil {
 		return res, classify(fmt.Errorf("%s: dispatch webCRM changes: %w", in.Pairing, err))
 	}
@@ -493,7 +528,7 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 	if err := a.guardDeletes(ctx, in.Pairing, deletes); err != nil {
 		return res, err
 	}
-	t, err := a.dispatchAll(ctx, in.Pairing, changes, indexByValue)
+	t, err := a.dispatchAll(ctx, in.Pairing, changes)
 	if err != nil {
 		return res, classify(fmt.Errorf("%s: dispatch ERP changes: %w", in.Pairing, err))
 	}

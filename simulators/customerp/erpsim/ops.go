@@ -236,12 +236,49 @@ func (t *tx) commitRecord(r customerp.Resource, id string, version int64, rec ma
 	if err := t.save(r, rec, lookupKeys(r, rec)); err != nil {
 		return nil, err
 	}
-	if r == customerp.OrderLines {
+	switch r {
+	case customerp.OrderLines:
 		if err := t.refreshOrder(rec["orderId"].(string)); err != nil {
+			return nil, err
+		}
+	case customerp.Products:
+		if err := t.adoptLines(rec); err != nil {
 			return nil, err
 		}
 	}
 	return rec, nil
+}
+
+// adoptLines gives the order lines that name a product number nobody had
+// the product that now has it, as an ERP resolves an item number entered
+// before the item existed; each such line and its order get a new version.
+func (t *tx) adoptLines(product map[string]any) error {
+	num, _ := product["productNumber"].(string)
+	pid, _ := product["id"].(string)
+	if num == "" || pid == "" {
+		return nil
+	}
+	ids, err := t.lookup(customerp.OrderLines, "productNumber", num)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		line, ok, err := t.get(customerp.OrderLines, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if have, _ := line["productId"].(string); have != "" {
+			continue
+		}
+		line["productId"] = pid
+		if _, err := t.commitRecord(customerp.OrderLines, id, mustInt(line["version"])+1, line, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // noIfMatch means "no version condition" for replace and remove.

@@ -1,0 +1,176 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/webcrm"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// indexFreshness is how old an index may be before a look-up brings it up
+// to date (one change-feed or /Queries request when nothing changed).
+const indexFreshness = 5 * time.Second
+
+// normIndexes keeps, per pairing and side, every record's first merge value
+// normalised ("DK 12.34-56 78" and "dk12345678" are one key), so that
+// records written differently on the two sides still match. An equality
+// query cannot find those. An index is read in full once per process, then
+// kept up to date from the change feed (ERP) or /Queries by UpdatedAt
+// (webCRM).
+type normIndexes struct {
+	mu sync.Mutex
+	m  map[string]*normIndex
+}
+
+type normIndex struct {
+	mu        sync.Mutex
+	ready     bool
+	since     time.Time // webCRM: the UpdatedAt read up to
+	token     string    // ERP: the change-feed token read up to
+	refreshed time.Time
+	ids       map[string]map[string]bool // normalised value → ids
+	valueOf   map[string]string          // id → normalised value
+}
+
+func (x *normIndexes) get(key string) *normIndex {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m == nil {
+		x.m = map[string]*normIndex{}
+	}
+	idx, ok := x.m[key]
+	if !ok {
+		idx = &normIndex{ids: map[string]map[string]bool{}, valueOf: map[string]string{}}
+		x.m[key] = idx
+	}
+	return idx
+}
+
+func (idx *normIndex) put(id, value string) {
+	if old, ok := idx.valueOf[id]; ok {
+		delete(idx.ids[old], id)
+		delete(idx.valueOf, id)
+	}
+	if value == "" {
+		return
+	}
+	if idx.ids[value] == nil {
+		idx.ids[value] = map[string]bool{}
+	}
+	idx.ids[value][id] = true
+	idx.valueOf[id] = value
+}
+
+// indexCandidates returns the ids of side's records whose normalised first
+// merge value equals c's.
+func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, side workflows.Side, c mappings.Canonical) ([]string, error) {
+	if a.indexes == nil || len(p.MergeCriteria) == 0 {
+		return nil, nil
+	}
+	k := p.MergeCriteria[0]
+	f, ok := p.Field(k.Field)
+	if !ok {
+		return nil, nil
+	}
+	prop := f.Side(mappings.Side(side)).Property
+	want := k.Apply(c[k.Field])
+	if prop == "" || want == "" {
+		return nil, nil
+	}
+	idx := a.indexes.get(p.Name + "/" + string(side))
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if !idx.ready || time.Since(idx.refreshed) > indexFreshness {
+		var err error
+		if side == workflows.WebCRM {
+			err = a.refreshWebCRMIndex(ctx, idx, webcrm.Entity(p.WebCRMEntity), prop, k)
+		} else {
+			err = a.refreshERPIndex(ctx, idx, p, customerp.Resource(p.ERPResource), prop, k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("index %s %s merge values: %w", p.Name, side, err)
+		}
+	}
+	var out []string
+	for id := range idx.ids[want] {
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func (a *Activities) refreshWebCRMIndex(ctx context.Context, idx *normIndex, entity webcrm.Entity, prop string, k mappings.MergeKey) error {
+	add := func(row webcrm.Record) {
+		id, err := row.ID(entity)
+		if err != nil {
+			return
+		}
+		v, _ := row[prop].(string)
+		idx.put(strconv.Itoa(id), k.Apply(v))
+		if at, err := row.UpdatedAt(entity); err == nil && at.After(idx.since) {
+			idx.since = at
+		}
+	}
+	if !idx.ready {
+		script := fmt.Sprintf("SELECT %s, %s, %s FROM %s", entity.IDField(), prop, entity.UpdatedAtField(), entity.Table())
+		for page := 1; ; page++ {
+			rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
+			if err != nil {
+				return err
+			}
+			for _, row := range rows {
+				add(row)
+			}
+			if len(rows) < webcrmMaxPage {
+				break
+			}
+		}
+		idx.ready = true
+	} else {
+		for {
+			rows, next, err := a.WebCRM.ChangedSince(ctx, entity, idx.since, webcrmMaxPage)
+			if err != nil {
+				return err
+			}
+			for _, row := range rows {
+				add(row)
+			}
+			if len(rows) < webcrmMaxPage || !next.After(idx.since) {
+				break
+			}
+		}
+	}
+	idx.refreshed = time.Now()
+	return nil
+}
+
+func (a *Activities) refreshERPIndex(ctx context.Context, idx *normIndex, p *mappings.Pairing, resource customerp.Resource, prop string, k mappings.MergeKey) error {
+	for {
+		items, next, err := a.ERP.Changes(ctx, resource, idx.token, 1000)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			if it.Deleted || !p.Accepts(it.Record) {
+				idx.put(it.ID, "")
+				continue
+			}
+			v, _ := lookupPath(it.Record, prop).(string)
+			idx.put(it.ID, k.Apply(v))
+		}
+		if next != "" {
+			idx.token = next
+		}
+		if len(items) < 1000 || next == "" {
+			break
+		}
+	}
+	idx.ready = true
+	idx.refreshed = time.Now()
+	return nil
+}
