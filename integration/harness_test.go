@@ -29,6 +29,7 @@ import (
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
+	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -473,6 +474,37 @@ func (s *stack) crmRecord(pairing, id string) (map[string]any, bool) {
 		return nil, false
 	}
 	return s.crm.Record(crmEntity[pairing], n)
+}
+
+// checkCounts requires the number of records on each side: webCRM entity
+// -> count and ERP resource -> count. A wrong count lists the records, with
+// the link token they carry, to show what was duplicated.
+func (s *stack) checkCounts(crm, erp map[string]int) {
+	s.t.Helper()
+	for entity, want := range crm {
+		recs := s.crm.Records(entity)
+		if len(recs) == want {
+			continue
+		}
+		e := webcrm.Entity(entity)
+		var lines []string
+		for _, r := range recs {
+			lines = append(lines, fmt.Sprintf("%s token=%q created=%s by %s", str(r, e.IDField()), str(r, e.Table()+"Custom15"),
+				str(r, e.Table()+"CreatedAt"), str(r, e.Table()+"CreatedBy")))
+		}
+		s.t.Errorf("webCRM holds %d %s, want %d:\n  %s", len(recs), entity, want, strings.Join(lines, "\n  "))
+	}
+	for res, want := range erp {
+		recs := s.erp.Records(res)
+		if len(recs) == want {
+			continue
+		}
+		var lines []string
+		for _, r := range recs {
+			lines = append(lines, fmt.Sprintf("%s externalRef=%q updated=%s", str(r, "id"), str(r, "externalRef"), str(r, "updatedAt")))
+		}
+		s.t.Errorf("ERP holds %d %s, want %d:\n  %s", len(recs), res, want, strings.Join(lines, "\n  "))
+	}
 }
 
 // ---- direct edits, as a person in each system's UI ----

@@ -74,16 +74,8 @@ func TestExistingRecordsAreMatchedNotDuplicated(t *testing.T) {
 	// The empty phone in webCRM is filled from the ERP.
 	s.waitCRMField("Organisations", orgs[0], "OrganisationTelephone", "+45 55 55 55 55")
 
-	for entity, want := range map[string]int{"Organisations": k, "Persons": k + 1, "Users": 1, "Products": 1} {
-		if n := s.crm.Count(entity); n != want {
-			t.Errorf("webCRM holds %d %s, want %d", n, entity, want)
-		}
-	}
-	for res, want := range map[string]int{"customers": k, "contacts": k + 2, "products": 1} {
-		if n := len(s.erp.Records(res)); n != want {
-			t.Errorf("ERP holds %d %s, want %d", n, res, want)
-		}
-	}
+	s.checkCounts(map[string]int{"Organisations": k, "Persons": k + 1, "Users": 1, "Products": 1},
+		map[string]int{"customers": k, "contacts": k + 2, "products": 1})
 	s.assertQuiet()
 }
 
