@@ -223,6 +223,7 @@ func (r *applyRun) render(ctx context.Context, side workflows.Side, c mappings.C
 func (r *applyRun) warn(ws []mappings.Warning) {
 	for _, w := range ws {
 		r.res.Warnings = append(r.res.Warnings, w.String())
+		r.a.Logger.Warn("mapping warning", "pairing", r.p.Name, "link", r.in.LinkID, "warning", w.String())
 	}
 }
 
@@ -361,7 +362,9 @@ func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.C
 	}
 	indexed, err := r.a.indexCandidates(ctx, r.p, other, c)
 	if err != nil {
-		return nil, err
+		// The equality look-ups above still hold; only values written
+		// differently go unmatched until the index can be read again.
+		activity.GetLogger(ctx).Warn("normalised merge index unavailable; matching by equal values only", "pairing", r.p.Name, "error", err)
 	}
 	found = append(found, indexed...)
 	sort.Strings(found)
@@ -445,6 +448,10 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 	if err != nil {
 		return permanent(fmt.Errorf("map record for %s: %w", r.store[side].label(), err), errTypeValidation)
 	}
+	if missing := r.missingRequired(side, body); len(missing) > 0 {
+		return permanent(fmt.Errorf("cannot create the %s counterpart of %s record %s: %s has no value for %s, which %s needs",
+			r.store[side].label(), side.Other(), r.idOf(side.Other()), side.Other(), strings.Join(missing, ", "), r.store[side].label()), errTypeValidation)
+	}
 	if side == workflows.WebCRM && r.deferWebCRMCreate {
 		r.pending = &pendingCreate{body: body, c: c}
 		return nil
@@ -454,6 +461,23 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 		return fmt.Errorf("create %s: %w", r.store[side].label(), err)
 	}
 	return r.created(ctx, side, id, rec, c)
+}
+
+// missingRequired lists the properties a record created on side needs
+// (the pairing's required-on-create) that body leaves empty.
+func (r *applyRun) missingRequired(side workflows.Side, body map[string]any) []string {
+	required := r.p.WebCRMRequired
+	if side == workflows.ERP {
+		required = r.p.ERPRequired
+	}
+	var out []string
+	for _, prop := range required {
+		v := lookupPath(body, prop)
+		if v == nil || v == "" {
+			out = append(out, prop)
+		}
+	}
+	return out
 }
 
 // created finishes a create: the new record's id, its index entry, the

@@ -500,7 +500,10 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 			res.Skipped++
 			continue
 		}
-		ch := workflows.Change{Side: workflows.ERP, ID: it.ID, Version: strconv.FormatInt(it.Version, 10), Source: workflows.SourcePoll}
+		ch := workflows.Change{Side: workflows.ERP, ID: it.ID, Source: workflows.SourcePoll}
+		if it.Version > 0 {
+			ch.Version = strconv.FormatInt(it.Version, 10)
+		}
 		if it.Deleted {
 			home, err := links.FindHome(ctx, a.Temporal, in.Pairing, workflows.ERP, it.ID)
 			if err != nil {
@@ -512,7 +515,7 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 			}
 			ch.Deleted = true
 			deletes++
-		} else {
+		} else if it.Record != nil {
 			if !p.Accepts(it.Record) {
 				res.Skipped++
 				continue

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
@@ -97,6 +98,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cleanhttp.DefaultPooledClient()
 	hc.Timeout = cfg.Timeout
+	hc.CheckRedirect = sameHostRedirect
 	if cfg.Transport != nil {
 		hc.Transport = cfg.Transport
 	}
@@ -305,6 +307,9 @@ func decodeJSON(resp *response, v any) error {
 	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 		return fmt.Errorf("content type %q is not JSON", resp.header.Get("Content-Type"))
 	}
+	if !utf8.Valid(resp.body) {
+		return fmt.Errorf("body is not valid UTF-8 (at byte %d)", invalidUTF8At(resp.body))
+	}
 	dec := json.NewDecoder(bytes.NewReader(resp.body))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
@@ -321,6 +326,31 @@ func (c *Client) malformed(cl call, resp *response, err error) error {
 }
 
 // decodeRecord decodes a record answer and checks it has an id and a version.
+// sameHostRedirect follows at most five redirects of a GET on the same host;
+// anything else is an error, so an answer from elsewhere is never taken for
+// the ERP's (a 404 there would read as a delete).
+func sameHostRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return fmt.Errorf("stopped after %d redirects", len(via))
+	}
+	if req.Method != http.MethodGet || req.URL.Host != via[0].URL.Host {
+		return fmt.Errorf("refused a redirect to %s (%s)", req.URL.Host, req.Method)
+	}
+	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
 func (c *Client) decodeRecord(cl call, resp *response) (Record, error) {
 	var m map[string]any
 	if err := decodeJSON(resp, &m); err != nil {
@@ -332,6 +362,11 @@ func (c *Client) decodeRecord(cl call, resp *response) (Record, error) {
 	rec := Record(m)
 	if err := checkRecord(rec); err != nil {
 		return nil, c.malformed(cl, resp, err)
+	}
+	if cl.id != "" && (cl.method == http.MethodGet || cl.method == http.MethodPut) {
+		if got, _ := rec["id"].(string); got != cl.id {
+			return nil, c.malformed(cl, resp, fmt.Errorf("asked for %s, got a record with id %q", cl.id, got))
+		}
 	}
 	return rec, nil
 }
@@ -594,15 +629,27 @@ func (c *Client) Changes(ctx context.Context, r Resource, since string, limit in
 	if page.Items == nil || page.Next == nil || *page.Next == "" {
 		return nil, "", c.malformed(cl, resp, errors.New("feed page lacks items or next"))
 	}
+	if cur, err1 := strconv.ParseInt(since, 10, 64); err1 == nil {
+		if next, err2 := strconv.ParseInt(*page.Next, 10, 64); err2 == nil && next < cur {
+			return nil, "", c.malformed(cl, resp, fmt.Errorf("feed token went backwards from %s to %s", since, *page.Next))
+		}
+	}
 	out := make([]Change, 0, len(page.Items))
 	for i, it := range page.Items {
-		v, err := int64Of(it.Version)
-		if err != nil || it.Seq == "" || it.ID == "" {
-			return nil, "", c.malformed(cl, resp, fmt.Errorf("change %d lacks seq, id or version", i))
+		// One broken item must not stop the feed: without an id it is
+		// reported and passed over; without a readable version or time it
+		// is handed on without its record (Version 0), so the reader
+		// fetches the record itself.
+		if it.ID == "" {
+			c.log.WarnContext(ctx, "customerp: change feed item without id passed over", "resource", string(r), "item", i, "next", *page.Next)
+			continue
 		}
-		at, err := time.Parse(time.RFC3339Nano, it.UpdatedAt)
-		if err != nil {
-			return nil, "", c.malformed(cl, resp, fmt.Errorf("change %d: updatedAt: %w", i, err))
+		v, verr := int64Of(it.Version)
+		at, terr := time.Parse(time.RFC3339Nano, it.UpdatedAt)
+		if verr != nil || terr != nil || it.Seq == "" {
+			c.log.WarnContext(ctx, "customerp: change feed item without a readable version; the record is read instead", "resource", string(r), "id", it.ID)
+			out = append(out, Change{Seq: it.Seq, ID: it.ID, Deleted: it.Deleted})
+			continue
 		}
 		out = append(out, Change{Seq: it.Seq, ID: it.ID, Version: v, UpdatedAt: at.UTC(), Deleted: it.Deleted, Record: Record(it.Record)})
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/time/rate"
@@ -463,6 +464,9 @@ func (c *Client) decodeJSON(k call, r *response, v any) error {
 	}
 	if len(bytes.TrimSpace(r.body)) == 0 {
 		return malformed("empty body where JSON was expected", nil)
+	}
+	if !utf8.Valid(r.body) {
+		return malformed("body is not valid UTF-8", nil)
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.UseNumber()

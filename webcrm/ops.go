@@ -291,13 +291,20 @@ func (c *Client) ChangedSince(ctx context.Context, e Entity, since time.Time, li
 		}
 		var last time.Time
 		for i, r := range rows {
+			// A row without a usable id or UpdatedAt cannot be synced, but
+			// must not stop every other record: it is reported and passed over.
 			id, err := r.ID(e)
+			if err == nil && id <= 0 {
+				err = fmt.Errorf("%s %d is not a positive id", e.IDField(), id)
+			}
 			if err != nil {
-				return nil, since, &APIError{Op: "ChangedSince", Entity: e, ID: fmt.Sprintf("page %d row %d", page, i+1), Status: http.StatusOK, Malformed: true, Err: err}
+				c.log.WarnContext(ctx, "webcrm: ChangedSince passes over a row without a usable id", "entity", string(e), "page", page, "row", i+1, "error", err)
+				continue
 			}
 			at, err := r.UpdatedAt(e)
 			if err != nil {
-				return nil, since, &APIError{Op: "ChangedSince", Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true, Err: err}
+				c.log.WarnContext(ctx, "webcrm: ChangedSince passes over a row without a usable UpdatedAt", "entity", string(e), "id", id, "error", err)
+				continue
 			}
 			if at.Before(cursor) {
 				return nil, since, &APIError{Op: "ChangedSince", Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true,

@@ -103,6 +103,8 @@ type pairing struct {
 	poke   workflow.ReceiveChannel
 	pause  workflow.ReceiveChannel
 	resume workflow.ReceiveChannel
+	// pollErr collects the errors of the poll under way.
+	pollErr string
 }
 
 func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
@@ -210,7 +212,10 @@ func (p *pairing) drainSignals() {
 // fails leaves its watermark where it was, so the next poll covers the same
 // changes again.
 func (p *pairing) pollOnce(ctx workflow.Context) {
-	p.status.LastError = ""
+	// LastError describes the last finished poll, so a pairing whose polls
+	// keep failing shows why while the next one runs.
+	p.pollErr = ""
+	defer func() { p.status.LastError = p.pollErr }()
 	p.status.FailedLinks = nil
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           WebCRMTaskQueue,
@@ -299,10 +304,10 @@ func (p *pairing) count(res SyncResult) {
 
 func (p *pairing) fail(ctx workflow.Context, side string, err error) {
 	msg := fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
-	if p.status.LastError != "" {
-		msg = p.status.LastError + "; " + msg
+	if p.pollErr != "" {
+		msg = p.pollErr + "; " + msg
 	}
-	p.status.LastError = msg
+	p.pollErr = msg
 	p.logger.Warn("poll failed", "side", side, "error", err)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeMassDelete {
