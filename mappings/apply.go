@@ -247,12 +247,18 @@ func describe(v any) string {
 func readRaw(spec *SideSpec, rec map[string]any) (any, error) {
 	switch {
 	case spec.Property != "":
+		if err := checkPath(rec, spec.Property); err != nil {
+			return nil, err
+		}
 		v, _ := getPath(rec, spec.Property)
 		return v, nil
 	case len(spec.Lines) > 0:
 		parts := make([]string, len(spec.Lines))
 		last := -1
 		for i, path := range spec.Lines {
+			if err := checkPath(rec, path); err != nil {
+				return nil, err
+			}
 			v, _ := getPath(rec, path)
 			s, err := normString(v)
 			if err != nil {
@@ -315,6 +321,11 @@ func derive(rules []Rule, rec map[string]any) (any, string, error) {
 				return r.Then, "", nil
 			}
 		default:
+			if _, wantBool := r.Equals.(bool); wantBool && v != nil {
+				if _, isBool := v.(bool); !isBool {
+					return nil, "", fmt.Errorf("%s is %s, not true or false", r.Property, describe(v))
+				}
+			}
 			if v != nil && enumKey(v) == enumKey(r.Equals) {
 				return r.Then, "", nil
 			}
@@ -580,6 +591,30 @@ func getPath(rec map[string]any, path string) (any, bool) {
 			return v, true
 		}
 		cur, path = v, rest
+	}
+}
+
+// checkPath reports an error when a value on the way to a dotted path is
+// there but is not an object (an address sent as text, say), which would
+// otherwise read as "no value" and could clear the other side.
+func checkPath(rec map[string]any, path string) error {
+	var cur any = rec
+	walked := ""
+	for {
+		key, rest, nested := strings.Cut(path, ".")
+		if !nested {
+			return nil
+		}
+		m, _ := cur.(map[string]any)
+		v, ok := m[key]
+		walked += key
+		if !ok || v == nil {
+			return nil
+		}
+		if _, isObj := v.(map[string]any); !isObj {
+			return fmt.Errorf("%s is %s, not an object", walked, describe(v))
+		}
+		cur, path, walked = v, rest, walked+"."
 	}
 }
 

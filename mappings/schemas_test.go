@@ -147,7 +147,7 @@ func TestDefaultsLoadAgainstSchemas(t *testing.T) {
 		"users":          {"Users", "contacts", "UserCustom15", CreateWebCRMToERP, Deactivate, []MergeKey{{"email", NormaliseLower}}, nil},
 		"products":       {"Products", "products", "ProductCustom15", CreateBoth, Deactivate, []MergeKey{{"product-number", NormaliseExact}}, nil},
 		"opportunities":  {"Opportunities", "orders", "OpportunityCustom15", CreateWebCRMToERP, Ignore, nil, []string{"organisations", "persons", "users"}},
-		"quotationlines": {"QuotationLines", "order-lines", "", CreateBoth, Propagate, nil, []string{"opportunities", "products"}},
+		"quotationlines": {"QuotationLines", "order-lines", "QuotationLineData9", CreateBoth, Propagate, nil, []string{"opportunities", "products"}},
 	}
 	for name, w := range cases {
 		p := pairing(t, s, name)

@@ -186,7 +186,17 @@ var timeLayouts = []string{
 	"2006-01-02",
 }
 
+// parseTime reads a date or time, refusing years outside 1 to 9999, which
+// no system on either side can hold.
 func parseTime(v any) (time.Time, error) {
+	t, err := parseAnyTime(v)
+	if err == nil && (t.Year() < 1 || t.Year() > 9999) {
+		return time.Time{}, fmt.Errorf("year %d is out of range", t.Year())
+	}
+	return t, err
+}
+
+func parseAnyTime(v any) (time.Time, error) {
 	if t, ok := v.(time.Time); ok {
 		return t, nil
 	}
