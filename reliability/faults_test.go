@@ -169,6 +169,7 @@ func TestPoisonRecord(t *testing.T) {
 		t.Fatalf("create the poison organisation: %v", err)
 	}
 	tl.creates++
+	r.add(&op{made: &rec{pairing: "organisations", home: workflows.WebCRM, crmID: created, born: 1, retired: true}})
 	// Poison the webCRM organisation with the most records depending on it,
 	// then edit one of those in the ERP: translating its customer reference
 	// goes through the poisoned organisation's link.
