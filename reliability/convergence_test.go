@@ -183,8 +183,8 @@ func (p plan) String() string {
 
 // planFaults draws the faults of scenario i. In a small run one scenario,
 // the middle one, stops and restarts everything (the worker, Temporal, the
-// ERP), since each such restart can hold a pairing up for a minute; in a
-// large run a quarter of the scenarios do, at random.
+// ERP), since a worker killed mid-poll can hold a pairing up for a minute;
+// in a large run a tenth of the scenarios stop one or two of them.
 func (r *runner) planFaults(rng *rand.Rand, i int) plan {
 	var p plan
 	if i == 0 {
