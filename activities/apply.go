@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -441,7 +442,11 @@ func (r *applyRun) free(ctx context.Context, other workflows.Side, id string) (b
 // create writes the counterpart of the home record on side, registers its
 // index entry and records the snapshot.
 func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.Canonical) error {
-	body, err := r.render(ctx, side, c, r.p.WritableFields(mappings.Side(side), false))
+	fields := r.p.WritableFields(mappings.Side(side), false)
+	if err := r.ensureLookups(ctx, side, c, fields); err != nil {
+		return err
+	}
+	body, err := r.render(ctx, side, c, fields)
 	if r.blocked(err) {
 		return nil
 	}
@@ -461,6 +466,67 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 		return fmt.Errorf("create %s: %w", r.store[side].label(), err)
 	}
 	return r.created(ctx, side, id, rec, c)
+}
+
+// ensureLookups makes sure that the records this record names by value
+// (a quotation line's product number: a pairing it depends on without an id
+// reference, whose merge criterion is one of this pairing's fields) exist
+// on side before it is written there: a product only in the other system
+// is synced first through its link; one in neither is an error naming the
+// value.
+func (r *applyRun) ensureLookups(ctx context.Context, side workflows.Side, c mappings.Canonical, fields []string) error {
+	for _, dep := range r.p.DependsOn {
+		if r.referenced(dep) {
+			continue
+		}
+		q, ok := r.a.Mappings.Pairing(dep)
+		if !ok || len(q.MergeCriteria) != 1 {
+			continue
+		}
+		name := q.MergeCriteria[0].Field
+		if !slices.Contains(fields, name) {
+			continue
+		}
+		value, _ := c[name].(string)
+		qf, ok := q.Field(name)
+		if !ok || strings.TrimSpace(value) == "" {
+			continue
+		}
+		ws, es := r.a.stores(q, nil)
+		here, there := store(es), store(ws)
+		if side == workflows.WebCRM {
+			here, there = ws, es
+		}
+		ids, err := here.find(ctx, qf.Side(mappings.Side(side)).Property, value)
+		if err != nil {
+			return fmt.Errorf("look up %s %s %q in %s: %w", dep, name, value, side, err)
+		}
+		if len(ids) > 0 {
+			continue
+		}
+		ids, err = there.find(ctx, qf.Side(mappings.Side(side.Other())).Property, value)
+		if err != nil {
+			return fmt.Errorf("look up %s %s %q in %s: %w", dep, name, value, side.Other(), err)
+		}
+		if len(ids) == 0 {
+			return permanent(fmt.Errorf("%s %s record %s refers to %s %s %q, which neither system has",
+				r.p.Name, side.Other(), r.idOf(side.Other()), dep, name, value), errTypeValidation)
+		}
+		if _, _, err := r.refs.Resolve(ctx, dep, mappings.Side(side.Other()), ids[0]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// referenced reports whether the pairing refers to dep by id.
+func (r *applyRun) referenced(dep string) bool {
+	for _, ref := range r.p.References {
+		if ref.Pairing == dep {
+			return true
+		}
+	}
+	return false
 }
 
 // missingRequired lists the properties a record created on side needs
@@ -564,6 +630,9 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 		}
 		rec := r.recs[side]
 		if len(fields) > 0 {
+			if err := r.ensureLookups(ctx, side, m.Merged, fields); err != nil {
+				return r.res, err
+			}
 			body, err := r.render(ctx, side, m.Merged, fields)
 			if r.blocked(err) {
 				return r.res, nil

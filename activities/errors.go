@@ -3,6 +3,7 @@ package activities
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -34,7 +35,15 @@ func classify(err error) error {
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return err
+		if appErr == err {
+			return err
+		}
+		// Keep the context the wrapping added (pairing, record,
+		// operation) and the inner error's type and retry decision.
+		msg := strings.Replace(err.Error(), appErr.Error(), appErr.Message(), 1)
+		return temporal.NewApplicationErrorWithOptions(msg, appErr.Type(), temporal.ApplicationErrorOptions{
+			NonRetryable: appErr.NonRetryable(), NextRetryDelay: appErr.NextRetryDelay(),
+		})
 	}
 	msg := err.Error()
 	var wrl *webcrm.RateLimitError

@@ -72,7 +72,7 @@ func (s webcrmStore) id(id string) (int, error) {
 func (s webcrmStore) toRecord(rec webcrm.Record) (record, error) {
 	at, err := rec.UpdatedAt(s.entity)
 	if err != nil {
-		return record{}, fmt.Errorf("%s record has no readable %s: %w", s.label(), s.entity.UpdatedAtField(), err)
+		return record{}, permanent(fmt.Errorf("%s record has no readable %s: %w", s.label(), s.entity.UpdatedAtField(), err), errTypeValidation)
 	}
 	return record{fields: rec, version: webcrmVersion(at), updatedAt: at}, nil
 }

@@ -402,7 +402,16 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 	for _, rec := range recs {
 		ch, err := webcrmChange(entity, rec, workflows.SourcePoll)
 		if err != nil {
-			return res, permanent(fmt.Errorf("%s: %w", in.Pairing, err), errTypeValidation)
+			// A row tandem cannot read does not stop the others: its link
+			// reads the record itself and records why it cannot sync.
+			id, idErr := rec.ID(entity)
+			if idErr != nil || id <= 0 {
+				a.Logger.Warn("webCRM row without a usable id passed over", "pairing", in.Pairing, "entity", string(entity), "error", err)
+				res.Skipped++
+				continue
+			}
+			changes = append(changes, workflows.Change{Side: workflows.WebCRM, ID: strconv.Itoa(id), Source: workflows.SourcePoll})
+			continue
 		}
 		key := ch.ID + "@" + ch.Version
 		if _, ok := recent[key]; ok {

@@ -256,6 +256,7 @@ func (c *Client) ChangedSince(ctx context.Context, e Entity, since time.Time, li
 		at  time.Time
 	}
 	byID := map[int]row{}
+	unstamped := map[int]Record{}
 	var maxSeen time.Time
 	cursor := since
 	page := 1
@@ -298,12 +299,15 @@ func (c *Client) ChangedSince(ctx context.Context, e Entity, since time.Time, li
 				err = fmt.Errorf("%s %d is not a positive id", e.IDField(), id)
 			}
 			if err != nil {
-				c.log.WarnContext(ctx, "webcrm: ChangedSince passes over a row without a usable id", "entity", string(e), "page", page, "row", i+1, "error", err)
+				c.log.WarnContext(ctx, "webcrm: ChangedSince passes over a row without a usable "+e.IDField(), "entity", string(e), "page", page, "row", i+1, "error", err)
 				continue
 			}
 			at, err := r.UpdatedAt(e)
 			if err != nil {
-				c.log.WarnContext(ctx, "webcrm: ChangedSince passes over a row without a usable UpdatedAt", "entity", string(e), "id", id, "error", err)
+				// Returned after the others, outside the watermark, so the
+				// caller can have the record read and its error recorded.
+				c.log.WarnContext(ctx, "webcrm: ChangedSince row without a usable UpdatedAt", "entity", string(e), "id", id, "error", err)
+				unstamped[id] = r
 				continue
 			}
 			if at.Before(cursor) {
@@ -353,12 +357,22 @@ func (c *Client) ChangedSince(ctx context.Context, e Entity, since time.Time, li
 		return all[i].id < all[j].id
 	})
 	next = since
-	recs = make([]Record, len(all))
+	recs = make([]Record, len(all), len(all)+len(unstamped))
 	for i, r := range all {
 		recs[i] = r.rec
 		if r.at.After(next) {
 			next = r.at
 		}
+	}
+	ids := make([]int, 0, len(unstamped))
+	for id := range unstamped {
+		if _, ok := byID[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		recs = append(recs, unstamped[id])
 	}
 	return recs, next, nil
 }
