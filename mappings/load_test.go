@@ -40,7 +40,7 @@ func TestCheckReportsEveryValidationError(t *testing.T) {
 		"duplicate-name":                 {{"organisations.yaml", "name", 10, `duplicate canonical name "name" (first defined at line 7)`}},
 		"cycle":                          {{"organisations.yaml", "depends-on", 6, "dependency cycle: organisations → persons → organisations"}},
 		"self-reference":                 {{"organisations.yaml", "owner", 9, "dependency cycle: organisations → organisations"}},
-		"bad-yaml":                       {{"organisations.yaml", "", 1, "not valid YAML"}},
+		"bad-yaml":                       {{"organisations.yaml", "", 2, "not valid YAML"}},
 		"bad-word":                       {{"organisations.yaml", "name", 10, `direction "sideways" is not one of: both, webcrm-to-erp, erp-to-webcrm`}},
 		"enum-without-values":            {{"persons.yaml", "status", 7, "an enum field needs values"}},
 		"filter-not-constant":            {{"persons.yaml", "erp.filter", 4, "records created in the ERP would not match the filter contactType: person; add it to erp.constants"}},

@@ -324,10 +324,17 @@ func parseFile(file, base string, data []byte, s Schemas) (*parsedFile, []Proble
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		line := 0
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		msg := err.Error()
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
+			// yaml.v3 counts the lines of its "did not find expected …"
+			// errors from 0 (the block that is not closed); the others from 1.
+			if strings.Contains(msg, "did not find expected") {
+				line++
+				msg = strings.Replace(msg, m[0], strings.Replace(m[0], m[1], strconv.Itoa(line), 1), 1)
+			}
 		}
-		return nil, []Problem{{File: file, Line: line, Message: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, []Problem{{File: file, Line: line, Message: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}}
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, []Problem{{File: file, Message: "the file is empty"}}

@@ -191,7 +191,7 @@ var timeLayouts = []string{
 func parseTime(v any) (time.Time, error) {
 	t, err := parseAnyTime(v)
 	if err == nil && (t.Year() < 1 || t.Year() > 9999) {
-		return time.Time{}, fmt.Errorf("year %d is out of range", t.Year())
+		return time.Time{}, fmt.Errorf("%v: year %d is out of range", v, t.Year())
 	}
 	return t, err
 }

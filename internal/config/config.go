@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -182,7 +183,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config file %s: %w", path, err)
+			return cfg, fmt.Errorf("config file %s: %w", path, yamlErr{err})
 		}
 	}
 	var errs []error
@@ -197,6 +198,27 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// yamlLineRE finds the line number in a yaml.v3 error.
+var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+
+// yamlErr is a yaml.v3 error whose text counts the line of a "did not find
+// expected …" error from 1, as yaml.v3 counts it from 0 there (and from 1
+// everywhere else).
+type yamlErr struct{ err error }
+
+func (e yamlErr) Unwrap() error { return e.err }
+
+func (e yamlErr) Error() string {
+	msg := e.err.Error()
+	if !strings.Contains(msg, "did not find expected") {
+		return msg
+	}
+	return yamlLineRE.ReplaceAllStringFunc(msg, func(m string) string {
+		n, _ := strconv.Atoi(strings.TrimPrefix(m, "line "))
+		return "line " + strconv.Itoa(n+1)
+	})
 }
 
 // Validate checks that the settings a worker needs are present and sane.
