@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -236,30 +237,30 @@ const bulkBatch = 100
 
 // bulkCreate writes deferred webCRM creates in PATCH batches: one request
 // of the token's budget for up to bulkBatch records instead of up to three
-// each. Each body carries its link's correlation token; on a retried
-// activity the tokens are looked up first, so a batch whose answer was lost
-// creates nothing twice. A record the batch rejects, or a batch that
-// fails, goes to its link one by one, which records the reason.
+// each. Each body carries its link's correlation token, and the tokens are
+// looked up first (one request per batch), so neither a batch whose answer
+// was lost nor a link that created the record meanwhile leads to a second
+// record. A record the batch rejects, or a batch that fails, goes to its
+// link one by one, which records the reason.
 func (a *Activities) bulkCreate(ctx context.Context, pairing string, runs []*applyRun, t *tally) error {
 	p := runs[0].p
 	entity := webcrm.Entity(p.WebCRMEntity)
-	retry := activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1
 	for start := 0; start < len(runs); start += bulkBatch {
 		chunk := runs[start:min(start+bulkBatch, len(runs))]
+		// Records that already carry a token were created by an earlier
+		// attempt, or by the link itself meanwhile (a dependent record
+		// asked it to sync): they are not created again.
+		existing, err := a.tokensInWebCRM(ctx, p, chunk)
+		if err != nil {
+			return classify(fmt.Errorf("%s: look up webCRM %s by their tokens: %w", pairing, entity, err))
+		}
 		ids := make([]int, len(chunk))
 		var bodies []webcrm.Record
 		var batch []int
 		for i, r := range chunk {
-			if retry {
-				found, err := a.WebCRM.FindBy(ctx, entity, p.CorrelationField, r.in.LinkID)
-				if err != nil {
-					return classify(fmt.Errorf("%s: look up %s created by an earlier attempt: %w", pairing, r.in.LinkID, err))
-				}
-				if len(found) == 1 {
-					if ids[i], err = found[0].ID(entity); err == nil {
-						continue
-					}
-				}
+			if id, ok := existing[r.in.LinkID]; ok {
+				ids[i] = id
+				continue
 			}
 			body := webcrm.Record{}
 			for k, v := range r.pending.body {
@@ -297,6 +298,36 @@ func (a *Activities) bulkCreate(ctx context.Context, pairing string, runs []*app
 		}
 	}
 	return nil
+}
+
+// tokensInWebCRM returns the ids of webCRM records that already carry the
+// tokens of runs, in one request.
+func (a *Activities) tokensInWebCRM(ctx context.Context, p *mappings.Pairing, runs []*applyRun) (map[string]int, error) {
+	entity := webcrm.Entity(p.WebCRMEntity)
+	conds := make([]string, len(runs))
+	for i, r := range runs {
+		conds[i] = fmt.Sprintf("%s = '%s'", p.CorrelationField, strings.ReplaceAll(r.in.LinkID, "'", "''"))
+	}
+	script := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s", entity.IDField(), p.CorrelationField, entity.Table(), strings.Join(conds, " OR "))
+	out := map[string]int{}
+	for page := 1; ; page++ {
+		rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range rows {
+			id, err := row.ID(entity)
+			tok, _ := row[p.CorrelationField].(string)
+			if err == nil && tok != "" {
+				if _, dup := out[tok]; !dup {
+					out[tok] = id
+				}
+			}
+		}
+		if len(rows) < webcrmMaxPage {
+			return out, nil
+		}
+	}
 }
 
 // createdVersions reads the UpdatedAt of records just created, in one
