@@ -80,8 +80,11 @@ func TestDevStackAsAUserRunsIt(t *testing.T) {
 	for _, p := range []string{"organisations", "persons", "users", "products", "opportunities", "quotationlines"} {
 		require.Contains(t, status, p)
 	}
-	orgs := countRecords(t, webcrmURL+"/_sim/records/Organisations")
-	require.Greater(t, orgs, 4, "ERP customers were created in webCRM too")
+	var orgs int
+	require.Eventually(t, func() bool {
+		orgs = countRecords(t, webcrmURL+"/_sim/records/Organisations")
+		return orgs > 4
+	}, time.Minute, 200*time.Millisecond, "the seeded ERP customers are created in webCRM too")
 	links := run("links", "--pairing", "organisations")
 	require.Contains(t, links, "link/organisations/")
 
