@@ -14,8 +14,10 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -363,8 +365,13 @@ func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.C
 	}
 	indexed, err := r.a.indexCandidates(ctx, r.p, other, c)
 	if err != nil {
-		// The equality look-ups above still hold; only values written
-		// differently go unmatched until the index can be read again.
+		if unavailable(err) {
+			// Deciding now could create a twin of a record the index
+			// would have found: try again once the API answers.
+			return nil, err
+		}
+		// A broken answer will not mend by retrying: match by equal values
+		// only, which still finds every exact twin.
 		activity.GetLogger(ctx).Warn("normalised merge index unavailable; matching by equal values only", "pairing", r.p.Name, "error", err)
 	}
 	found = append(found, indexed...)
@@ -466,6 +473,14 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 		return fmt.Errorf("create %s: %w", r.store[side].label(), err)
 	}
 	return r.created(ctx, side, id, rec, c)
+}
+
+// unavailable reports whether err says an API could not answer for now (a
+// rate limit, a server error, a network failure), as opposed to answering
+// something unusable.
+func unavailable(err error) bool {
+	return webcrm.IsRateLimited(err) || webcrm.IsServer(err) || webcrm.IsNetwork(err) ||
+		customerp.IsRateLimited(err) || customerp.IsServer(err) || customerp.IsNetwork(err)
 }
 
 // ensureLookups makes sure that the records this record names by value

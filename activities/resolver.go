@@ -37,7 +37,10 @@ func (r *resolver) Resolve(ctx context.Context, pairing string, from mappings.Si
 	if side == workflows.ERP {
 		other = out.CrmID
 	}
-	if other != "" && out.State != workflows.StateError && out.State != workflows.StateBlocked {
+	// A linked record resolves whatever its link's state: a later change of
+	// it that failed (a poison value) must not hold back the records that
+	// merely refer to it.
+	if other != "" && out.State != workflows.StateDeleted {
 		return other, true, nil
 	}
 	reason := "its link is " + out.State
