@@ -13,26 +13,24 @@ import (
 	"github.com/tandemsync/tandem/workflows"
 )
 
-// indexFreshness is how old an index may be before a look-up brings it up
-// to date (one change-feed or /Queries request when nothing changed).
-const indexFreshness = 5 * time.Second
-
 // normIndexes keeps, per pairing and side, every record's first merge value
 // normalised ("DK 12.34-56 78" and "dk12345678" are one key), so that
 // records written differently on the two sides still match. An equality
 // query cannot find those. An index is read in full once per process, then
 // kept up to date from the change feed (ERP) or /Queries by UpdatedAt
-// (webCRM).
+// (webCRM) before it answers.
 type normIndexes struct {
 	mu sync.Mutex
 	m  map[string]*normIndex
 }
 
 type normIndex struct {
-	mu        sync.Mutex
-	ready     bool
-	since     time.Time // webCRM: the UpdatedAt read up to
-	token     string    // ERP: the change-feed token read up to
+	mu    sync.Mutex
+	ready bool
+	since time.Time // webCRM: the UpdatedAt read up to
+	token string    // ERP: the change-feed token read up to
+	// refreshed is when the last refresh began: a look-up asked before it
+	// is answered without another.
 	refreshed time.Time
 	ids       map[string]map[string]bool // normalised value → ids
 	valueOf   map[string]string          // id → normalised value
@@ -83,10 +81,14 @@ func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, s
 	if prop == "" || want == "" {
 		return nil, nil
 	}
+	asked := time.Now()
 	idx := a.indexes.get(p.Name + "/" + string(side))
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
-	if !idx.ready || time.Since(idx.refreshed) > indexFreshness {
+	// Bring the index up to date unless a refresh began after this look-up
+	// was asked: concurrent first contacts share one refresh (one request
+	// when nothing changed), and none misses a record created just before.
+	if !idx.ready || idx.refreshed.Before(asked) {
 		var err error
 		if side == workflows.WebCRM {
 			err = a.refreshWebCRMIndex(ctx, idx, webcrm.Entity(p.WebCRMEntity), prop, k)
@@ -105,6 +107,7 @@ func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, s
 }
 
 func (a *Activities) refreshWebCRMIndex(ctx context.Context, idx *normIndex, entity webcrm.Entity, prop string, k mappings.MergeKey) error {
+	began := time.Now()
 	add := func(row webcrm.Record) {
 		id, err := row.ID(entity)
 		if err != nil {
@@ -145,11 +148,12 @@ func (a *Activities) refreshWebCRMIndex(ctx context.Context, idx *normIndex, ent
 			}
 		}
 	}
-	idx.refreshed = time.Now()
+	idx.refreshed = began
 	return nil
 }
 
 func (a *Activities) refreshERPIndex(ctx context.Context, idx *normIndex, p *mappings.Pairing, resource customerp.Resource, prop string, k mappings.MergeKey) error {
+	began := time.Now()
 	for {
 		items, next, err := a.ERP.Changes(ctx, resource, idx.token, 1000)
 		if err != nil {
@@ -171,6 +175,6 @@ func (a *Activities) refreshERPIndex(ctx context.Context, idx *normIndex, p *map
 		}
 	}
 	idx.ready = true
-	idx.refreshed = time.Now()
+	idx.refreshed = began
 	return nil
 }
