@@ -289,6 +289,7 @@ type watch struct {
 	pending map[watchKey]*watched
 	found   []string
 	samples int
+	checked int // watermark comparisons made while a change was unsynced
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -465,6 +466,7 @@ func (w *watch) sample() {
 		if ch.flagged {
 			continue
 		}
+		w.checked++
 		st := statuses[k.r.pairing]
 		switch k.side {
 		case workflows.WebCRM:
@@ -540,7 +542,10 @@ func (w *watch) stop() {
 func (w *watch) report() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.r.t.Logf("watermarks sampled %d times", w.samples)
+	w.r.t.Logf("watermarks sampled %d times, %d comparisons with an unsynced change", w.samples, w.checked)
+	if w.checked == 0 {
+		w.r.t.Errorf("the watch never saw an unsynced change: it proves nothing")
+	}
 	for _, f := range w.found {
 		w.r.t.Errorf("%s", f)
 	}

@@ -249,9 +249,14 @@ func (g *gen) create(erpDown bool) *op {
 		if opp == nil {
 			return nil
 		}
+		product := g.lineProduct()
+		if product == nil {
+			return nil
+		}
 		made.parents["opportunity"] = opp
+		made.parents["product-number"] = product // not a reference: keeps the number in use
 		made.oneSided = opp.oneSided
-		o.props = g.lineProps(side, n, opp)
+		o.props = g.lineProps(side, n, opp, product)
 	}
 	for _, p := range made.parents {
 		p.children++
@@ -491,23 +496,23 @@ func (g *gen) oppProps(side workflows.Side, n int, parents map[string]*rec) map[
 	return p
 }
 
-// lineProduct picks the number of a live product, or a number no product has.
-func (g *gen) lineProduct() string {
-	if p, ok := pick(g, g.m.live("products", nil)); ok && g.rng.IntN(4) > 0 {
-		return p.number
-	}
-	return fmt.Sprintf("X-%d", g.rng.IntN(1000))
+// lineProduct picks a live product for a line: a line's product number must
+// name a product in one of the systems (the engine reports one that names
+// none as an error). Nil when there is none yet.
+func (g *gen) lineProduct() *rec {
+	p, _ := pick(g, g.m.live("products", nil))
+	return p
 }
 
-func (g *gen) lineProps(side workflows.Side, n int, opp *rec) map[string]any {
+func (g *gen) lineProps(side workflows.Side, n int, opp, product *rec) map[string]any {
 	r := g.rng
 	if side == workflows.WebCRM {
-		return map[string]any{"QuotationLineOpportunityId": &ref{opp}, "QuotationLineData1": g.lineProduct(),
+		return map[string]any{"QuotationLineOpportunityId": &ref{opp}, "QuotationLineData1": product.number,
 			"QuotationLineQuantity": float64(1 + r.IntN(20)), "QuotationLinePrice": money(r, 300),
 			"QuotationLineDiscount": percent(r), "QuotationLineVatPercentage": 25.0, "QuotationLineCostPrice": money(r, 100),
 			"QuotationLineComment": fmt.Sprintf("Line %d %s", n, word(r)), "QuotationLineSortOrder": 1 + r.IntN(20)}
 	}
-	return map[string]any{"orderId": &ref{opp}, "productNumber": g.lineProduct(), "quantity": float64(1 + r.IntN(20)),
+	return map[string]any{"orderId": &ref{opp}, "productNumber": product.number, "quantity": float64(1 + r.IntN(20)),
 		"unitPrice": money(r, 300), "discountPercent": percent(r), "vatPercent": 25.0, "costPrice": money(r, 100),
 		"description": fmt.Sprintf("Line %d %s", n, word(r)), "sortOrder": 1 + r.IntN(20)}
 }
@@ -636,6 +641,9 @@ func (g *gen) editProps(target *rec, side workflows.Side) (string, map[string]an
 	case "products":
 		switch r.IntN(7) {
 		case 0:
+			if target.children > 0 {
+				return "", nil // lines use the number
+			}
 			v := productNumber(n)
 			target.number = v
 			return both("product-number", "ProductCustom1", v, "productNumber", v)
@@ -714,8 +722,12 @@ func (g *gen) editProps(target *rec, side workflows.Side) (string, map[string]an
 	case "quotationlines":
 		switch r.IntN(8) {
 		case 0:
-			v := g.lineProduct()
-			return both("product-number", "QuotationLineData1", v, "productNumber", v)
+			p := g.lineProduct()
+			if p == nil {
+				return "", nil
+			}
+			g.reparent(target, "product-number", p)
+			return both("product-number", "QuotationLineData1", p.number, "productNumber", p.number)
 		case 1:
 			v := float64(1 + r.IntN(50))
 			return both("quantity", "QuotationLineQuantity", v, "quantity", v)
