@@ -64,7 +64,7 @@ func main() {
 	var s settings
 	flag.IntVar(&s.n, "n", 10000, "organisations in the backfill (1, 2, 5); -n 100000 for the large scale run")
 	flag.IntVar(&s.edits, "edits", 200, "edits in each direction (3)")
-	flag.IntVar(&s.creates, "creates", 100, "ERP customers created into rate-limited webCRM (4)")
+	flag.IntVar(&s.creates, "creates", 1000, "ERP customers created into rate-limited webCRM (4)")
 	flag.IntVar(&s.concurrency, "concurrency", 96, "records dispatched at once, also used by the baseline")
 	flag.DurationVar(&s.poll, "poll", 10*time.Second, "poll interval (six pairings poll webCRM once each per interval, from the same 250/min budget)")
 	flag.StringVar(&s.out, "out", "bench/results", "directory for the raw output")
