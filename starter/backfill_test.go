@@ -124,9 +124,9 @@ func TestBackfillDetachesOnInterrupt(t *testing.T) {
 	assert.Contains(t, r.stderr, "waiting for a worker")
 	assert.Contains(t, r.stderr, "detached: backfill "+id+" keeps running in Temporal (it was not cancelled)")
 	assert.Contains(t, r.stderr, "starter backfill attach --pairing products --side both")
-	desc, err := e.c.DescribeWorkflowExecution(t.Context(), id, "")
+	desc, err := e.c.DescribeWorkflow(t.Context(), id, "")
 	require.NoError(t, err)
-	assert.Equal(t, "Running", desc.GetWorkflowExecutionInfo().GetStatus().String())
+	assert.Equal(t, "Running", desc.Status.String())
 
 	// Attached again, a backfill that ends badly is an operational error.
 	attached := make(chan result, 1)

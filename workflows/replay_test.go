@@ -293,11 +293,11 @@ func (r *recorder) waitClosed(c client.Client, id, runID string) enumspb.Workflo
 	r.t.Helper()
 	var status enumspb.WorkflowExecutionStatus
 	require.Eventually(r.t, func() bool {
-		d, err := c.DescribeWorkflowExecution(r.ctx, id, runID)
+		d, err := c.DescribeWorkflow(r.ctx, id, runID)
 		if err != nil {
 			return false
 		}
-		status = d.GetWorkflowExecutionInfo().GetStatus()
+		status = d.Status
 		return status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 	}, 30*time.Second, 10*time.Millisecond, "%s/%s did not close", id, runID)
 	return status
@@ -399,9 +399,9 @@ func (r *recorder) recordLinkContinueAsNew(c client.Client) {
 		require.LessOrEqual(t, i, 15, "the server never suggested continue-as-new")
 		last = "v" + strconv.Itoa(i)
 		r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "3", Version: last, Source: SourcePoll})
-		d, err := c.DescribeWorkflowExecution(r.ctx, id, run.GetRunID())
+		d, err := c.DescribeWorkflow(r.ctx, id, run.GetRunID())
 		require.NoError(t, err)
-		if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+		if d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
 			break
 		}
 	}
@@ -445,9 +445,9 @@ func (r *recorder) recordPairing(c client.Client) {
 	st := r.waitStatus(c, id, "resumed poll", func(s PairingStatus) bool { return !s.Paused && s.Totals.Polls >= 3 })
 	for i := 0; ; i++ {
 		require.Less(t, i, 15, "the server never suggested continue-as-new")
-		d, err := c.DescribeWorkflowExecution(r.ctx, id, run.GetRunID())
+		d, err := c.DescribeWorkflow(r.ctx, id, run.GetRunID())
 		require.NoError(t, err)
-		if d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
+		if d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
 			break
 		}
 		polls := st.Totals.Polls
