@@ -148,13 +148,34 @@ func (e *env) checkAll(s *snap) []string {
 				if crm == nil || erp == nil {
 					continue // reported by checkLinks
 				}
-				for _, d := range compareRecords(ctx, p, s, crm, erp) {
+				diffs := compareRecords(ctx, p, s, crm, erp)
+				for _, d := range diffs {
 					ps.add("%s: %s", l, d)
+				}
+				if len(diffs) > 0 {
+					ps.add("%s: %s", l, e.describeLink(l, p, crm, erp))
 				}
 			}
 		}
 	}
 	return ps.list
+}
+
+// describeLink tells what a link remembers and when both records changed,
+// for a failure report.
+func (e *env) describeLink(l *linkRef, p *mappings.Pairing, crm, erp map[string]any) string {
+	st, err := e.queryLink(l.id)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("the link remembers snapshot %s, webCRM version %q, ERP version %q, %d applied, %d writes, %d conflicts (updated %s); webCRM %s is at %v, ERP %s at version %v, %v",
+		st.Snapshot, st.CrmVersion, st.ErpVersion, st.Applied, st.Writes, st.Conflicts, st.UpdatedAt.Format(time.RFC3339Nano),
+		l.crmID, crm[webcrmUpdatedAt(p)], l.erpID, erp["version"], erp["updatedAt"])
+}
+
+// webcrmUpdatedAt is the UpdatedAt property of a pairing's webCRM entity.
+func webcrmUpdatedAt(p *mappings.Pairing) string {
+	return strings.TrimSuffix(crmIDField(p.WebCRMEntity), "Id") + "UpdatedAt"
 }
 
 // checkLinks checks every home link of a pairing: a settled state, no

@@ -80,6 +80,7 @@ type runner struct {
 	ops       int
 	began     time.Time
 	quiet     time.Duration // the wait for quiescence after a scenario
+	journal   []string      // what the current scenario did, for a failure report
 
 	// totals
 	creates, edits, deletes, refused int
@@ -270,6 +271,7 @@ func (r *runner) clearFaults() {
 // disrupt runs one disruptive event.
 func (r *runner) disrupt(ev event, p plan, down map[string]bool) {
 	r.t.Logf("  %s", ev.kind)
+	r.note("%s", ev.kind)
 	switch ev.kind {
 	case "stop-worker":
 		r.e.stopWorker()
@@ -335,6 +337,7 @@ func (r *runner) scenario(i int) bool {
 // false when something is wrong.
 func (r *runner) finish(i int, tl tally, log editLog, before counters, began time.Time, allowed map[string]bool) bool {
 	t, e := r.t, r.e
+	defer func() { r.journal = nil }()
 	// webCRM has no tombstones: the reconcile schedule finds deletes whose
 	// hook was lost (the worker was down). Run it now, as an operator would
 	// for a small pairing (the guard's 10 % would stop it here).
@@ -386,6 +389,7 @@ func (r *runner) finish(i int, tl tally, log editLog, before counters, began tim
 	r.writes += writes
 	r.slowest = max(r.slowest, settle)
 	if len(found) > 0 {
+		t.Logf("scenario %d did:\n  %s", i, strings.Join(r.journal, "\n  "))
 		sort.Strings(found)
 		for j, f := range found {
 			if j == 60 {
@@ -469,9 +473,25 @@ func (r *runner) resolve(props map[string]any, side workflows.Side) (map[string]
 	return out, nil
 }
 
+// note adds a line to the scenario's journal.
+func (r *runner) note(format string, args ...any) {
+	r.journal = append(r.journal, time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
+}
+
 // exec runs one operation against the simulators' stores, as a person
 // editing in each system's UI would.
 func (r *runner) exec(o *op, tl *tally, log editLog) {
+	var shown map[string]any // the properties written, references resolved
+	defer func(start time.Time) {
+		what := o.String()
+		if o.made != nil {
+			what += fmt.Sprintf(": made webCRM %d, ERP %s", o.made.crmID, o.made.erpID)
+		}
+		if o.kind == opEdit {
+			what += fmt.Sprintf(" %v", shown)
+		}
+		r.journal = append(r.journal, start.Format("15:04:05.000")+" "+what)
+	}(time.Now())
 	t, e := r.t, r.e
 	p, _ := e.set.Pairing(o.pairing)
 	erp := e.erpServer()
@@ -490,6 +510,7 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 		fail(err)
 		return
 	}
+	shown = props
 	switch o.kind {
 	case opTwin:
 		erpProps, err := r.resolve(o.erp, workflows.ERP)
