@@ -26,6 +26,7 @@ import (
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/internal/testenv"
+	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
@@ -846,4 +847,11 @@ func (e *env) waitQuiet(timeout time.Duration, allowed map[string]bool) error {
 		return nil
 	}
 	return errors.New(last)
+}
+
+// lookupLink returns the home link and state of the link that owns a record.
+func (e *env) lookupLink(pairing string, side workflows.Side, id string) (string, workflows.LinkState, bool, error) {
+	ctx, cancel := callCtx()
+	defer cancel()
+	return links.Lookup(ctx, e.c, pairing, side, id)
 }

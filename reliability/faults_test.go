@@ -553,3 +553,73 @@ func (w *watch) report() {
 		w.r.t.Errorf("%s: never reached the other side (%s)", ch.op, w.linkNote(k))
 	}
 }
+
+// TestWebCRMMaintenancePage makes webCRM answer half of all requests with
+// an HTML maintenance page (status 200, the request not carried out) while
+// product names are edited in the ERP. Every edit must reach webCRM: an
+// update answered with such a page did not happen, and taking it for a
+// write leaves the two sides apart for good (the link remembers a value
+// webCRM never got, and webCRM has no newer version to poll).
+func TestWebCRMMaintenancePage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	r := newRunner(t, e, baseSeed)
+	g := r.gen(0)
+	tl := tally{crmDeletes: map[string]bool{}}
+	log := editLog{}
+	var products []*rec
+	for k := 0; k < 8; k++ {
+		o := &op{kind: opCreate, pairing: "products", side: workflows.WebCRM,
+			made: &rec{pairing: "products", home: workflows.WebCRM, born: 0, parents: map[string]*rec{}, number: productNumber(900 + k)}}
+		o.props = g.productProps(workflows.WebCRM, 900+k, o.made.number)
+		r.add(o)
+		r.exec(o, &tl, log)
+		products = append(products, o.made)
+	}
+	if err := e.waitQuiet(faultQuietTimeout, nil); err != nil {
+		t.Fatalf("no quiescence: %v", err)
+	}
+	s, err := e.takeSnap()
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if found := r.checkModel(s); len(found) > 0 {
+		t.Fatalf("the products did not sync: %v", found)
+	}
+
+	before, began := e.counters(), time.Now()
+	tl = tally{crmDeletes: map[string]bool{}}
+	log = editLog{}
+	if err := e.crm.Faults().SetMalformed(0.5, "html"); err != nil {
+		t.Fatalf("webCRM faults: %v", err)
+	}
+	versions := map[string]string{} // ERP id -> version after the edit
+	for _, x := range products {
+		o := &op{kind: opEdit, pairing: "products", side: workflows.ERP, target: x, field: "name",
+			props: map[string]any{"name": fmt.Sprintf("Renamed during maintenance %d", x.n)}}
+		r.exec(o, &tl, log)
+		rec, _ := e.erpServer().Record("products", x.linkErp)
+		versions[x.linkErp] = fmt.Sprint(rec["version"])
+	}
+	// Wait until the engine has taken in every edit, still under the fault.
+	if err := waitFor(2*time.Minute, 200*time.Millisecond, func() error {
+		for erpID, v := range versions {
+			st, err := e.queryLink(workflows.LinkWorkflowID("products", workflows.ERP, erpID))
+			if err != nil {
+				_, st, _, err = e.lookupLink("products", workflows.ERP, erpID)
+				if err != nil {
+					return err
+				}
+			}
+			if st.ErpVersion != v {
+				return fmt.Errorf("the link of ERP product %s has synced version %q, the edit made %s", erpID, st.ErpVersion, v)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Logf("webCRM answered %d requests with a maintenance page", e.crm.Stats().Faults["html"])
+	e.crm.Faults().Clear()
+	r.finish(1, tl, log, before, began, nil)
+}
