@@ -131,11 +131,13 @@ func run(ctx context.Context, s settings) error {
 	// 1 + 2: backfill through the stack.
 	st.WebCRM.ResetStats()
 	st.ERP.ResetStats()
+	serverCPU0, selfCPU0 := cpuSeconds(st.Temporal.PID()), cpuSeconds(os.Getpid())
 	start := time.Now()
 	if err := backfill(ctx, svc.Client(), "organisations", s.concurrency); err != nil {
 		return err
 	}
 	stackTime := time.Since(start)
+	serverCPU, selfCPU := cpuSeconds(st.Temporal.PID())-serverCPU0, cpuSeconds(os.Getpid())-selfCPU0
 	webStats := st.WebCRM.Stats()
 	erpCount := len(st.ERP.Records("customers"))
 	rep.printf("1. backfill webCRM → ERP, %d organisations\n", s.n)
@@ -145,7 +147,10 @@ func run(ctx context.Context, s settings) error {
 		return err
 	}
 	rep.printf("   baseline:    %6.1f records/s (direct copy: page → map → create, same clients, mappings, concurrency and ERP storage)\n", baseRate)
-	rep.printf("   ratio:       %.2f× of the baseline\n\n", float64(s.n)/stackTime.Seconds()/baseRate)
+	rep.printf("   ratio:       %.2f× of the baseline\n", float64(s.n)/stackTime.Seconds()/baseRate)
+	rep.printf("   where the time goes: CPU during the backfill: Temporal dev server %.0f s (%.0f%% of %d cores), worker + simulators %.0f s (%.0f%%)\n",
+		serverCPU, 100*serverCPU/stackTime.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), selfCPU, 100*selfCPU/stackTime.Seconds()/float64(runtime.NumCPU()))
+	rep.printf("\n")
 	rep.printf("2. webCRM requests per record in the backfill: %.4f (%d requests)\n", float64(webStats.TotalRequests)/float64(s.n), webStats.TotalRequests)
 
 	// Steady state: start the pairings; their first poll sees every record
@@ -158,6 +163,9 @@ func run(ctx context.Context, s settings) error {
 	}
 	if err := waitPolls(ctx, svc.Client(), "organisations", 3); err != nil {
 		return err
+	}
+	if events, err := linkEvents(ctx, svc.Client(), "organisations"); err == nil {
+		rep.printf("   history events of a backfilled link, settled: %d (a link workflow started with its state)\n", events)
 	}
 	ws, es := st.WebCRM.Stats(), st.ERP.Stats()
 	rep.printf("   steady state after 3 polls over %d linked records: webCRM requests %d, webCRM writes %d, ERP writes %d (echo and no-op writes must be 0)\n\n",

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -187,4 +189,40 @@ func pollCost(ctx context.Context, st *devstack.Stack, c client.Client, names []
 		return 0, err
 	}
 	return float64(st.WebCRM.Stats().TotalRequests) / polls, nil
+}
+
+// cpuSeconds returns the user and system CPU time a process has used, from
+// /proc (0 where it cannot be read).
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // clock ticks; USER_HZ is 100 on Linux
+}
+
+// linkEvents counts the history events of one link of the pairing.
+func linkEvents(ctx context.Context, c client.Client, pairing string) (int, error) {
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1,
+		Query: fmt.Sprintf("WorkflowType = 'LinkWorkflow' AND TandemPairing = '%s'", pairing)})
+	if err != nil || len(resp.GetExecutions()) == 0 {
+		return 0, fmt.Errorf("no link to count: %v", err)
+	}
+	ex := resp.GetExecutions()[0].GetExecution()
+	it := c.GetWorkflowHistory(ctx, ex.GetWorkflowId(), ex.GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for it.HasNext() {
+		if _, err := it.Next(); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
