@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -295,6 +296,10 @@ func (s *Service) Start() (stop func(), err error) {
 	if addr := s.cfg.Worker.MetricsAddr; addr != "" && addr != "off" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+		// Profiles of the worker, on the same (by default loopback) address.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		srv, err := serve(addr, "metrics (--metrics-addr)", mux, s.logger)
 		if err != nil {
 			return stop, err
