@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -554,7 +555,7 @@ func (w *watch) report() {
 	}
 }
 
-// TestWebCRMMaintenancePage makes webCRM answer half of all requests with
+// TestWebCRMMaintenancePage makes webCRM answer 40 % of all requests with
 // an HTML maintenance page (status 200, the request not carried out) while
 // product names are edited in the ERP. Every edit must reach webCRM: an
 // update answered with such a page did not happen, and taking it for a
@@ -568,7 +569,7 @@ func TestWebCRMMaintenancePage(t *testing.T) {
 	tl := tally{crmDeletes: map[string]bool{}}
 	log := editLog{}
 	var products []*rec
-	for k := 0; k < 8; k++ {
+	for k := 0; k < 10; k++ {
 		o := &op{kind: opCreate, pairing: "products", side: workflows.WebCRM,
 			made: &rec{pairing: "products", home: workflows.WebCRM, born: 0, parents: map[string]*rec{}, number: productNumber(900 + k)}}
 		o.props = g.productProps(workflows.WebCRM, 900+k, o.made.number)
@@ -590,7 +591,7 @@ func TestWebCRMMaintenancePage(t *testing.T) {
 	before, began := e.counters(), time.Now()
 	tl = tally{crmDeletes: map[string]bool{}}
 	log = editLog{}
-	if err := e.crm.Faults().SetMalformed(0.5, "html"); err != nil {
+	if err := e.crm.Faults().SetMalformed(0.4, webcrmsim.MalformedHTML); err != nil {
 		t.Fatalf("webCRM faults: %v", err)
 	}
 	versions := map[string]string{} // ERP id -> version after the edit
