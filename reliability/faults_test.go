@@ -605,12 +605,9 @@ func TestWebCRMMaintenancePage(t *testing.T) {
 	// Wait until the engine has taken in every edit, still under the fault.
 	if err := waitFor(2*time.Minute, 200*time.Millisecond, func() error {
 		for erpID, v := range versions {
-			st, err := e.queryLink(workflows.LinkWorkflowID("products", workflows.ERP, erpID))
+			_, st, _, err := e.lookupLink("products", workflows.ERP, erpID)
 			if err != nil {
-				_, st, _, err = e.lookupLink("products", workflows.ERP, erpID)
-				if err != nil {
-					return err
-				}
+				return err
 			}
 			if st.ErpVersion != v {
 				return fmt.Errorf("the link of ERP product %s has synced version %q, the edit made %s", erpID, st.ErpVersion, v)
