@@ -188,6 +188,9 @@ func (g *gen) parent(pairing string, s workflows.Side, ok func(*rec) bool) *rec 
 	return r
 }
 
+// mergeKeys names each pairing's merge criterion, where it has one.
+var mergeKeys = map[string]string{"organisations": "vat-number", "persons": "email", "users": "email", "products": "product-number"}
+
 var createWeights = []struct {
 	pairing string
 	weight  int
@@ -337,6 +340,11 @@ func (g *gen) edit(erpDown bool) *op {
 	}
 	field, props := g.editProps(target, side)
 	if props == nil {
+		return nil
+	}
+	if target.twin && target.born == g.scenario && mergeKeys[target.pairing] == field {
+		// The engine may not have matched the twins yet: a new key would
+		// make them two different records, rightly.
 		return nil
 	}
 	return &op{kind: opEdit, pairing: pairing, side: side, target: target, field: field, props: props}
