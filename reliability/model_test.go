@@ -649,8 +649,8 @@ func (g *gen) editProps(target *rec, side workflows.Side) (string, map[string]an
 	case "products":
 		switch r.IntN(7) {
 		case 0:
-			if target.children > 0 {
-				return "", nil // lines use the number
+			if target.children > 0 || target.twin && target.born == g.scenario {
+				return "", nil // lines use the number, or the twins are not matched yet
 			}
 			v := productNumber(n)
 			target.number = v
