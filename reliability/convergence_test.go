@@ -86,7 +86,6 @@ type runner struct {
 	creates, edits, deletes, refused int
 	writes                           int64
 	slowest                          time.Duration
-	faults                           counters
 }
 
 // newRunner returns a runner over e with an empty model.
@@ -122,8 +121,6 @@ type tally struct {
 	creates, edits, deletes, refused int
 	crmDeletes                       map[string]bool // pairings with a webCRM delete
 }
-
-func (t tally) ops() int { return t.creates + t.edits + t.deletes }
 
 // event is a disruptive fault at an operation index.
 type event struct {

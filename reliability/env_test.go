@@ -554,17 +554,6 @@ func (e *env) listWorkflows(query string) ([]*workflowExecution, error) {
 	}
 }
 
-// countWorkflows counts workflows matching a visibility query.
-func (e *env) countWorkflows(query string) (int64, error) {
-	ctx, cancel := callCtx()
-	defer cancel()
-	resp, err := e.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
-	if err != nil {
-		return 0, fmt.Errorf("count workflows %q: %w", query, err)
-	}
-	return resp.GetCount(), nil
-}
-
 // workflowExecution is what visibility tells about one workflow.
 type workflowExecution struct {
 	id    string
