@@ -253,8 +253,6 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 	}
 	if p.status.Paused {
 		// The guard paused the pairing: read nothing more until an operator resumes it.
-		p.status.Totals.Polls++
-		p.status.LastPollAt = workflow.Now(ctx)
 		return
 	}
 	erpCtx := workflow.WithTaskQueue(actx, TaskQueue)
@@ -275,8 +273,13 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 			break
 		}
 	}
-	p.status.Totals.Polls++
-	p.status.LastPollAt = workflow.Now(ctx)
+	// Polls and LastPollAt count complete polls only: a poll that failed
+	// on either side has not seen every change, and whoever waits for "two
+	// more polls" (an operator, a test for quiescence) must not be misled.
+	if p.pollErr == "" {
+		p.status.Totals.Polls++
+		p.status.LastPollAt = workflow.Now(ctx)
+	}
 }
 
 func withSummary(ctx workflow.Context, summary string) workflow.ActivityOptions {

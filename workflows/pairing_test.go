@@ -215,7 +215,7 @@ func TestPairingKeepsWatermarksOnFailureAndRecordsLastError(t *testing.T) {
 	assert.Equal(t, "9", s2.ERPToken, "the ERP side still advances")
 	assert.Contains(t, s2.LastError, "webCRM poll failed")
 	assert.Contains(t, s2.LastError, "503 Service Unavailable")
-	assert.Equal(t, 2, s2.Totals.Polls, "a failed poll still counts")
+	assert.Equal(t, 1, s2.Totals.Polls, "a failed poll does not count as a poll")
 
 	assert.True(t, base.Add(2*time.Minute).Equal(s3.WebCRMWatermark))
 	assert.Equal(t, "9", s3.ERPToken, "a failed ERP poll keeps its token")
