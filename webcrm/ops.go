@@ -562,7 +562,10 @@ func (c *Client) put(ctx context.Context, e Entity, id int, cur, changes Record)
 	}
 	body[e.IDField()] = id
 	k := call{op: "Update", entity: e, id: strconv.Itoa(id), method: http.MethodPut, path: "/" + string(e) + "/" + strconv.Itoa(id), body: body}
-	_, err := c.do(ctx, k)
+	resp, err := c.do(ctx, k)
+	if err == nil {
+		err = c.checkEmptyAnswer(k, resp)
+	}
 	var ae *APIError
 	if err != nil && errors.As(err, &ae) && ae.Status == http.StatusBadRequest && mentionsServerField(e, ae.Message) {
 		trimmed := body.Clone()
@@ -574,7 +577,9 @@ func (c *Client) put(ctx context.Context, e Entity, id int, cur, changes Record)
 		c.log.InfoContext(ctx, "webcrm: update rejected a server-maintained field; retrying without them", "entity", string(e), "id", id)
 		k.body = trimmed
 		body = trimmed
-		_, err = c.do(ctx, k)
+		if resp, err = c.do(ctx, k); err == nil {
+			err = c.checkEmptyAnswer(k, resp)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -585,6 +590,18 @@ func (c *Client) put(ctx context.Context, e Entity, id int, cur, changes Record)
 		return nil, fmt.Errorf("webcrm: Update %s %d: %w", e, id, err)
 	}
 	return written, nil
+}
+
+// checkEmptyAnswer reports a write whose 200 answer is a page (a proxy's
+// or maintenance page) rather than the empty body webCRM sends: the write
+// cannot be taken as done.
+func (c *Client) checkEmptyAnswer(k call, r *response) error {
+	ct := strings.ToLower(r.header.Get("Content-Type"))
+	if strings.Contains(ct, "html") || looksLikeHTML(r.body) {
+		return &APIError{Op: k.op, Entity: k.entity, ID: k.id, Status: r.status, Malformed: true,
+			Message: "HTML instead of an empty answer: " + c.auth.redact(excerpt(htmlTitle(r.body), maxExcerpt))}
+	}
+	return nil
 }
 
 func mentionsServerField(e Entity, msg string) bool {
@@ -627,8 +644,12 @@ func (c *Client) Delete(ctx context.Context, e Entity, id int) error {
 		return &APIError{Op: "Delete", Entity: e, ID: strconv.Itoa(id), Status: http.StatusMethodNotAllowed,
 			Message: "webCRM has no DELETE for " + string(e), Err: ErrMethodNotAllowed}
 	}
-	_, err := c.do(ctx, call{op: "Delete", entity: e, id: strconv.Itoa(id), method: http.MethodDelete, path: "/" + string(e) + "/" + strconv.Itoa(id)})
-	return err
+	k := call{op: "Delete", entity: e, id: strconv.Itoa(id), method: http.MethodDelete, path: "/" + string(e) + "/" + strconv.Itoa(id)}
+	resp, err := c.do(ctx, k)
+	if err != nil {
+		return err
+	}
+	return c.checkEmptyAnswer(k, resp)
 }
 
 // BulkUpsert sends the records as one PATCH /<Entity> (records with id 0 are inserted,
