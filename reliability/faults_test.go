@@ -294,6 +294,7 @@ type watch struct {
 
 	done chan struct{}
 	wg   sync.WaitGroup
+	once sync.Once
 }
 
 type watchKey struct {
@@ -323,7 +324,14 @@ func (r *runner) watch() *watch {
 	}
 	w.wg.Add(1)
 	go w.loop()
+	r.t.Cleanup(w.halt) // a test that stops early must not leave the loop running
 	return w
+}
+
+// halt ends the sampling loop.
+func (w *watch) halt() {
+	w.once.Do(func() { close(w.done) })
+	w.wg.Wait()
 }
 
 // head reads a resource's feed to its end and returns the position.
@@ -533,8 +541,7 @@ func (w *watch) synced(s *snap, k watchKey, ch *watched) bool {
 
 // stop ends the watch after a last sample.
 func (w *watch) stop() {
-	close(w.done)
-	w.wg.Wait()
+	w.halt()
 	w.sample()
 }
 
