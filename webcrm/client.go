@@ -18,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/time/rate"
 )
 
 // Defaults applied by New for zero Config fields.
@@ -71,7 +70,7 @@ type Config struct {
 type Client struct {
 	base        *url.URL
 	rc          *retryablehttp.Client
-	limiter     *rate.Limiter
+	limiter     *windowLimiter
 	log         *slog.Logger
 	auth        *auth
 	correlation map[Entity]string
@@ -138,7 +137,7 @@ func New(cfg Config) (*Client, error) {
 
 	c := &Client{
 		base:        base,
-		limiter:     newLimiter(cfg.RequestsPerMinute),
+		limiter:     newWindowLimiter(cfg.RequestsPerMinute, time.Now),
 		log:         logger,
 		correlation: corr,
 		maxBody:     cfg.MaxBodyBytes,
@@ -166,22 +165,6 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// newLimiter builds the token bucket for a sliding one-minute window of rpm requests.
-// A bucket of burst b refilled at r tokens/s admits at most b + 60r requests in any
-// minute, so r = (rpm-b)/60 keeps every window within the budget while still allowing
-// short bursts of b requests.
-func newLimiter(rpm int) *rate.Limiter {
-	if rpm < 0 {
-		return rate.NewLimiter(rate.Inf, 1)
-	}
-	burst := max(1, rpm/25)
-	if burst >= rpm {
-		burst = max(1, rpm-1)
-	}
-	perSec := float64(max(rpm-burst, 1)) / 60
-	return rate.NewLimiter(rate.Limit(perSec), burst)
-}
-
 func newPooledTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 100
@@ -193,7 +176,7 @@ func newPooledTransport() *http.Transport {
 // logins spend the same budget as first attempts.
 type limitedTransport struct {
 	base    http.RoundTripper
-	limiter *rate.Limiter
+	limiter *windowLimiter
 }
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {

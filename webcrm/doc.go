@@ -39,9 +39,10 @@
 // body by Config.MaxBodyBytes. Redirects are followed only for GET and only within the
 // same host.
 //
-// All attempts of a Client, from every goroutine, first wait on one token bucket sized
-// for Config.RequestsPerMinute (default 250, webCRM's per-token limit): a burst of
-// rpm/25 requests, refilled so that no sliding minute exceeds the budget.
+// All attempts of a Client, from every goroutine, first wait on one limiter that counts
+// like webCRM: at most Config.RequestsPerMinute (default 250, webCRM's per-token limit)
+// in any sliding window of a minute (plus a second of margin). A quiet client sends a
+// burst of the whole quota at once, a busy one never exceeds it.
 //
 // # Errors
 //

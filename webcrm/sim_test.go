@@ -231,31 +231,42 @@ func TestSimRateLimit(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestSimLimiterIsSharedAcrossGoroutines: many goroutines on one Client together stay
-// within the budget; the simulator, set to the same budget, never answers 429.
+// TestSimLimiterIsSharedAcrossGoroutines: many goroutines on one Client together send
+// the whole quota at once and then wait; the simulator, set to the same budget, never
+// answers 429.
 func TestSimLimiterIsSharedAcrossGoroutines(t *testing.T) {
 	t.Parallel()
-	const rpm = 3000 // burst 120, then 48/s
+	const rpm = 50
 	env := newSimEnv(t, webcrmsim.Options{RateLimitPerMinute: rpm}, func(c *Config) { c.RequestsPerMinute = rpm })
-	ctx := context.Background()
-	_, err := env.c.List(ctx, Users, 1, 1) // log in
+	_, err := env.c.List(context.Background(), Users, 1, 1) // log in: two requests
 	require.NoError(t, err)
-	start := time.Now()
+	// The window is a minute long: within these seconds, the rest of the quota goes
+	// and every request beyond it is still waiting when the context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
 	var wg sync.WaitGroup
+	var ok, waited atomic.Int64
 	for range 10 {
 		wg.Go(func() {
-			for range 20 {
+			for range 10 {
 				_, err := env.c.List(ctx, Users, 1, 1)
-				assert.NoError(t, err)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, context.DeadlineExceeded):
+					waited.Add(1)
+				default:
+					t.Errorf("unexpected error: %v", err)
+				}
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	// 200 requests + 2 earlier, burst 120 (minus what the first two used): the rest wait
-	// for tokens at 48/s.
-	assert.GreaterOrEqual(t, elapsed, (200-120)*time.Second/48-100*time.Millisecond)
-	assert.Equal(t, int64(0), env.stats(t).RateLimited)
+	assert.Equal(t, int64(rpm-2), ok.Load(), "the rest of the quota goes at once")
+	assert.Equal(t, int64(100-rpm+2), waited.Load(), "everything beyond the quota waits for the window")
+	st := env.stats(t)
+	assert.Equal(t, int64(0), st.RateLimited)
+	assert.Equal(t, int64(rpm), st.TotalRequests)
 }
 
 func TestSimServerErrorsAndDropsAreRetried(t *testing.T) {

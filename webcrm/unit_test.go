@@ -1,6 +1,7 @@
 package webcrm
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -117,17 +118,19 @@ func TestDTORoundTrip(t *testing.T) {
 
 // TestLimiterKeepsEverySlidingMinuteWithinBudget drives the limiter with a synthetic clock:
 // a client sending as fast as allowed must never put more than rpm requests into any
-// 60-second window, as webCRM counts them.
+// 60-second window, as webCRM counts them, yet may send its whole quota at once and
+// keeps sending rpm a minute.
 func TestLimiterKeepsEverySlidingMinuteWithinBudget(t *testing.T) {
 	t.Parallel()
 	for _, rpm := range []int{250, 60, 5, 1} {
-		lim := newLimiter(rpm)
 		start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		lim := newWindowLimiter(rpm, nil)
+		// A client with a queue of requests: each goes at the time the limiter books.
 		var sent []time.Time
-		for now := start; now.Before(start.Add(5 * time.Minute)); now = now.Add(10 * time.Millisecond) {
-			for lim.AllowN(now, 1) {
-				sent = append(sent, now)
-			}
+		now := start
+		for now.Before(start.Add(5 * time.Minute)) {
+			now = lim.reserve(now)
+			sent = append(sent, now)
 		}
 		j := 0
 		for i := range sent {
@@ -136,9 +139,33 @@ func TestLimiterKeepsEverySlidingMinuteWithinBudget(t *testing.T) {
 			}
 			require.LessOrEqual(t, i-j+1, rpm, "rpm %d: window ending %s", rpm, sent[i])
 		}
-		// and the budget is actually used: the steady rate is rpm-burst per minute
-		assert.GreaterOrEqual(t, float64(len(sent)), 0.95*5*float64(rpm-lim.Burst()), "rpm %d", rpm)
-		assert.GreaterOrEqual(t, lim.Burst(), 1)
+		// The first rpm requests go at once: webCRM allows the whole quota as a burst.
+		assert.Equal(t, start, sent[rpm-1], "rpm %d: the burst waited", rpm)
+		if rpm > 1 {
+			assert.True(t, sent[rpm].After(start), "rpm %d: request %d went beyond the quota", rpm, rpm+1)
+		}
+		// The budget is used: rpm per window of a minute and a second, five windows.
+		assert.GreaterOrEqual(t, len(sent), 4*rpm, "rpm %d", rpm)
 	}
-	assert.Equal(t, 10, newLimiter(250).Burst())
+}
+
+// TestLimiterSpacedRequestsNeverWait checks that a client well under its budget is
+// never held back, and that Wait gives up with its context.
+func TestLimiterSpacedRequestsNeverWait(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	lim := newWindowLimiter(250, nil)
+	for i := range 1000 {
+		at := start.Add(time.Duration(i) * 500 * time.Millisecond) // 120 a minute
+		require.Equal(t, at, lim.reserve(at), "request %d", i)
+	}
+
+	clock := start
+	full := newWindowLimiter(2, func() time.Time { return clock })
+	require.NoError(t, full.Wait(context.Background()))
+	require.NoError(t, full.Wait(context.Background()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, full.Wait(ctx), context.Canceled, "the third request must wait a minute, and the caller gave up")
+	assert.NoError(t, (*windowLimiter)(nil).Wait(context.Background()), "no limiter: no wait")
 }

@@ -86,7 +86,7 @@ type PairingStatus struct {
 
 // PairingWorkflow polls one pairing's two sides and dispatches every change
 // to its link. Watermarks advance only after the dispatch of what they cover
-// is done. Between polls it waits for the poll interval or a poke; it can be
+// is done. A poll starts every poll interval (or at a poke); it can be
 // paused and resumed, and continues as new when the server suggests it.
 func PairingWorkflow(ctx workflow.Context, in PairingInput) error {
 	p := &pairing{}
@@ -142,6 +142,10 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 func (p *pairing) run(ctx workflow.Context) error {
 	for {
 		p.drainSignals()
+		// Polls start every interval, however long a poll takes (at least
+		// minPollGap apart), so a change waits at most one interval before
+		// a poll reads it.
+		began := workflow.Now(ctx)
 		if !p.status.Paused {
 			p.pollOnce(ctx)
 		}
@@ -149,7 +153,7 @@ func (p *pairing) run(ctx workflow.Context) error {
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return p.continueAsNew(ctx)
 		}
-		if err := p.wait(ctx); err != nil {
+		if err := p.wait(ctx, max(p.status.PollInterval-workflow.Now(ctx).Sub(began), minPollGap)); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -158,15 +162,19 @@ func (p *pairing) run(ctx workflow.Context) error {
 	}
 }
 
-// wait blocks until the poll interval has passed (while running) or a
-// signal arrives.
-func (p *pairing) wait(ctx workflow.Context) error {
+// minPollGap is the least time between the end of a poll and the start of
+// the next, so a pairing whose polls take longer than its interval still
+// lets signals and the server breathe.
+const minPollGap = time.Second
+
+// wait blocks until d has passed (while running) or a signal arrives.
+func (p *pairing) wait(ctx workflow.Context, d time.Duration) error {
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
 	woke := false
 	if !p.status.Paused {
-		timer := workflow.NewTimerWithOptions(tctx, p.status.PollInterval, workflow.TimerOptions{Summary: "wait for the next poll"})
+		timer := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "wait for the next poll"})
 		sel.AddFuture(timer, func(workflow.Future) { woke = true })
 	}
 	sel.AddReceive(p.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); woke = true })

@@ -177,6 +177,30 @@ func TestPairingPollsEveryInterval(t *testing.T) {
 	assert.Equal(t, 10*time.Second, st.PollInterval)
 }
 
+// TestPairingPollsStartEveryIntervalHoweverLongTheyTake: a poll's own time is
+// not added to the wait, so a change waits at most one interval for a poll; a
+// poll longer than the interval is followed after minPollGap.
+func TestPairingPollsStartEveryIntervalHoweverLongTheyTake(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	rec := &syncRecorder{}
+	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
+	// The ERP side of each poll takes 3 s, except the third poll's, which takes 14 s.
+	erp := func(context.Context, SyncInput) (SyncResult, error) { return SyncResult{NextToken: "1"}, nil }
+	env.OnActivity(ActivitySyncERP, mock.Anything, mock.Anything).Return(erp).After(3 * time.Second).Twice()
+	env.OnActivity(ActivitySyncERP, mock.Anything, mock.Anything).Return(erp).After(14 * time.Second).Once()
+	env.OnActivity(ActivitySyncERP, mock.Anything, mock.Anything).Return(erp).After(3 * time.Second)
+	start := env.Now()
+	stopAt(env, 44*time.Second, func() {})
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, BatchSize: 50})
+	requireCanceled(t, env)
+	var at []time.Duration
+	for _, c := range rec.list(ActivitySyncWebCRM) {
+		at = append(at, c.at.Sub(start))
+	}
+	assert.Equal(t, []time.Duration{0, 10 * time.Second, 20 * time.Second, 35 * time.Second}, at)
+}
+
 func TestPairingKeepsWatermarksOnFailureAndRecordsLastError(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
