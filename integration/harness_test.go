@@ -854,16 +854,11 @@ func (s *stack) updates(id, runID string) string {
 	return b.String()
 }
 
-// queryLink queries a link workflow's state by workflow ID.
+// queryLink reads a link workflow's state by workflow ID (waking a link at rest).
 func (s *stack) queryLink(id string) (workflows.LinkState, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	var st workflows.LinkState
-	v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryState)
-	if err != nil {
-		return st, err
-	}
-	return st, v.Get(&st)
+	return links.State(ctx, s.c, id)
 }
 
 // ---- values ----

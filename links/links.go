@@ -184,6 +184,16 @@ func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, 
 	opts := d.startOptions(linkID, pairing, side, id)
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	if state.State == workflows.StateOK {
+		// A link in step has nothing to do until a record changes, so it
+		// starts at rest: the server defers its first workflow task, which
+		// halves the server's work per link in a backfill. Its state is in
+		// its input, its memo and its search attributes; the first change
+		// (an update wakes a resting workflow), or UpdateWake, runs it.
+		opts.StartDelay = restDelay
+		opts.Memo = map[string]any{workflows.MemoSeen: workflows.LinkMemo{CrmVersion: state.CrmVersion, ErpVersion: state.ErpVersion}}
+		opts.StaticDetails += " Started in step, at rest: it runs when either record next changes."
+	}
 	attrs := []temporal.SearchAttributeUpdate{workflows.PairingKey.ValueSet(pairing), workflows.StateKey.ValueSet(state.State)}
 	if state.CrmID != "" {
 		attrs = append(attrs, workflows.CrmIDKey.ValueSet(state.CrmID))
@@ -204,6 +214,11 @@ func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, 
 	}
 	return true, nil
 }
+
+// restDelay is how long a link started in step rests before its first
+// workflow task unless a change wakes it first; when it passes, the link
+// merely runs its set-up.
+const restDelay = 365 * 24 * time.Hour
 
 // RegisterAlias makes the record (side, id) of pairing an index entry of the
 // link home. It is idempotent. When a link of its own already runs for the
@@ -248,7 +263,17 @@ func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing stri
 	if aliasID < home {
 		return &ClaimedError{Home: aliasID}
 	}
-	if err := c.SignalWorkflow(ctx, aliasID, "", workflows.SignalRetire, home); err != nil {
+	// Signal-with-start, because a plain signal does not wake a link at
+	// rest; should the link have ended meanwhile, the link it starts
+	// retires into home at once, which is the index entry wanted.
+	pairingName, side, id, err := workflows.ParseLinkWorkflowID(aliasID)
+	if err != nil {
+		return err
+	}
+	d := NewDispatcher(c, taskQueue)
+	if _, err := c.SignalWithStartWorkflow(ctx, aliasID, workflows.SignalRetire, home,
+		d.startOptions(aliasID, pairingName, side, id), workflows.LinkWorkflow,
+		workflows.LinkInput{Pairing: pairingName, Side: side, ID: id}); err != nil {
 		return fmt.Errorf("retire duplicate link %s into %s: %w", aliasID, home, err)
 	}
 	return nil
@@ -404,14 +429,39 @@ func Lookup(ctx context.Context, c client.Client, pairing string, side workflows
 			}
 			continue
 		}
-		v, err := c.QueryWorkflow(ctx, target, "", workflows.QueryState)
+		state, err := State(ctx, c, target)
 		if err != nil {
-			return "", state, false, fmt.Errorf("query state of %s: %w", target, err)
-		}
-		if err := v.Get(&state); err != nil {
-			return "", state, false, fmt.Errorf("decode state of %s: %w", target, err)
+			return "", state, false, err
 		}
 		return target, state, true, nil
 	}
 	return "", state, false, fmt.Errorf("look up %s: more than %d alias hops", workflows.LinkWorkflowID(pairing, side, id), maxHops)
+}
+
+// State returns the state of the link workflowID. It queries the link, and
+// wakes it with an update when it is at rest (a link at rest runs no code
+// and so answers no query).
+func State(ctx context.Context, c client.Client, workflowID string) (workflows.LinkState, error) {
+	var st workflows.LinkState
+	v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
+	var notReady *serviceerror.WorkflowNotReady
+	if errors.As(err, &notReady) {
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: workflowID, UpdateName: workflows.UpdateWake, WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err == nil {
+			err = h.Get(ctx, &st)
+		}
+		if err != nil {
+			return st, fmt.Errorf("wake link %s to read its state: %w", workflowID, err)
+		}
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("query state of %s: %w", workflowID, err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("decode state of %s: %w", workflowID, err)
+	}
+	return st, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -127,4 +128,65 @@ func TestStartLinkRefusesASecondRun(t *testing.T) {
 		kind, memo, err := links.DescribeMemo(ctx, c, workflows.LinkWorkflowID("organisations", workflows.WebCRM, "11"))
 		return err == nil && kind == links.KindLink && memo.Seen(ch)
 	}, 30*time.Second, 100*time.Millisecond, "the link publishes the versions it has synced in its memo")
+}
+
+// TestALinkStartedInStepRests: a link started in state ok runs no workflow
+// task until it is needed, yet tells its versions through Describe, its
+// state through State, takes changes, and retires into another link.
+func TestALinkStartedInStepRests(t *testing.T) {
+	c := startWorker(t, "CU-21")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st := workflows.LinkState{CrmID: "21", ErpID: "CU-21", State: workflows.StateOK, CrmVersion: "v1", ErpVersion: "e1"}
+	ch := workflows.Change{Side: workflows.WebCRM, ID: "21", Version: "v1", Source: workflows.SourceBackfill}
+	started, err := links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "21", st, ch, workflows.ActionCreatedERP)
+	require.NoError(t, err)
+	require.True(t, started)
+	id := workflows.LinkWorkflowID("organisations", workflows.WebCRM, "21")
+
+	// At rest: the history holds the start alone, and Describe still tells
+	// what the link has synced, so a dispatcher skips what it has seen.
+	require.Equal(t, []enumspb.EventType{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED}, eventTypes(ctx, t, c, id))
+	kind, memo, err := links.DescribeMemo(ctx, c, id)
+	require.NoError(t, err)
+	require.Equal(t, links.KindLink, kind)
+	require.True(t, memo.Seen(ch))
+	require.True(t, memo.Seen(workflows.Change{Side: workflows.ERP, ID: "CU-21", Version: "e1"}))
+
+	// A query cannot wake it; State does, and returns the state it started with.
+	got, err := links.State(ctx, c, id)
+	require.NoError(t, err)
+	require.Equal(t, st, got)
+	require.Greater(t, len(eventTypes(ctx, t, c, id)), 1, "the link ran")
+
+	// A change reaches a resting link too.
+	started, err = links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "22", st, workflows.Change{Side: workflows.WebCRM, ID: "22", Version: "v1"}, workflows.ActionMatched)
+	require.NoError(t, err)
+	require.True(t, started)
+	out, err := links.NewDispatcher(c, "").Apply(ctx, "organisations", workflows.Change{Side: workflows.WebCRM, ID: "22", Version: "v2", Source: workflows.SourcePoll})
+	require.NoError(t, err)
+	require.Equal(t, workflows.ActionUpdated, out.Action)
+
+	// And a resting link told to retire does (a plain signal would not wake it).
+	started, err = links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "23", st, workflows.Change{Side: workflows.WebCRM, ID: "23", Version: "v1"}, workflows.ActionMatched)
+	require.NoError(t, err)
+	require.True(t, started)
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", workflows.WebCRM, "23", id))
+	require.Eventually(t, func() bool {
+		kind, err := links.DescribeID(ctx, c, workflows.LinkWorkflowID("organisations", workflows.WebCRM, "23"))
+		return err == nil && kind == links.KindAlias
+	}, 30*time.Second, 100*time.Millisecond, "the resting link woke and continued as an alias")
+}
+
+// eventTypes lists the event types of a workflow's history.
+func eventTypes(ctx context.Context, t *testing.T, c client.Client, id string) []enumspb.EventType {
+	t.Helper()
+	var types []enumspb.EventType
+	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		types = append(types, ev.GetEventType())
+	}
+	return types
 }

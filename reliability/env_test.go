@@ -514,16 +514,11 @@ func (e *env) pairingStatus(name string) (workflows.PairingStatus, error) {
 	return st, v.Get(&st)
 }
 
-// queryLink queries a link workflow's state by workflow ID.
+// queryLink reads a link workflow's state by workflow ID (waking a link at rest).
 func (e *env) queryLink(id string) (workflows.LinkState, error) {
 	ctx, cancel := callCtx()
 	defer cancel()
-	var st workflows.LinkState
-	v, err := e.c.QueryWorkflow(ctx, id, "", workflows.QueryState)
-	if err != nil {
-		return st, fmt.Errorf("query state of %s: %w", id, err)
-	}
-	return st, v.Get(&st)
+	return links.State(ctx, e.c, id)
 }
 
 // listWorkflows lists running workflows matching a visibility query.

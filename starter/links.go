@@ -359,7 +359,7 @@ func addReasons(ctx context.Context, c client.Client, rows []linkRow) {
 			defer func() { <-sem }()
 			qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 			defer cancel()
-			st, err := queryLink(qctx, c, rows[i].Link)
+			st, err := links.State(qctx, c, rows[i].Link)
 			if err != nil {
 				rows[i].Reason = "(no answer: " + oneLine(explain(err).Error()) + ")"
 				return
@@ -368,15 +368,6 @@ func addReasons(ctx context.Context, c client.Client, rows []linkRow) {
 		})
 	}
 	wg.Wait()
-}
-
-func queryLink(ctx context.Context, c client.Client, id string) (workflows.LinkState, error) {
-	var st workflows.LinkState
-	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryState)
-	if err != nil {
-		return st, err
-	}
-	return st, v.Get(&st)
 }
 
 func (a *app) linkCommand() *cobra.Command {

@@ -20,6 +20,10 @@ const (
 	UpdateEnsure = "ensure"
 	// QueryState returns the LinkState.
 	QueryState = "state"
+	// UpdateWake returns the LinkState too. A link started at rest (see
+	// links.StartLink) runs no code, and so answers no query, until a change
+	// or this update wakes it.
+	UpdateWake = "wake"
 	// QueryHome returns the home link ID of an alias.
 	QueryHome = "home"
 	// SignalRetire ends an alias, or turns a link into an alias of the link
@@ -137,6 +141,11 @@ func (l *link) setup(ctx workflow.Context, in LinkInput) error {
 	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryState, func() (LinkState, error) {
 		return l.state, nil
 	}, workflow.QueryHandlerOptions{Description: "The link's ids, state, reason, versions and counters."}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateWake, func(workflow.Context) (LinkState, error) {
+		return l.state, nil
+	}, workflow.UpdateHandlerOptions{Description: "Wake a link started at rest and return its state (a query cannot wake it)."}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApply, l.apply, workflow.UpdateHandlerOptions{
