@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +59,7 @@ type settings struct {
 	concurrency int
 	poll        time.Duration
 	out         string
+	cpuProfile  string
 }
 
 func main() {
@@ -68,6 +70,7 @@ func main() {
 	flag.IntVar(&s.concurrency, "concurrency", 96, "records dispatched at once, also used by the baseline")
 	flag.DurationVar(&s.poll, "poll", 10*time.Second, "poll interval (six pairings poll webCRM once each per interval, from the same 250/min budget)")
 	flag.StringVar(&s.out, "out", "bench/results", "directory for the raw output")
+	flag.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (worker, simulators) during the full-stack backfill (1) to this file")
 	flag.Parse()
 	if err := run(context.Background(), s); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -132,11 +135,17 @@ func run(ctx context.Context, s settings) error {
 	st.WebCRM.ResetStats()
 	st.ERP.ResetStats()
 	serverCPU0, selfCPU0 := cpuSeconds(st.Temporal.PID()), cpuSeconds(os.Getpid())
+	stopProfile, err := startCPUProfile(s.cpuProfile)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := backfill(ctx, svc.Client(), "organisations", s.concurrency); err != nil {
+		stopProfile()
 		return err
 	}
 	stackTime := time.Since(start)
+	stopProfile()
 	serverCPU, selfCPU := cpuSeconds(st.Temporal.PID())-serverCPU0, cpuSeconds(os.Getpid())-selfCPU0
 	webStats := st.WebCRM.Stats()
 	erpCount := len(st.ERP.Records("customers"))
@@ -180,6 +189,7 @@ func run(ctx context.Context, s settings) error {
 			}
 		}
 		for _, dir := range []string{"webCRM → ERP", "ERP → webCRM"} {
+			st.WebCRM.ResetStats()
 			lat, err := editLatency(ctx, st, dir, s.edits)
 			if err != nil {
 				return err
@@ -188,7 +198,9 @@ func run(ctx context.Context, s settings) error {
 			if hooks {
 				label = "with hooks  "
 			}
-			rep.printf("   %s %-13s p50 %6s  p99 %6s\n", label, dir, pct(lat, 50), pct(lat, 99))
+			requests := st.WebCRM.Stats().TotalRequests
+			rep.printf("   %s %-13s p50 %6s  p99 %6s  (webCRM requests meanwhile, polls included: %d, %.1f per edit)\n",
+				label, dir, pct(lat, 50), pct(lat, 99), requests, float64(requests)/float64(s.edits))
 		}
 	}
 	rep.printf("\n")
@@ -224,6 +236,26 @@ func run(ctx context.Context, s settings) error {
 	rep.printf("6. polling: %.1f webCRM requests per poll of all %d pairings; at the default %s interval %.1f requests/min = %.1f%% of the 250/min budget\n",
 		perPoll, len(names), workflows.DefaultPollInterval, perMinute, perMinute/250*100)
 	return save(s.out, rep.buf.String())
+}
+
+// startCPUProfile starts profiling this process into path (nothing when
+// path is empty) and returns the function that stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func seedOrganisations(st *devstack.Stack, n int) error {

@@ -310,7 +310,7 @@ func (s *Service) Start() (stop func(), err error) {
 		if s.cfg.Worker.HooksSecret == "" {
 			s.logger.Warn("hooks endpoint off: TANDEM_HOOKS_SECRET is not set; polling alone keeps the pairings in sync")
 		} else {
-			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, &hookSink{c: s.client, set: s.set, d: links.NewDispatcher(s.client, "")}, 50, s.logger)
+			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, newHookSink(s.client, s.set, s.logger), 50, s.logger)
 			if err != nil {
 				return stop, err
 			}
@@ -381,9 +381,21 @@ func serve(addr, what string, h http.Handler, logger *slog.Logger) (*http.Server
 
 // hookSink turns hook calls into pokes and deletes.
 type hookSink struct {
-	c   client.Client
-	set *mappings.Set
-	d   *links.Dispatcher
+	c    client.Client
+	set  *mappings.Set
+	d    *links.Dispatcher
+	gate *pokeGate
+}
+
+func newHookSink(c client.Client, set *mappings.Set, logger *slog.Logger) *hookSink {
+	h := &hookSink{c: c, set: set, d: links.NewDispatcher(c, "")}
+	h.gate = newPokeGate(pokeGap, func(ctx context.Context, name string) error {
+		if err := c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.SignalPoke, nil); err != nil {
+			return fmt.Errorf("poke pairing %s: %w", name, err)
+		}
+		return nil
+	}, logger)
+	return h
 }
 
 func (h *hookSink) pairings(entity string) []string {
@@ -400,8 +412,8 @@ func (h *hookSink) pairings(entity string) []string {
 func (h *hookSink) Poke(ctx context.Context, entity string) (int, error) {
 	names := h.pairings(entity)
 	for _, name := range names {
-		if err := h.c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.SignalPoke, nil); err != nil {
-			return 0, fmt.Errorf("poke pairing %s: %w", name, err)
+		if err := h.gate.poke(ctx, name); err != nil {
+			return 0, err
 		}
 	}
 	return len(names), nil
