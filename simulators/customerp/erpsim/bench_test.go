@@ -75,3 +75,28 @@ func BenchmarkFeed(b *testing.B) {
 	}
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkFindByLookupKey measures look-ups by a look-up key (as matching does
+// before it creates a counterpart) at two store sizes side by side: a look-up must not
+// cost more the more customers there are.
+func BenchmarkFindByLookupKey(b *testing.B) {
+	for _, size := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("customers=%d", size), func(b *testing.B) {
+			h := startPlain(b, erpsim.Options{DBPath: filepath.Join(b.TempDir(), "erp.db")})
+			ctx := context.Background()
+			for i := range size {
+				_, err := h.c.Create(ctx, customerp.Customers, customerp.Record{"name": fmt.Sprintf("Kunde %d", i),
+					"organisationNumber": fmt.Sprintf("DK%08d", i)}, fmt.Sprintf("seed-%d", i))
+				require.NoError(b, err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// Half the look-ups find a customer, half find none (a record to create).
+				recs, err := h.c.Find(ctx, customerp.Customers, "organisationNumber", fmt.Sprintf("DK%08d", i%(2*size)))
+				require.NoError(b, err)
+				require.Equal(b, i%(2*size) < size, len(recs) == 1)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+		})
+	}
+}

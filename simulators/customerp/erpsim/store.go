@@ -373,13 +373,23 @@ func (s *store) get(ctx context.Context, r customerp.Resource, id string) (map[s
 // list returns up to limit live records of r after position after, matching every filter
 // (look-up name -> normalised value), and whether more follow.
 func (s *store) list(ctx context.Context, r customerp.Resource, filters map[string]string, after int64, limit int) ([]map[string]any, []int64, bool, error) {
-	q := `SELECT r.n, r.data FROM records r WHERE r.resource = ? AND r.n > ?`
-	args := []any{string(r), after}
 	names := make([]string, 0, len(filters))
 	for k := range filters {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	q := `SELECT r.n, r.data FROM records r WHERE r.resource = ? AND r.n > ?`
+	args := []any{string(r), after}
+	if len(names) > 0 {
+		// A filtered list starts from the lookup index of its first filter
+		// (CROSS JOIN fixes that order), not from a walk of every record in
+		// n order that tests each one: a match lookup stays cheap however
+		// many records there are.
+		q = `SELECT r.n, r.data FROM lookups f CROSS JOIN records r ON r.resource = f.resource AND r.id = f.id
+			WHERE f.resource = ? AND f.name = ? AND f.value = ? AND r.n > ?`
+		args = []any{string(r), names[0], filters[names[0]], after}
+		names = names[1:]
+	}
 	for _, name := range names {
 		q += ` AND EXISTS (SELECT 1 FROM lookups l WHERE l.resource = r.resource AND l.id = r.id AND l.name = ? AND l.value = ?)`
 		args = append(args, name, filters[name])
