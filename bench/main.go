@@ -66,7 +66,7 @@ func main() {
 	var s settings
 	flag.IntVar(&s.n, "n", 10000, "organisations in the backfill (1, 2, 5); -n 100000 for the large scale run")
 	flag.IntVar(&s.edits, "edits", 200, "edits in each direction (3)")
-	flag.IntVar(&s.creates, "creates", 1000, "ERP customers created into rate-limited webCRM (4)")
+	flag.IntVar(&s.creates, "creates", 5000, "ERP customers created into rate-limited webCRM (4)")
 	flag.IntVar(&s.concurrency, "concurrency", 96, "records dispatched at once, also used by the baseline")
 	flag.DurationVar(&s.poll, "poll", 10*time.Second, "poll interval (six pairings poll webCRM once each per interval, from the same 250/min budget)")
 	flag.StringVar(&s.out, "out", "bench/results", "directory for the raw output")
@@ -104,7 +104,7 @@ func run(ctx context.Context, s settings) error {
 	defer os.RemoveAll(dir)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := devstack.Start(ctx, devstack.Options{
-		DataDir: dir, UIPort: -1, WebCRMRateLimit: -1, HookSecret: "bench-secret", Progress: os.Stderr, Logger: logger,
+		DataDir: dir, UIPort: -1, HookSecret: "bench-secret", Progress: os.Stderr, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -198,9 +198,9 @@ func run(ctx context.Context, s settings) error {
 			if hooks {
 				label = "with hooks  "
 			}
-			requests := st.WebCRM.Stats().TotalRequests
-			rep.printf("   %s %-13s p50 %6s  p99 %6s  (webCRM requests meanwhile, polls included: %d, %.1f per edit)\n",
-				label, dir, pct(lat, 50), pct(lat, 99), requests, float64(requests)/float64(s.edits))
+			ws := st.WebCRM.Stats()
+			rep.printf("   %s %-13s p50 %6s  p99 %6s  (webCRM requests meanwhile, polls included: %d, %.1f per edit; 429 answers: %d)\n",
+				label, dir, pct(lat, 50), pct(lat, 99), ws.TotalRequests, float64(ws.TotalRequests)/float64(s.edits), ws.RateLimited)
 		}
 	}
 	rep.printf("\n")
@@ -210,8 +210,8 @@ func run(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
-	rep.printf("4. ERP → webCRM creation of %d customers with webCRM at 250 requests/min: %.0f records/min (%.1f webCRM requests per record)\n\n",
-		s.creates, rate, calls)
+	rep.printf("4. ERP → webCRM creation of %d customers with webCRM at 250 requests/min: %.0f records/min (%.2f webCRM requests per record; 429 answers: %d)\n\n",
+		s.creates, rate, calls, st.WebCRM.Stats().RateLimited)
 
 	// 5: scale and memory: apply latency (webCRM edit → ERP, with hooks, so
 	// the webCRM budget and the poll interval do not dominate) at the link
