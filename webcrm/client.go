@@ -75,6 +75,7 @@ type Client struct {
 	auth        *auth
 	correlation map[Entity]string
 	maxBody     int64
+	recent      *recentWrites
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -138,6 +139,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base:        base,
 		limiter:     newWindowLimiter(cfg.RequestsPerMinute, time.Now),
+		recent:      newRecentWrites(EchoWindow, time.Now),
 		log:         logger,
 		correlation: corr,
 		maxBody:     cfg.MaxBodyBytes,

@@ -457,6 +457,7 @@ func (c *Client) Create(ctx context.Context, e Entity, rec Record, token string)
 		return 0, err
 	}
 	if ok {
+		c.recent.note(e, id)
 		return id, nil
 	}
 	if field == "" || token == "" {
@@ -469,6 +470,7 @@ func (c *Client) Create(ctx context.Context, e Entity, rec Record, token string)
 	if len(ids) != 1 {
 		return 0, &CorrelationError{Entity: e, Field: field, Token: token, IDs: ids}
 	}
+	c.recent.note(e, ids[0])
 	return ids[0], nil
 }
 
@@ -584,6 +586,7 @@ func (c *Client) put(ctx context.Context, e Entity, id int, cur, changes Record)
 	if err != nil {
 		return nil, err
 	}
+	c.recent.note(e, id)
 	// Return it in the same form a read produces (numbers as json.Number, times as text).
 	written, err := toRecord(body)
 	if err != nil {
@@ -649,7 +652,11 @@ func (c *Client) Delete(ctx context.Context, e Entity, id int) error {
 	if err != nil {
 		return err
 	}
-	return c.checkEmptyAnswer(k, resp)
+	if err := c.checkEmptyAnswer(k, resp); err != nil {
+		return err
+	}
+	c.recent.note(e, id)
+	return nil
 }
 
 // BulkUpsert sends the records as one PATCH /<Entity> (records with id 0 are inserted,
@@ -675,5 +682,18 @@ func (c *Client) BulkUpsert(ctx context.Context, e Entity, recs []Record) ([]str
 	if err := c.decodeJSON(k, resp, &out); err != nil {
 		return nil, err
 	}
+	// Remember the records written: the updated ones by their ids, the
+	// inserted ones by the ids the answer assigns.
+	written := make([]int, 0, len(recs))
+	for i, r := range body {
+		if id, err := strconv.Atoi(fmt.Sprint(r[e.IDField()])); err == nil && id > 0 {
+			written = append(written, id)
+		} else if i < len(out) {
+			if id, err := strconv.Atoi(strings.TrimSpace(out[i])); err == nil {
+				written = append(written, id)
+			}
+		}
+	}
+	c.recent.note(e, written...)
 	return out, nil
 }

@@ -40,9 +40,10 @@ type Event struct {
 // Sink is what the handler drives: poking the pairings of an entity, and
 // delivering a delete of one record to its link.
 type Sink interface {
-	// Poke asks the pairings that sync the entity to poll now; it returns
-	// how many pairings were poked.
-	Poke(ctx context.Context, entity string) (int, error)
+	// Poke asks the pairings that sync the event's entity to poll now (or
+	// leaves them be when the event is the echo of tandem's own write); it
+	// returns how many pairings sync the entity.
+	Poke(ctx context.Context, ev Event) (int, error)
 	// Deleted tells the links of the entity's record that it was deleted.
 	Deleted(ctx context.Context, entity string, id int64) error
 }
@@ -114,7 +115,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.logger.Warn("hook delete not delivered; reconciliation will find it", "entity", ev.Entity, "id", ev.ID, "error", err)
 		}
 	}
-	n, err := h.sink.Poke(ctx, ev.Entity)
+	n, err := h.sink.Poke(ctx, ev)
 	if err != nil {
 		h.logger.Warn("hook poke failed; polling will pick the change up", "entity", ev.Entity, "error", err)
 		http.Error(w, "could not reach the pairings; polling will pick the change up", http.StatusServiceUnavailable)

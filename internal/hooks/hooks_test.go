@@ -32,10 +32,10 @@ type recordingSink struct {
 	delErr  error // what Deleted fails with
 }
 
-func (s *recordingSink) Poke(_ context.Context, entity string) (int, error) {
+func (s *recordingSink) Poke(_ context.Context, ev hooks.Event) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pokes = append(s.pokes, entity)
+	s.pokes = append(s.pokes, ev.Entity)
 	return s.poked, s.pokeErr
 }
 

@@ -310,7 +310,7 @@ func (s *Service) Start() (stop func(), err error) {
 		if s.cfg.Worker.HooksSecret == "" {
 			s.logger.Warn("hooks endpoint off: TANDEM_HOOKS_SECRET is not set; polling alone keeps the pairings in sync")
 		} else {
-			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, newHookSink(s.client, s.set, s.logger), 50, s.logger)
+			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, newHookSink(s.client, s.set, s.acts.WebCRM, s.logger), 50, s.logger)
 			if err != nil {
 				return stop, err
 			}
@@ -385,10 +385,13 @@ type hookSink struct {
 	set  *mappings.Set
 	d    *links.Dispatcher
 	gate *pokeGate
+	// wc tells which records this process wrote moments ago: hooks about
+	// them are echoes and poke nothing.
+	wc *webcrm.Client
 }
 
-func newHookSink(c client.Client, set *mappings.Set, logger *slog.Logger) *hookSink {
-	h := &hookSink{c: c, set: set, d: links.NewDispatcher(c, "")}
+func newHookSink(c client.Client, set *mappings.Set, wc *webcrm.Client, logger *slog.Logger) *hookSink {
+	h := &hookSink{c: c, set: set, d: links.NewDispatcher(c, ""), wc: wc}
 	h.gate = newPokeGate(pokeGap, func(ctx context.Context, name string) error {
 		if err := c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.SignalPoke, nil); err != nil {
 			return fmt.Errorf("poke pairing %s: %w", name, err)
@@ -409,8 +412,14 @@ func (h *hookSink) pairings(entity string) []string {
 	return out
 }
 
-func (h *hookSink) Poke(ctx context.Context, entity string) (int, error) {
-	names := h.pairings(entity)
+func (h *hookSink) Poke(ctx context.Context, ev hooks.Event) (int, error) {
+	names := h.pairings(ev.Entity)
+	if len(names) > 0 && ev.ID > 0 && h.wc != nil {
+		p, _ := h.set.Pairing(names[0])
+		if h.wc.WroteRecently(webcrm.Entity(p.WebCRMEntity), int(ev.ID)) {
+			return len(names), nil
+		}
+	}
 	for _, name := range names {
 		if err := h.gate.poke(ctx, name); err != nil {
 			return 0, err
