@@ -9,8 +9,10 @@
 package activities
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -83,4 +85,36 @@ func (a *Activities) concurrency() int {
 		return 16
 	}
 	return a.Concurrency
+}
+
+// keepAliveEvery is how often keepAlive heartbeats. The poll activities'
+// heartbeat timeout (workflows.pollHeartbeatTimeout) is a few times longer.
+const keepAliveEvery = 5 * time.Second
+
+// keepAlive heartbeats every keepAliveEvery until the returned function is
+// called, so that an activity waiting on webCRM's budget or on a busy link
+// keeps its short heartbeat timeout, which is what lets Temporal retry it
+// soon when its worker dies. Outside an activity it does nothing.
+func keepAlive(ctx context.Context) (stop func()) { return heartbeatEvery(ctx, keepAliveEvery) }
+
+func heartbeatEvery(ctx context.Context, every time.Duration) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -296,7 +296,7 @@ func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done 
 		return true, nil
 	}
 	if err != nil {
-		return true, permanent(fmt.Errorf("map %s record %s: %w", side, r.idOf(side), err), errTypeValidation)
+		return true, mappingError(fmt.Errorf("map %s record %s: %w", side, r.idOf(side), err))
 	}
 	matches, err := r.match(ctx, other, c)
 	if err != nil {
@@ -458,7 +458,7 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 		return nil
 	}
 	if err != nil {
-		return permanent(fmt.Errorf("map record for %s: %w", r.store[side].label(), err), errTypeValidation)
+		return mappingError(fmt.Errorf("map record for %s: %w", r.store[side].label(), err))
 	}
 	if missing := r.missingRequired(side, body); len(missing) > 0 {
 		return permanent(fmt.Errorf("cannot create the %s counterpart of %s record %s: %s has no value for %s, which %s needs",
@@ -481,6 +481,17 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 func unavailable(err error) bool {
 	return webcrm.IsRateLimited(err) || webcrm.IsServer(err) || webcrm.IsNetwork(err) ||
 		customerp.IsRateLimited(err) || customerp.IsServer(err) || customerp.IsNetwork(err)
+}
+
+// mappingError is the error of a record that could not be mapped: a
+// permanent validation error, unless what failed was reaching a referenced
+// record's link, which is transient and retried.
+func mappingError(err error) error {
+	var re *resolveError
+	if errors.As(err, &re) {
+		return classify(err)
+	}
+	return permanent(err, errTypeValidation)
 }
 
 // ensureLookups makes sure that the records this record names by value
@@ -615,14 +626,14 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 		return r.res, nil
 	}
 	if err != nil {
-		return r.res, permanent(fmt.Errorf("map webCRM record %s: %w", r.st.CrmID, err), errTypeValidation)
+		return r.res, mappingError(fmt.Errorf("map webCRM record %s: %w", r.st.CrmID, err))
 	}
 	ce, err := r.canonical(ctx, workflows.ERP, r.recs[workflows.ERP])
 	if r.blocked(err) {
 		return r.res, nil
 	}
 	if err != nil {
-		return r.res, permanent(fmt.Errorf("map ERP record %s: %w", r.st.ErpID, err), errTypeValidation)
+		return r.res, mappingError(fmt.Errorf("map ERP record %s: %w", r.st.ErpID, err))
 	}
 	base, err := decodeCanonical(r.st.Snapshot)
 	if err != nil {
@@ -653,7 +664,7 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 				return r.res, nil
 			}
 			if err != nil {
-				return r.res, permanent(fmt.Errorf("map changes for %s: %w", r.store[side].label(), err), errTypeValidation)
+				return r.res, mappingError(fmt.Errorf("map changes for %s: %w", r.store[side].label(), err))
 			}
 			written, err := r.store[side].update(ctx, r.idOf(side), rec, body)
 			if err != nil {

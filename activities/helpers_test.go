@@ -1,13 +1,19 @@
 package activities
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/mappings"
@@ -42,6 +48,25 @@ func TestClassifyTurnsClientErrorsIntoRetryDecisions(t *testing.T) {
 	require.NoError(t, classify(nil))
 	already := temporal.NewNonRetryableApplicationError("x", "X", nil)
 	require.Same(t, already, classify(already), "an application error passes through")
+}
+
+// TestMappingErrorRetriesWhatFailedToReachALink: a record that cannot be mapped
+// is a permanent validation error, but a reference that could not be translated
+// because its link was out of reach (Temporal unavailable, the worker stopping)
+// is retried.
+func TestMappingErrorRetriesWhatFailedToReachALink(t *testing.T) {
+	var appErr *temporal.ApplicationError
+	bad := fmt.Errorf("map erp record OL-1006: %w", errors.New(`field quantity: "many" is not a number`))
+	require.True(t, errors.As(mappingError(bad), &appErr))
+	require.True(t, appErr.NonRetryable())
+	require.Equal(t, errTypeValidation, appErr.Type())
+
+	unreachable := &resolveError{fmt.Errorf("resolve opportunities erp record OR-1001: %w", context.Canceled)}
+	wrapped := fmt.Errorf("map erp record OL-1006: %w", fmt.Errorf(`translate opportunities id "OR-1001": %w`, unreachable))
+	require.True(t, errors.As(mappingError(wrapped), &appErr))
+	require.False(t, appErr.NonRetryable(), "out of reach is transient")
+	require.Equal(t, errTypeTransient, appErr.Type())
+	require.Contains(t, appErr.Message(), "OL-1006", "the message still names the record")
 }
 
 func TestDecodeCanonicalRestoresWholeNumbers(t *testing.T) {
@@ -127,4 +152,41 @@ func TestMetricsAreNilSafe(t *testing.T) {
 	m.applied("p", "webcrm", "updated")
 	m.conflict("p", 2)
 	m.recordPoll("p", "erp", 3, time.Now())
+}
+
+// TestKeepAliveHeartbeatsWhileTheActivityWaits: an activity that waits (on the
+// webCRM budget, on a busy link) still heartbeats, and stops when told to.
+func TestKeepAliveHeartbeatsWhileTheActivityWaits(t *testing.T) {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	beats := make(chan struct{}, 100)
+	env.SetOnActivityHeartbeatListener(func(*activity.Info, converter.EncodedValues) { beats <- struct{}{} })
+	waits := func(ctx context.Context) (int, error) {
+		stop := heartbeatEvery(ctx, 10*time.Millisecond)
+		seen := 0
+		for seen < 3 {
+			select {
+			case <-beats:
+				seen++
+			case <-time.After(10 * time.Second):
+				stop()
+				return seen, errors.New("no heartbeats while waiting")
+			}
+		}
+		stop()
+		return seen, nil
+	}
+	env.RegisterActivityWithOptions(waits, activity.RegisterOptions{Name: "Waits"})
+	env.ExecuteWorkflow(func(ctx workflow.Context) (int, error) {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, HeartbeatTimeout: time.Second})
+		var n int
+		err := workflow.ExecuteActivity(ctx, "Waits").Get(ctx, &n)
+		return n, err
+	})
+	require.NoError(t, env.GetWorkflowError())
+	var n int
+	require.NoError(t, env.GetWorkflowResult(&n))
+	require.Equal(t, 3, n)
+
+	require.NotPanics(t, func() { heartbeatEvery(context.Background(), time.Millisecond)() }, "outside an activity it does nothing")
 }

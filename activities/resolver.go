@@ -26,12 +26,20 @@ type resolver struct {
 
 var _ mappings.Resolver = (*resolver)(nil)
 
+// resolveError is a failure to reach a referenced record's link (Temporal
+// unreachable, the worker stopping, a timeout). Unlike a record that cannot
+// be mapped, it is worth retrying: see mappingError.
+type resolveError struct{ err error }
+
+func (e *resolveError) Error() string { return e.err.Error() }
+func (e *resolveError) Unwrap() error { return e.err }
+
 // Resolve implements mappings.Resolver.
 func (r *resolver) Resolve(ctx context.Context, pairing string, from mappings.Side, id string) (string, bool, error) {
 	side := workflows.Side(from)
 	out, err := r.d.Ensure(ctx, pairing, workflows.Change{Side: side, ID: id, Source: workflows.SourceDependency})
 	if err != nil {
-		return "", false, fmt.Errorf("resolve %s %s record %s: %w", pairing, from, id, err)
+		return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, from, id, err)}
 	}
 	other := out.ErpID
 	if side == workflows.ERP {

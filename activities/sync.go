@@ -399,6 +399,7 @@ func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*app
 // (minus the overlap window), skips those already dispatched inside the
 // window, dispatches the rest and returns the new watermark.
 func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (workflows.SyncResult, error) {
+	defer keepAlive(ctx)()
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
 		return workflows.SyncResult{}, err
@@ -511,6 +512,7 @@ func trimRecent(recent map[string]time.Time, cutoff time.Time) []string {
 // Tombstones reach only records that have a link. More tombstones in one
 // batch than the mass-delete guard allows stop the poll.
 func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workflows.SyncResult, error) {
+	defer keepAlive(ctx)()
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
 		return workflows.SyncResult{}, err

@@ -162,6 +162,11 @@ func (p *pairing) run(ctx workflow.Context) error {
 	}
 }
 
+// pollHeartbeatTimeout is the poll activities' heartbeat timeout: how soon
+// Temporal retries a poll whose worker died. The activities heartbeat every
+// few seconds while they run, whatever they wait for.
+const pollHeartbeatTimeout = 20 * time.Second
+
 // minPollGap is the least time between the end of a poll and the start of
 // the next, so a pairing whose polls take longer than its interval still
 // lets signals and the server breathe.
@@ -228,7 +233,7 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           WebCRMTaskQueue,
 		StartToCloseTimeout: 15 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    pollHeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
 			MaximumInterval:        time.Minute,

@@ -52,6 +52,10 @@ type Options struct {
 	WebCRMActivitiesPerSecond float64
 }
 
+// workerStopTimeout is how long a stopping worker waits for its running
+// activities before it cancels them.
+const workerStopTimeout = 5 * time.Second
+
 // Service is one tandem worker process.
 type Service struct {
 	cfg      config.Config
@@ -270,7 +274,9 @@ func (s *Service) Start() (stop func(), err error) {
 			stop()
 		}
 	}()
-	mainWorker := worker.New(s.client, workflows.TaskQueue, worker.Options{})
+	// A stopping worker gives running activities a few seconds to finish,
+	// so a restart does not leave a poll for Temporal to time out.
+	mainWorker := worker.New(s.client, workflows.TaskQueue, worker.Options{WorkerStopTimeout: workerStopTimeout})
 	mainWorker.RegisterWorkflowWithOptions(workflows.PairingWorkflow, workflow.RegisterOptions{Name: "PairingWorkflow"})
 	mainWorker.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: "LinkWorkflow"})
 	mainWorker.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: "LinkAliasWorkflow"})
@@ -282,7 +288,7 @@ func (s *Service) Start() (stop func(), err error) {
 	if perSecond <= 0 {
 		perSecond = float64(s.cfg.WebCRM.RequestsPerMinute) / 60
 	}
-	webcrmWorker := worker.New(s.client, workflows.WebCRMTaskQueue, worker.Options{TaskQueueActivitiesPerSecond: perSecond})
+	webcrmWorker := worker.New(s.client, workflows.WebCRMTaskQueue, worker.Options{TaskQueueActivitiesPerSecond: perSecond, WorkerStopTimeout: workerStopTimeout})
 	s.acts.RegisterWebCRM(webcrmWorker)
 
 	var servers []*http.Server
