@@ -210,8 +210,10 @@ func run(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
-	rep.printf("4. ERP → webCRM creation of %d customers with webCRM at 250 requests/min: %.0f records/min (%.2f webCRM requests per record; 429 answers: %d)\n\n",
-		s.creates, rate, calls, st.WebCRM.Stats().RateLimited)
+	ws4 := st.WebCRM.Stats()
+	rep.printf("4. ERP → webCRM creation of %d customers with webCRM at 250 requests/min: %.0f records/min (%.2f webCRM requests per record; 429 answers: %d)\n",
+		s.creates, rate, calls, ws4.RateLimited)
+	rep.printf("   webCRM requests by call: %s\n\n", requestBreakdown(ws4.Requests))
 
 	// 5: scale and memory: apply latency (webCRM edit → ERP, with hooks, so
 	// the webCRM budget and the poll interval do not dominate) at the link
@@ -236,6 +238,28 @@ func run(ctx context.Context, s settings) error {
 	rep.printf("6. polling: %.1f webCRM requests per poll of all %d pairings; at the default %s interval %.1f requests/min = %.1f%% of the 250/min budget\n",
 		perPoll, len(names), workflows.DefaultPollInterval, perMinute, perMinute/250*100)
 	return save(s.out, rep.buf.String())
+}
+
+// requestBreakdown lists request counts by call, largest first.
+func requestBreakdown(byCall map[string]map[int]int64) string {
+	type row struct {
+		call string
+		n    int64
+	}
+	var rows []row
+	for call, byStatus := range byCall {
+		var n int64
+		for _, c := range byStatus {
+			n += c
+		}
+		rows = append(rows, row{call, n})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].n > rows[j].n || rows[i].n == rows[j].n && rows[i].call < rows[j].call })
+	parts := make([]string, len(rows))
+	for i, r := range rows {
+		parts[i] = fmt.Sprintf("%s %d", r.call, r.n)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // startCPUProfile starts profiling this process into path (nothing when
