@@ -228,6 +228,8 @@ func (s *stack) startWorker() {
 		Client:                    s.c,
 		Logger:                    slog.New(s.logs.handler("worker")),
 		WebCRMActivitiesPerSecond: 200,
+		// stopWorker stands for a crash: running activities are cut off.
+		StopGrace: -1,
 	})
 	if err != nil {
 		s.t.Fatalf("service.New: %v", err)

@@ -50,11 +50,15 @@ type Options struct {
 	// WebCRMActivitiesPerSecond caps the webCRM task queue for the whole
 	// cluster (default: the token's requests per minute / 60).
 	WebCRMActivitiesPerSecond float64
+	// StopGrace is how long a stopping worker waits for its running
+	// activities before it cancels them (0: 5 s). Negative: no wait, as when
+	// the process is killed; tests use it to stop a worker mid-activity.
+	StopGrace time.Duration
 }
 
-// workerStopTimeout is how long a stopping worker waits for its running
-// activities before it cancels them.
-const workerStopTimeout = 5 * time.Second
+// defaultStopGrace is how long a stopping worker waits for its running
+// activities before it cancels them, unless Options.StopGrace says otherwise.
+const defaultStopGrace = 5 * time.Second
 
 // Service is one tandem worker process.
 type Service struct {
@@ -276,7 +280,14 @@ func (s *Service) Start() (stop func(), err error) {
 	}()
 	// A stopping worker gives running activities a few seconds to finish,
 	// so a restart does not leave a poll for Temporal to time out.
-	mainWorker := worker.New(s.client, workflows.TaskQueue, worker.Options{WorkerStopTimeout: workerStopTimeout})
+	grace := s.opts.StopGrace
+	switch {
+	case grace == 0:
+		grace = defaultStopGrace
+	case grace < 0:
+		grace = 0
+	}
+	mainWorker := worker.New(s.client, workflows.TaskQueue, worker.Options{WorkerStopTimeout: grace})
 	mainWorker.RegisterWorkflowWithOptions(workflows.PairingWorkflow, workflow.RegisterOptions{Name: "PairingWorkflow"})
 	mainWorker.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: "LinkWorkflow"})
 	mainWorker.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: "LinkAliasWorkflow"})
@@ -288,7 +299,7 @@ func (s *Service) Start() (stop func(), err error) {
 	if perSecond <= 0 {
 		perSecond = float64(s.cfg.WebCRM.RequestsPerMinute) / 60
 	}
-	webcrmWorker := worker.New(s.client, workflows.WebCRMTaskQueue, worker.Options{TaskQueueActivitiesPerSecond: perSecond, WorkerStopTimeout: workerStopTimeout})
+	webcrmWorker := worker.New(s.client, workflows.WebCRMTaskQueue, worker.Options{TaskQueueActivitiesPerSecond: perSecond, WorkerStopTimeout: grace})
 	s.acts.RegisterWebCRM(webcrmWorker)
 
 	var servers []*http.Server
