@@ -254,7 +254,9 @@ func requestBreakdown(byCall map[string]map[int]int64) string {
 		}
 		rows = append(rows, row{call, n})
 	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].n > rows[j].n || rows[i].n == rows[j].n && rows[i].call < rows[j].call })
+	sort.Slice(rows, func(i, j int) bool {
+		return rows[i].n > rows[j].n || rows[i].n == rows[j].n && rows[i].call < rows[j].call
+	})
 	parts := make([]string, len(rows))
 	for i, r := range rows {
 		parts[i] = fmt.Sprintf("%s %d", r.call, r.n)
