@@ -170,7 +170,10 @@ func run(ctx context.Context, s settings) error {
 	if err := service.StartPairings(ctx, svc.Client(), names, service.StartOptions{PollInterval: s.poll, ReconcileEvery: -1}); err != nil {
 		return err
 	}
-	if err := waitPolls(ctx, svc.Client(), "organisations", 3); err != nil {
+	// The first polls after the backfill read every record it linked (the
+	// pairings start from an empty watermark) and skip them one Describe
+	// each: allow time in proportion.
+	if err := waitPolls(ctx, svc.Client(), "organisations", 3, 5*time.Minute+time.Duration(s.n)*10*time.Millisecond); err != nil {
 		return err
 	}
 	if events, err := linkEvents(ctx, svc.Client(), "organisations"); err == nil {
@@ -383,8 +386,8 @@ func baseline(ctx context.Context, st *devstack.Stack, set *mappings.Set, s sett
 	return float64(s.n) / time.Since(start).Seconds(), nil
 }
 
-func waitPolls(ctx context.Context, c client.Client, pairing string, polls int) error {
-	deadline := time.Now().Add(5 * time.Minute)
+func waitPolls(ctx context.Context, c client.Client, pairing string, polls int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	first := -1
 	for time.Now().Before(deadline) {
 		v, err := c.QueryWorkflow(ctx, workflows.PairingWorkflowID(pairing), "", workflows.QueryStatus)
@@ -401,7 +404,7 @@ func waitPolls(ctx context.Context, c client.Client, pairing string, polls int) 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("pairing %s did not poll %d times in 5 minutes", pairing, polls)
+	return fmt.Errorf("pairing %s did not poll %d times in %s", pairing, polls, timeout)
 }
 
 func totalWebWrites[T interface{ Total() int64 }](m map[string]T) int64 {

@@ -180,12 +180,12 @@ func createUnderLimit(ctx context.Context, st *devstack.Stack, n int) (perMinute
 // pollCost measures the webCRM requests one poll of every pairing costs when
 // nothing changes.
 func pollCost(ctx context.Context, st *devstack.Stack, c client.Client, names []string) (float64, error) {
-	if err := waitPolls(ctx, c, "organisations", 1); err != nil {
+	if err := waitPolls(ctx, c, "organisations", 1, 5*time.Minute); err != nil {
 		return 0, err
 	}
 	st.WebCRM.ResetStats()
 	const polls = 3
-	if err := waitPolls(ctx, c, "organisations", polls); err != nil {
+	if err := waitPolls(ctx, c, "organisations", polls, 5*time.Minute); err != nil {
 		return 0, err
 	}
 	return float64(st.WebCRM.Stats().TotalRequests) / polls, nil
