@@ -2,7 +2,8 @@
 // calls the webCRM and CustomERP clients and the mappings on behalf of the
 // workflows. Apply does one change of one link; SyncWebCRM and SyncERP read
 // a side's changes and dispatch them to their links; BackfillCount,
-// BackfillPage and Reconcile serve the bulk workflows.
+// BackfillPage, BackfillMark and Reconcile serve the bulk workflows, and
+// StartPositions tells a starting pairing what a backfill handed over.
 //
 // Activities are methods on Activities, which holds the clients. They are
 // registered under the names the workflows package uses.
@@ -59,6 +60,8 @@ func (a *Activities) RegisterMain(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(a.SyncERP, activity.RegisterOptions{Name: workflows.ActivitySyncERP})
 	r.RegisterActivityWithOptions(a.BackfillCount, activity.RegisterOptions{Name: workflows.ActivityBackfillCount})
 	r.RegisterActivityWithOptions(a.BackfillPage, activity.RegisterOptions{Name: workflows.ActivityBackfillPage})
+	r.RegisterActivityWithOptions(a.BackfillMark, activity.RegisterOptions{Name: workflows.ActivityBackfillMark})
+	r.RegisterActivityWithOptions(a.StartPositions, activity.RegisterOptions{Name: workflows.ActivityStartPositions})
 }
 
 // RegisterWebCRM registers the activities that run on
@@ -68,6 +71,7 @@ func (a *Activities) RegisterWebCRM(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(a.SyncWebCRM, activity.RegisterOptions{Name: workflows.ActivitySyncWebCRM})
 	r.RegisterActivityWithOptions(a.BackfillCount, activity.RegisterOptions{Name: workflows.ActivityBackfillCount})
 	r.RegisterActivityWithOptions(a.BackfillPage, activity.RegisterOptions{Name: workflows.ActivityBackfillPage})
+	r.RegisterActivityWithOptions(a.BackfillMark, activity.RegisterOptions{Name: workflows.ActivityBackfillMark})
 	r.RegisterActivityWithOptions(a.Reconcile, activity.RegisterOptions{Name: workflows.ActivityReconcile})
 }
 

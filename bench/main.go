@@ -16,7 +16,8 @@
 //  3. edit → visible on the other side, p50 and p99, in each direction,
 //     with polling only and with webCRM hooks;
 //  4. ERP → webCRM creation while the simulator enforces 250 requests/min;
-//  5. apply latency at the link count reached, and the process's peak memory;
+//  5. apply latency at the link count of the backfill (measured before 4,
+//     which spends the webCRM budget), and the process's peak memory;
 //  6. the share of the webCRM budget spent on polling at default settings.
 //
 // The raw output is also written to bench/results/<time>.txt.
@@ -140,7 +141,7 @@ func run(ctx context.Context, s settings) error {
 		return err
 	}
 	start := time.Now()
-	if err := backfill(ctx, svc.Client(), "organisations", s.concurrency); err != nil {
+	if _, err := backfill(ctx, svc.Client(), "organisations", workflows.BackfillWebCRM, s.concurrency); err != nil {
 		stopProfile()
 		return err
 	}
@@ -162,24 +163,41 @@ func run(ctx context.Context, s settings) error {
 	rep.printf("\n")
 	rep.printf("2. webCRM requests per record in the backfill: %.4f (%d requests)\n", float64(webStats.TotalRequests)/float64(s.n), webStats.TotalRequests)
 
-	// Steady state: start the pairings; their first poll sees every record
-	// the backfill synced and must write nothing.
+	// The ERP side of the backfill: every customer the webCRM side created
+	// is visited once more and must be skipped without a write.
+	st.WebCRM.ResetStats()
+	st.ERP.ResetStats()
+	start = time.Now()
+	erpSide, err := backfill(ctx, svc.Client(), "organisations", workflows.BackfillERP, s.concurrency)
+	if err != nil {
+		return err
+	}
+	erpTime := time.Since(start)
+	ws, es := st.WebCRM.Stats(), st.ERP.Stats()
+	rep.printf("   backfill of the ERP side after it: %d customers visited in %s (%.0f records/s; %v); webCRM writes %d, ERP writes %d (must be 0)\n",
+		erpSide.Done, erpTime.Round(time.Millisecond), float64(erpSide.Done)/erpTime.Seconds(), erpSide.Actions, totalWebWrites(ws.Writes), sumInt(es.Writes))
+
+	// Steady state: start the pairings. They start where the backfills
+	// started reading (BackfillProgress.From), so their first polls read
+	// only what changed since, and must write nothing.
 	st.WebCRM.ResetStats()
 	st.ERP.ResetStats()
 	names := svc.Mappings().Names()
+	start = time.Now()
 	if err := service.StartPairings(ctx, svc.Client(), names, service.StartOptions{PollInterval: s.poll, ReconcileEvery: -1}); err != nil {
 		return err
 	}
-	// The first polls after the backfill read every record it linked (the
-	// pairings start from an empty watermark) and skip them one Describe
-	// each: allow time in proportion.
-	if err := waitPolls(ctx, svc.Client(), "organisations", 3, 5*time.Minute+time.Duration(s.n)*10*time.Millisecond); err != nil {
+	if err := waitPolls(ctx, svc.Client(), "organisations", 3, 5*time.Minute); err != nil {
 		return err
+	}
+	if ps, err := pairingStatus(ctx, svc.Client(), "organisations"); err == nil {
+		rep.printf("   pairings started after the backfills: 3 polls in %s; organisations read %d records (the 5 s overlap window before its watermark, read every poll) and dispatched %d (they start from the backfills' positions)\n",
+			time.Since(start).Round(time.Millisecond), ps.Totals.Seen, ps.Totals.Dispatched)
 	}
 	if events, err := linkEvents(ctx, svc.Client(), "organisations"); err == nil {
 		rep.printf("   history events of a backfilled link, settled: %d (a link workflow started with its state)\n", events)
 	}
-	ws, es := st.WebCRM.Stats(), st.ERP.Stats()
+	ws, es = st.WebCRM.Stats(), st.ERP.Stats()
 	rep.printf("   steady state after 3 polls over %d linked records: webCRM requests %d, webCRM writes %d, ERP writes %d (echo and no-op writes must be 0)\n\n",
 		s.n, ws.TotalRequests, totalWebWrites(ws.Writes), sumInt(es.Writes))
 
@@ -208,6 +226,20 @@ func run(ctx context.Context, s settings) error {
 	}
 	rep.printf("\n")
 
+	// 5: scale and memory: apply latency (webCRM edit → ERP, with hooks, so
+	// the poll interval does not dominate) at the link count of the
+	// backfill, measured before item 4 spends the webCRM budget.
+	links, err := svc.Client().CountWorkflow(ctx, countLinks("organisations"))
+	if err != nil {
+		return err
+	}
+	lat, err := editLatency(ctx, st, "webCRM → ERP", min(200, s.n))
+	if err != nil {
+		return err
+	}
+	rep.printf("5. with %d organisations links: apply latency (webCRM edit → ERP, hooks) p50 %s p99 %s; peak memory of this process (worker + simulators + bench) %s\n\n",
+		links.GetCount(), pct(lat, 50), pct(lat, 99), peakRSS())
+
 	// 4: ERP → webCRM creation under the webCRM rate limit.
 	rate, calls, err := createUnderLimit(ctx, st, s.creates)
 	if err != nil {
@@ -217,20 +249,6 @@ func run(ctx context.Context, s settings) error {
 	rep.printf("4. ERP → webCRM creation of %d customers with webCRM at 250 requests/min: %.0f records/min (%.2f webCRM requests per record; 429 answers: %d)\n",
 		s.creates, rate, calls, ws4.RateLimited)
 	rep.printf("   webCRM requests by call: %s\n\n", requestBreakdown(ws4.Requests))
-
-	// 5: scale and memory: apply latency (webCRM edit → ERP, with hooks, so
-	// the webCRM budget and the poll interval do not dominate) at the link
-	// count reached.
-	links, err := svc.Client().CountWorkflow(ctx, countLinks("organisations"))
-	if err != nil {
-		return err
-	}
-	lat, err := editLatency(ctx, st, "webCRM → ERP", min(100, s.n))
-	if err != nil {
-		return err
-	}
-	rep.printf("5. with %d organisations links: apply latency (webCRM edit → ERP, hooks) p50 %s p99 %s; peak memory of this process (worker + simulators + bench) %s\n\n",
-		links.GetCount(), pct(lat, 50), pct(lat, 99), peakRSS())
 
 	// 6: polling cost at default settings (30 s interval, six pairings).
 	perPoll, err := pollCost(ctx, st, svc.Client(), names)
@@ -305,22 +323,25 @@ func seedOrganisations(st *devstack.Stack, n int) error {
 	return nil
 }
 
-func backfill(ctx context.Context, c client.Client, pairing string, concurrency int) error {
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: workflows.BackfillWorkflowID(pairing, "webcrm") + "-bench", TaskQueue: workflows.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-	}, workflows.BackfillWorkflow, workflows.BackfillInput{Pairing: pairing, Side: "webcrm", PageSize: 1000, Concurrency: concurrency})
-	if err != nil {
-		return err
-	}
+// backfill runs the backfill of one side of a pairing under its usual
+// workflow ID (so the pairings find the positions it hands over) and
+// returns its result.
+func backfill(ctx context.Context, c client.Client, pairing, side string, concurrency int) (workflows.BackfillProgress, error) {
 	var p workflows.BackfillProgress
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.BackfillWorkflowID(pairing, side), TaskQueue: workflows.TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+	}, workflows.BackfillWorkflow, workflows.BackfillInput{Pairing: pairing, Side: side, PageSize: 1000, Concurrency: concurrency})
+	if err != nil {
+		return p, err
+	}
 	if err := run.Get(ctx, &p); err != nil {
-		return fmt.Errorf("backfill: %w", err)
+		return p, fmt.Errorf("backfill of %s (%s): %w", pairing, side, err)
 	}
 	if p.Failed > 0 {
-		return fmt.Errorf("backfill: %d records failed (%v)", p.Failed, p.Actions)
+		return p, fmt.Errorf("backfill of %s (%s): %d records failed (%v)", pairing, side, p.Failed, p.Actions)
 	}
-	return nil
+	return p, nil
 }
 
 // baseline copies the same organisations into a fresh ERP, persisted to a
@@ -390,21 +411,26 @@ func waitPolls(ctx context.Context, c client.Client, pairing string, polls int, 
 	deadline := time.Now().Add(timeout)
 	first := -1
 	for time.Now().Before(deadline) {
-		v, err := c.QueryWorkflow(ctx, workflows.PairingWorkflowID(pairing), "", workflows.QueryStatus)
-		if err == nil {
-			var st workflows.PairingStatus
-			if err := v.Get(&st); err == nil {
-				if first < 0 {
-					first = st.Totals.Polls
-				}
-				if st.Totals.Polls-first >= polls {
-					return nil
-				}
+		if st, err := pairingStatus(ctx, c, pairing); err == nil {
+			if first < 0 {
+				first = st.Totals.Polls
+			}
+			if st.Totals.Polls-first >= polls {
+				return nil
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("pairing %s did not poll %d times in %s", pairing, polls, timeout)
+}
+
+func pairingStatus(ctx context.Context, c client.Client, pairing string) (workflows.PairingStatus, error) {
+	var st workflows.PairingStatus
+	v, err := c.QueryWorkflow(ctx, workflows.PairingWorkflowID(pairing), "", workflows.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
 }
 
 func totalWebWrites[T interface{ Total() int64 }](m map[string]T) int64 {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -99,4 +101,74 @@ func (s *stack) backfill(pairing, side string) workflows.BackfillProgress {
 		s.t.Errorf("backfill of %s (%s) ended in phase %q", pairing, side, p.Phase)
 	}
 	return p
+}
+
+// A pairing started after a backfill reads each side from where the
+// backfill started reading it, not from the beginning, and still syncs what
+// changed after the backfill, once.
+func TestPairingStartsWhereItsBackfillStarted(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	var orgs []int
+	for i := 1; i <= 4; i++ {
+		orgs = append(orgs, s.crmPut("Organisations", crmOrg(i)))
+	}
+	s.erpPut("customers", map[string]any{"name": "Nordlys 1 AS", "organisationNumber": "NO900000001"})
+
+	// The webCRM side first, then the ERP side, as two backfills: the
+	// pairing takes each side's position from the backfill that read it.
+	crm := s.backfill(pOrgs, workflows.BackfillWebCRM)
+	erp := s.backfill(pOrgs, workflows.BackfillERP)
+	newest := time.Time{}
+	for _, id := range orgs {
+		at, err := webcrm.Record(s.crmGet("Organisations", id)).UpdatedAt(webcrm.Organisations)
+		if err != nil {
+			t.Fatalf("organisation %d: %v", id, err)
+		}
+		newest = maxTime(newest, at)
+	}
+	if !crm.From.WebCRMSince.Equal(newest) || crm.From.ERPToken != "" {
+		t.Errorf("webCRM backfill hands over %+v; want the newest organisation's change time %s and no ERP token", crm.From, newest)
+	}
+	if erp.From.ERPToken == "" || !erp.From.WebCRMSince.IsZero() {
+		t.Errorf("ERP backfill hands over %+v; want an ERP feed token only", erp.From)
+	}
+
+	// Started paused, the pairing shows the positions it took before it polls.
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if _, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.PairingWorkflowID(pOrgs), TaskQueue: workflows.TaskQueue},
+		workflows.PairingWorkflow, workflows.PairingInput{Pairing: pOrgs, PollIntervalSeconds: 1, Paused: true, PauseReason: "test"}); err != nil {
+		t.Fatalf("start pairing: %v", err)
+	}
+	s.started = append(s.started, pOrgs)
+	s.waitFor("the pairing to take the backfills' positions", s.timeout, func() error {
+		st, err := s.pairingStatus(pOrgs)
+		if err != nil {
+			return err
+		}
+		if !st.WebCRMWatermark.Equal(crm.From.WebCRMSince) || st.ERPToken != erp.From.ERPToken {
+			return fmt.Errorf("positions %s / %q, want %s / %q", st.WebCRMWatermark, st.ERPToken, crm.From.WebCRMSince, erp.From.ERPToken)
+		}
+		return nil
+	})
+
+	// What changes after the backfill still crosses, once.
+	late := s.crmPut("Organisations", crmOrg(7))
+	lateCustomer := s.erpPut("customers", map[string]any{"name": "Nordlys 2 AS", "organisationNumber": "NO900000002"})
+	s.crmPatch("Organisations", orgs[0], map[string]any{"OrganisationCity": "Bergen"})
+	s.resume(pOrgs)
+	s.waitERPCounterpart(pOrgs, late)
+	s.waitCRMCounterpart(pOrgs, lateCustomer)
+	st := s.waitLinked(pOrgs, workflows.WebCRM, itoa(orgs[0]))
+	s.waitERPField("customers", st.ErpID, "postalAddress.city", "Bergen")
+	s.checkCounts(map[string]int{"Organisations": 7}, map[string]int{"customers": 7})
+	s.assertQuiet()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -49,6 +49,13 @@ type BackfillProgress struct {
 	Actions   map[string]int `json:"actions,omitempty"`
 	StartedAt time.Time      `json:"startedAt"`
 	Pages     int            `json:"pages"`
+	// From is where the pairing can start reading once this backfill is
+	// done: for each side read in full, its newest change (webCRM) or the
+	// head of its change feed (ERP) when that side's phase began. Every
+	// record changed before then has been visited, so a pairing that starts
+	// (or is) behind it skips re-reading them. Zero for a side not read, or
+	// read with Since.
+	From Positions `json:"from,omitzero"`
 }
 
 // BackfillCountInput is the input of the BackfillCount activity.
@@ -81,7 +88,10 @@ type BackfillPageResult struct {
 // dispatches every record to its link like the poller does, in bounded
 // windows. Running it twice is harmless: links skip what they have synced.
 // It is resumable (continue-as-new carries the cursor) and reports progress
-// through QueryProgress.
+// through QueryProgress. When it is done it hands the pairing the positions
+// it started from (BackfillProgress.From), by signal when the pairing runs
+// and through StartPositions when the pairing starts later, so the pairing
+// does not read again every record the backfill has just visited.
 func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress, error) {
 	if in.Pairing == "" {
 		return BackfillProgress{}, temporal.NewNonRetryableApplicationError(`backfill input needs "pairing"`, "InvalidInput", nil)
@@ -96,6 +106,8 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 	if in.Concurrency <= 0 {
 		in.Concurrency = 64
 	}
+	// Backfills started before the hand-over existed neither mark nor signal.
+	handOver := workflow.GetVersion(ctx, versionBackfillHandOver, workflow.DefaultVersion, 1) >= 1
 	progress := BackfillProgress{Phase: phases[0], StartedAt: workflow.Now(ctx), Total: -1}
 	if in.Progress != nil {
 		progress = *in.Progress
@@ -118,6 +130,11 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			qctx = workflow.WithTaskQueue(actx, TaskQueue)
 		}
 		if progress.Total < 0 || (progress.Cursor == "" && progress.Pages == 0) {
+			if handOver {
+				if err := markPhase(ctx, qctx, in, side, &progress.From); err != nil {
+					return progress, err
+				}
+			}
 			var n int
 			if err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "count "+side+" records")),
 				ActivityBackfillCount, BackfillCountInput{Pairing: in.Pairing, Side: side, Since: in.Since}).Get(ctx, &n); err != nil {
@@ -156,7 +173,45 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		progress.Cursor = ""
 		progress.Pages = 0
 	}
+	if handOver && !progress.From.IsZero() {
+		handOverTo(ctx, in.Pairing, progress.From)
+	}
 	return progress, nil
+}
+
+// versionBackfillHandOver is the change ID of the backfill's position hand-over.
+const versionBackfillHandOver = "backfill-hand-over"
+
+// markPhase records where the pairing may read side from once this phase is
+// done. A webCRM side read with Since is not read in full and hands nothing.
+func markPhase(ctx, qctx workflow.Context, in BackfillInput, side string, from *Positions) error {
+	if side == BackfillWebCRM && !in.Since.IsZero() {
+		return nil
+	}
+	var mark Positions
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "mark where "+side+" stands before reading it")),
+		ActivityBackfillMark, BackfillCountInput{Pairing: in.Pairing, Side: side}).Get(ctx, &mark)
+	if err != nil {
+		return err
+	}
+	switch side {
+	case BackfillWebCRM:
+		from.WebCRMSince = mark.WebCRMSince
+	case BackfillERP:
+		from.ERPToken = mark.ERPToken
+	}
+	return nil
+}
+
+// handOverTo signals the positions to the pairing. A pairing that does not
+// run picks them up when it starts (StartPositions), so a failed signal is
+// only logged.
+func handOverTo(ctx workflow.Context, pairing string, from Positions) {
+	err := workflow.SignalExternalWorkflow(ctx, PairingWorkflowID(pairing), "", SignalAdvance, from).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Info("pairing not running; it takes the backfill's positions when it starts",
+			"pairing", pairing, "error", err)
+	}
 }
 
 func backfillPhases(side string) ([]string, error) {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -253,6 +254,79 @@ func TestBackfillContinuedInERPPhaseSkipsWebCRM(t *testing.T) {
 	assert.Equal(t, 20, res.Total)
 	assert.Equal(t, 20, res.Done)
 	assert.Equal(t, map[string]int{ActionUpdated: 20}, res.Actions)
+}
+
+// handOverScript marks each side and records the hand-over signals.
+type handOverScript struct {
+	marks     map[string]Positions
+	signalErr error
+
+	mu      sync.Mutex
+	marked  []string
+	signals []Positions
+}
+
+func (h *handOverScript) drive(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(ActivityBackfillMark, mock.Anything, mock.Anything).Return(func(_ context.Context, in BackfillCountInput) (Positions, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.marked = append(h.marked, in.Side)
+		return h.marks[in.Side], nil
+	})
+	env.OnSignalExternalWorkflow(mock.Anything, PairingWorkflowID(testPairing), "", SignalAdvance, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.signals = append(h.signals, arg.(Positions))
+			return h.signalErr
+		})
+}
+
+func TestBackfillHandsThePairingThePositionsItStartedFrom(t *testing.T) {
+	t.Parallel()
+	mark := time.Date(2025, 4, 4, 10, 0, 0, 0, time.UTC)
+	for name, signalErr := range map[string]error{"pairing runs": nil, "pairing does not run": errors.New("unknown external workflow")} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := newEnv(t)
+			s := &backfillScript{counts: map[string]int{BackfillWebCRM: 3, BackfillERP: 1}, pages: map[string]map[string]BackfillPageResult{
+				BackfillWebCRM: {"": {Last: true, Seen: 3}},
+				BackfillERP:    {"": {Last: true, Seen: 1}},
+			}}
+			s.drive(env, 0)
+			h := &handOverScript{marks: map[string]Positions{BackfillWebCRM: {WebCRMSince: mark}, BackfillERP: {ERPToken: "77"}}, signalErr: signalErr}
+			h.drive(env)
+			startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillBoth})
+			require.NoError(t, env.GetWorkflowError(), "a pairing that does not run takes the positions when it starts")
+			var res BackfillProgress
+			require.NoError(t, env.GetWorkflowResult(&res))
+			want := Positions{WebCRMSince: mark, ERPToken: "77"}
+			assert.Equal(t, []string{BackfillWebCRM, BackfillERP}, h.marked, "each side is marked before it is read")
+			assert.True(t, want.WebCRMSince.Equal(res.From.WebCRMSince))
+			assert.Equal(t, want.ERPToken, res.From.ERPToken)
+			require.Len(t, h.signals, 1)
+			assert.True(t, want.WebCRMSince.Equal(h.signals[0].WebCRMSince))
+			assert.Equal(t, want.ERPToken, h.signals[0].ERPToken)
+		})
+	}
+}
+
+func TestBackfillWithSinceHandsNoWebCRMPosition(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 3}, pages: map[string]map[string]BackfillPageResult{
+		BackfillWebCRM: {"": {Last: true, Seen: 3}},
+	}}
+	s.drive(env, 0)
+	h := &handOverScript{marks: map[string]Positions{BackfillWebCRM: {WebCRMSince: time.Now()}}}
+	h.drive(env)
+	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, Since: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
+	require.NoError(t, env.GetWorkflowError())
+	var res BackfillProgress
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Empty(t, h.marked, "a backfill of the records changed since a time does not visit every record")
+	assert.True(t, res.From.IsZero())
+	assert.Empty(t, h.signals, "nothing to hand over, no signal")
 }
 
 func TestReconcilePassesThroughActivityResult(t *testing.T) {

@@ -32,6 +32,15 @@ func standInBackfillPage(context.Context, BackfillPageInput) (BackfillPageResult
 	return BackfillPageResult{}, errors.New("stand-in BackfillPage called without env.OnActivity")
 }
 
+// standInBackfillMark and standInStartPositions answer as when there is
+// nothing to hand over (an empty side, no finished backfill), so the tests
+// that do not drive them see the workflows as before the hand-over.
+func standInBackfillMark(context.Context, BackfillCountInput) (Positions, error) {
+	return Positions{}, nil
+}
+
+func standInStartPositions(context.Context, string) (Positions, error) { return Positions{}, nil }
+
 func standInReconcile(context.Context, ReconcileInput) (ReconcileResult, error) {
 	return ReconcileResult{}, errors.New("stand-in Reconcile called without env.OnActivity")
 }
@@ -43,13 +52,15 @@ type activityRegistrar interface {
 }
 
 // registerActivities registers fns under the workflows' activity names.
-func registerActivities(r activityRegistrar, apply, syncWebCRM, syncERP, count, page, reconcile any) {
+func registerActivities(r activityRegistrar, apply, syncWebCRM, syncERP, count, page, reconcile, mark, startPositions any) {
 	r.RegisterActivityWithOptions(apply, activity.RegisterOptions{Name: ActivityApply})
 	r.RegisterActivityWithOptions(syncWebCRM, activity.RegisterOptions{Name: ActivitySyncWebCRM})
 	r.RegisterActivityWithOptions(syncERP, activity.RegisterOptions{Name: ActivitySyncERP})
 	r.RegisterActivityWithOptions(count, activity.RegisterOptions{Name: ActivityBackfillCount})
 	r.RegisterActivityWithOptions(page, activity.RegisterOptions{Name: ActivityBackfillPage})
 	r.RegisterActivityWithOptions(reconcile, activity.RegisterOptions{Name: ActivityReconcile})
+	r.RegisterActivityWithOptions(mark, activity.RegisterOptions{Name: ActivityBackfillMark})
+	r.RegisterActivityWithOptions(startPositions, activity.RegisterOptions{Name: ActivityStartPositions})
 }
 
 // quietLogger drops the SDK's log lines; failures show up as test errors.
@@ -69,7 +80,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflow(PairingWorkflow)
 	env.RegisterWorkflow(BackfillWorkflow)
 	env.RegisterWorkflow(ReconcileWorkflow)
-	registerActivities(env, standInApply, standInSync, standInSync, standInBackfillCount, standInBackfillPage, standInReconcile)
+	registerActivities(env, standInApply, standInSync, standInSync, standInBackfillCount, standInBackfillPage, standInReconcile, standInBackfillMark, standInStartPositions)
 	return env
 }
 

@@ -18,6 +18,10 @@ const (
 	SignalPause = "pause"
 	// SignalResume resumes polling.
 	SignalResume = "resume"
+	// SignalAdvance hands the pairing the Positions a finished backfill
+	// started from; the pairing moves its positions forward to them (see
+	// pairing.advanceTo).
+	SignalAdvance = "advance"
 	// QueryStatus returns the PairingStatus.
 	QueryStatus = "status"
 )
@@ -97,12 +101,13 @@ func PairingWorkflow(ctx workflow.Context, in PairingInput) error {
 }
 
 type pairing struct {
-	in     PairingInput
-	status PairingStatus
-	logger log.Logger
-	poke   workflow.ReceiveChannel
-	pause  workflow.ReceiveChannel
-	resume workflow.ReceiveChannel
+	in      PairingInput
+	status  PairingStatus
+	logger  log.Logger
+	poke    workflow.ReceiveChannel
+	pause   workflow.ReceiveChannel
+	resume  workflow.ReceiveChannel
+	advance workflow.ReceiveChannel
 	// pollErr collects the errors of the poll under way.
 	pollErr string
 }
@@ -134,12 +139,14 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 	p.poke = workflow.GetSignalChannel(ctx, SignalPoke)
 	p.pause = workflow.GetSignalChannel(ctx, SignalPause)
 	p.resume = workflow.GetSignalChannel(ctx, SignalResume)
+	p.advance = workflow.GetSignalChannel(ctx, SignalAdvance)
 	return workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (PairingStatus, error) {
 		return p.status, nil
 	}, workflow.QueryHandlerOptions{Description: "Paused or running, watermarks, last poll, last error and counters."})
 }
 
 func (p *pairing) run(ctx workflow.Context) error {
+	p.startFromBackfill(ctx)
 	for {
 		p.drainSignals()
 		// Polls start every interval, however long a poll takes (at least
@@ -194,6 +201,11 @@ func (p *pairing) wait(ctx workflow.Context, d time.Duration) error {
 		p.status.Paused, p.status.PauseReason = false, ""
 		woke = true
 	})
+	sel.AddReceive(p.advance, func(c workflow.ReceiveChannel, _ bool) {
+		var to Positions
+		c.Receive(ctx, &to)
+		p.advanceTo(to)
+	})
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { woke = true })
 	for !woke {
 		sel.Select(ctx)
@@ -218,6 +230,59 @@ func (p *pairing) drainSignals() {
 	}
 	for p.resume.ReceiveAsync(nil) {
 		p.status.Paused, p.status.PauseReason = false, ""
+	}
+	var to Positions
+	for p.advance.ReceiveAsync(&to) {
+		p.advanceTo(to)
+	}
+}
+
+// versionStartFromBackfill is the change ID of the start-position look-up.
+const versionStartFromBackfill = "start-from-backfill"
+
+// startFromBackfill gives a pairing that has never polled the positions its
+// last completed backfills handed over, for each side its input leaves at the
+// beginning, so its first polls do not read again every record a backfill
+// has just visited. When the look-up fails the pairing reads from where its
+// input says: slower, never wrong.
+func (p *pairing) startFromBackfill(ctx workflow.Context) {
+	if p.status.Totals.Polls > 0 || (!p.status.WebCRMWatermark.IsZero() && p.status.ERPToken != "") {
+		return
+	}
+	if workflow.GetVersion(ctx, versionStartFromBackfill, workflow.DefaultVersion, 1) < 1 {
+		return
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		Summary:             "find the positions a finished backfill handed over",
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+	})
+	var from Positions
+	if err := workflow.ExecuteActivity(actx, ActivityStartPositions, p.in.Pairing).Get(ctx, &from); err != nil {
+		p.logger.Warn("could not look up a backfill's positions; reading from the input's", "error", err)
+		return
+	}
+	if p.status.WebCRMWatermark.IsZero() {
+		p.status.WebCRMWatermark = from.WebCRMSince
+	}
+	if p.status.ERPToken == "" {
+		p.status.ERPToken = from.ERPToken
+	}
+}
+
+// advanceTo moves the positions forward to a finished backfill's. The webCRM
+// watermark takes the later of the two: webCRM reports no deletes, and the
+// backfill visited every record changed before its mark. The ERP token,
+// which the pairing cannot compare, is taken only while the pairing has none:
+// the feed also carries deletes, which a backfill does not visit.
+func (p *pairing) advanceTo(to Positions) {
+	if to.WebCRMSince.After(p.status.WebCRMWatermark) {
+		p.logger.Info("webCRM watermark advanced to a backfill's mark", "from", p.status.WebCRMWatermark, "to", to.WebCRMSince)
+		p.status.WebCRMWatermark = to.WebCRMSince
+	}
+	if p.status.ERPToken == "" && to.ERPToken != "" {
+		p.logger.Info("ERP feed token set to a backfill's mark", "to", to.ERPToken)
+		p.status.ERPToken = to.ERPToken
 	}
 }
 

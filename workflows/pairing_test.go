@@ -480,3 +480,107 @@ func TestPairingCancelEndsPausedPairing(t *testing.T) {
 	startPairing(env, PairingInput{Pairing: testPairing, Paused: true})
 	requireCanceled(t, env)
 }
+
+// startPositionsCalls drives StartPositions with from and counts its calls.
+func startPositionsCalls(env *testsuite.TestWorkflowEnvironment, from Positions, err error) *int {
+	calls := new(int)
+	env.OnActivity(ActivityStartPositions, mock.Anything, testPairing).Return(func(context.Context, string) (Positions, error) {
+		*calls++
+		return from, err
+	})
+	return calls
+}
+
+func TestPairingStartsFromTheBackfillsPositions(t *testing.T) {
+	t.Parallel()
+	env, rec := steadyPairingEnv(t)
+	mark := base.Add(48 * time.Hour)
+	calls := startPositionsCalls(env, Positions{WebCRMSince: mark, ERPToken: "900"}, nil)
+	stopAt(env, 5*time.Second, nil)
+	startPairing(env, PairingInput{Pairing: testPairing})
+	requireCanceled(t, env)
+	assert.Equal(t, 1, *calls)
+	require.NotEmpty(t, rec.list(ActivitySyncWebCRM))
+	assert.True(t, mark.Equal(rec.list(ActivitySyncWebCRM)[0].in.Since), "the first poll reads webCRM from the backfill's mark")
+	assert.Equal(t, "900", rec.list(ActivitySyncERP)[0].in.Token, "and the ERP feed from the backfill's token")
+}
+
+func TestPairingKeepsThePositionsItsInputNames(t *testing.T) {
+	t.Parallel()
+	env, rec := steadyPairingEnv(t)
+	calls := startPositionsCalls(env, Positions{WebCRMSince: base.Add(48 * time.Hour), ERPToken: "900"}, nil)
+	stopAt(env, 5*time.Second, nil)
+	startPairing(env, PairingInput{Pairing: testPairing, WebCRMSince: base})
+	requireCanceled(t, env)
+	assert.Equal(t, 1, *calls, "the ERP side has no position of its own")
+	assert.True(t, base.Equal(rec.list(ActivitySyncWebCRM)[0].in.Since), "an operator's webCRM position wins")
+	assert.Equal(t, "900", rec.list(ActivitySyncERP)[0].in.Token)
+}
+
+func TestPairingWithPositionsOrPollsLooksNothingUp(t *testing.T) {
+	t.Parallel()
+	for name, in := range map[string]PairingInput{
+		"both positions given": {Pairing: testPairing, WebCRMSince: base, ERPToken: "5"},
+		"continued as new":     {Pairing: testPairing, Totals: PairingCounters{Polls: 3}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env, rec := steadyPairingEnv(t)
+			calls := startPositionsCalls(env, Positions{WebCRMSince: base.Add(time.Hour), ERPToken: "900"}, nil)
+			stopAt(env, 5*time.Second, nil)
+			startPairing(env, in)
+			requireCanceled(t, env)
+			assert.Zero(t, *calls)
+			assert.True(t, in.WebCRMSince.Equal(rec.list(ActivitySyncWebCRM)[0].in.Since))
+			assert.Equal(t, in.ERPToken, rec.list(ActivitySyncERP)[0].in.Token)
+		})
+	}
+}
+
+func TestPairingReadsFromTheBeginningWhenTheLookUpFails(t *testing.T) {
+	t.Parallel()
+	env, rec := steadyPairingEnv(t)
+	calls := startPositionsCalls(env, Positions{}, temporal.NewApplicationError("Temporal unreachable", "Test"))
+	stopAt(env, 30*time.Second, nil)
+	startPairing(env, PairingInput{Pairing: testPairing})
+	requireCanceled(t, env)
+	assert.Equal(t, 3, *calls, "three attempts")
+	require.NotEmpty(t, rec.list(ActivitySyncWebCRM), "the pairing polls all the same")
+	assert.True(t, rec.list(ActivitySyncWebCRM)[0].in.Since.IsZero())
+	assert.Empty(t, rec.list(ActivitySyncERP)[0].in.Token)
+}
+
+func TestPairingAdvanceMovesPositionsForwardOnly(t *testing.T) {
+	t.Parallel()
+	env, rec := steadyPairingEnv(t)
+	later := base.Add(24 * time.Hour)
+	// A poll at 0 s moves the watermark to base+1m and the token to 6. A
+	// backfill then hands over a later webCRM mark and a token; another an
+	// earlier mark.
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, Positions{WebCRMSince: later, ERPToken: "900"}) }, 2*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, Positions{WebCRMSince: base}) }, 3*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 4*time.Second)
+	stopAt(env, 5*time.Second, nil)
+	startPairing(env, PairingInput{Pairing: testPairing, WebCRMSince: base, ERPToken: "5", PollIntervalSeconds: 60})
+	requireCanceled(t, env)
+	crm, erp := rec.list(ActivitySyncWebCRM), rec.list(ActivitySyncERP)
+	require.Len(t, crm, 2)
+	assert.True(t, later.Equal(crm[1].in.Since), "the webCRM watermark moves to the later mark and not back: %v", crm[1].in.Since)
+	assert.Equal(t, "6", erp[1].in.Token, "a pairing with an ERP token of its own keeps it")
+}
+
+func TestPairingAdvanceSetsAnERPTokenItDoesNotHave(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	rec := &syncRecorder{}
+	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
+	rec.drive(env, ActivitySyncERP, func(int, SyncInput) (SyncResult, error) { return SyncResult{}, nil }) // an empty feed
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, Positions{ERPToken: "900"}) }, 2*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 4*time.Second)
+	stopAt(env, 5*time.Second, nil)
+	startPairing(env, PairingInput{Pairing: testPairing, WebCRMSince: base, PollIntervalSeconds: 60})
+	requireCanceled(t, env)
+	erp := rec.list(ActivitySyncERP)
+	require.Len(t, erp, 2)
+	assert.Equal(t, "900", erp[1].in.Token)
+}

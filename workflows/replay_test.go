@@ -8,16 +8,18 @@ package workflows
 // new workflow type) so that running workflows keep working.
 //
 // The histories are produced by TestRecordHistories, which runs the
-// workflows on a real Temporal dev server with stand-in activities. Refresh
-// them with
+// workflows on a real Temporal dev server with stand-in activities. Add the
+// recordings of new scenarios with
 //
 //	go test ./workflows -run TestRecordHistories -update-histories
 //
-// and commit the result. Refresh only for a deliberate, versioned change
-// (or to add a new scenario), never to make a failing replay pass: the old
-// files stand for workflows that are running in production. Without the
-// flag TestRecordHistories records a fresh set and checks that it replays,
-// but writes nothing.
+// and commit the result. The flag writes only the files that do not exist
+// yet: the old files stand for workflows that are running in production and
+// are never rewritten, least of all to make a failing replay pass. A
+// deliberate, versioned change to a workflow gets a scenario of its own (a
+// new name), so its recording sits next to the ones of the code before it.
+// Without the flag TestRecordHistories records a fresh set and checks that
+// it replays, but writes nothing.
 
 import (
 	"bytes"
@@ -143,22 +145,23 @@ func TestRecordHistories(t *testing.T) {
 	if !*updateHistories {
 		return
 	}
-	old, err := filepath.Glob(filepath.Join(historiesDir, "*.json"))
-	require.NoError(t, err)
-	for _, f := range old {
-		require.NoError(t, os.Remove(f))
-	}
 	require.NoError(t, os.MkdirAll(historiesDir, 0o755))
+	written := 0
 	for _, run := range rec.runs {
+		path := filepath.Join(historiesDir, run.name+".json")
+		if _, err := os.Stat(path); err == nil {
+			continue // a recording of older code: kept as it is
+		}
 		b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(run.hist)
 		require.NoError(t, err)
 		// Round-trip through the reader the replay test uses.
 		back, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 		require.NoError(t, err)
 		require.Len(t, back.GetEvents(), len(run.hist.GetEvents()))
-		require.NoError(t, os.WriteFile(filepath.Join(historiesDir, run.name+".json"), append(b, '\n'), 0o644))
+		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
+		written++
 	}
-	t.Logf("wrote %d histories to %s", len(rec.runs), historiesDir)
+	t.Logf("wrote %d new histories to %s", written, historiesDir)
 }
 
 // startWorkers runs the package's workflows with the recording stand-in
@@ -174,7 +177,7 @@ func (r *recorder) startWorkers(c client.Client) {
 			w.RegisterWorkflow(BackfillWorkflow)
 			w.RegisterWorkflow(ReconcileWorkflow)
 		}
-		registerActivities(w, fakeApply, fakeSyncWebCRM, fakeSyncERP, fakeBackfillCount, fakeBackfillPage, fakeReconcile)
+		registerActivities(w, fakeApply, fakeSyncWebCRM, fakeSyncERP, fakeBackfillCount, fakeBackfillPage, fakeReconcile, fakeBackfillMark, fakeStartPositions)
 		require.NoError(r.t, w.Start())
 		r.t.Cleanup(w.Stop)
 	}
@@ -247,6 +250,20 @@ func fakeBackfillPage(_ context.Context, in BackfillPageInput) (BackfillPageResu
 		return BackfillPageResult{Next: "p2", Seen: 5, Actions: map[string]int{ActionCreatedERP: 3, ActionMatched: 2}}, nil
 	}
 	return BackfillPageResult{Last: true, Seen: 2, Failed: 1, Actions: map[string]int{ActionUpdated: 1, ActionError: 1}}, nil
+}
+
+// fakeBackfillMark marks the webCRM side at recordBase and the ERP feed at "7".
+func fakeBackfillMark(_ context.Context, in BackfillCountInput) (Positions, error) {
+	if in.Side == BackfillERP {
+		return Positions{ERPToken: "7"}, nil
+	}
+	return Positions{WebCRMSince: recordBase}, nil
+}
+
+// fakeStartPositions hands over the ERP feed's beginning only, so the
+// recorded pairing polls as it did before the hand-over existed.
+func fakeStartPositions(context.Context, string) (Positions, error) {
+	return Positions{ERPToken: "0"}, nil
 }
 
 // fakeReconcile reports one missing record.
@@ -429,9 +446,10 @@ func (r *recorder) waitStatus(c client.Client, id, what string, ok func(PairingS
 	return st
 }
 
-// recordPairing: a poll at start, a poked poll, pause and resume, then more
-// pokes until the server suggests continue-as-new; the continued run is
-// terminated.
+// recordPairing: the look-up of a backfill's positions, a poll at start, a
+// poked poll, pause and resume, then more pokes until the server suggests
+// continue-as-new; the continued run is terminated. (pairing-1 and -2 are
+// recordings of the code before the look-up.)
 func (r *recorder) recordPairing(c client.Client) {
 	t := r.t
 	id := PairingWorkflowID(testPairing)
@@ -461,22 +479,25 @@ func (r *recorder) recordPairing(c client.Client) {
 	require.Equal(t, strconv.Itoa(st.Totals.Polls), st.ERPToken, "one token step per poll, across runs")
 	require.True(t, recordBase.Add(time.Duration(st.Totals.Polls+1)*time.Minute).Equal(st.WebCRMWatermark))
 	require.NoError(t, c.TerminateWorkflow(r.ctx, id, "", "recording done"))
-	types := r.collect(c, "pairing", id, run.GetRunID())
+	types := r.collect(c, "pairing-from-backfill", id, run.GetRunID())
 	require.GreaterOrEqual(t, len(types), 2)
 	require.Equal(t, "PairingWorkflow", types[len(types)-1])
 }
 
-// recordBackfill: count, then two pages of the webCRM side.
+// recordBackfill: for each side a mark, a count and two pages; then the
+// hand-over signal to a pairing that does not run. (backfill-1 is a
+// recording of the webCRM side by the code before the hand-over.)
 func (r *recorder) recordBackfill(c client.Client) {
 	t := r.t
-	id := BackfillWorkflowID(testPairing, BackfillWebCRM)
-	run := r.start(c, id, BackfillWorkflow, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, PageSize: 5})
+	id := BackfillWorkflowID(testPairing, BackfillBoth)
+	run := r.start(c, id, BackfillWorkflow, BackfillInput{Pairing: testPairing, Side: BackfillBoth, PageSize: 5})
 	var res BackfillProgress
 	require.NoError(t, run.Get(r.ctx, &res))
 	require.Equal(t, "done", res.Phase)
-	require.Equal(t, 7, res.Total)
-	require.Equal(t, 7, res.Done)
-	require.Equal(t, []string{"BackfillWorkflow"}, r.collect(c, "backfill", id, run.GetRunID()))
+	require.Equal(t, 14, res.Total)
+	require.Equal(t, 14, res.Done)
+	require.Equal(t, Positions{WebCRMSince: recordBase, ERPToken: "7"}, res.From)
+	require.Equal(t, []string{"BackfillWorkflow"}, r.collect(c, "backfill-hand-over", id, run.GetRunID()))
 }
 
 // recordReconcile: one run of the reconciliation.

@@ -99,7 +99,24 @@ const (
 	ActivityBackfillCount = "BackfillCount"
 	ActivityBackfillPage  = "BackfillPage"
 	ActivityReconcile     = "Reconcile"
+	// ActivityBackfillMark reads where a pairing may start reading a side
+	// once a backfill of that side, starting now, is done.
+	ActivityBackfillMark = "BackfillMark"
+	// ActivityStartPositions finds the positions the pairing's last
+	// completed backfills handed over.
+	ActivityStartPositions = "StartPositions"
 )
+
+// Positions are where a pairing reads each side from: the webCRM watermark
+// and the ERP change-feed token. A zero field means "from the beginning" (or
+// "nothing to hand over").
+type Positions struct {
+	WebCRMSince time.Time `json:"webcrmSince,omitzero"`
+	ERPToken    string    `json:"erpToken,omitempty"`
+}
+
+// IsZero reports whether p names no position on either side.
+func (p Positions) IsZero() bool { return p.WebCRMSince.IsZero() && p.ERPToken == "" }
 
 // ApplyInput is the input of the Apply activity: one change for one link.
 type ApplyInput struct {
