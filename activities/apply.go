@@ -32,6 +32,7 @@ type applyRun struct {
 	recs  map[workflows.Side]record
 	res   workflows.ApplyResult
 	refs  *resolver
+	cache *lookups // shared by the first contacts of a batch, or nil
 	// deferWebCRMCreate makes create leave a webCRM create in pending
 	// instead of writing it, so the caller can write many in one PATCH.
 	deferWebCRMCreate bool
@@ -70,6 +71,7 @@ func (a *Activities) newApplyRun(in workflows.ApplyInput, cache *lookups) (*appl
 		store: map[workflows.Side]store{workflows.WebCRM: ws, workflows.ERP: es},
 		recs:  map[workflows.Side]record{},
 		refs:  &resolver{d: a.dispatcher},
+		cache: cache,
 	}, nil
 }
 
@@ -347,34 +349,37 @@ func (r *applyRun) handOver(err error) error {
 	return nil
 }
 
-// match looks for unlinked counterparts by the pairing's merge criteria:
-// by equality queries on the value as it is and normalised, and through
-// the normalised index, which also finds values written differently.
+// match looks for unlinked counterparts by the pairing's merge criteria.
+// The normalised index answers (it finds values written differently too,
+// and costs one request per batch when nothing changed); when it gives a
+// broken answer, equality queries on the value as it is and normalised
+// still find every exact twin.
 func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.Canonical) ([]string, error) {
 	key, ok := r.p.MatchKey(c)
 	if !ok {
 		return nil, nil
 	}
-	var found []string
-	for _, q := range matchQueries(r.p, c, other) {
-		ids, err := r.store[other].find(ctx, q.Property, q.Value)
-		if err != nil {
-			return nil, fmt.Errorf("look for a matching %s by %s: %w", r.store[other].label(), q.Property, err)
-		}
-		found = append(found, ids...)
-	}
-	indexed, err := r.a.indexCandidates(ctx, r.p, other, c)
+	found, answered, err := r.a.indexCandidates(ctx, r.p, other, c, r.cache.askedAt())
 	if err != nil {
 		if unavailable(err) {
 			// Deciding now could create a twin of a record the index
 			// would have found: try again once the API answers.
 			return nil, err
 		}
-		// A broken answer will not mend by retrying: match by equal values
-		// only, which still finds every exact twin.
+		// A broken answer will not mend by retrying.
 		activity.GetLogger(ctx).Warn("normalised merge index unavailable; matching by equal values only", "pairing", r.p.Name, "error", err)
+		answered = false
 	}
-	found = append(found, indexed...)
+	if !answered {
+		found = nil
+		for _, q := range matchQueries(r.p, c, other) {
+			ids, err := r.store[other].find(ctx, q.Property, q.Value)
+			if err != nil {
+				return nil, fmt.Errorf("look for a matching %s by %s: %w", r.store[other].label(), q.Property, err)
+			}
+			found = append(found, ids...)
+		}
+	}
 	sort.Strings(found)
 	var out []string
 	for i, id := range found {

@@ -131,18 +131,20 @@ func TestMatchQueriesAskForTheValueAsIsAndNormalised(t *testing.T) {
 	require.Empty(t, matchQueries(p, mappings.Canonical{}, workflows.ERP), "an empty value asks nothing")
 }
 
-func TestLookupsAnswerOnlyForFetchedValues(t *testing.T) {
-	l := &lookups{fetched: map[string]bool{}, ids: map[string][]string{}, recs: map[string]webcrm.Record{}}
-	l.fetched[lookupKey("OrganisationVatNumber", "DK1")] = true
-	l.ids[lookupKey("OrganisationVatNumber", "dk1 ")] = []string{"5"}
-	ids, ok := l.find("OrganisationVatNumber", " Dk1")
+func TestLookupsShareTheBatchStart(t *testing.T) {
+	asOf := time.Date(2025, 5, 5, 5, 5, 5, 0, time.UTC)
+	l := newLookups(asOf)
+	require.True(t, asOf.Equal(l.askedAt()), "the first contacts of a batch count as asked when the batch began")
+	l.recs["5"] = webcrm.Record{"OrganisationId": 5}
+	rec, ok := l.record("5")
 	require.True(t, ok)
-	require.Equal(t, []string{"5"}, ids)
-	_, ok = l.find("OrganisationVatNumber", "DK2")
-	require.False(t, ok, "a value that was not fetched goes to the API")
+	require.Equal(t, webcrm.Record{"OrganisationId": 5}, rec)
+	_, ok = l.record("6")
+	require.False(t, ok, "a record that was not prefetched is read from the API")
+
 	var none *lookups
-	_, ok = none.find("x", "y")
-	require.False(t, ok)
+	before := time.Now()
+	require.False(t, none.askedAt().Before(before), "outside a batch a look-up is asked now")
 	_, ok = none.record("1")
 	require.False(t, ok)
 }

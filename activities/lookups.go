@@ -7,43 +7,39 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
 
-// lookupChunk is the number of values one prefetch query asks for.
-const lookupChunk = 40
+// lookupChunk is the number of records one prefetch query asks for by id.
+const lookupChunk = 100
 
-// lookups holds webCRM records fetched in bulk before a batch of first
-// contacts, so that matching ERP records against webCRM by their merge
-// criteria costs one /Queries request per lookupChunk records instead of
-// one each. It only answers for values it was asked to fetch.
+// lookups is what the first contacts of one dispatched batch share: the
+// moment the batch began, so that the normalised merge index is brought up
+// to date once for the batch rather than once per record, and the webCRM
+// records the index names as match candidates of the batch's ERP records,
+// read in bulk. A nil *lookups is valid: look-ups then refresh the index
+// themselves and read candidates one by one.
 type lookups struct {
-	mu      sync.Mutex
-	fetched map[string]bool     // property + "\x00" + value key
-	ids     map[string][]string // same key → ids
-	recs    map[string]webcrm.Record
+	asOf time.Time
+	mu   sync.Mutex
+	recs map[string]webcrm.Record
 }
 
-func lookupKey(property, value string) string {
-	return property + "\x00" + strings.ToLower(strings.TrimSpace(value))
+func newLookups(asOf time.Time) *lookups {
+	return &lookups{asOf: asOf, recs: map[string]webcrm.Record{}}
 }
 
-// find answers a look-up from the prefetched rows; ok is false when the
-// value was not prefetched.
-func (l *lookups) find(property, value string) (ids []string, ok bool) {
-	if l == nil {
-		return nil, false
+// askedAt is the moment a look-up counts as asked: the start of the batch,
+// or now outside one. The index answers from a refresh begun after it.
+func (l *lookups) askedAt() time.Time {
+	if l == nil || l.asOf.IsZero() {
+		return time.Now()
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	k := lookupKey(property, value)
-	if !l.fetched[k] {
-		return nil, false
-	}
-	return l.ids[k], true
+	return l.asOf
 }
 
 // record returns a prefetched row by id.
@@ -57,21 +53,24 @@ func (l *lookups) record(id string) (webcrm.Record, bool) {
 	return r, ok
 }
 
-// prefetch reads, in a few /Queries requests, the webCRM records that the
-// ERP records among changes could match by the pairing's first merge
-// criterion. It returns nil when there is nothing to fetch.
+// prefetch starts the lookups of a batch of changes: it brings the webCRM
+// merge index up to date once and reads, in one /Queries request per
+// lookupChunk, the webCRM records it names as candidates of the ERP records
+// among changes. A batch of new records (no candidates) costs one request
+// when webCRM has not changed; a batch of twins one per lookupChunk matches
+// instead of one each. When the index gives a broken answer the batch goes
+// on without prefetched records: each look-up falls back on its own.
 func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes []workflows.Change) (*lookups, error) {
+	l := newLookups(time.Now())
 	if len(p.MergeCriteria) == 0 {
-		return nil, nil
+		return l, nil
 	}
 	k := p.MergeCriteria[0]
 	f, ok := p.Field(k.Field)
 	if !ok || f.WebCRM.Property == "" || f.ERP.Property == "" {
-		return nil, nil
+		return l, nil
 	}
-	prop := f.WebCRM.Property
-	seen := map[string]bool{}
-	var values []string
+	var wants []string
 	for _, ch := range changes {
 		if ch.Side != workflows.ERP || ch.Deleted || len(ch.Record) == 0 {
 			continue
@@ -80,59 +79,45 @@ func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes 
 		if json.Unmarshal(ch.Record, &rec) != nil {
 			continue
 		}
-		raw, _ := lookupPath(rec, f.ERP.Property).(string)
-		for _, v := range []string{strings.TrimSpace(raw), k.Apply(raw)} {
-			if v != "" && !seen[strings.ToLower(v)] {
-				seen[strings.ToLower(v)] = true
-				values = append(values, v)
-			}
+		if v := k.Apply(lookupPath(rec, f.ERP.Property)); v != "" {
+			wants = append(wants, v)
 		}
 	}
-	if len(values) == 0 {
-		return nil, nil
+	if len(wants) == 0 {
+		return l, nil
+	}
+	ids, _, err := a.indexLookup(ctx, p, workflows.WebCRM, wants, l.asOf)
+	if err != nil {
+		if unavailable(err) {
+			return nil, err
+		}
+		a.Logger.WarnContext(ctx, "normalised merge index unavailable; each first contact looks on its own", "pairing", p.Name, "error", err)
+		return l, nil
 	}
 	entity := webcrm.Entity(p.WebCRMEntity)
-	l := &lookups{fetched: map[string]bool{}, ids: map[string][]string{}, recs: map[string]webcrm.Record{}}
-	for start := 0; start < len(values); start += lookupChunk {
-		chunk := values[start:min(start+lookupChunk, len(values))]
-		conds := make([]string, len(chunk))
-		for i, v := range chunk {
-			conds[i] = fmt.Sprintf("%s = '%s'", prop, strings.ReplaceAll(v, "'", "''"))
+	for start := 0; start < len(ids); start += lookupChunk {
+		chunk := ids[start:min(start+lookupChunk, len(ids))]
+		conds := make([]string, 0, len(chunk))
+		for _, id := range chunk {
+			if n, err := strconv.Atoi(id); err == nil && n > 0 {
+				conds = append(conds, fmt.Sprintf("%s = %d", entity.IDField(), n))
+			}
+		}
+		if len(conds) == 0 {
+			continue
 		}
 		script := fmt.Sprintf("SELECT * FROM %s WHERE %s", entity.Table(), strings.Join(conds, " OR "))
-		for page := 1; ; page++ {
-			rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
-			if err != nil {
-				return nil, fmt.Errorf("prefetch webCRM %s by %s: %w", entity, prop, err)
-			}
-			for _, row := range rows {
-				id, err := row.ID(entity)
-				if err != nil {
-					continue
-				}
-				sid := strconv.Itoa(id)
-				l.recs[sid] = row
-				v, _ := row[prop].(string)
-				for _, key := range uniq(lookupKey(prop, v), lookupKey(prop, k.Apply(v))) {
-					l.ids[key] = append(l.ids[key], sid)
-				}
-			}
-			if len(rows) < webcrmMaxPage {
-				break
-			}
+		rows, err := a.WebCRM.Query(ctx, script, 1, webcrmMaxPage)
+		if err != nil {
+			return nil, fmt.Errorf("prefetch %d webCRM %s match candidates: %w", len(conds), entity, err)
 		}
-		for _, v := range chunk {
-			l.fetched[lookupKey(prop, v)] = true
+		for _, row := range rows {
+			if id, err := row.ID(entity); err == nil {
+				l.recs[strconv.Itoa(id)] = row
+			}
 		}
 	}
 	return l, nil
-}
-
-func uniq(a, b string) []string {
-	if a == b {
-		return []string{a}
-	}
-	return []string{a, b}
 }
 
 // lookupPath reads a dotted path of a nested record.

@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -66,28 +68,40 @@ func (idx *normIndex) put(id, value string) {
 }
 
 // indexCandidates returns the ids of side's records whose normalised first
-// merge value equals c's.
-func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, side workflows.Side, c mappings.Canonical) ([]string, error) {
+// merge value equals c's. answered is false when the pairing has no such
+// value to match by (or c has none): the index has nothing to say.
+func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, side workflows.Side, c mappings.Canonical, asked time.Time) (ids []string, answered bool, err error) {
+	if len(p.MergeCriteria) == 0 {
+		return nil, false, nil
+	}
+	k := p.MergeCriteria[0]
+	return a.indexLookup(ctx, p, side, []string{k.Apply(c[k.Field])}, asked)
+}
+
+// indexLookup returns the ids of side's records whose normalised first
+// merge value is one of wants, sorted, from an index brought up to date
+// after asked. answered is false when the pairing has no merge value on
+// side or wants holds none.
+func (a *Activities) indexLookup(ctx context.Context, p *mappings.Pairing, side workflows.Side, wants []string, asked time.Time) (ids []string, answered bool, err error) {
 	if a.indexes == nil || len(p.MergeCriteria) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	k := p.MergeCriteria[0]
 	f, ok := p.Field(k.Field)
 	if !ok {
-		return nil, nil
+		return nil, false, nil
 	}
 	prop := f.Side(mappings.Side(side)).Property
-	want := k.Apply(c[k.Field])
-	if prop == "" || want == "" {
-		return nil, nil
+	if prop == "" || !slices.ContainsFunc(wants, func(w string) bool { return w != "" }) {
+		return nil, false, nil
 	}
-	asked := time.Now()
 	idx := a.indexes.get(p.Name + "/" + string(side))
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
 	// Bring the index up to date unless a refresh began after this look-up
-	// was asked: concurrent first contacts share one refresh (one request
-	// when nothing changed), and none misses a record created just before.
+	// was asked: concurrent first contacts (and the first contacts of one
+	// batch, asked at its start) share one refresh (one request when nothing
+	// changed), and none misses a record created before it was asked.
 	if !idx.ready || idx.refreshed.Before(asked) {
 		var err error
 		if side == workflows.WebCRM {
@@ -96,14 +110,20 @@ func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, s
 			err = a.refreshERPIndex(ctx, idx, p, customerp.Resource(p.ERPResource), prop, k)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("index %s %s merge values: %w", p.Name, side, err)
+			return nil, false, fmt.Errorf("index %s %s merge values: %w", p.Name, side, err)
 		}
 	}
-	var out []string
-	for id := range idx.ids[want] {
-		out = append(out, id)
+	seen := map[string]bool{}
+	for _, want := range wants {
+		for id := range idx.ids[want] {
+			if want != "" && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
 	}
-	return out, nil
+	sort.Strings(ids)
+	return ids, true, nil
 }
 
 func (a *Activities) refreshWebCRMIndex(ctx context.Context, idx *normIndex, entity webcrm.Entity, prop string, k mappings.MergeKey) error {

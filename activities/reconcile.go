@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -18,53 +19,53 @@ type linkRef struct {
 	crmID, erpID, state string
 }
 
-// Reconcile finds webCRM records that disappeared (webCRM has no tombstones
-// and no delete in its API for most entities) and hands each to its link as
-// a delete. More missing records than in.MaxDeleteShare of the links (and
-// more than a handful, massDeleteFloor) stops the run before anything is
-// dispatched.
+// Reconcile finds linked records that disappeared and hands each to its
+// link as a delete: webCRM records (webCRM has no tombstones and no delete
+// in its API for most entities), and ERP records whose tombstone the
+// pairing never read (it started after them, from a backfill's position).
+// More missing records than in.MaxDeleteShare of the links (and more than a
+// handful, massDeleteFloor) stops the run before anything is dispatched.
+//
+// The links are listed before the records, so a link made while the records
+// are listed (its record newer than the listing) is not taken for one whose
+// record is missing.
 func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput) (workflows.ReconcileResult, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
 		return workflows.ReconcileResult{}, err
 	}
-	entity := webcrm.Entity(p.WebCRMEntity)
-	present := map[string]bool{}
-	script := fmt.Sprintf("SELECT %s FROM %s", entity.IDField(), entity.Table())
-	for page := 1; ; page++ {
-		rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
-		if err != nil {
-			return workflows.ReconcileResult{}, classify(fmt.Errorf("%s: list webCRM %s ids: %w", in.Pairing, entity, err))
-		}
-		for _, row := range rows {
-			id, err := row.ID(entity)
-			if err != nil {
-				return workflows.ReconcileResult{}, permanent(fmt.Errorf("%s: webCRM %s row without id: %w", in.Pairing, entity, err), errTypeValidation)
-			}
-			present[strconv.Itoa(id)] = true
-		}
-		activity.RecordHeartbeat(ctx, page)
-		if len(rows) < webcrmMaxPage {
-			break
-		}
-	}
 	refs, err := a.listLinks(ctx, in.Pairing)
 	if err != nil {
 		return workflows.ReconcileResult{}, classify(err)
 	}
+	crm, err := a.webcrmIDs(ctx, in.Pairing, webcrm.Entity(p.WebCRMEntity))
+	if err != nil {
+		return workflows.ReconcileResult{}, err
+	}
+	erp, err := a.erpIDs(ctx, in.Pairing, customerp.Resource(p.ERPResource))
+	if err != nil {
+		return workflows.ReconcileResult{}, err
+	}
 	res := workflows.ReconcileResult{Links: len(refs)}
 	var changes []workflows.Change
 	for _, l := range refs {
-		if l.crmID == "" || l.state == workflows.StateDeleted || present[l.crmID] {
+		if l.state == workflows.StateDeleted {
+			continue
+		}
+		switch {
+		case l.crmID != "" && !crm[l.crmID]:
+			changes = append(changes, workflows.Change{Side: workflows.WebCRM, ID: l.crmID, Deleted: true, Source: workflows.SourceReconcile})
+		case l.erpID != "" && !erp[l.erpID]:
+			changes = append(changes, workflows.Change{Side: workflows.ERP, ID: l.erpID, Deleted: true, Source: workflows.SourceReconcile})
+		default:
 			continue
 		}
 		res.Missing++
-		changes = append(changes, workflows.Change{Side: workflows.WebCRM, ID: l.crmID, Deleted: true, Source: workflows.SourceReconcile})
 	}
 	if res.Missing > massDeleteFloor && float64(res.Missing) > in.MaxDeleteShare*float64(res.Links) {
 		res.Guarded = true
-		res.Reason = fmt.Sprintf("%d of %d linked webCRM %s are missing, more than %.0f%%; nothing was changed. Check webCRM, then run reconcile with a higher maxDeleteShare",
-			res.Missing, res.Links, entity, in.MaxDeleteShare*100)
+		res.Reason = fmt.Sprintf("%d of %d linked records (webCRM %s, ERP %s) are missing, more than %.0f%%; nothing was changed. Check both systems, then run reconcile with a higher maxDeleteShare",
+			res.Missing, res.Links, p.WebCRMEntity, p.ERPResource, in.MaxDeleteShare*100)
 		return res, nil
 	}
 	t, err := a.dispatchAll(ctx, in.Pairing, changes)
@@ -73,6 +74,52 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 	}
 	res.Dispatched = t.dispatched
 	return res, nil
+}
+
+// webcrmIDs lists the ids of every webCRM record of entity.
+func (a *Activities) webcrmIDs(ctx context.Context, pairing string, entity webcrm.Entity) (map[string]bool, error) {
+	present := map[string]bool{}
+	script := fmt.Sprintf("SELECT %s FROM %s", entity.IDField(), entity.Table())
+	for page := 1; ; page++ {
+		rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
+		if err != nil {
+			return nil, classify(fmt.Errorf("%s: list webCRM %s ids: %w", pairing, entity, err))
+		}
+		for _, row := range rows {
+			id, err := row.ID(entity)
+			if err != nil {
+				return nil, permanent(fmt.Errorf("%s: webCRM %s row without id: %w", pairing, entity, err), errTypeValidation)
+			}
+			present[strconv.Itoa(id)] = true
+		}
+		activity.RecordHeartbeat(ctx, page)
+		if len(rows) < webcrmMaxPage {
+			return present, nil
+		}
+	}
+}
+
+// erpIDs lists the ids of every ERP record of resource (of any pairing that
+// shares it: ids are unique within a resource).
+func (a *Activities) erpIDs(ctx context.Context, pairing string, resource customerp.Resource) (map[string]bool, error) {
+	present := map[string]bool{}
+	after := ""
+	for {
+		recs, next, err := a.ERP.List(ctx, resource, after, 1000)
+		if err != nil {
+			return nil, classify(fmt.Errorf("%s: list ERP %s ids: %w", pairing, resource, err))
+		}
+		for _, rec := range recs {
+			if id, _ := rec["id"].(string); id != "" {
+				present[id] = true
+			}
+		}
+		activity.RecordHeartbeat(ctx, len(present))
+		if next == "" || len(recs) == 0 {
+			return present, nil
+		}
+		after = next
+	}
 }
 
 // listLinks lists the running home links of a pairing through visibility.

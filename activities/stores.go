@@ -55,7 +55,7 @@ type webcrmStore struct {
 	c           *webcrm.Client
 	entity      webcrm.Entity
 	correlation string
-	cache       *lookups // prefetched match candidates, or nil
+	cache       *lookups // the batch's prefetched match candidates, or nil
 }
 
 func (s webcrmStore) side() workflows.Side { return workflows.WebCRM }
@@ -114,9 +114,6 @@ func (s webcrmStore) decode(raw json.RawMessage) (record, error) {
 }
 
 func (s webcrmStore) find(ctx context.Context, property, value string) ([]string, error) {
-	if ids, ok := s.cache.find(property, value); ok {
-		return ids, nil
-	}
 	recs, err := s.c.FindBy(ctx, s.entity, property, value)
 	if err != nil {
 		return nil, err

@@ -52,54 +52,65 @@ func (t *tally) add(linkID string, out workflows.Outcome) {
 // unreachable, the activity cancelled), so the caller's watermark does not
 // pass a change that was not delivered; a change that ended in a link state
 // of error or blocked was delivered and is counted as failed.
+//
+// It routes every change first (to its link, or skipped as already seen),
+// and only then does the first contacts of the records that have no link
+// yet, with what they share (the merge index, the prefetched candidates)
+// read once for all of them: a batch of records that are linked already
+// costs no look-up at all.
 func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change) (*tally, error) {
 	t := &tally{}
 	p, err := a.pairing(pairing)
 	if err != nil {
 		return t, err
 	}
-	cache, err := a.prefetch(ctx, p, changes)
+	unlinked := make([]bool, len(changes))
+	err = a.each(ctx, changes, func(i int, ch workflows.Change) error {
+		out, first, err := a.route(ctx, pairing, ch)
+		if err != nil {
+			return err
+		}
+		if first {
+			unlinked[i] = true
+			return nil
+		}
+		t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
+		return nil
+	})
+	if err != nil {
+		return t, err
+	}
+	var fresh []workflows.Change
+	for i, ch := range changes {
+		if unlinked[i] {
+			fresh = append(fresh, ch)
+		}
+	}
+	if len(fresh) == 0 {
+		return t, nil
+	}
+	cache, err := a.prefetch(ctx, p, fresh)
 	if err != nil {
 		return t, classify(fmt.Errorf("%s: %w", pairing, err))
 	}
-	sem := make(chan struct{}, a.concurrency())
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var pending []*applyRun
-	errs := make([]error, len(changes))
-	for i, ch := range changes {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return t, ctx.Err()
+	err = a.each(ctx, fresh, func(_ int, ch workflows.Change) error {
+		out, deferred, err := a.firstContact(ctx, pairing, ch, cache)
+		switch {
+		case err != nil:
+			return err
+		case deferred != nil:
+			mu.Lock()
+			pending = append(pending, deferred)
+			mu.Unlock()
+		default:
+			t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out, deferred, err := a.deliver(ctx, pairing, ch, cache)
-			switch {
-			case err != nil:
-				errs[i] = err
-				return
-			case deferred != nil:
-				mu.Lock()
-				pending = append(pending, deferred)
-				mu.Unlock()
-			default:
-				t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
-			}
-			if activity.IsActivity(ctx) {
-				activity.RecordHeartbeat(ctx, i)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return t, err
-		}
+		return nil
+	})
+	if err != nil {
+		return t, err
 	}
 	if len(pending) > 0 {
 		if err := a.bulkCreate(ctx, pairing, pending, t); err != nil {
@@ -109,50 +120,87 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 	return t, nil
 }
 
-// deliver delivers one change. A record that has no link yet gets its first
-// contact (match or create the counterpart) done right here, and its link is
-// started with the resulting state: one workflow start instead of a start,
-// an update and a round trip through the link, which is what bounds a
-// backfill. Every other change goes to its link as an update; so does a
-// first contact that failed, so that the link records the error and
-// retries it. A first contact that would create a webCRM record is
-// returned unfinished, for bulkCreate; cache holds prefetched match
-// candidates (or is nil).
-func (a *Activities) deliver(ctx context.Context, pairing string, ch workflows.Change, cache *lookups) (workflows.Outcome, *applyRun, error) {
+// each calls fn for every change, at most a.concurrency() at once,
+// heartbeating as it goes, and returns the first error in change order.
+func (a *Activities) each(ctx context.Context, changes []workflows.Change, fn func(i int, ch workflows.Change) error) error {
+	sem := make(chan struct{}, a.concurrency())
+	var wg sync.WaitGroup
+	errs := make([]error, len(changes))
+	for i, ch := range changes {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if errs[i] = fn(i, ch); errs[i] == nil && activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// route delivers a change whose record has a link (or an index entry, or
+// carries the ID of the link that created it) to that link, or skips it
+// when the link has already synced its version. first is true for a record
+// no link holds yet: it needs its first contact.
+func (a *Activities) route(ctx context.Context, pairing string, ch workflows.Change) (out workflows.Outcome, first bool, err error) {
 	if ch.Deleted {
 		// A deleted record can no longer say which link holds it: find the
 		// link by the record's id, and drop the change when there is none.
 		home, err := links.FindHome(ctx, a.Temporal, pairing, ch.Side, ch.ID)
 		if err != nil || home == "" {
-			return workflows.Outcome{Action: workflows.ActionSkipped}, nil, err
+			return workflows.Outcome{Action: workflows.ActionSkipped}, false, err
 		}
 		out, err := a.dispatcher.ApplyTo(ctx, pairing, home, ch)
-		return out, nil, err
+		return out, false, err
 	}
-	linkID := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
-	kind, seen, err := links.DescribeMemo(ctx, a.Temporal, linkID)
+	kind, seen, err := links.DescribeMemo(ctx, a.Temporal, workflows.LinkWorkflowID(pairing, ch.Side, ch.ID))
 	if err != nil {
-		return workflows.Outcome{}, nil, err
+		return workflows.Outcome{}, false, err
 	}
 	if kind == links.KindLink && seen.Seen(ch) {
-		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, nil, nil
+		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, false, nil
 	}
 	if kind != links.KindNone {
 		out, err := a.dispatcher.Apply(ctx, pairing, ch)
-		return out, nil, err
+		return out, false, err
 	}
 	// A record tandem created carries its link's ID: send the change there
 	// (or skip it, when the link has seen this version) without an index
 	// entry of its own.
-	if home, info, err := a.tokenHome(ctx, pairing, ch); err != nil {
-		return workflows.Outcome{}, nil, err
-	} else if home != "" {
-		if info.Seen.Seen(ch) {
-			return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, nil, nil
-		}
-		out, err := a.dispatcher.ApplyTo(ctx, pairing, home, ch)
-		return out, nil, err
+	home, info, err := a.tokenHome(ctx, pairing, ch)
+	if err != nil || home == "" {
+		return workflows.Outcome{}, err == nil, err
 	}
+	if info.Seen.Seen(ch) {
+		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, false, nil
+	}
+	out, err = a.dispatcher.ApplyTo(ctx, pairing, home, ch)
+	return out, false, err
+}
+
+// firstContact does the first contact (match or create the counterpart) of
+// a record that has no link yet right here, and starts its link with the
+// resulting state: one workflow start instead of a start, an update and a
+// round trip through the link, which is what bounds a backfill. A first
+// contact that failed goes to the link as an update, so that the link
+// records the error and retries it. One that would create a webCRM record
+// is returned unfinished, for bulkCreate; cache holds what the batch's
+// first contacts share (or is nil).
+func (a *Activities) firstContact(ctx context.Context, pairing string, ch workflows.Change, cache *lookups) (workflows.Outcome, *applyRun, error) {
+	linkID := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
 	in := workflows.ApplyInput{Pairing: pairing, LinkID: linkID, State: workflows.LinkState{State: workflows.StatePending}, Change: ch}
 	r, err := a.newApplyRun(in, cache)
 	if err != nil {

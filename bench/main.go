@@ -184,7 +184,7 @@ func run(ctx context.Context, s settings) error {
 	st.ERP.ResetStats()
 	names := svc.Mappings().Names()
 	start = time.Now()
-	if err := service.StartPairings(ctx, svc.Client(), names, service.StartOptions{PollInterval: s.poll, ReconcileEvery: -1}); err != nil {
+	if err := service.StartPairings(ctx, svc.Client(), names, service.StartOptions{PollInterval: s.poll, ERPPollInterval: cfg.Sync.ERPPollInterval, ReconcileEvery: -1}); err != nil {
 		return err
 	}
 	if err := waitPolls(ctx, svc.Client(), "organisations", 3, 5*time.Minute); err != nil {

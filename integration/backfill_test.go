@@ -172,3 +172,38 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// An ERP record deleted while no pairing ran, before a backfill's mark, is
+// a delete whose tombstone the pairing started from that mark never reads:
+// the reconciliation finds it, and the link applies the delete policy.
+func TestReconcileFindsAnERPDeleteNoPairingRead(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	org := s.crmPut("Organisations", crmOrg(1))
+	kept := s.crmPut("Organisations", crmOrg(2))
+	s.backfill(pOrgs, workflows.BackfillWebCRM)
+	customer := str(s.waitERPCounterpart(pOrgs, org), "id")
+	s.waitERPCounterpart(pOrgs, kept)
+	if err := s.erp.Remove("customers", customer); err != nil {
+		t.Fatalf("ERP: remove customer %s: %v", customer, err)
+	}
+	s.backfill(pOrgs, workflows.BackfillERP)
+	s.startPairings(pOrgs)
+	s.waitPolls(2)
+	if st, _ := s.linkState(pOrgs, workflows.WebCRM, itoa(org)); st.State == workflows.StateDeleted {
+		t.Fatalf("the pairing read the tombstone: it did not start from the backfill's mark")
+	}
+	res := s.reconcile(pOrgs, 1)
+	if res.Missing != 1 || res.Links != 2 || res.Dispatched != 1 {
+		t.Errorf("reconcile: %+v; want 1 of 2 links missing and dispatched", res)
+	}
+	st := s.waitLinkState(pOrgs, workflows.WebCRM, itoa(org), workflows.StateDeleted)
+	t.Logf("link of webCRM %d: %s", org, st.Reason)
+	if _, ok := s.crm.Record("Organisations", org); !ok {
+		t.Errorf("webCRM organisation %d was deleted; the organisations policy is ignore", org)
+	}
+	if st, _ := s.linkState(pOrgs, workflows.WebCRM, itoa(kept)); st.State != workflows.StateOK {
+		t.Errorf("the other link is %s (%s), want ok", st.State, st.Reason)
+	}
+	s.assertQuiet()
+}

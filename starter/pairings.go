@@ -15,7 +15,7 @@ import (
 )
 
 func (a *app) startCommand() *cobra.Command {
-	var pollInterval, reconcileEvery time.Duration
+	var pollInterval, erpPollInterval, reconcileEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "start [pairing...]",
 		Short: "Start the pairing workflows (all when none is named)",
@@ -34,6 +34,9 @@ poll interval stays what it was started with.`,
 			if pollInterval <= 0 {
 				pollInterval = cfg.Sync.PollInterval
 			}
+			if erpPollInterval <= 0 {
+				erpPollInterval = cfg.Sync.ERPPollInterval
+			}
 			if reconcileEvery <= 0 {
 				reconcileEvery = -1 // StartOptions: negative means no schedule
 			}
@@ -43,7 +46,7 @@ poll interval stays what it was started with.`,
 					return err
 				}
 			}
-			err = service.StartPairings(ctx, c, names, service.StartOptions{PollInterval: pollInterval, ReconcileEvery: reconcileEvery})
+			err = service.StartPairings(ctx, c, names, service.StartOptions{PollInterval: pollInterval, ERPPollInterval: erpPollInterval, ReconcileEvery: reconcileEvery})
 			for _, name := range names {
 				running, rerr := pairingRunning(ctx, c, name)
 				switch {
@@ -59,6 +62,7 @@ poll interval stays what it was started with.`,
 		}),
 	}
 	cmd.Flags().DurationVar(&pollInterval, "poll-interval", 0, "time between polls of a pairing started now (default sync.pollInterval, TANDEM_POLL_INTERVAL, 30s)")
+	cmd.Flags().DurationVar(&erpPollInterval, "erp-poll-interval", 0, "time between reads of the ERP change feed, which cost no webCRM budget (default sync.erpPollInterval, TANDEM_ERP_POLL_INTERVAL, 2s)")
 	cmd.Flags().DurationVar(&reconcileEvery, "reconcile-every", time.Hour, "interval of each pairing's reconcile schedule; 0 creates no schedule")
 	return cmd
 }

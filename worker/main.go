@@ -134,7 +134,7 @@ func run(ctx context.Context, cmd *cobra.Command, f flags) error {
 	}
 	defer stop()
 	if f.dev {
-		if err := service.StartPairings(ctx, svc.Client(), svc.Mappings().Names(), service.StartOptions{PollInterval: cfg.Sync.PollInterval}); err != nil {
+		if err := service.StartPairings(ctx, svc.Client(), svc.Mappings().Names(), service.StartOptions{PollInterval: cfg.Sync.PollInterval, ERPPollInterval: cfg.Sync.ERPPollInterval}); err != nil {
 			return err
 		}
 		printBanner(cmd, stack, cfg, svc.Mappings().Names())

@@ -49,6 +49,12 @@ type PairingInput struct {
 	Pairing string `json:"pairing"`
 	// PollIntervalSeconds is the time between polls (default 30).
 	PollIntervalSeconds int `json:"pollIntervalSeconds,omitempty"`
+	// ERPPollIntervalSeconds is the time between reads of the ERP change
+	// feed when it is shorter than PollIntervalSeconds (default: the poll
+	// interval, both sides read together). The ERP feed costs no webCRM
+	// budget, so it can be read more often; webCRM is read every
+	// PollIntervalSeconds (or at a poke) all the same.
+	ERPPollIntervalSeconds int `json:"erpPollIntervalSeconds,omitempty"`
 	// OverlapSeconds is how far before its watermark the webCRM query starts (default 5).
 	OverlapSeconds int `json:"overlapSeconds,omitempty"`
 	// BatchSize is the number of records read per activity call (default 500).
@@ -80,6 +86,7 @@ type PairingStatus struct {
 	Paused          bool            `json:"paused"`
 	PauseReason     string          `json:"pauseReason,omitempty"`
 	PollInterval    time.Duration   `json:"pollInterval"`
+	ERPPollInterval time.Duration   `json:"erpPollInterval,omitempty"`
 	WebCRMWatermark time.Time       `json:"webcrmWatermark"`
 	ERPToken        string          `json:"erpToken"`
 	LastPollAt      time.Time       `json:"lastPollAt"`
@@ -108,8 +115,9 @@ type pairing struct {
 	pause   workflow.ReceiveChannel
 	resume  workflow.ReceiveChannel
 	advance workflow.ReceiveChannel
-	// pollErr collects the errors of the poll under way.
-	pollErr string
+	// webcrmErr and erpErr describe the last read of each side ("" when it
+	// went well); LastError shows both.
+	webcrmErr, erpErr string
 }
 
 func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
@@ -125,6 +133,9 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 	if in.BatchSize <= 0 {
 		in.BatchSize = DefaultBatchSize
 	}
+	if in.ERPPollIntervalSeconds >= in.PollIntervalSeconds {
+		in.ERPPollIntervalSeconds = 0 // read with webCRM
+	}
 	p.in = in
 	p.logger = log.With(workflow.GetLogger(ctx), "pairing", in.Pairing)
 	p.status = PairingStatus{
@@ -132,6 +143,7 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 		Paused:          in.Paused,
 		PauseReason:     in.PauseReason,
 		PollInterval:    time.Duration(in.PollIntervalSeconds) * time.Second,
+		ERPPollInterval: time.Duration(in.ERPPollIntervalSeconds) * time.Second,
 		WebCRMWatermark: in.WebCRMSince,
 		ERPToken:        in.ERPToken,
 		Totals:          in.Totals,
@@ -147,26 +159,48 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 
 func (p *pairing) run(ctx workflow.Context) error {
 	p.startFromBackfill(ctx)
+	// webcrmDue is when webCRM is read next; in between, when the ERP feed
+	// has an interval of its own, polls read the ERP feed only.
+	var webcrmDue time.Time
+	full := true
 	for {
 		p.drainSignals()
 		// Polls start every interval, however long a poll takes (at least
 		// minPollGap apart), so a change waits at most one interval before
 		// a poll reads it.
 		began := workflow.Now(ctx)
+		full = full || !began.Before(webcrmDue)
 		if !p.status.Paused {
-			p.pollOnce(ctx)
+			p.pollOnce(ctx, full)
+		}
+		if full {
+			webcrmDue = began.Add(p.status.PollInterval)
 		}
 		p.publish(ctx)
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return p.continueAsNew(ctx)
 		}
-		if err := p.wait(ctx, max(p.status.PollInterval-workflow.Now(ctx).Sub(began), minPollGap)); err != nil {
+		next := webcrmDue
+		if p.status.ERPPollInterval > 0 {
+			next = minTime(next, began.Add(p.status.ERPPollInterval))
+		}
+		byTimer, err := p.wait(ctx, max(next.Sub(workflow.Now(ctx)), minPollGap))
+		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// A poke, a resume (any wake but the timer) reads both sides.
+		full = !byTimer
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // pollHeartbeatTimeout is the poll activities' heartbeat timeout: how soon
@@ -179,15 +213,16 @@ const pollHeartbeatTimeout = 20 * time.Second
 // lets signals and the server breathe.
 const minPollGap = time.Second
 
-// wait blocks until d has passed (while running) or a signal arrives.
-func (p *pairing) wait(ctx workflow.Context, d time.Duration) error {
+// wait blocks until d has passed (while running) or a signal arrives, and
+// reports whether it was the timer that ended it.
+func (p *pairing) wait(ctx workflow.Context, d time.Duration) (byTimer bool, err error) {
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
 	woke := false
 	if !p.status.Paused {
 		timer := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "wait for the next poll"})
-		sel.AddFuture(timer, func(workflow.Future) { woke = true })
+		sel.AddFuture(timer, func(workflow.Future) { woke, byTimer = true, true })
 	}
 	sel.AddReceive(p.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); woke = true })
 	sel.AddReceive(p.pause, func(c workflow.ReceiveChannel, _ bool) {
@@ -210,7 +245,7 @@ func (p *pairing) wait(ctx workflow.Context, d time.Duration) error {
 	for !woke {
 		sel.Select(ctx)
 	}
-	return ctx.Err()
+	return byTimer, ctx.Err()
 }
 
 func (p *pairing) setPaused(reason string) {
@@ -286,15 +321,18 @@ func (p *pairing) advanceTo(to Positions) {
 	}
 }
 
-// pollOnce reads and dispatches the changes of both sides. An activity that
-// fails leaves its watermark where it was, so the next poll covers the same
-// changes again.
-func (p *pairing) pollOnce(ctx workflow.Context) {
-	// LastError describes the last finished poll, so a pairing whose polls
-	// keep failing shows why while the next one runs.
-	p.pollErr = ""
-	defer func() { p.status.LastError = p.pollErr }()
-	p.status.FailedLinks = nil
+// pollOnce reads and dispatches the changes of both sides, or of the ERP
+// feed only when full is false. An activity that fails leaves its watermark
+// where it was, so the next poll covers the same changes again.
+func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
+	// LastError describes the last finished read of each side, so a
+	// pairing whose polls keep failing shows why while the next one runs.
+	p.erpErr = ""
+	if full {
+		p.webcrmErr = ""
+		p.status.FailedLinks = nil
+	}
+	defer func() { p.status.LastError = joinErrors(p.webcrmErr, p.erpErr) }()
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           WebCRMTaskQueue,
 		StartToCloseTimeout: 15 * time.Minute,
@@ -306,7 +344,7 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 			NonRetryableErrorTypes: []string{ErrTypeMassDelete},
 		},
 	})
-	for i := 0; i < maxBatchesPerPoll; i++ {
+	for i := 0; full && i < maxBatchesPerPoll; i++ {
 		in := SyncInput{
 			Pairing: p.in.Pairing, Since: p.status.WebCRMWatermark, Recent: p.in.Recent, Limit: p.in.BatchSize,
 			Overlap: time.Duration(p.in.OverlapSeconds) * time.Second,
@@ -317,7 +355,7 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, withSummary(actx, fmt.Sprintf("poll webCRM changes since %s", in.Since.Format(time.RFC3339)))),
 			ActivitySyncWebCRM, in).Get(ctx, &res)
 		if err != nil {
-			p.fail(ctx, "webCRM", err)
+			p.webcrmErr = p.fail("webCRM", err)
 			break
 		}
 		p.count(res)
@@ -340,7 +378,7 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(erpCtx, withSummary(erpCtx, "read the ERP change feed from "+tokenLabel(in.Token))),
 			ActivitySyncERP, in).Get(ctx, &res)
 		if err != nil {
-			p.fail(ctx, "ERP", err)
+			p.erpErr = p.fail("ERP", err)
 			break
 		}
 		p.count(res)
@@ -352,9 +390,10 @@ func (p *pairing) pollOnce(ctx workflow.Context) {
 		}
 	}
 	// Polls and LastPollAt count complete polls only: a poll that failed
-	// on either side has not seen every change, and whoever waits for "two
-	// more polls" (an operator, a test for quiescence) must not be misled.
-	if p.pollErr == "" {
+	// on either side, or read the ERP feed only, has not seen every change,
+	// and whoever waits for "two more polls" (an operator, a test for
+	// quiescence) must not be misled.
+	if full && p.webcrmErr == "" && p.erpErr == "" {
 		p.status.Totals.Polls++
 		p.status.LastPollAt = workflow.Now(ctx)
 	}
@@ -383,17 +422,22 @@ func (p *pairing) count(res SyncResult) {
 	}
 }
 
-func (p *pairing) fail(ctx workflow.Context, side string, err error) {
-	msg := fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
-	if p.pollErr != "" {
-		msg = p.pollErr + "; " + msg
-	}
-	p.pollErr = msg
+// fail records a failed read of side and returns its description; the
+// mass-delete guard pauses the pairing.
+func (p *pairing) fail(side string, err error) string {
 	p.logger.Warn("poll failed", "side", side, "error", err)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeMassDelete {
 		p.setPaused("mass-delete guard: " + appErr.Message())
 	}
+	return fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
+}
+
+func joinErrors(a, b string) string {
+	if a != "" && b != "" {
+		return a + "; " + b
+	}
+	return a + b
 }
 
 func (p *pairing) publish(ctx workflow.Context) {

@@ -584,3 +584,71 @@ func TestPairingAdvanceSetsAnERPTokenItDoesNotHave(t *testing.T) {
 	require.Len(t, erp, 2)
 	assert.Equal(t, "900", erp[1].in.Token)
 }
+
+func TestPairingReadsTheERPFeedMoreOftenThanWebCRM(t *testing.T) {
+	t.Parallel()
+	env, rec := steadyPairingEnv(t)
+	start := env.Now()
+	var st PairingStatus
+	stopAt(env, 11*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 2, WebCRMSince: base, ERPToken: "1"})
+	requireCanceled(t, env)
+	at := func(activity string) []time.Duration {
+		var out []time.Duration
+		for _, c := range rec.list(activity) {
+			out = append(out, c.at.Sub(start))
+		}
+		return out
+	}
+	assert.Equal(t, []time.Duration{0, 10 * time.Second}, at(ActivitySyncWebCRM), "webCRM every poll interval")
+	assert.Equal(t, []time.Duration{0, 2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second, 10 * time.Second}, at(ActivitySyncERP),
+		"the ERP feed every ERP poll interval")
+	assert.Equal(t, 2, st.Totals.Polls, "only polls that read both sides count")
+	assert.Equal(t, "7", st.ERPToken)
+	assert.Equal(t, 2*time.Second, st.ERPPollInterval)
+}
+
+func TestPairingPokeReadsBothSidesBetweenERPPolls(t *testing.T) {
+	t.Parallel()
+	env, rec := steadyPairingEnv(t)
+	start := env.Now()
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 3*time.Second)
+	stopAt(env, 12*time.Second, nil)
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 4, WebCRMSince: base, ERPToken: "1"})
+	requireCanceled(t, env)
+	var crm []time.Duration
+	for _, c := range rec.list(ActivitySyncWebCRM) {
+		crm = append(crm, c.at.Sub(start))
+	}
+	assert.Equal(t, []time.Duration{0, 3 * time.Second}, crm, "the poke reads webCRM at once, and the next webCRM read is an interval after it")
+}
+
+func TestPairingERPIntervalNotShorterThanThePollIntervalReadsBothTogether(t *testing.T) {
+	t.Parallel()
+	env, rec := steadyPairingEnv(t)
+	var st PairingStatus
+	stopAt(env, 25*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 10, WebCRMSince: base, ERPToken: "1"})
+	requireCanceled(t, env)
+	assert.Len(t, rec.list(ActivitySyncWebCRM), 3)
+	assert.Len(t, rec.list(ActivitySyncERP), 3)
+	assert.Zero(t, st.ERPPollInterval)
+}
+
+func TestPairingKeepsAWebCRMErrorThroughERPOnlyPolls(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	rec := &syncRecorder{}
+	rec.drive(env, ActivitySyncWebCRM, func(int, SyncInput) (SyncResult, error) {
+		return SyncResult{}, temporal.NewNonRetryableApplicationError("webCRM says 401", "Unauthorized", nil)
+	})
+	rec.drive(env, ActivitySyncERP, erpStep(never))
+	var st PairingStatus
+	stopAt(env, 7*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 30, ERPPollIntervalSeconds: 2, WebCRMSince: base, ERPToken: "1"})
+	requireCanceled(t, env)
+	require.Len(t, rec.list(ActivitySyncERP), 4, "ERP feed read at 0, 2, 4 and 6 s")
+	assert.Contains(t, st.LastError, "webCRM poll failed", "the webCRM error stays shown until webCRM is read again")
+	assert.Contains(t, st.LastError, "401")
+	assert.Zero(t, st.Totals.Polls)
+}

@@ -136,6 +136,7 @@ func TestRecordHistories(t *testing.T) {
 	rec.recordLinkContinueAsNew(dedicated)
 	rec.recordPairing(dedicated)
 	rec.recordBackfill(shared)
+	rec.recordPairingERPInterval(shared)
 	rec.recordReconcile(shared)
 
 	r := newReplayer(t)
@@ -482,6 +483,21 @@ func (r *recorder) recordPairing(c client.Client) {
 	types := r.collect(c, "pairing-from-backfill", id, run.GetRunID())
 	require.GreaterOrEqual(t, len(types), 2)
 	require.Equal(t, "PairingWorkflow", types[len(types)-1])
+}
+
+// recordPairingERPInterval: a pairing that reads the ERP feed every second
+// and webCRM every hour: ERP-only polls, then a poke that reads both sides.
+func (r *recorder) recordPairingERPInterval(c client.Client) {
+	t := r.t
+	const pairing = "persons" // not the pairing the backfill recording signals
+	id := PairingWorkflowID(pairing)
+	run := r.start(c, id, PairingWorkflow, PairingInput{Pairing: pairing, PollIntervalSeconds: 3600, ERPPollIntervalSeconds: 1})
+	r.waitStatus(c, id, "three ERP-only polls", func(s PairingStatus) bool { return s.ERPToken == "4" })
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalPoke, nil))
+	st := r.waitStatus(c, id, "a poked poll", func(s PairingStatus) bool { return s.Totals.Polls == 2 })
+	require.Equal(t, time.Second, st.ERPPollInterval)
+	require.NoError(t, c.TerminateWorkflow(r.ctx, id, "", "recording done"))
+	require.Equal(t, []string{"PairingWorkflow"}, r.collect(c, "pairing-erp-interval", id, run.GetRunID()))
 }
 
 // recordBackfill: for each side a mark, a count and two pages; then the

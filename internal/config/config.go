@@ -69,7 +69,11 @@ type ERP struct {
 type Sync struct {
 	MappingsDir  string        `yaml:"mappingsDir"`  // TANDEM_MAPPINGS_DIR; empty = the built-in defaults
 	PollInterval time.Duration `yaml:"pollInterval"` // TANDEM_POLL_INTERVAL, default 30s
-	Concurrency  int           `yaml:"concurrency"`  // TANDEM_DISPATCH_CONCURRENCY: changes dispatched at once per activity, default 16
+	// ERPPollInterval is the time between reads of the ERP change feed, which
+	// cost no webCRM budget (TANDEM_ERP_POLL_INTERVAL, default 2s; not
+	// longer than PollInterval).
+	ERPPollInterval time.Duration `yaml:"erpPollInterval"`
+	Concurrency     int           `yaml:"concurrency"` // TANDEM_DISPATCH_CONCURRENCY: changes dispatched at once per activity, default 16
 }
 
 // Worker holds the worker process's own settings.
@@ -88,7 +92,7 @@ func Default() Config {
 	return Config{
 		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
 		WebCRM:   WebCRM{BaseURL: "https://api.webcrm.com", RequestsPerMinute: 250},
-		Sync:     Sync{PollInterval: 30 * time.Second, Concurrency: 16},
+		Sync:     Sync{PollInterval: 30 * time.Second, ERPPollInterval: 2 * time.Second, Concurrency: 16},
 		Worker: Worker{MetricsAddr: "127.0.0.1:9090", HooksAddr: "127.0.0.1:8085", LogLevel: "info",
 			CodecAddr: "127.0.0.1:8088", CodecOrigin: "http://127.0.0.1:8233"},
 	}
@@ -151,6 +155,14 @@ func envVars() []envVar {
 				return fmt.Errorf("TANDEM_POLL_INTERVAL=%q is not a duration such as 30s", v)
 			}
 			c.Sync.PollInterval = d
+			return nil
+		}},
+		{"TANDEM_ERP_POLL_INTERVAL", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("TANDEM_ERP_POLL_INTERVAL=%q is not a duration such as 2s", v)
+			}
+			c.Sync.ERPPollInterval = d
 			return nil
 		}},
 		num("TANDEM_DISPATCH_CONCURRENCY", func(c *Config) *int { return &c.Sync.Concurrency }),
@@ -253,6 +265,9 @@ func (c Config) Validate() error {
 	}
 	if c.Sync.PollInterval < time.Second {
 		errs = append(errs, fmt.Errorf("sync.pollInterval must be at least 1s, got %s", c.Sync.PollInterval))
+	}
+	if c.Sync.ERPPollInterval < time.Second {
+		errs = append(errs, fmt.Errorf("sync.erpPollInterval must be at least 1s, got %s", c.Sync.ERPPollInterval))
 	}
 	if c.Sync.Concurrency <= 0 {
 		errs = append(errs, fmt.Errorf("sync.concurrency must be positive, got %d", c.Sync.Concurrency))

@@ -41,17 +41,19 @@ func TestLoadAcceptsEmptyFile(t *testing.T) {
 }
 
 func TestLoadRejectsBadEnvironmentValues(t *testing.T) {
-	_, err := Load("", env(map[string]string{"TANDEM_POLL_INTERVAL": "soon", "WEBCRM_REQUESTS_PER_MINUTE": "many"}))
+	_, err := Load("", env(map[string]string{"TANDEM_POLL_INTERVAL": "soon", "WEBCRM_REQUESTS_PER_MINUTE": "many", "TANDEM_ERP_POLL_INTERVAL": "often"}))
 	require.ErrorContains(t, err, "TANDEM_POLL_INTERVAL")
 	require.ErrorContains(t, err, "WEBCRM_REQUESTS_PER_MINUTE")
+	require.ErrorContains(t, err, "TANDEM_ERP_POLL_INTERVAL")
 }
 
 func TestValidateNamesEveryMissingSetting(t *testing.T) {
 	cfg := Default()
 	cfg.ERP.BaseURL = "not a url"
 	cfg.Worker.LogLevel = "loud"
+	cfg.Sync.ERPPollInterval = 100 * time.Millisecond
 	err := cfg.Validate()
-	for _, want := range []string{"WEBCRM_API_TOKEN", "CUSTOMERP_API_KEY", "CUSTOMERP_BASE_URL", "loud"} {
+	for _, want := range []string{"WEBCRM_API_TOKEN", "CUSTOMERP_API_KEY", "CUSTOMERP_BASE_URL", "loud", "sync.erpPollInterval"} {
 		require.ErrorContains(t, err, want)
 	}
 }

@@ -17,6 +17,9 @@ import (
 // StartOptions tune StartPairings.
 type StartOptions struct {
 	PollInterval time.Duration
+	// ERPPollInterval is the time between reads of the ERP change feed
+	// (default, or not shorter than PollInterval: read with webCRM).
+	ERPPollInterval time.Duration
 	// ReconcileEvery is the interval of each pairing's reconcile schedule
 	// (default 1h; negative: no schedule).
 	ReconcileEvery time.Duration
@@ -31,7 +34,8 @@ func StartPairings(ctx context.Context, c client.Client, names []string, opts St
 	}
 	var errs []error
 	for _, name := range names {
-		in := workflows.PairingInput{Pairing: name, PollIntervalSeconds: int(opts.PollInterval / time.Second)}
+		in := workflows.PairingInput{Pairing: name, PollIntervalSeconds: int(opts.PollInterval / time.Second),
+			ERPPollIntervalSeconds: int(opts.ERPPollInterval / time.Second)}
 		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID:                       workflows.PairingWorkflowID(name),
 			TaskQueue:                workflows.TaskQueue,
