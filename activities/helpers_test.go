@@ -99,6 +99,12 @@ func TestTrimRecentKeepsTheWindowSorted(t *testing.T) {
 	require.True(t, at.Equal(base.Add(7*time.Second)))
 	_, ok = parseRecentKey("no-at-sign")
 	require.False(t, ok)
+
+	burst := map[string]time.Time{}
+	for i := range maxRecent + 1 {
+		burst[fmt.Sprintf("%d@%s", i, base.Format(time.RFC3339Nano))] = base
+	}
+	require.Nil(t, trimRecent(burst, base), "a burst larger than maxRecent is not carried to the next poll")
 }
 
 func TestDeepMergeOverlaysNestedObjectsWithoutSharingThem(t *testing.T) {

@@ -543,13 +543,24 @@ func parseRecentKey(key string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// trimRecent keeps the keys at or after cutoff, sorted for a stable result.
+// maxRecent bounds the keys a webCRM poll carries to the next: a burst of
+// records inside the overlap window (a bulk import) would otherwise grow
+// the pairing's input and history with every record of it.
+const maxRecent = 2000
+
+// trimRecent keeps the keys at or after cutoff, sorted for a stable result;
+// none when there are more than maxRecent, so that the next poll checks the
+// window's records against their links instead (one Describe each, no
+// write) until the pairing stops reading the settled window.
 func trimRecent(recent map[string]time.Time, cutoff time.Time) []string {
 	var out []string
 	for k, at := range recent {
 		if !at.Before(cutoff) {
 			out = append(out, k)
 		}
+	}
+	if len(out) > maxRecent {
+		return nil
 	}
 	sort.Strings(out)
 	return out

@@ -68,8 +68,12 @@ type PairingInput struct {
 	// ERPToken is where the ERP change feed starts (default: the beginning).
 	ERPToken string `json:"erpToken,omitempty"`
 	// Carried through continue-as-new.
-	Recent []string        `json:"recent,omitempty"`
-	Totals PairingCounters `json:"totals,omitempty"`
+	Recent []string `json:"recent,omitempty"`
+	// WindowSettled is the webCRM watermark whose overlap window has been
+	// read late enough that no commit can still land in it (see
+	// windowSettle); polls do not read it again while the watermark stays.
+	WindowSettled time.Time       `json:"windowSettled,omitzero"`
+	Totals        PairingCounters `json:"totals,omitempty"`
 }
 
 // PairingCounters counts what a pairing has done since it started.
@@ -208,6 +212,11 @@ func minTime(a, b time.Time) time.Time {
 // few seconds while they run, whatever they wait for.
 const pollHeartbeatTimeout = 20 * time.Second
 
+// windowSettle is how long after a watermark plus its overlap the window
+// before it is read one last time: the margin for the difference between
+// webCRM's clock and Temporal's.
+const windowSettle = 5 * time.Second
+
 // minPollGap is the least time between the end of a poll and the start of
 // the next, so a pairing whose polls take longer than its interval still
 // lets signals and the server breathe.
@@ -344,12 +353,16 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 			NonRetryableErrorTypes: []string{ErrTypeMassDelete},
 		},
 	})
+	overlap := time.Duration(p.in.OverlapSeconds) * time.Second
+	began := workflow.Now(ctx)
 	for i := 0; full && i < maxBatchesPerPoll; i++ {
+		since := p.status.WebCRMWatermark
 		in := SyncInput{
-			Pairing: p.in.Pairing, Since: p.status.WebCRMWatermark, Recent: p.in.Recent, Limit: p.in.BatchSize,
-			Overlap: time.Duration(p.in.OverlapSeconds) * time.Second,
-			// The overlap window is read once per poll, not per batch.
-			ReadWindow: i == 0,
+			Pairing: p.in.Pairing, Since: since, Recent: p.in.Recent, Limit: p.in.BatchSize,
+			Overlap: overlap,
+			// The overlap window is read once per poll, not per batch, and
+			// not at all once it has settled.
+			ReadWindow: i == 0 && !since.Equal(p.in.WindowSettled),
 		}
 		var res SyncResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, withSummary(actx, fmt.Sprintf("poll webCRM changes since %s", in.Since.Format(time.RFC3339)))),
@@ -359,6 +372,13 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 			break
 		}
 		p.count(res)
+		if in.ReadWindow && began.Sub(since) >= overlap+windowSettle {
+			// Read at least windowSettle past the overlap after its
+			// watermark: a transaction that started in the window has
+			// committed by now. A burst of records written within the
+			// window (a bulk import) is read once, not every poll.
+			p.in.WindowSettled = since
+		}
 		if !res.Next.IsZero() {
 			p.status.WebCRMWatermark = res.Next
 		}

@@ -652,3 +652,29 @@ func TestPairingKeepsAWebCRMErrorThroughERPOnlyPolls(t *testing.T) {
 	assert.Contains(t, st.LastError, "401")
 	assert.Zero(t, st.Totals.Polls)
 }
+
+// TestPairingReadsASettledWindowNoMore: while the watermark stays, the
+// overlap window before it is read until a poll starts overlap+windowSettle
+// after it, and then no more (a bulk import inside the window is not read
+// again every poll).
+func TestPairingReadsASettledWindowNoMore(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	rec := &syncRecorder{}
+	still := func(_ int, in SyncInput) (SyncResult, error) { return SyncResult{Next: in.Since}, nil } // nothing new
+	rec.drive(env, ActivitySyncWebCRM, still)
+	rec.drive(env, ActivitySyncERP, erpStep(never))
+	watermark := env.Now().Add(-2 * time.Second).UTC()
+	var st PairingStatus
+	stopAt(env, 35*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, WebCRMSince: watermark, ERPToken: "1"})
+	requireCanceled(t, env)
+	var reads []bool
+	for _, c := range rec.list(ActivitySyncWebCRM) {
+		reads = append(reads, c.in.ReadWindow)
+	}
+	// Polls at 0, 10, 20 and 30 s: 2 s and 12 s after the watermark the
+	// window is read (the second read settles it: 12 s ≥ 5 s overlap + 5 s).
+	assert.Equal(t, []bool{true, true, false, false}, reads)
+	assert.True(t, watermark.Equal(st.WebCRMWatermark))
+}
