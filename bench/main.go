@@ -1,7 +1,7 @@
 // Command bench measures tandem end to end and prints each figure with its
 // settings:
 //
-//	go run ./bench                 # default sizes, about 10 minutes on 2 cores
+//	go run ./bench                 # default sizes, about 11 minutes on 2 cores
 //	go run ./bench -n 2000 -edits 50 -creates 100   # a quick run
 //
 // It starts what it needs in this process (a persistent Temporal dev server
@@ -44,6 +44,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/service"
@@ -95,9 +96,9 @@ func (r *report) printf(format string, args ...any) {
 
 func run(ctx context.Context, s settings) error {
 	rep := &report{}
-	rep.printf("tandem benchmark %s\nmachine: %s/%s, %d CPUs, %s\nsettings: n=%d edits=%d creates=%d concurrency=%d poll=%s\n\n",
+	rep.printf("tandem benchmark %s\nmachine: %s/%s, %d CPUs, %s\nsettings: n=%d edits=%d creates=%d concurrency=%d poll=%s erp-poll=%s\n\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(),
-		s.n, s.edits, s.creates, s.concurrency, s.poll)
+		s.n, s.edits, s.creates, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 	dir, err := os.MkdirTemp("", "tandem-bench-")
 	if err != nil {
 		return err
@@ -191,7 +192,7 @@ func run(ctx context.Context, s settings) error {
 		return err
 	}
 	if ps, err := pairingStatus(ctx, svc.Client(), "organisations"); err == nil {
-		rep.printf("   pairings started after the backfills: 3 polls in %s; organisations read %d records (the 5 s overlap window before its watermark, read every poll) and dispatched %d (they start from the backfills' positions)\n",
+		rep.printf("   pairings started after the backfills: 3 polls in %s; organisations read %d records and dispatched %d (they start from the backfills' positions; what they read is the 5 s overlap window before the webCRM mark, read until it settles, and every dispatch was skipped as already seen)\n",
 			time.Since(start).Round(time.Millisecond), ps.Totals.Seen, ps.Totals.Dispatched)
 	}
 	if events, err := linkEvents(ctx, svc.Client(), "organisations"); err == nil {
@@ -202,7 +203,7 @@ func run(ctx context.Context, s settings) error {
 		s.n, ws.TotalRequests, totalWebWrites(ws.Writes), sumInt(es.Writes))
 
 	// 3: edit latency, polling only, then with hooks.
-	rep.printf("3. edit → visible on the other side, %d edits each way, poll interval %s\n", s.edits, s.poll)
+	rep.printf("3. edit → visible on the other side, %d edits each way, poll interval %s (the ERP feed is read every %s)\n", s.edits, s.poll, cfg.Sync.ERPPollInterval)
 	for _, hooks := range []bool{false, true} {
 		if hooks {
 			if err := registerHooks(ctx, cfg); err != nil {
