@@ -238,8 +238,13 @@ func run(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
-	rep.printf("5. with %d organisations links: apply latency (webCRM edit → ERP, hooks) p50 %s p99 %s; peak memory of this process (worker + simulators + bench) %s\n\n",
+	rep.printf("5. with %d organisations links: apply latency (webCRM edit → ERP, hooks) p50 %s p99 %s; peak memory of this process (worker + simulators + bench) %s\n",
 		links.GetCount(), pct(lat, 50), pct(lat, 99), peakRSS())
+	if sim, rest, err := heapSplit(); err == nil {
+		rep.printf("   in-use Go heap after a GC: simulators %.0f MB, worker + bench %.0f MB (from a heap profile; the resident size adds the GC's headroom, stacks and runtime)\n",
+			float64(sim)/1e6, float64(rest)/1e6)
+	}
+	rep.printf("\n")
 
 	// 4: ERP → webCRM creation under the webCRM rate limit.
 	rate, calls, err := createUnderLimit(ctx, st, s.creates)
