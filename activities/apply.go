@@ -70,7 +70,7 @@ func (a *Activities) newApplyRun(in workflows.ApplyInput, cache *lookups) (*appl
 		a: a, p: p, in: in, st: in.State,
 		store: map[workflows.Side]store{workflows.WebCRM: ws, workflows.ERP: es},
 		recs:  map[workflows.Side]record{},
-		refs:  &resolver{d: a.dispatcher},
+		refs:  &resolver{d: a.dispatcher, c: a.Temporal},
 		cache: cache,
 	}, nil
 }

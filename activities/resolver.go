@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/workflows"
@@ -16,6 +18,7 @@ import (
 // the caller blocks with the reason remembered here.
 type resolver struct {
 	d       *links.Dispatcher
+	c       client.Client // for the look-up that does not wake a link; nil skips it
 	mu      sync.Mutex
 	reasons map[string]string
 	// final holds the links that are settled without a counterpart by
@@ -37,6 +40,22 @@ func (e *resolveError) Unwrap() error { return e.err }
 // Resolve implements mappings.Resolver.
 func (r *resolver) Resolve(ctx context.Context, pairing string, from mappings.Side, id string) (string, bool, error) {
 	side := workflows.Side(from)
+	// A link that holds both records answers from its search attributes
+	// (one Describe), which leaves a link at rest asleep: a backfill of
+	// persons would otherwise wake every organisation's link.
+	if r.c != nil {
+		info, err := links.Inspect(ctx, r.c, workflows.LinkWorkflowID(pairing, side, id))
+		if err != nil {
+			return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, from, id, err)}
+		}
+		other := info.ErpID
+		if side == workflows.ERP {
+			other = info.CrmID
+		}
+		if info.Kind == links.KindLink && other != "" && info.State != "" && info.State != workflows.StateDeleted {
+			return other, true, nil
+		}
+	}
 	out, err := r.d.Ensure(ctx, pairing, workflows.Change{Side: side, ID: id, Source: workflows.SourceDependency})
 	if err != nil {
 		return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, from, id, err)}

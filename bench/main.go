@@ -56,6 +56,7 @@ import (
 
 type settings struct {
 	n           int
+	persons     int
 	edits       int
 	creates     int
 	concurrency int
@@ -67,6 +68,7 @@ type settings struct {
 func main() {
 	var s settings
 	flag.IntVar(&s.n, "n", 10000, "organisations in the backfill (1, 2, 5); -n 100000 for the large scale run")
+	flag.IntVar(&s.persons, "persons", -1, "persons in the backfill (1), each of one of the organisations (default n/5)")
 	flag.IntVar(&s.edits, "edits", 200, "edits in each direction (3)")
 	flag.IntVar(&s.creates, "creates", 5000, "ERP customers created into rate-limited webCRM (4)")
 	flag.IntVar(&s.concurrency, "concurrency", 96, "records dispatched at once, also used by the baseline")
@@ -74,6 +76,9 @@ func main() {
 	flag.StringVar(&s.out, "out", "bench/results", "directory for the raw output")
 	flag.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (worker, simulators) during the full-stack backfill (1) to this file")
 	flag.Parse()
+	if s.persons < 0 {
+		s.persons = s.n / 5
+	}
 	if err := run(context.Background(), s); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -96,9 +101,9 @@ func (r *report) printf(format string, args ...any) {
 
 func run(ctx context.Context, s settings) error {
 	rep := &report{}
-	rep.printf("tandem benchmark %s\nmachine: %s/%s, %d CPUs, %s\nsettings: n=%d edits=%d creates=%d concurrency=%d poll=%s erp-poll=%s\n\n",
+	rep.printf("tandem benchmark %s\nmachine: %s/%s, %d CPUs, %s\nsettings: n=%d persons=%d edits=%d creates=%d concurrency=%d poll=%s erp-poll=%s\n\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(),
-		s.n, s.edits, s.creates, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		s.n, s.persons, s.edits, s.creates, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 	dir, err := os.MkdirTemp("", "tandem-bench-")
 	if err != nil {
 		return err
@@ -130,7 +135,11 @@ func run(ctx context.Context, s settings) error {
 	defer stopWorker()
 	go func() { _ = svc.Run(wctx) }()
 
-	if err := seedOrganisations(st, s.n); err != nil {
+	orgIDs, err := seedOrganisations(st, s.n)
+	if err != nil {
+		return err
+	}
+	if err := seedPersons(st, orgIDs, s.persons); err != nil {
 		return err
 	}
 	// 1 + 2: backfill through the stack.
@@ -161,8 +170,17 @@ func run(ctx context.Context, s settings) error {
 	rep.printf("   ratio:       %.2f× of the baseline\n", float64(s.n)/stackTime.Seconds()/baseRate)
 	rep.printf("   where the time goes: CPU during the backfill: Temporal dev server %.0f s (%.0f%% of %d cores), worker + simulators %.0f s (%.0f%%)\n",
 		serverCPU, 100*serverCPU/stackTime.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU(), selfCPU, 100*selfCPU/stackTime.Seconds()/float64(runtime.NumCPU()))
+	if s.persons > 0 {
+		start := time.Now()
+		if _, err := backfill(ctx, svc.Client(), "persons", workflows.BackfillWebCRM, s.concurrency); err != nil {
+			return err
+		}
+		took := time.Since(start)
+		rep.printf("   persons:     %6.1f records/s (%d persons in %s; each resolves its organisation's link for the ERP customer it refers to)\n",
+			float64(s.persons)/took.Seconds(), s.persons, took.Round(time.Millisecond))
+	}
 	rep.printf("\n")
-	rep.printf("2. webCRM requests per record in the backfill: %.4f (%d requests)\n", float64(webStats.TotalRequests)/float64(s.n), webStats.TotalRequests)
+	rep.printf("2. webCRM requests per record in the organisations backfill: %.4f (%d requests)\n", float64(webStats.TotalRequests)/float64(s.n), webStats.TotalRequests)
 
 	// The ERP side of the backfill: every customer the webCRM side created
 	// is visited once more and must be skipped without a write.
@@ -172,6 +190,11 @@ func run(ctx context.Context, s settings) error {
 	erpSide, err := backfill(ctx, svc.Client(), "organisations", workflows.BackfillERP, s.concurrency)
 	if err != nil {
 		return err
+	}
+	if s.persons > 0 {
+		if _, err := backfill(ctx, svc.Client(), "persons", workflows.BackfillERP, s.concurrency); err != nil {
+			return err
+		}
 	}
 	erpTime := time.Since(start)
 	ws, es := st.WebCRM.Stats(), st.ERP.Stats()
@@ -311,9 +334,10 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-func seedOrganisations(st *devstack.Stack, n int) error {
+func seedOrganisations(st *devstack.Stack, n int) ([]int, error) {
+	ids := make([]int, 0, n)
 	for i := 0; i < n; i++ {
-		_, err := st.WebCRM.Put("Organisations", map[string]any{
+		id, err := st.WebCRM.Put("Organisations", map[string]any{
 			"OrganisationName":      fmt.Sprintf("Bench Organisation %05d ApS", i),
 			"OrganisationVatNumber": fmt.Sprintf("DK9%07d", i),
 			"OrganisationAddress":   fmt.Sprintf("Søndergade %d\n2. sal", i%200+1),
@@ -323,7 +347,26 @@ func seedOrganisations(st *devstack.Stack, n int) error {
 			"OrganisationTelephone": fmt.Sprintf("+45 70 %02d %02d %02d", i%100, (i/100)%100, (i/10000)%100),
 		})
 		if err != nil {
-			return fmt.Errorf("seed organisation %d: %w", i, err)
+			return nil, fmt.Errorf("seed organisation %d: %w", i, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// seedPersons writes n webCRM persons, spread over the organisations.
+func seedPersons(st *devstack.Stack, orgIDs []int, n int) error {
+	for i := 0; i < n && len(orgIDs) > 0; i++ {
+		_, err := st.WebCRM.Put("Persons", map[string]any{
+			"PersonOrganisationId": orgIDs[(i*7)%len(orgIDs)],
+			"PersonFirstName":      "Bench",
+			"PersonLastName":       fmt.Sprintf("Person %05d", i),
+			"PersonEmail":          fmt.Sprintf("bench.person%05d@example.com", i),
+			"PersonTitle":          "Buyer",
+			"PersonStatus":         "Active",
+		})
+		if err != nil {
+			return fmt.Errorf("seed person %d: %w", i, err)
 		}
 	}
 	return nil

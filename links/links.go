@@ -318,8 +318,9 @@ type Info struct {
 	Kind Kind
 	// Seen holds the versions a link in state ok has synced.
 	Seen workflows.LinkMemo
-	// CrmID and ErpID are a link's record ids, from its search attributes.
-	CrmID, ErpID string
+	// CrmID and ErpID are a link's record ids, and State its state, from its
+	// search attributes.
+	CrmID, ErpID, State string
 }
 
 // Holds reports whether the link holds, or may take, the record (side,
@@ -359,6 +360,7 @@ func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, err
 	_ = desc.GetMemoValue(workflows.MemoSeen, &info.Seen)
 	info.CrmID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.CrmIDKey)
 	info.ErpID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.ErpIDKey)
+	info.State, _ = desc.TypedSearchAttributes.GetKeyword(workflows.StateKey)
 	return info, nil
 }
 
