@@ -36,7 +36,7 @@ func newLookups(asOf time.Time) *lookups {
 // askedAt is the moment a look-up counts as asked: the start of the batch,
 // or now outside one. The index answers from a refresh begun after it.
 func (l *lookups) askedAt() time.Time {
-	if l == nil || l.asOf.IsZero() {
+	if l == nil {
 		return time.Now()
 	}
 	return l.asOf

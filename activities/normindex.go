@@ -115,8 +115,8 @@ func (a *Activities) indexLookup(ctx context.Context, p *mappings.Pairing, side 
 	}
 	seen := map[string]bool{}
 	for _, want := range wants {
-		for id := range idx.ids[want] {
-			if want != "" && !seen[id] {
+		for id := range idx.ids[want] { // put keeps no "" value
+			if !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
 			}

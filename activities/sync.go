@@ -181,8 +181,11 @@ func (a *Activities) route(ctx context.Context, pairing string, ch workflows.Cha
 	// (or skip it, when the link has seen this version) without an index
 	// entry of its own.
 	home, info, err := a.tokenHome(ctx, pairing, ch)
-	if err != nil || home == "" {
-		return workflows.Outcome{}, err == nil, err
+	if err != nil {
+		return workflows.Outcome{}, false, err
+	}
+	if home == "" {
+		return workflows.Outcome{}, true, nil
 	}
 	if info.Seen.Seen(ch) {
 		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, false, nil

@@ -191,15 +191,15 @@ func run(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
+	erpTime := time.Since(start)
+	ws, es := st.WebCRM.Stats(), st.ERP.Stats()
+	rep.printf("   backfill of the ERP side after it: %d customers visited in %s (%.0f records/s; %v); webCRM requests %d, webCRM writes %d, ERP writes %d (writes must be 0)\n",
+		erpSide.Done, erpTime.Round(time.Millisecond), float64(erpSide.Done)/erpTime.Seconds(), erpSide.Actions, ws.TotalRequests, totalWebWrites(ws.Writes), sumInt(es.Writes))
 	if s.persons > 0 {
 		if _, err := backfill(ctx, svc.Client(), "persons", workflows.BackfillERP, s.concurrency); err != nil {
 			return err
 		}
 	}
-	erpTime := time.Since(start)
-	ws, es := st.WebCRM.Stats(), st.ERP.Stats()
-	rep.printf("   backfill of the ERP side after it: %d customers visited in %s (%.0f records/s; %v); webCRM writes %d, ERP writes %d (must be 0)\n",
-		erpSide.Done, erpTime.Round(time.Millisecond), float64(erpSide.Done)/erpTime.Seconds(), erpSide.Actions, totalWebWrites(ws.Writes), sumInt(es.Writes))
 
 	// Steady state: start the pairings. They start where the backfills
 	// started reading (BackfillProgress.From), so their first polls read

@@ -268,9 +268,9 @@ type ReconcileResult struct {
 // ReconcileWorkflow finds the linked records that disappeared, from webCRM
 // (which has no tombstones and no deletes in its API) and from the ERP (whose
 // tombstone a pairing started from a backfill's position never read), and
-// hands each to its link, which applies the pairing's delete policy. More than MaxDeleteShare missing stops
-// the run (the mass-delete guard) and reports it. Run it on a Temporal
-// Schedule.
+// hands each to its link, which applies the pairing's delete policy. More
+// than MaxDeleteShare missing stops the run (the mass-delete guard) and
+// reports it. Run it on a Temporal Schedule.
 func ReconcileWorkflow(ctx workflow.Context, in ReconcileInput) (ReconcileResult, error) {
 	if in.Pairing == "" {
 		return ReconcileResult{}, temporal.NewNonRetryableApplicationError(`reconcile input needs "pairing"`, "InvalidInput", nil)

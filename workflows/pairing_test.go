@@ -42,6 +42,15 @@ func (r *syncRecorder) list(activity string) []syncCall {
 	return out
 }
 
+// offsets returns when each call of activity came, counted from start.
+func (r *syncRecorder) offsets(activity string, start time.Time) []time.Duration {
+	var out []time.Duration
+	for _, c := range r.list(activity) {
+		out = append(out, c.at.Sub(start))
+	}
+	return out
+}
+
 // drive makes the named activity answer answer(n, in), n counting that
 // activity's calls from 0.
 func (r *syncRecorder) drive(env *testsuite.TestWorkflowEnvironment, activity string, answer func(n int, in SyncInput) (SyncResult, error)) {
@@ -194,10 +203,7 @@ func TestPairingPollsStartEveryIntervalHoweverLongTheyTake(t *testing.T) {
 	stopAt(env, 44*time.Second, func() {})
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, BatchSize: 50})
 	requireCanceled(t, env)
-	var at []time.Duration
-	for _, c := range rec.list(ActivitySyncWebCRM) {
-		at = append(at, c.at.Sub(start))
-	}
+	at := rec.offsets(ActivitySyncWebCRM, start)
 	assert.Equal(t, []time.Duration{0, 10 * time.Second, 20 * time.Second, 35 * time.Second}, at)
 }
 
@@ -310,10 +316,7 @@ func TestPairingPokePollsBeforeInterval(t *testing.T) {
 	stopAt(env, 70*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 60})
 	requireCanceled(t, env)
-	var at []time.Duration
-	for _, c := range rec.list(ActivitySyncERP) {
-		at = append(at, c.at.Sub(start))
-	}
+	at := rec.offsets(ActivitySyncERP, start)
 	assert.Equal(t, []time.Duration{0, 5 * time.Second, 65 * time.Second}, at,
 		"start, poke, then a full interval after the poked poll")
 }
@@ -335,10 +338,7 @@ func TestPairingPauseStopsPollingAndResumeRestarts(t *testing.T) {
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 30})
 	requireCanceled(t, env)
 
-	var at []time.Duration
-	for _, c := range rec.list(ActivitySyncWebCRM) {
-		at = append(at, c.at.Sub(start))
-	}
+	at := rec.offsets(ActivitySyncWebCRM, start)
 	assert.Equal(t, []time.Duration{0, 200 * time.Second}, at, "no polls while paused; resume polls at once")
 	assert.True(t, paused.Paused)
 	assert.Equal(t, "ERP maintenance", paused.PauseReason)
@@ -593,15 +593,8 @@ func TestPairingReadsTheERPFeedMoreOftenThanWebCRM(t *testing.T) {
 	stopAt(env, 11*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 2, WebCRMSince: base, ERPToken: "1"})
 	requireCanceled(t, env)
-	at := func(activity string) []time.Duration {
-		var out []time.Duration
-		for _, c := range rec.list(activity) {
-			out = append(out, c.at.Sub(start))
-		}
-		return out
-	}
-	assert.Equal(t, []time.Duration{0, 10 * time.Second}, at(ActivitySyncWebCRM), "webCRM every poll interval")
-	assert.Equal(t, []time.Duration{0, 2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second, 10 * time.Second}, at(ActivitySyncERP),
+	assert.Equal(t, []time.Duration{0, 10 * time.Second}, rec.offsets(ActivitySyncWebCRM, start), "webCRM every poll interval")
+	assert.Equal(t, []time.Duration{0, 2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second, 10 * time.Second}, rec.offsets(ActivitySyncERP, start),
 		"the ERP feed every ERP poll interval")
 	assert.Equal(t, 2, st.Totals.Polls, "only polls that read both sides count")
 	assert.Equal(t, "7", st.ERPToken)
@@ -616,10 +609,7 @@ func TestPairingPokeReadsBothSidesBetweenERPPolls(t *testing.T) {
 	stopAt(env, 12*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 4, WebCRMSince: base, ERPToken: "1"})
 	requireCanceled(t, env)
-	var crm []time.Duration
-	for _, c := range rec.list(ActivitySyncWebCRM) {
-		crm = append(crm, c.at.Sub(start))
-	}
+	crm := rec.offsets(ActivitySyncWebCRM, start)
 	assert.Equal(t, []time.Duration{0, 3 * time.Second}, crm, "the poke reads webCRM at once, and the next webCRM read is an interval after it")
 }
 

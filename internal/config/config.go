@@ -128,6 +128,16 @@ func envVars() []envVar {
 			return nil
 		}}
 	}
+	dur := func(name string, f func(c *Config) *time.Duration) envVar {
+		return envVar{name, func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a duration such as 30s", name, v)
+			}
+			*f(c) = d
+			return nil
+		}}
+	}
 	return []envVar{
 		str("TEMPORAL_ADDRESS", func(c *Config) *string { return &c.Temporal.Address }),
 		str("TEMPORAL_NAMESPACE", func(c *Config) *string { return &c.Temporal.Namespace }),
@@ -149,22 +159,8 @@ func envVars() []envVar {
 		str("CUSTOMERP_BASE_URL", func(c *Config) *string { return &c.ERP.BaseURL }),
 		str("CUSTOMERP_API_KEY", func(c *Config) *string { return &c.ERP.APIKey }),
 		str("TANDEM_MAPPINGS_DIR", func(c *Config) *string { return &c.Sync.MappingsDir }),
-		{"TANDEM_POLL_INTERVAL", func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("TANDEM_POLL_INTERVAL=%q is not a duration such as 30s", v)
-			}
-			c.Sync.PollInterval = d
-			return nil
-		}},
-		{"TANDEM_ERP_POLL_INTERVAL", func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("TANDEM_ERP_POLL_INTERVAL=%q is not a duration such as 2s", v)
-			}
-			c.Sync.ERPPollInterval = d
-			return nil
-		}},
+		dur("TANDEM_POLL_INTERVAL", func(c *Config) *time.Duration { return &c.Sync.PollInterval }),
+		dur("TANDEM_ERP_POLL_INTERVAL", func(c *Config) *time.Duration { return &c.Sync.ERPPollInterval }),
 		num("TANDEM_DISPATCH_CONCURRENCY", func(c *Config) *int { return &c.Sync.Concurrency }),
 		str("TANDEM_METRICS_ADDR", func(c *Config) *string { return &c.Worker.MetricsAddr }),
 		str("TANDEM_HOOKS_ADDR", func(c *Config) *string { return &c.Worker.HooksAddr }),
