@@ -340,6 +340,13 @@ func (ps *parser) checkField(f *Field, m map[string]pair) {
 		if spec.Property != "" {
 			ps.checkKind(node(side), f.Name, side, spec.Property, f.Type)
 		}
+		if side == SideWebCRM && len(spec.Derived) == 0 && f.Direction.Writes(side) {
+			for _, prop := range spec.Properties() {
+				if ps.writeExcluded(prop) {
+					ps.errf(node(side), f.Name, "webCRM property %q %s, so direction must be %s, not %s", prop, notWritten, WebCRMToERP, f.Direction)
+				}
+			}
+		}
 		if len(spec.Derived) > 0 {
 			if f.Direction.Writes(side) {
 				ps.errf(node(side), f.Name, "the %s side is derived (read-only), so direction must be %s-to-%s, not %s", side.label(), side, side.Other(), f.Direction)

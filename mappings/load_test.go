@@ -22,7 +22,12 @@ func TestCheckReportsEveryValidationError(t *testing.T) {
 		message     string
 	}
 	cases := map[string][]want{
-		"unknown-webcrm-property":        {{"organisations.yaml", "name", 8, `unknown webCRM property "OrganisationNme" for Organisations`}},
+		"unknown-webcrm-property": {{"organisations.yaml", "name", 8, `unknown webCRM property "OrganisationNme" for Organisations`}},
+		"webcrm-write-excluded": {
+			{"organisations.yaml", "webcrm.constants", 4, `webCRM property "OrganisationCreatedAt" is never written to webCRM (a credential or a field webCRM maintains), so it cannot be a constant`},
+			{"organisations.yaml", "delete.deactivate-in-webcrm", 9, `webCRM property "OrganisationUpdatedAt" is never written to webCRM (a credential or a field webCRM maintains), so it cannot mark a record inactive`},
+			{"organisations.yaml", "changed", 16, `webCRM property "OrganisationUpdatedAt" is never written to webCRM (a credential or a field webCRM maintains), so direction must be webcrm-to-erp, not both`},
+		},
 		"unknown-erp-property":           {{"organisations.yaml", "address", 10, `unknown ERP property "postalAddress.line3" for customers`}},
 		"transform-on-int":               {{"quotationlines.yaml", "sort-order", 11, "type mismatch: transform trim needs a text field, but the field is int"}},
 		"decimal-mapped-to-bool":         {{"products.yaml", "price", 10, `type mismatch: the field is decimal, but ERP property "active" holds true/false`}},
@@ -95,6 +100,22 @@ func TestValidMinimalFile(t *testing.T) {
 	require.Equal(t, Both, f.Direction, "direction defaults to both")
 	require.Equal(t, OwnerNewest, f.Owner, "owner defaults to newest")
 	require.Equal(t, TypeString, f.Type, "type defaults to string")
+}
+
+// TestServerFieldsAreReadNotWritten: a property webCRM maintains may be read into the ERP,
+// but a field that writes it to webCRM is refused.
+func TestServerFieldsAreReadNotWritten(t *testing.T) {
+	t.Parallel()
+	base, err := os.ReadFile("testdata/valid/minimal/organisations.yaml")
+	require.NoError(t, err)
+	read := string(base) + "  - name: changed\n    type: datetime\n    direction: webcrm-to-erp\n    webcrm: OrganisationUpdatedAt\n    erp: updatedAt\n"
+	require.Empty(t, CheckFS(fstest.MapFS{"organisations.yaml": {Data: []byte(read)}}, testSchemas()))
+
+	written := strings.Replace(read, "webcrm-to-erp", "erp-to-webcrm", 1)
+	probs := CheckFS(fstest.MapFS{"organisations.yaml": {Data: []byte(written)}}, testSchemas())
+	require.Len(t, probs, 1, "%v", probs)
+	require.Contains(t, probs[0].String(), `changed: webCRM property "OrganisationUpdatedAt" is never written to webCRM`)
+	require.Contains(t, probs[0].String(), "so direction must be webcrm-to-erp, not erp-to-webcrm")
 }
 
 func TestProblemsAcrossFiles(t *testing.T) {

@@ -216,6 +216,14 @@ func (ps *parser) checkProperty(n *yaml.Node, field string, side Side, prop stri
 	return true
 }
 
+// notWritten says why a property WebCRMWriteExcluded names is refused.
+const notWritten = "is never written to webCRM (a credential or a field webCRM maintains)"
+
+// writeExcluded reports a webCRM property that tandem must never write.
+func (ps *parser) writeExcluded(prop string) bool {
+	return ps.schemas.WebCRMWriteExcluded != nil && ps.schemas.WebCRMWriteExcluded(ps.p.WebCRMEntity, prop)
+}
+
 func (ps *parser) kind(side Side, prop string) Kind {
 	if side == SideWebCRM {
 		if ps.schemas.WebCRMKind != nil {
@@ -460,6 +468,9 @@ func (ps *parser) parseConstants(m map[string]pair, side Side) map[string]any {
 		if !ok || !ps.checkProperty(kv.key, field, side, k) {
 			continue
 		}
+		if side == SideWebCRM && ps.writeExcluded(k) {
+			ps.errf(kv.key, field, "webCRM property %q %s, so it cannot be a constant", k, notWritten)
+		}
 		ps.checkValueKind(kv.val, field, side, k, v)
 		out[k] = v
 	}
@@ -497,6 +508,9 @@ func (ps *parser) parseDelete(top map[string]pair, root *yaml.Node) {
 		name, ok := ps.str(prop.val, field, "the deactivation property")
 		if !ok || !ps.checkProperty(prop.val, field, side, name) {
 			continue
+		}
+		if side == SideWebCRM && ps.writeExcluded(name) {
+			ps.errf(prop.val, field, "webCRM property %q %s, so it cannot mark a record inactive", name, notWritten)
 		}
 		v, ok := ps.value(val.val, field, "the deactivation value")
 		if !ok {

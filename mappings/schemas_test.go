@@ -3,9 +3,12 @@ package mappings
 import (
 	"fmt"
 	"io/fs"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tandemsync/tandem/webcrm"
 )
 
 // testSchemas accepts a fixed list of property names and kinds, written down from the
@@ -106,7 +109,9 @@ func testSchemas() Schemas {
 	kind := func(m map[string]map[string]Kind) func(string, string) Kind {
 		return func(e, p string) Kind { return m[e][p] }
 	}
-	return Schemas{WebCRM: has(web), ERP: has(erp), WebCRMKind: kind(web), ERPKind: kind(erp)}
+	// The properties never written to webCRM are the client's own lists.
+	excluded := func(e, p string) bool { return slices.Contains(webcrm.Entity(e).WriteExcluded(), p) }
+	return Schemas{WebCRM: has(web), ERP: has(erp), WebCRMKind: kind(web), ERPKind: kind(erp), WebCRMWriteExcluded: excluded}
 }
 
 // loadDefaults loads the embedded defaults, checked against testSchemas.

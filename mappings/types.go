@@ -121,6 +121,11 @@ type Schemas struct {
 	// type check for that property.
 	WebCRMKind func(entity, property string) Kind
 	ERPKind    func(resource, path string) Kind
+	// WebCRMWriteExcluded optionally reports a webCRM property tandem must never write: a
+	// credential or a field webCRM maintains (wired to webcrm.Entity.WriteExcluded). A
+	// field whose direction writes webCRM, a webCRM constant or a webCRM deactivation on
+	// such a property is refused.
+	WebCRMWriteExcluded func(entity, property string) bool
 }
 
 // Canonical is one record in a pairing's canonical form: canonical field name to normalised

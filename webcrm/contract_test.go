@@ -13,8 +13,9 @@ import (
 
 // TestContractRequestsMatchSwagger runs every client operation against the simulator
 // with a transport that validates each outgoing request, and each 2xx answer, against
-// the published webCRM swagger document (kin-openapi). Any mismatch fails the test, and
-// so does an operation the flow did not exercise.
+// webCRM's swagger document (kin-openapi; the kept contract derived from the published
+// swagger, see loadSwagger). Any mismatch fails the test, and so does an operation the
+// flow did not exercise.
 func TestContractRequestsMatchSwagger(t *testing.T) {
 	t.Parallel()
 	vt := newValidatingTransport(t)

@@ -9,6 +9,7 @@ import (
 	"time"
 )
 
+//go:generate go run ./internal/contractgen -out contract/webcrm-contract.json
 //go:generate go run ./internal/gen -out dtos_gen.go
 
 // DTO is implemented by the generated typed DTOs (Organisation, Person, User, Product,

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -20,37 +18,18 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
-)
 
-// swaggerPath is $WEBCRM_SWAGGER, else ../shared/reference/webcrm-swagger.json relative
-// to the repository root (the directory holding go.mod).
-func swaggerPath(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("WEBCRM_SWAGGER"); p != "" {
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "reference", "webcrm-swagger.json")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory; set WEBCRM_SWAGGER")
-		}
-		dir = parent
-	}
-}
+	"github.com/tandemsync/tandem/webcrm/contract"
+)
 
 // swaggerHost is the host the validator matches requests against.
 const swaggerHost = "http://webcrm.swagger.test"
 
-// loadSwagger loads the published webCRM swagger 2.0 document, converts it to OpenAPI 3
-// and builds a router. It repairs three defects of the published file, each of which
-// would make every matching request fail for reasons unrelated to the client:
+// loadSwagger loads the webCRM swagger 2.0 document (the contract kept in webcrm/contract,
+// or the full published swagger when $WEBCRM_SWAGGER names one), converts it to OpenAPI 3
+// and builds a router. It repairs three defects of the published document, which the
+// kept contract keeps as they are; each would make every matching request fail for
+// reasons unrelated to the client:
 //   - /Queries answers with items "#/definitions/ObjectDto", which is not defined: it
 //     becomes a free-form object (rows are flat objects of DTO columns);
 //   - the login operations take formData but list no consumes: they get the two form
@@ -62,10 +41,9 @@ const swaggerHost = "http://webcrm.swagger.test"
 // The global Bearer requirement is checked by authenticate below.
 func loadSwagger(t testing.TB) routers.Router {
 	t.Helper()
-	path := swaggerPath(t)
-	raw, err := os.ReadFile(path)
+	raw, path, err := contract.Swagger()
 	if err != nil {
-		t.Fatalf("webCRM swagger document is required for the contract test: %v", err)
+		t.Fatalf("webCRM swagger document for the contract test: %v", err)
 	}
 	var doc2 openapi2.T
 	if err := json.Unmarshal(raw, &doc2); err != nil {

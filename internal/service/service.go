@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,6 +163,9 @@ func Schemas() mappings.Schemas {
 				}
 			}
 			return false
+		},
+		WebCRMWriteExcluded: func(entity, property string) bool {
+			return slices.Contains(webcrm.Entity(entity).WriteExcluded(), property)
 		},
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // TestContractEveryOperation drives every operation the simulator serves
 // for the six entities and validates each request and response against
-// the published swagger.
+// webCRM's swagger (the kept contract derived from the published one, see
+// loadContract).
 func TestContractEveryOperation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{})

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -24,26 +23,24 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim/internal/swaggerpath"
+	"github.com/tandemsync/tandem/webcrm/contract"
 )
 
 const testAPIToken = "test-api-token-0f3c"
 
-// contract is webCRM's swagger converted to OpenAPI 3 with a router, used
-// to validate every request the tests send and every response they get.
-type contract struct {
+// apiContract is webCRM's swagger (the kept contract of package
+// webcrm/contract, or the full published swagger $WEBCRM_SWAGGER names)
+// converted to OpenAPI 3 with a router, used to validate every request the
+// tests send and every response they get.
+type apiContract struct {
 	doc    *openapi3.T
 	router routers.Router
 }
 
-// loadContract reads the swagger once per test binary. A missing swagger
-// fails the test (never skips).
-var loadContract = sync.OnceValues(func() (*contract, error) {
-	path, err := swaggerpath.Find()
-	if err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile(path)
+// loadContract reads the swagger once per test binary. An unreadable
+// $WEBCRM_SWAGGER fails the test (never skips).
+var loadContract = sync.OnceValues(func() (*apiContract, error) {
+	raw, _, err := contract.Swagger()
 	if err != nil {
 		return nil, err
 	}
@@ -68,13 +65,13 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &contract{doc: doc3, router: r}, nil
+	return &apiContract{doc: doc3, router: r}, nil
 })
 
-func mustContract(tb testing.TB) *contract {
+func mustContract(tb testing.TB) *apiContract {
 	tb.Helper()
 	c, err := loadContract()
-	require.NoError(tb, err, "the webCRM swagger is required (set %s to its path)", swaggerpath.EnvVar)
+	require.NoError(tb, err, "loading the webCRM swagger contract")
 	return c
 }
 
@@ -120,7 +117,7 @@ type env struct {
 	t        testing.TB
 	sim      *Server
 	srv      *httptest.Server
-	contract *contract
+	contract *apiContract
 	token    string
 	client   *http.Client
 }

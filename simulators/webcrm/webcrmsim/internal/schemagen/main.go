@@ -1,12 +1,12 @@
-// Command schemagen reads webCRM's published swagger 2.0 file and writes
+// Command schemagen reads webCRM's swagger 2.0 contract and writes
 // schema_gen.go for package webcrmsim: the property names, types, enums and
 // length limits of the six entity DTOs the simulator serves, which HTTP
 // methods the API offers on each resource path, and the shape of each POST
 // response. Run it through `go generate ./simulators/webcrm/webcrmsim`.
 //
-// The swagger is found through the WEBCRM_SWAGGER environment variable or,
-// when that is unset, at ../shared/reference/webcrm-swagger.json relative to
-// the directory holding go.mod.
+// The input is the contract kept in the repository (webcrm/contract, derived
+// from webCRM's published swagger), or the file the WEBCRM_SWAGGER environment
+// variable names (a full published swagger gives the same output).
 package main
 
 import (
@@ -19,14 +19,14 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim/internal/swaggerpath"
+	"github.com/tandemsync/tandem/webcrm/contract"
 )
 
 // Entities are the API resources the simulator serves, in dependency order.
 var entities = []string{"Organisations", "Persons", "Users", "Products", "Opportunities", "QuotationLines"}
 
 func main() {
-	in := flag.String("in", "", "swagger file (default: $WEBCRM_SWAGGER or ../shared/reference/webcrm-swagger.json from the module root)")
+	in := flag.String("in", "", "swagger file (default: $"+contract.EnvVar+", else the kept contract)")
 	out := flag.String("out", "schema_gen.go", "Go file to write")
 	flag.Parse()
 	if err := run(*in, *out); err != nil {
@@ -37,16 +37,19 @@ func main() {
 
 func run(in, out string) error {
 	path := in
+	var raw []byte
 	if path == "" {
-		p, err := swaggerpath.Find()
+		b, source, err := contract.Swagger()
 		if err != nil {
 			return err
 		}
-		path = p
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("read swagger %s: %w", path, err)
+		raw, path = b, source
+	} else {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read swagger %s: %w", path, err)
+		}
+		raw = b
 	}
 	src, err := Generate(raw)
 	if err != nil {

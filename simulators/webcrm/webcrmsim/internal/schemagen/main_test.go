@@ -6,16 +6,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim/internal/swaggerpath"
+	"github.com/tandemsync/tandem/webcrm/contract"
 )
 
-// TestGeneratedFileIsCurrent regenerates schema_gen.go from the swagger and
-// compares it with the committed file.
+// TestGeneratedFileIsCurrent regenerates schema_gen.go from the kept contract
+// (or $WEBCRM_SWAGGER) and compares it with the committed file.
 func TestGeneratedFileIsCurrent(t *testing.T) {
-	path, err := swaggerpath.Find()
+	raw, _, err := contract.Swagger()
 	require.NoError(t, err)
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err, "the webCRM swagger is required for this test; set %s", swaggerpath.EnvVar)
 	want, err := Generate(raw)
 	require.NoError(t, err)
 	got, err := os.ReadFile("../../schema_gen.go")

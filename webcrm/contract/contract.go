@@ -1,0 +1,103 @@
+// Package contract holds tandem's kept copy of the webCRM API contract,
+// webcrm-contract.json: the part of webCRM's published swagger 2.0 document that the
+// client calls and the simulator serves (entity CRUD and bulk PATCH, hooks, /Queries,
+// /Auth/ApiLogin, /Auth/ApiRefresh), the schemas those operations reference, and every
+// type, format, enum, length and parameter limit, without the published prose. Tests and
+// generators load it from here, so none of them needs a file outside the repository.
+//
+// The file is written by webcrm/internal/contractgen (go generate ./webcrm) from the
+// published swagger and is itself a valid swagger 2.0 document. Object keys are sorted,
+// except a schema's properties, which keep the published order (the generated Go types
+// and the simulator follow it); indentation is two spaces; the top-level field
+// x-derived-from holds "sha256:" and the hex sha256 of the published file it came from,
+// and x-content-sha256 the hex sha256 of the file as written without these two fields (so
+// a value edited by hand no longer matches what the generator writes).
+package contract
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// File is the kept contract's file name in this directory.
+const File = "webcrm-contract.json"
+
+// EnvVar names the environment variable that points at a full published swagger file;
+// when it is set, Swagger returns that file instead of the kept contract.
+const EnvVar = "WEBCRM_SWAGGER"
+
+// DerivedFromKey is the top-level field recording the published source's sha256.
+const DerivedFromKey = "x-derived-from"
+
+// ContentHashKey is the top-level field recording the sha256 of the contract itself.
+const ContentHashKey = "x-content-sha256"
+
+//go:embed webcrm-contract.json
+var files embed.FS
+
+// Kept returns the kept contract (a fresh copy on every call).
+func Kept() []byte {
+	b, err := files.ReadFile(File)
+	if err != nil { // cannot happen: the file is embedded at build time
+		panic(fmt.Sprintf("contract: embedded %s: %v", File, err))
+	}
+	return b
+}
+
+// Swagger returns the document tests and generators validate against: the file named by
+// $WEBCRM_SWAGGER when that is set, else the kept contract. source says which, for
+// messages.
+func Swagger() (raw []byte, source string, err error) {
+	if p := os.Getenv(EnvVar); p != "" {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return nil, p, fmt.Errorf("contract: reading $%s: %w", EnvVar, err)
+		}
+		return raw, p, nil
+	}
+	return Kept(), "webcrm/contract/" + File + " (embedded)", nil
+}
+
+// Published locates webCRM's full published swagger, which is not kept in the
+// repository: $WEBCRM_SWAGGER when set, else ../shared/reference/webcrm-swagger.json
+// beside the module root (the nearest directory above the working directory holding
+// go.mod). ok is false when the variable is unset and that file does not exist; a path
+// named by the variable is returned whether or not it exists, so reading it fails loudly.
+func Published() (path string, ok bool, err error) {
+	if p := os.Getenv(EnvVar); p != "" {
+		return p, true, nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", false, err
+	}
+	p := filepath.Join(root, "..", "shared", "reference", "webcrm-swagger.json")
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return p, false, nil
+		}
+		return p, false, fmt.Errorf("contract: published swagger: %w", err)
+	}
+	return p, true, nil
+}
+
+// moduleRoot is the nearest directory above the working directory that holds go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("contract: working directory: %w", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("contract: no go.mod above the working directory; set %s", EnvVar)
+		}
+		dir = parent
+	}
+}
