@@ -30,6 +30,7 @@ import (
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/service"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 )
 
 type flags struct {
@@ -45,6 +46,7 @@ type flags struct {
 	codecAddr    string
 	seedSize     int
 	pollInterval time.Duration
+	hostileCRM   bool
 }
 
 func main() {
@@ -95,6 +97,7 @@ TANDEM_CODEC_KEYS it encrypts payloads with a development key kept in
 	fl.IntVar(&f.seedSize, "seed-size", 50, "with --dev: organisations and customers in the demo data on first start")
 	fl.StringVar(&f.codecAddr, "codec-addr", "", "payload codec endpoint for the Temporal UI (default 127.0.0.1:8088; \"off\" disables)")
 	fl.DurationVar(&f.pollInterval, "poll-interval", 0, "time between polls (default 30s, 5s with --dev)")
+	fl.BoolVar(&f.hostileCRM, "hostile-webcrm", false, "with --dev: start the webCRM simulator with its hostile fault profile (webcrmsim.HostileProfile)")
 	return cmd
 }
 
@@ -178,7 +181,7 @@ func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Conf
 		DataDir: f.dataDir, TemporalPort: f.temporalPort, UIPort: f.uiPort,
 		WebCRMPort: f.webcrmPort, ERPPort: f.erpPort, WebCRMToken: webToken, ERPKey: erpKey,
 		Seed: 1, SeedSize: f.seedSize, HookSecret: hookSecret, Progress: out, Logger: logger,
-		UICodecEndpoint: uiCodec,
+		UICodecEndpoint: uiCodec, WebCRMFaults: webCRMFaults(f),
 	})
 	if err != nil {
 		return nil, err
@@ -193,6 +196,14 @@ func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Conf
 		cfg.Sync.PollInterval = 5 * time.Second
 	}
 	return stack, nil
+}
+
+// webCRMFaults is the webCRM simulator's fault setting under --dev.
+func webCRMFaults(f flags) webcrmsim.FaultConfig {
+	if f.hostileCRM {
+		return webcrmsim.HostileProfile()
+	}
+	return webcrmsim.FaultConfig{}
 }
 
 // devCodecKey returns the development payload key: kept in

@@ -50,6 +50,9 @@ type Options struct {
 	WebCRMRateLimit int
 	// HookSecret is sent by the webCRM simulator with every hook call.
 	HookSecret string
+	// WebCRMFaults is the webCRM simulator's initial fault setting, e.g.
+	// webcrmsim.HostileProfile().
+	WebCRMFaults webcrmsim.FaultConfig
 	// DynamicConfig is passed to the Temporal dev server.
 	DynamicConfig   map[string]any
 	UICodecEndpoint string
@@ -134,6 +137,7 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	st.WebCRM, err = webcrmsim.New(webcrmsim.Options{
 		APIToken: opts.WebCRMToken, RateLimitPerMinute: opts.WebCRMRateLimit, PersistPath: webPersist,
 		Seed: opts.Seed, SeedSize: seedSize, Logger: opts.Logger, BaseURL: st.WebCRMURL, HookSecret: opts.HookSecret,
+		Faults: opts.WebCRMFaults,
 	})
 	if err != nil {
 		_, _ = webLn.Close(), erpLn.Close()

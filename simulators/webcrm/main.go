@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		persistDelay  = fs.Duration("persist-debounce", 250*time.Millisecond, "delay before saving after a write")
 		retryAfter429 = fs.Int("fault-429-retry-after", 1, "Retry-After seconds of forced 429s")
+		hostile       = fs.Bool("hostile", false, "start with webcrmsim.HostileProfile: unordered pages, lost answers, URL limit, odd PATCH answers, masked secrets, rewritten writes, odd hook bodies, offset time stamps")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,6 +79,20 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "webcrm simulator: no --api-token or WEBCRM_API_TOKEN given; using the default API token %q\n", defaultToken)
 	}
 
+	faults := webcrmsim.FaultConfig{}
+	if *hostile {
+		faults = webcrmsim.HostileProfile()
+	}
+	faults.ServerErrorRate = *fault5xx
+	faults.Latency = webcrmsim.Duration(*faultLatency)
+	faults.Jitter = webcrmsim.Duration(*faultJitter)
+	faults.DropRate = *faultDrop
+	faults.MalformedRate = *faultMalform
+	faults.MalformedKind = *faultKind
+	faults.Force429Requests = *force429
+	faults.Force429For = webcrmsim.Duration(*force429For)
+	faults.RetryAfterSeconds = *retryAfter429
+
 	sim, err := webcrmsim.New(webcrmsim.Options{
 		APIToken:           token,
 		TokenTTL:           *tokenTTL,
@@ -89,17 +104,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:             logger,
 		BaseURL:            *baseURL,
 		HookSecret:         *hookSecret,
-		Faults: webcrmsim.FaultConfig{
-			ServerErrorRate:   *fault5xx,
-			Latency:           webcrmsim.Duration(*faultLatency),
-			Jitter:            webcrmsim.Duration(*faultJitter),
-			DropRate:          *faultDrop,
-			MalformedRate:     *faultMalform,
-			MalformedKind:     *faultKind,
-			Force429Requests:  *force429,
-			Force429For:       webcrmsim.Duration(*force429For),
-			RetryAfterSeconds: *retryAfter429,
-		},
+		Faults:             faults,
 	})
 	if err != nil {
 		return err
@@ -110,7 +115,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("webCRM simulator listening", "url", "http://"+ln.Addr().String(), "seed", *seed, "seed_size", *seedSize, "persist", *persist)
+	logger.Info("webCRM simulator listening", "url", "http://"+ln.Addr().String(), "seed", *seed, "seed_size", *seedSize, "persist", *persist, "hostile", *hostile)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 )
 
 // syncBuffer is a goroutine-safe stderr.
@@ -98,4 +100,20 @@ func TestBadFlags(t *testing.T) {
 	require.Error(t, run(context.Background(), []string{"--fault-5xx-rate", "2"}, &stderr))
 	require.Error(t, run(context.Background(), []string{"--nope"}, &stderr))
 	require.Error(t, run(context.Background(), []string{"--log-level", "loud"}, &stderr))
+}
+
+func TestHostileFlag(t *testing.T) {
+	t.Setenv("WEBCRM_API_TOKEN", "")
+	base, _, stop := start(t, "--seed-size", "2", "--hostile", "--fault-5xx-rate", "0.1")
+	resp, err := http.Get(base + "/_sim/faults")
+	require.NoError(t, err)
+	var cfg webcrmsim.FaultConfig
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&cfg))
+	resp.Body.Close()
+	want := webcrmsim.HostileProfile()
+	want.ServerErrorRate = 0.1
+	want.MalformedKind = webcrmsim.MalformedHTML
+	want.RetryAfterSeconds = 1
+	require.Equal(t, want, cfg, "the profile plus the classic fault flags")
+	require.NoError(t, stop())
 }

@@ -153,7 +153,7 @@ func (s *Server) adminRecords(w http.ResponseWriter, r *http.Request, segs []str
 		t := s.tables[ent.Name]
 		recs := t.records(0, len(t.ids))
 		s.mu.RUnlock()
-		writeRecords(w, ent.stored, recs)
+		writeRecords(w, ent.stored, recs, nil)
 	case r.Method == http.MethodGet:
 		s.mu.RLock()
 		rec, ok := s.tables[ent.Name].recs[id]
@@ -162,7 +162,7 @@ func (s *Server) adminRecords(w http.ResponseWriter, r *http.Request, segs []str
 			writeError(w, notFound("%s %d was not found.", ent.Table, id))
 			return
 		}
-		writeRaw(w, http.StatusOK, appendRecord(nil, ent.stored, rec))
+		writeRaw(w, http.StatusOK, appendRecord(nil, ent.stored, rec, nil))
 	case (r.Method == http.MethodPost && id == 0) || r.Method == http.MethodPut:
 		obj, ok := readBody()
 		if !ok {

@@ -3,12 +3,14 @@ package webcrmsim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// handleList answers GET /X?Page&Size with a bare JSON array ordered by id.
-func (s *Server) handleList(w http.ResponseWriter, r *http.Request, e *entity) {
+// handleList answers GET /X?Page&Size with a bare JSON array ordered by id
+// (with UnorderedPages: a page of a fresh random order of all records).
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request, e *entity, bh *behaviour) {
 	page, size, err := paging(r)
 	if err != nil {
 		writeError(w, err)
@@ -16,13 +18,25 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, e *entity) {
 	}
 	s.mu.RLock()
 	t := s.tables[e.Name]
-	recs := t.records(pageBounds(len(t.ids), page, size))
+	lo, hi := pageBounds(len(t.ids), page, size)
+	var recs []record
+	if bh != nil && bh.unordered {
+		ids := slices.Clone(t.ids)
+		s.faults.shuffle(len(ids), hi, func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		recs = make([]record, 0, hi-lo)
+		for _, id := range ids[lo:hi] {
+			recs = append(recs, t.recs[id])
+		}
+	} else {
+		recs = t.records(lo, hi)
+	}
 	s.mu.RUnlock()
-	writeRecords(w, e.read, recs)
+	writeRecords(w, e.read, recs, bh.view())
 }
 
-// writeRecords answers 200 with a JSON array of records.
-func writeRecords(w http.ResponseWriter, props []*genProp, recs []record) {
+// writeRecords answers 200 with a JSON array of records, rendered through
+// out (nil: as stored).
+func writeRecords(w http.ResponseWriter, props []*genProp, recs []record, out *outView) {
 	buf := getBuf()
 	defer putBuf(buf)
 	b := append(*buf, '[')
@@ -30,7 +44,7 @@ func writeRecords(w http.ResponseWriter, props []*genProp, recs []record) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendRecord(b, props, rec)
+		b = appendRecord(b, props, rec, out)
 	}
 	b = append(b, ']')
 	*buf = b
@@ -38,7 +52,7 @@ func writeRecords(w http.ResponseWriter, props []*genProp, recs []record) {
 }
 
 // handleGet answers GET /X/{id}.
-func (s *Server) handleGet(w http.ResponseWriter, _ *http.Request, e *entity, id int) {
+func (s *Server) handleGet(w http.ResponseWriter, _ *http.Request, e *entity, id int, bh *behaviour) {
 	s.mu.RLock()
 	rec, ok := s.tables[e.Name].recs[id]
 	s.mu.RUnlock()
@@ -46,19 +60,20 @@ func (s *Server) handleGet(w http.ResponseWriter, _ *http.Request, e *entity, id
 		writeError(w, notFound("%s %d was not found.", e.Table, id))
 		return
 	}
-	writeRaw(w, http.StatusOK, appendRecord(nil, e.read, rec))
+	writeRaw(w, http.StatusOK, appendRecord(nil, e.read, rec, bh.view()))
 }
 
 // handleCreate answers POST /X: the new id as a bare JSON integer, or an
 // empty 200 for the entities whose swagger POST has no response schema
 // (Organisations, Users).
-func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, e *entity) {
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, e *entity, bh *behaviour) {
 	obj, err := readObject(r, s.opts.MaxBodyBytes)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	fields, id, err := e.decodeFields(obj)
+	rules := bh.writeRules()
+	fields, id, err := e.decodeFields(obj, rules)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -72,6 +87,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, e *entity)
 		writeError(w, err)
 		return
 	}
+	s.countWrite(rules, maskedSecrets(e, fields))
 	if !e.PostReturnsID {
 		writeEmpty(w)
 		return
@@ -81,13 +97,14 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, e *entity)
 
 // handlePut answers PUT /X/{id}: full replacement; the body's id must be
 // the path id or 0.
-func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, e *entity, id int) {
+func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, e *entity, id int, bh *behaviour) {
 	obj, err := readObject(r, s.opts.MaxBodyBytes)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	fields, bodyID, err := e.decodeFields(obj)
+	rules := bh.writeRules()
+	fields, bodyID, err := e.decodeFields(obj, rules)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -96,11 +113,35 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, e *entity, id
 		writeError(w, badRequest("%s %d in the body does not match the id %d in the path.", e.IDField, bodyID, id))
 		return
 	}
-	if _, err := s.commit(true, func() (change, error) { return s.replaceLocked(e, id, fields, actorAPI, true) }); err != nil {
+	masked := maskedSecrets(e, fields)
+	_, err = s.commit(true, func() (change, error) {
+		if bh != nil && bh.mask {
+			s.keepSecretsLocked(e, id, fields)
+		}
+		return s.replaceLocked(e, id, fields, actorAPI, true)
+	})
+	if err != nil {
 		writeError(w, err)
 		return
 	}
+	s.countWrite(rules, masked)
 	writeEmpty(w)
+}
+
+// countWrite adds a committed API write's rewritten values and credentials
+// set to SecretMask to the stats.
+func (s *Server) countWrite(rules *writeRules, masked int) {
+	rewritten := 0
+	if rules != nil {
+		rewritten = rules.rewritten
+	}
+	if rewritten == 0 && masked == 0 {
+		return
+	}
+	s.stats.add(func(st *Stats) {
+		st.ValuesRewritten += int64(rewritten)
+		st.SecretsOverwritten += int64(masked)
+	})
 }
 
 // handleDelete answers DELETE /X/{id} (only QuotationLines and Products).
@@ -120,7 +161,9 @@ const PatchErrorPrefix = "Error: "
 // absent) or replaced like PUT (id > 0). The answer has one string per
 // item, in order: the record's id, or PatchErrorPrefix and the reason.
 // Items are independent; one failing item does not undo the others.
-func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request, e *entity) {
+// PatchItemErrorRate refuses items, PatchShuffle and PatchShortRate change
+// the answer (see FaultConfig).
+func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request, e *entity, bh *behaviour) {
 	v, err := readJSON(r, s.opts.MaxBodyBytes)
 	if err != nil {
 		writeError(w, err)
@@ -135,38 +178,66 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request, e *entity) {
 		writeError(w, badRequest("At most %d items can be sent in one PATCH, got %d.", MaxPatchItems, len(items)))
 		return
 	}
+	plan := s.faults.planPatch(len(items), bh)
 	results := make([]string, len(items))
 	var changes []change
 	var ds []delivery
+	var rewritten, masked, rejected int
 	s.mu.Lock()
 	for i, it := range items {
+		if plan.reject != nil && plan.reject[i] {
+			results[i] = PatchItemErrorMessage
+			rejected++
+			continue
+		}
 		obj, ok := it.(map[string]any)
 		if !ok {
 			results[i] = fmt.Sprintf("%sitem %d: expected a JSON object, got %s", PatchErrorPrefix, i, jsonTypeName(it))
 			continue
 		}
-		fields, id, err := e.decodeFields(obj)
+		rules := bh.writeRules()
+		fields, id, err := e.decodeFields(obj, rules)
 		if err != nil {
 			results[i] = fmt.Sprintf("%sitem %d: %v", PatchErrorPrefix, i, err)
 			continue
 		}
+		m := maskedSecrets(e, fields)
 		var c change
 		if id == 0 {
 			c, err = s.createLocked(e, fields, actorAPI, true)
 		} else {
+			if bh != nil && bh.mask {
+				s.keepSecretsLocked(e, id, fields)
+			}
 			c, err = s.replaceLocked(e, id, fields, actorAPI, true)
 		}
 		if err != nil {
 			results[i] = fmt.Sprintf("%sitem %d (%s %d): %v", PatchErrorPrefix, i, e.IDField, id, err)
 			continue
 		}
+		if rules != nil {
+			rewritten += rules.rewritten
+		}
+		masked += m
 		results[i] = strconv.Itoa(c.id)
 		changes = append(changes, c)
 		ds = append(ds, s.matchHooksLocked(c)...)
 	}
 	s.mu.Unlock()
 	s.afterWrite(changes, ds, true)
-	writeJSON(w, http.StatusOK, results)
+	s.countWrite(&writeRules{rewritten: rewritten}, masked)
+	if rejected > 0 || plan.perm != nil || plan.omit != nil {
+		s.stats.add(func(st *Stats) {
+			st.PatchItemErrors += int64(rejected)
+			if plan.perm != nil {
+				st.PatchShuffled++
+			}
+			if plan.omit != nil {
+				st.PatchShortened++
+			}
+		})
+	}
+	writeJSON(w, http.StatusOK, plan.apply(results))
 }
 
 // IsPatchError reports whether a bulk PATCH result string is an error.

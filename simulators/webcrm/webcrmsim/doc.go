@@ -86,7 +86,7 @@
 // ISO-8601 form), numbers numerically, strings case-insensitively, enums by
 // name or ordinal; NULL follows SQL's three-valued logic and sorts first
 // ascending. Rows with equal sort keys stay in id order, so paging is
-// stable. Rows are flat objects keyed by DTO property names plus RowNumber
+// stable (unless FaultConfig.UnorderedPages is on). Rows are flat objects keyed by DTO property names plus RowNumber
 // (1-based over the whole result); SELECT * leaves out NULL columns, named
 // columns are always present. A script that does not parse or names an
 // unknown table or column is a 400 whose Message says where.
@@ -117,7 +117,20 @@
 //
 // Faults (see FaultConfig) add latency, force 429s, drop connections,
 // answer 5xx or malformed 200 bodies, with dice from a math/rand source
-// seeded by Options.Seed. Stats counts API requests by pattern and status,
+// seeded by Options.Seed.
+//
+// Other FaultConfig switches make the simulator behave as badly as a real,
+// SQL-backed webCRM may, since its API promises none of the following:
+// pages in a fresh random order per request (UnorderedPages), writes that
+// are committed but answered with a 5xx or a closed connection
+// (LostAnswerRate), IIS's 404.15 HTML page for long URLs (MaxURLLength),
+// bulk PATCH answers out of order, short, or with refused items
+// (PatchShuffle, PatchShortRate, PatchItemErrorRate), credentials read as
+// SecretMask and write-protected (MaskSecrets), over-long strings cut and
+// phone numbers stripped of spaces on write (RewriteOnWrite), hook bodies
+// in other shapes (HookBody) and date-times with an offset or as local
+// wall time (TimeStamps, TimeZone). HostileProfile turns them all on; the
+// stored data, and every /_sim/ endpoint, stay as described above. Stats counts API requests by pattern and status,
 // 429s, writes per entity, injected faults and hook deliveries. The admin
 // endpoints need no bearer and are not counted: GET /_sim/health,
 // POST /_sim/reset, POST /_sim/seed?seed=&size=, GET /_sim/stats,

@@ -21,10 +21,10 @@ func putBuf(b *[]byte) {
 }
 
 // appendRecord writes rec as a JSON object with the given properties in
-// order, leaving out unset ones.
-func appendRecord(b []byte, props []*genProp, rec record) []byte {
+// order, leaving out unset ones, rendered through out (nil: as stored).
+func appendRecord(b []byte, props []*genProp, rec record, out *outView) []byte {
 	start := len(b)
-	b = appendFields(append(b, '{'), props, rec)
+	b = appendFields(append(b, '{'), props, rec, out)
 	if len(b) > start+1 { // drop the comma appendFields put after '{'
 		b = append(b[:start+1], b[start+2:]...)
 	}

@@ -57,6 +57,11 @@ const (
 // with ServerErrorRate a 500, 502, 503 or 504 is answered; with
 // MalformedRate the body is malformed (see MalformedKind). Dropped, 5xx and
 // HTML-answered requests are not executed.
+//
+// The fields from UnorderedPages on make the simulator behave as badly as a
+// real, SQL-backed webCRM is allowed to (the API promises none of these
+// things); HostileProfile turns them all on. A request whose URI is longer
+// than MaxURLLength is refused before any of the above.
 type FaultConfig struct {
 	ServerErrorRate float64  `json:"ServerErrorRate"`
 	Latency         Duration `json:"Latency"`
@@ -72,25 +77,90 @@ type FaultConfig struct {
 	Force429For Duration `json:"Force429For"`
 	// RetryAfterSeconds is the Retry-After of forced 429s (default 1).
 	RetryAfterSeconds int `json:"RetryAfterSeconds"`
+
+	// UnorderedPages gives list pages (GET /X?Page&Size) and /Queries
+	// results a fresh random order on every request: all rows of a script
+	// without ORDER BY, and rows whose ORDER BY keys tie otherwise. Paging
+	// by page number then skips some rows and repeats others.
+	UnorderedPages bool `json:"UnorderedPages"`
+	// LostAnswerRate is the fraction of successful POST, PUT, PATCH and
+	// DELETE requests (not /Auth/) that are carried out and committed but
+	// whose answer is lost: half of them get a 500/502/503/504, half have
+	// their connection closed. Counted in Stats.LostAnswers.
+	LostAnswerRate float64 `json:"LostAnswerRate"`
+	// MaxURLLength, when positive, refuses a request whose request URI
+	// (path, '?' and raw query as sent) is longer, with IIS's 404.15 HTML
+	// page, before authentication and rate limiting. Counted in
+	// Stats.URLTooLong.
+	MaxURLLength int `json:"MaxURLLength"`
+	// PatchShuffle answers a bulk PATCH's result strings in another order
+	// than the items were sent. Counted in Stats.PatchShuffled.
+	PatchShuffle bool `json:"PatchShuffle"`
+	// PatchShortRate is the fraction of bulk PATCH answers that leave out
+	// some result strings (every item was still processed). Counted in
+	// Stats.PatchShortened.
+	PatchShortRate float64 `json:"PatchShortRate"`
+	// PatchItemErrorRate is the chance of each bulk PATCH item to be
+	// rejected without being written, answered by PatchItemErrorMessage.
+	// Counted in Stats.PatchItemErrors.
+	PatchItemErrorRate float64 `json:"PatchItemErrorRate"`
+	// MaskSecrets answers User and Person credential properties (see
+	// SecretProperties) that hold a value as SecretMask, and makes them
+	// write-protected: a PUT or PATCH that leaves one out (or sends null)
+	// keeps the stored value; one that sends the mask stores the mask,
+	// counted in Stats.SecretsOverwritten.
+	MaskSecrets bool `json:"MaskSecrets"`
+	// RewriteOnWrite makes API writes store strings longer than their
+	// property's maximum length cut at that length (instead of a 400) and
+	// telephone-like properties (names with Telephone, Phone, Mobile or
+	// Fax) without spaces, without saying so in the answer. Counted in
+	// Stats.ValuesRewritten.
+	RewriteOnWrite bool `json:"RewriteOnWrite"`
+	// HookBody is the body of hook deliveries: "" the JSON HookPayload,
+	// "empty" no body, "form" id=123&type=Organisation urlencoded, "other"
+	// a JSON shape of its own, "mixed" one of these at random per delivery.
+	HookBody string `json:"HookBody"`
+	// TimeStamps is how the API writes date-times: "" UTC with Z, "offset"
+	// the same instant with TimeZone's offset, "local" TimeZone's wall time
+	// without an offset. Date-times sent by clients and /Queries literals
+	// without an offset are read as TimeZone's wall time in "local" mode
+	// and as UTC otherwise.
+	TimeStamps string `json:"TimeStamps"`
+	// TimeZone is the IANA zone of TimeStamps (default Europe/Copenhagen).
+	TimeZone string `json:"TimeZone"`
 }
 
 func (c FaultConfig) validate() error {
 	rates := []struct {
 		name string
 		v    float64
-	}{{"ServerErrorRate", c.ServerErrorRate}, {"DropRate", c.DropRate}, {"MalformedRate", c.MalformedRate}}
+	}{{"ServerErrorRate", c.ServerErrorRate}, {"DropRate", c.DropRate}, {"MalformedRate", c.MalformedRate},
+		{"LostAnswerRate", c.LostAnswerRate}, {"PatchShortRate", c.PatchShortRate}, {"PatchItemErrorRate", c.PatchItemErrorRate}}
 	for _, r := range rates {
 		if r.v < 0 || r.v > 1 {
 			return fmt.Errorf("%s %v is outside 0..1", r.name, r.v)
 		}
 	}
-	if c.Latency < 0 || c.Jitter < 0 || c.Force429For < 0 || c.Force429Requests < 0 || c.RetryAfterSeconds < 0 {
+	if c.Latency < 0 || c.Jitter < 0 || c.Force429For < 0 || c.Force429Requests < 0 || c.RetryAfterSeconds < 0 || c.MaxURLLength < 0 {
 		return fmt.Errorf("durations and counts must not be negative")
 	}
 	switch c.MalformedKind {
 	case "", MalformedHTML, MalformedTruncated, MalformedMixed:
 	default:
 		return fmt.Errorf("MalformedKind %q is not one of html, truncated, mixed", c.MalformedKind)
+	}
+	switch c.HookBody {
+	case HookBodyJSON, HookBodyEmpty, HookBodyForm, HookBodyOther, HookBodyMixed:
+	default:
+		return fmt.Errorf("HookBody %q is not one of \"\", empty, form, other, mixed", c.HookBody)
+	}
+	switch c.TimeStamps {
+	case TimeStampsUTC, TimeStampsOffset, TimeStampsLocal:
+	default:
+		return fmt.Errorf("TimeStamps %q is not one of \"\", offset, local", c.TimeStamps)
+	}
+	if _, err := c.location(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -105,6 +175,7 @@ type Faults struct {
 	now       func() time.Time
 	remaining int       // forced 429s left
 	until     time.Time // forced 429s until
+	loc       *time.Location
 }
 
 func newFaults(cfg FaultConfig, rng *rand.Rand, now func() time.Time) (*Faults, error) {
@@ -120,9 +191,14 @@ func (f *Faults) Set(cfg FaultConfig) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
+	loc, err := cfg.location()
+	if err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cfg = cfg
+	f.loc = loc
 	f.remaining = cfg.Force429Requests
 	f.until = time.Time{}
 	if cfg.Force429For > 0 {
@@ -189,15 +265,29 @@ type action struct {
 	drop        bool
 	serverError int
 	malformed   string
+	// lostStatus (a 5xx) or lostDrop: carry the request out, then lose
+	// its answer (LostAnswerRate).
+	lostStatus int
+	lostDrop   bool
+	// urlTooLong: refuse the request (MaxURLLength); no dice are rolled.
+	urlTooLong bool
+	behaviour  behaviour
 }
 
 var serverErrorStatuses = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
-func (f *Faults) decide() action {
+// decide rolls the dice for one API request; write marks the requests
+// whose answer LostAnswerRate may lose, uriLen is the length of the
+// request URI.
+func (f *Faults) decide(write bool, uriLen int) action {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.cfg
-	var a action
+	a := action{behaviour: f.behaviourLocked()}
+	if c.MaxURLLength > 0 && uriLen > c.MaxURLLength {
+		a.urlTooLong = true
+		return a
+	}
 	a.latency = time.Duration(c.Latency)
 	if c.Jitter > 0 {
 		a.latency += time.Duration(f.rng.Int64N(int64(c.Jitter) + 1))
@@ -218,6 +308,14 @@ func (f *Faults) decide() action {
 	}
 	if c.ServerErrorRate > 0 && f.rng.Float64() < c.ServerErrorRate {
 		a.serverError = serverErrorStatuses[f.rng.IntN(len(serverErrorStatuses))]
+		return a
+	}
+	if write && c.LostAnswerRate > 0 && f.rng.Float64() < c.LostAnswerRate {
+		if f.rng.IntN(2) == 0 {
+			a.lostDrop = true
+		} else {
+			a.lostStatus = serverErrorStatuses[f.rng.IntN(len(serverErrorStatuses))]
+		}
 		return a
 	}
 	if c.MalformedRate > 0 && f.rng.Float64() < c.MalformedRate {

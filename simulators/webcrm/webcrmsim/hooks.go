@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -131,7 +132,20 @@ func (s *Server) hooksOfLocked(e *entity) []*hook {
 	return out
 }
 
-func (s *Server) handleHookList(w http.ResponseWriter, r *http.Request, e *entity) {
+// restyle writes a hook's date-times in the request's time style.
+func (h *hook) restyle(bh *behaviour) {
+	if bh == nil || bh.times.mode == TimeStampsUTC {
+		return
+	}
+	if h.CreatedAt != "" {
+		h.CreatedAt = bh.times.format(h.CreatedAt)
+	}
+	if h.UpdatedAt != "" {
+		h.UpdatedAt = bh.times.format(h.UpdatedAt)
+	}
+}
+
+func (s *Server) handleHookList(w http.ResponseWriter, r *http.Request, e *entity, bh *behaviour) {
 	page, size, err := paging(r)
 	if err != nil {
 		writeError(w, err)
@@ -142,7 +156,9 @@ func (s *Server) handleHookList(w http.ResponseWriter, r *http.Request, e *entit
 	lo, hi := pageBounds(len(all), page, size)
 	out := make([]hook, 0, hi-lo)
 	for _, h := range all[lo:hi] {
-		out = append(out, *h)
+		cp := *h
+		cp.restyle(bh)
+		out = append(out, cp)
 	}
 	s.mu.RUnlock()
 	writeJSON(w, http.StatusOK, out)
@@ -156,12 +172,13 @@ func (s *Server) hookLocked(e *entity, id int64) (*hook, error) {
 	return h, nil
 }
 
-func (s *Server) handleHookGet(w http.ResponseWriter, _ *http.Request, e *entity, id int64) {
+func (s *Server) handleHookGet(w http.ResponseWriter, _ *http.Request, e *entity, id int64, bh *behaviour) {
 	s.mu.RLock()
 	h, err := s.hookLocked(e, id)
 	var cp hook
 	if err == nil {
 		cp = *h
+		cp.restyle(bh)
 	}
 	s.mu.RUnlock()
 	if err != nil {
@@ -260,7 +277,7 @@ type HookPayload struct {
 	ID        int    `json:"Id"`        // record id
 	HookID    int64  `json:"HookId"`    // the subscription that matched
 	URL       string `json:"Url"`       // the record's API URL
-	Timestamp string `json:"Timestamp"` // the write's timestamp (TimeLayout)
+	Timestamp string `json:"Timestamp"` // the write's timestamp (TimeLayout, or FaultConfig.TimeStamps' style)
 }
 
 // HookSecretHeader carries Options.HookSecret on every delivery.
@@ -270,6 +287,31 @@ const HookSecretHeader = "X-Tandem-Hook-Secret"
 type delivery struct {
 	url     string
 	payload HookPayload
+	style   string // hookStyleJSON ... (FaultConfig.HookBody)
+	table   string // e.g. "Organisation", for the form body
+	idField string // e.g. "OrganisationId", for the data body
+}
+
+// body encodes the delivery in its style; contentType is "" for no body.
+func (dl delivery) body() (b []byte, contentType string, err error) {
+	switch dl.style {
+	case hookStyleEmpty:
+		return nil, "", nil
+	case hookStyleForm:
+		v := url.Values{"id": {strconv.Itoa(dl.payload.ID)}, "type": {dl.table}}
+		return []byte(v.Encode()), "application/x-www-form-urlencoded", nil
+	case hookStyleResource:
+		action := map[string]string{"Create": "created", "Update": "updated", "Delete": "deleted"}[dl.payload.EventType]
+		b, err = json.Marshal(map[string]string{"resource": dl.payload.URL, "action": action})
+	case hookStyleData:
+		b, err = json.Marshal(map[string]map[string]int{"data": {dl.idField: dl.payload.ID}})
+	default:
+		b, err = json.Marshal(dl.payload)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("encode hook body: %w", err)
+	}
+	return b, "application/json", nil
 }
 
 // matchHooksLocked returns the deliveries a committed change triggers: every
@@ -285,13 +327,14 @@ func (s *Server) matchHooksLocked(c change) []delivery {
 		if !h.IsEnabled || (h.EventType != "" && h.EventType != c.kind) {
 			continue
 		}
-		out = append(out, delivery{url: h.TargetURL, payload: HookPayload{
+		style, times := s.faults.hookDelivery()
+		out = append(out, delivery{url: h.TargetURL, style: style, table: c.ent.Table, idField: c.ent.IDField, payload: HookPayload{
 			EventType: c.kind,
 			Entity:    c.ent.Name,
 			ID:        c.id,
 			HookID:    h.ID,
 			URL:       fmt.Sprintf("%s/%s/%d", s.base(), c.ent.Name, c.id),
-			Timestamp: c.at,
+			Timestamp: times.format(c.at),
 		}})
 	}
 	return out
@@ -360,7 +403,7 @@ func (d *hookDispatcher) work(rng *rand.Rand) {
 // deliver POSTs with up to HookAttempts tries, backing off 100ms, 200ms,
 // 400ms ... with jitter; a 2xx answer is success.
 func (d *hookDispatcher) deliver(dl delivery, rng *rand.Rand) {
-	body, err := json.Marshal(dl.payload)
+	body, contentType, err := dl.body()
 	if err != nil {
 		d.s.stats.hook(func(h *HookStats) { h.Failed++ })
 		return
@@ -376,7 +419,7 @@ func (d *hookDispatcher) deliver(dl delivery, rng *rand.Rand) {
 				return
 			}
 		}
-		lastErr = d.post(dl.url, body)
+		lastErr = d.post(dl.url, body, contentType)
 		if lastErr == nil {
 			d.s.stats.hook(func(h *HookStats) { h.Delivered++ })
 			return
@@ -387,12 +430,20 @@ func (d *hookDispatcher) deliver(dl delivery, rng *rand.Rand) {
 		"attempts", d.s.opts.HookAttempts, "err", lastErr)
 }
 
-func (d *hookDispatcher) post(target string, body []byte) error {
-	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, target, bytes.NewReader(body))
+// post sends one attempt to target, exactly as registered (query string
+// included); contentType "" sends no body.
+func (d *hookDispatcher) post(target string, body []byte, contentType string) error {
+	var rd io.Reader = http.NoBody
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, target, rd)
 	if err != nil {
 		return fmt.Errorf("build hook request: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	req.Header.Set("User-Agent", "webcrmsim-hooks/1")
 	if d.s.opts.HookSecret != "" {
 		req.Header.Set(HookSecretHeader, d.s.opts.HookSecret)

@@ -167,7 +167,7 @@ func (p *persister) save() error {
 			if j > 0 {
 				buf = append(buf, ",\n"...)
 			}
-			buf = appendRecord(buf, sn.ent.stored, rec)
+			buf = appendRecord(buf, sn.ent.stored, rec, nil)
 			_, _ = w.Write(buf)
 		}
 		_, _ = w.WriteString("]}")

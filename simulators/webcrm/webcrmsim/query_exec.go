@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // tri is SQL's three-valued logic.
@@ -80,14 +81,19 @@ type sourceTable struct {
 
 type compiler struct {
 	sources []sourceTable
+	zone    *time.Location // of date-time literals without an offset
 }
 
-func compileQuery(ast *queryAST) (*compiledQuery, error) {
+func compileQuery(ast *queryAST) (*compiledQuery, error) { return compileQueryIn(ast, time.UTC) }
+
+// compileQueryIn compiles with date-time literals without an offset read
+// as wall time in zone.
+func compileQueryIn(ast *queryAST, zone *time.Location) (*compiledQuery, error) {
 	from, ok := entities.find(ast.from.name)
 	if !ok {
 		return nil, qerr(ast.from.pos, "unknown table %q; use one of Organisation, Person, User, Product, Opportunity, QuotationLine", ast.from.name)
 	}
-	c := &compiler{sources: []sourceTable{{ent: from, alias: ast.from.alias}}}
+	c := &compiler{sources: []sourceTable{{ent: from, alias: ast.from.alias}}, zone: zone}
 	q := &compiledQuery{from: from}
 	if ast.join != nil {
 		j, ok := entities.find(ast.join.table.name)
@@ -400,7 +406,7 @@ func (c *compiler) compare(op string, l, r operand) (predicate, error) {
 	p := lc.prop
 	switch {
 	case p.Kind == kindDateTime:
-		t, err := ParseTime(lit.text)
+		t, err := parseTimeIn(lit.text, c.zone)
 		if err != nil {
 			return nil, qerr(lit.pos, "column %s compares with a date-time, but %s", p.Name, err)
 		}
@@ -601,9 +607,11 @@ type sortKey struct {
 
 // sortRows orders rows by the ORDER BY columns; NULL sorts first ascending
 // and last descending; ties keep the id order (FROM id, then joined id).
-func sortRows(q *compiledQuery, rows []qrow) {
+// It returns the [lo, hi) ranges of the sorted rows whose keys tie (two
+// rows or more), which UnorderedPages shuffles.
+func sortRows(q *compiledQuery, rows []qrow) [][2]int {
 	if len(q.orderBy) == 0 {
-		return
+		return nil
 	}
 	n := len(q.orderBy)
 	keys := make([]sortKey, len(rows)*n)
@@ -632,7 +640,7 @@ func sortRows(q *compiledQuery, rows []qrow) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(x, y int) int {
+	cmpKeys := func(x, y int) int {
 		for j := range n {
 			a, b := keys[x*n+j], keys[y*n+j]
 			var c int
@@ -656,6 +664,12 @@ func sortRows(q *compiledQuery, rows []qrow) {
 				return c
 			}
 		}
+		return 0
+	}
+	slices.SortStableFunc(idx, func(x, y int) int {
+		if c := cmpKeys(x, y); c != 0 {
+			return c
+		}
 		return cmp.Compare(x, y)
 	})
 	sorted := make([]qrow, len(rows))
@@ -663,6 +677,45 @@ func sortRows(q *compiledQuery, rows []qrow) {
 		sorted[i] = rows[j]
 	}
 	copy(rows, sorted)
+	var ties [][2]int
+	for lo := 0; lo < len(idx); {
+		hi := lo + 1
+		for hi < len(idx) && cmpKeys(idx[lo], idx[hi]) == 0 {
+			hi++
+		}
+		if hi-lo > 1 {
+			ties = append(ties, [2]int{lo, hi})
+		}
+		lo = hi
+	}
+	return ties
+}
+
+// queryResult is the sorted rows of a script and, with ORDER BY, the
+// ranges of rows whose sort keys tie.
+type queryResult struct {
+	rows    []qrow
+	ordered bool
+	ties    [][2]int
+}
+
+// unordered returns a copy of the rows in a fresh random order: all of
+// them without ORDER BY, within each tie range otherwise. Only rows before
+// position hi (the end of the page asked for) are settled.
+func (s *Server) unordered(res *queryResult, hi int) []qrow {
+	rows := slices.Clone(res.rows)
+	if !res.ordered {
+		s.faults.shuffle(len(rows), hi, func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		return rows
+	}
+	for _, t := range res.ties {
+		if t[0] >= hi {
+			break
+		}
+		part := rows[t[0]:t[1]]
+		s.faults.shuffle(len(part), len(part), func(i, j int) { part[i], part[j] = part[j], part[i] })
+	}
+	return rows
 }
 
 // queryCache keeps the sorted rows of recent scripts while the store is
@@ -676,24 +729,24 @@ type queryCache struct {
 type cacheEntry struct {
 	script  string
 	version uint64
-	rows    []qrow
+	res     *queryResult
 }
 
 func newQueryCache(max int) *queryCache { return &queryCache{max: max} }
 
-func (c *queryCache) get(script string, version uint64) ([]qrow, bool) {
+func (c *queryCache) get(script string, version uint64) (*queryResult, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, e := range c.entries {
 		if e.script == script && e.version == version {
 			c.entries = append(append(c.entries[:i:i], c.entries[i+1:]...), e)
-			return e.rows, true
+			return e.res, true
 		}
 	}
 	return nil, false
 }
 
-func (c *queryCache) put(script string, version uint64, rows []qrow) {
+func (c *queryCache) put(script string, version uint64, res *queryResult) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	kept := c.entries[:0]
@@ -702,43 +755,50 @@ func (c *queryCache) put(script string, version uint64, rows []qrow) {
 			kept = append(kept, e)
 		}
 	}
-	c.entries = append(kept, cacheEntry{script: script, version: version, rows: rows})
+	c.entries = append(kept, cacheEntry{script: script, version: version, res: res})
 	if len(c.entries) > c.max {
 		c.entries = c.entries[len(c.entries)-c.max:]
 	}
 }
 
-// runQuery parses, executes and sorts a script (cached per store version).
-func (s *Server) runQuery(script string) ([]qrow, *compiledQuery, error) {
+// runQuery parses, executes and sorts a script (cached per store version),
+// reading date-time literals without an offset in zone.
+func (s *Server) runQuery(script string, zone *time.Location) (*queryResult, *compiledQuery, error) {
 	ast, err := parseQuery(script)
 	if err != nil {
 		return nil, nil, badRequest("Invalid query: %v", err)
 	}
-	q, err := compileQuery(ast)
+	q, err := compileQueryIn(ast, zone)
 	if err != nil {
 		return nil, nil, badRequest("Invalid query: %v", err)
 	}
+	key := script
+	if zone != time.UTC {
+		key = zone.String() + "\x00" + script // literals mean other instants
+	}
 	s.mu.RLock()
 	version := s.version
-	if rows, ok := s.queries.get(script, version); ok {
+	if res, ok := s.queries.get(key, version); ok {
 		s.mu.RUnlock()
-		return rows, q, nil
+		return res, q, nil
 	}
 	rows, err := s.execLocked(q)
 	s.mu.RUnlock()
 	if err != nil {
 		return nil, nil, err
 	}
-	sortRows(q, rows)
-	s.queries.put(script, version, rows)
-	return rows, q, nil
+	res := &queryResult{rows: rows, ordered: len(q.orderBy) > 0}
+	res.ties = sortRows(q, rows)
+	s.queries.put(key, version, res)
+	return res, q, nil
 }
 
 // handleQuery answers GET /Queries?script=&Page=&Size= with a JSON array of
 // flat rows: the selected columns under their DTO names plus RowNumber (the
 // 1-based position in the whole result). SELECT * leaves out NULL columns;
-// named columns are always present (null when unset).
-func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
+// named columns are always present (null when unset). bh may reorder the
+// rows (UnorderedPages), mask credentials and restyle date-times.
+func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, bh *behaviour) {
 	script, ok := queryParam(r, "script")
 	if !ok || strings.TrimSpace(script) == "" {
 		writeError(w, badRequest("The query parameter script is required."))
@@ -749,12 +809,21 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	rows, q, err := s.runQuery(script)
+	zone := time.UTC
+	if bh != nil {
+		zone = bh.times.inputZone()
+	}
+	res, q, err := s.runQuery(script, zone)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	rows := res.rows
 	lo, hi := pageBounds(len(rows), page, size)
+	if bh != nil && bh.unordered {
+		rows = s.unordered(res, hi)
+	}
+	out := bh.view()
 	buf := getBuf()
 	defer putBuf(buf)
 	b := append(*buf, '[')
@@ -765,9 +834,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		b = append(b, `{"RowNumber":`...)
 		b = strconv.AppendInt(b, int64(lo+i+1), 10)
 		if q.cols == nil {
-			b = appendFields(b, q.from.read, row.a)
+			b = appendFields(b, q.from.read, row.a, out)
 			if q.join != nil && row.b != nil {
-				b = appendFields(b, q.join.read, row.b)
+				b = appendFields(b, q.join.read, row.b, out)
 			}
 		} else {
 			for _, col := range q.cols {
@@ -775,7 +844,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 				b = appendString(b, col.prop.Name)
 				b = append(b, ':')
 				v, _ := col.get(row)
-				b = appendValue(b, v)
+				b = appendValue(b, out.value(col.prop, v))
 			}
 		}
 		b = append(b, '}')
@@ -785,8 +854,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request) {
 	writeRaw(w, http.StatusOK, b)
 }
 
-// appendFields writes ,"Name":value for each set property (no braces).
-func appendFields(b []byte, props []*genProp, rec record) []byte {
+// appendFields writes ,"Name":value for each set property (no braces),
+// rendered through out (nil: as stored).
+func appendFields(b []byte, props []*genProp, rec record, out *outView) []byte {
 	for _, p := range props {
 		v, ok := rec[p.Name]
 		if !ok || v == nil {
@@ -795,7 +865,7 @@ func appendFields(b []byte, props []*genProp, rec record) []byte {
 		b = append(b, ',')
 		b = appendString(b, p.Name)
 		b = append(b, ':')
-		b = appendValue(b, v)
+		b = appendValue(b, out.value(p, v))
 	}
 	return b
 }

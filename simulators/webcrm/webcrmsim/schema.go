@@ -181,10 +181,14 @@ var parseLayouts = []string{
 
 // ParseTime accepts ISO-8601 date-times with or without fraction and offset;
 // a value without an offset is UTC.
-func ParseTime(s string) (time.Time, error) {
+func ParseTime(s string) (time.Time, error) { return parseTimeIn(s, time.UTC) }
+
+// parseTimeIn is ParseTime with values without an offset read as wall time
+// in zone; the result is UTC.
+func parseTimeIn(s string, zone *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	for _, l := range parseLayouts {
-		if t, err := time.Parse(l, s); err == nil {
+		if t, err := time.ParseInLocation(l, s, zone); err == nil {
 			return t.UTC(), nil
 		}
 	}

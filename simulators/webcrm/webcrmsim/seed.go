@@ -11,13 +11,17 @@ import (
 
 // Seed data layout (deterministic for a seed and size):
 //
-//   - Users: 5 + size/50 sales people of the CRM's own company.
+//   - Users: 5 + size/50 sales people of the CRM's own company, each with
+//     a UserPassword, UserAuthenticationCode and UserTicket (what
+//     FaultConfig.MaskSecrets masks).
 //   - Products: 20 + size/10; the product number ("P-10001") is in
 //     ProductCustom1, the name in ProductCombined, the unit in ProductCustom2.
 //   - Organisations: size, Danish or Norwegian, with a unique VAT number
 //     (valid CVR / organisation-number check digits; about 8% have none),
 //     a multi-line address, and an owner (OrganisationOwner -> a user).
-//   - Persons: 1-3 per organisation (PersonOrganisationId), unique e-mails.
+//   - Persons: 1-3 per organisation (PersonOrganisationId), unique e-mails;
+//     about one in four has a PersonPassword, fewer a campaign or member
+//     password.
 //   - Opportunities: 0-3 per organisation (about 0.8 on average), each with
 //     1-4 quotation lines; a line holds the product number in
 //     QuotationLineData1, name in Data2 and unit in Data3.
@@ -32,7 +36,10 @@ var (
 )
 
 type seeder struct {
-	rng      *rand.Rand
+	rng *rand.Rand
+	// secrets draws the credentials from a stream of its own, so the rest
+	// of the data is what it was before they were added.
+	secrets  *rand.Rand
 	s        *Server
 	importTs []time.Time
 	maxTs    time.Time
@@ -46,11 +53,12 @@ type seeder struct {
 // seedLocked fills the (empty) store; caller holds s.mu or owns s.
 func (s *Server) seedLocked(seed int64, size int) {
 	g := &seeder{
-		rng:    rand.New(rand.NewPCG(uint64(seed), 0x5eed5eed)),
-		s:      s,
-		vats:   make(map[string]struct{}, size),
-		slugs:  make(map[string]int, size),
-		emails: map[string]int{},
+		rng:     rand.New(rand.NewPCG(uint64(seed), 0x5eed5eed)),
+		secrets: rand.New(rand.NewPCG(uint64(seed), 0x5ec2e75)),
+		s:       s,
+		vats:    make(map[string]struct{}, size),
+		slugs:   make(map[string]int, size),
+		emails:  map[string]int{},
 	}
 	for range 8 {
 		g.importTs = append(g.importTs, g.between(seedStart, seedEnd).Truncate(time.Hour))
@@ -136,6 +144,16 @@ func unique(used map[string]int, key string) string {
 	return key + strconv.Itoa(n+1)
 }
 
+// secret returns n random letters and digits from the secrets stream.
+func (g *seeder) secret(n int) string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[g.secrets.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
 func (g *seeder) digits(n int) string {
 	b := make([]byte, n)
 	for i := range b {
@@ -201,6 +219,9 @@ func (g *seeder) user(id int) {
 		"UserTitle":     g.pick(seedUserTitles),
 		"UserTelephone": g.phone(false),
 	}
+	rec["UserPassword"] = g.secret(12)
+	rec["UserAuthenticationCode"] = g.secret(32)
+	rec["UserTicket"] = g.secret(24)
 	g.stamps(e, rec, "Administrator")
 	g.insert("Users", id, rec)
 	g.users = append(g.users, rec)
@@ -330,6 +351,15 @@ func (g *seeder) persons(org record, nextID *int) []record {
 		}
 		if g.rng.IntN(20) == 0 {
 			rec["PersonStatus"] = "Resigned"
+		}
+		if g.secrets.IntN(4) == 0 {
+			rec["PersonPassword"] = g.secret(10)
+		}
+		if g.secrets.IntN(8) == 0 {
+			rec["PersonCampaignPassword"] = g.secret(8)
+		}
+		if g.secrets.IntN(8) == 0 {
+			rec["PersonMemberPassword"] = g.secret(8)
 		}
 		g.stamps(e, rec, org["OrganisationCreatedBy"].(string))
 		g.insert("Persons", *nextID, rec)

@@ -279,7 +279,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() { s.stats.request(rt.pattern, rec.statusForStats()) }()
 
-	act := s.faults.decide()
+	act := s.faults.decide(lossyWrite(r.Method, rt), len(requestURI(r)))
+	if act.urlTooLong {
+		s.stats.add(func(st *Stats) { st.URLTooLong++ })
+		writeURLTooLong(rec)
+		return
+	}
+	bh := &act.behaviour
 	if act.latency > 0 {
 		s.stats.fault("latency")
 		if !sleepCtx(r.Context(), act.latency) {
@@ -307,16 +313,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.WriteHeader(http.StatusOK)
 		_, _ = rec.Write([]byte(maintenancePage))
 		return
+	case act.lostDrop || act.lostStatus != 0:
+		buf := newBufferedWriter()
+		s.serveAPI(buf, r, rt, bh)
+		if buf.status != 0 && (buf.status < 200 || buf.status > 299) {
+			buf.copyTo(rec) // not carried out: nothing to lose
+			return
+		}
+		s.stats.add(func(st *Stats) { st.LostAnswers++ })
+		if act.lostDrop {
+			rec.dropped = true
+			dropConnection(w)
+			return
+		}
+		writeError(rec, &httpError{status: act.lostStatus, typ: "ServerErrorException", msg: fmt.Sprintf("An error has occurred (HTTP %d).", act.lostStatus)})
+		return
 	case act.malformed == MalformedTruncated:
 		buf := newBufferedWriter()
-		s.serveAPI(buf, r, rt)
+		s.serveAPI(buf, r, rt, bh)
 		if buf.truncate() {
 			s.stats.fault("truncated")
 		}
 		buf.copyTo(rec)
 		return
 	}
-	s.serveAPI(rec, r, rt)
+	s.serveAPI(rec, r, rt, bh)
+}
+
+// lossyWrite reports whether LostAnswerRate applies to a request: POST,
+// PUT, PATCH and DELETE, except on /Auth/.
+func lossyWrite(method string, rt route) bool {
+	if rt.kind == routeLogin || rt.kind == routeRefresh {
+		return false
+	}
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 const maintenancePage = `<!DOCTYPE html>
@@ -348,7 +382,9 @@ func (s *Server) base() string {
 	return "http://localhost"
 }
 
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
+// serveAPI carries out one API request; bh is the request's share of the
+// fault setting (nil: none).
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route, bh *behaviour) {
 	switch rt.kind {
 	case routeLogin, routeRefresh:
 		if r.Method != http.MethodPost {
@@ -382,7 +418,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 			methodNotAllowed(w, []string{http.MethodGet})
 			return
 		}
-		s.handleQuery(w, r)
+		s.handleQuery(w, r, bh)
 		return
 	}
 	if !rt.ent.allows(rt.suffix(), r.Method) {
@@ -393,32 +429,32 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 	case routeCollection:
 		switch r.Method {
 		case http.MethodGet:
-			s.handleList(w, r, rt.ent)
+			s.handleList(w, r, rt.ent, bh)
 		case http.MethodPost:
-			s.handleCreate(w, r, rt.ent)
+			s.handleCreate(w, r, rt.ent, bh)
 		case http.MethodPatch:
-			s.handleBulk(w, r, rt.ent)
+			s.handleBulk(w, r, rt.ent, bh)
 		}
 	case routeItem:
 		switch r.Method {
 		case http.MethodGet:
-			s.handleGet(w, r, rt.ent, int(rt.id))
+			s.handleGet(w, r, rt.ent, int(rt.id), bh)
 		case http.MethodPut:
-			s.handlePut(w, r, rt.ent, int(rt.id))
+			s.handlePut(w, r, rt.ent, int(rt.id), bh)
 		case http.MethodDelete:
 			s.handleDelete(w, r, rt.ent, int(rt.id))
 		}
 	case routeHooks:
 		switch r.Method {
 		case http.MethodGet:
-			s.handleHookList(w, r, rt.ent)
+			s.handleHookList(w, r, rt.ent, bh)
 		case http.MethodPost:
 			s.handleHookCreate(w, r, rt.ent)
 		}
 	case routeHookItem:
 		switch r.Method {
 		case http.MethodGet:
-			s.handleHookGet(w, r, rt.ent, rt.id)
+			s.handleHookGet(w, r, rt.ent, rt.id, bh)
 		case http.MethodPut:
 			s.handleHookPut(w, r, rt.ent, rt.id)
 		case http.MethodDelete:

@@ -21,6 +21,25 @@ type Stats struct {
 	Faults map[string]int64 `json:"Faults"`
 	// Hooks counts hook deliveries.
 	Hooks HookStats `json:"Hooks"`
+
+	// LostAnswers counts writes that were committed but answered with a
+	// 5xx or a closed connection (FaultConfig.LostAnswerRate).
+	LostAnswers int64 `json:"LostAnswers"`
+	// URLTooLong counts requests refused for FaultConfig.MaxURLLength.
+	URLTooLong int64 `json:"URLTooLong"`
+	// PatchShuffled counts bulk PATCH answers given in another order.
+	PatchShuffled int64 `json:"PatchShuffled"`
+	// PatchShortened counts bulk PATCH answers that left out results.
+	PatchShortened int64 `json:"PatchShortened"`
+	// PatchItemErrors counts bulk PATCH items refused by
+	// FaultConfig.PatchItemErrorRate (not written).
+	PatchItemErrors int64 `json:"PatchItemErrors"`
+	// SecretsOverwritten counts credential properties (SecretProperties)
+	// that an API write set to SecretMask, destroying the real secret.
+	SecretsOverwritten int64 `json:"SecretsOverwritten"`
+	// ValuesRewritten counts string values FaultConfig.RewriteOnWrite
+	// stored differently from how they were sent.
+	ValuesRewritten int64 `json:"ValuesRewritten"`
 }
 
 // WriteStats counts API writes of one entity.
@@ -106,6 +125,13 @@ func (c *statsCollector) write(entity, kind string) {
 		w.Delete++
 	}
 	c.s.Writes[entity] = w
+}
+
+// add changes counters under the lock.
+func (c *statsCollector) add(fn func(*Stats)) {
+	c.mu.Lock()
+	fn(&c.s)
+	c.mu.Unlock()
 }
 
 func (c *statsCollector) hook(fn func(*HookStats)) {

@@ -104,7 +104,9 @@ func (s *Server) stampLocked(prev any) string {
 // properties) and the id given in the body (0 when absent or null). Unknown
 // properties, wrong JSON types, unknown enum values and over-long strings are
 // errors naming the property. Property names match case-insensitively.
-func (e *entity) decodeFields(obj map[string]any) (record, int, error) {
+// rules (nil: strict, UTC) may rewrite strings instead (RewriteOnWrite) and
+// read date-times without an offset in another zone.
+func (e *entity) decodeFields(obj map[string]any, rules *writeRules) (record, int, error) {
 	fields := make(record, len(obj))
 	id := 0
 	for _, k := range sortedKeys(obj) {
@@ -112,7 +114,23 @@ func (e *entity) decodeFields(obj map[string]any) (record, int, error) {
 		if !ok {
 			return nil, 0, badRequest("Unknown property %q for %s.", k, e.WriteDTO)
 		}
-		v, err := p.normalize(obj[k])
+		in := obj[k]
+		if str, isStr := in.(string); isStr && rules != nil {
+			switch {
+			case p.Kind == kindString && rules.rewrite:
+				if out := rewriteString(p, str); out != str {
+					in = out
+					rules.rewritten++
+				}
+			case p.Kind == kindDateTime && rules.zone != nil && rules.zone != time.UTC:
+				t, err := parseTimeIn(str, rules.zone)
+				if err != nil {
+					return nil, 0, badRequest("Invalid %s: property %s: %v", e.WriteDTO, p.Name, err)
+				}
+				in = t
+			}
+		}
+		v, err := p.normalize(in)
 		if err != nil {
 			return nil, 0, badRequest("Invalid %s: %v", e.WriteDTO, err)
 		}
