@@ -593,6 +593,9 @@ func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, 
 	}
 	home := r.recs[side.Other()]
 	r.remember(c, side.Other(), home)
+	r.setStored(side.Other(), nil)
+	r.setStored(side, nil)
+	rec = r.storedAs(ctx, side, c, nil, rec, r.p.WritableFields(mappings.Side(side), false))
 	r.remember(c, side, rec)
 	r.st.Writes++
 	action := workflows.ActionCreatedERP
@@ -608,6 +611,72 @@ func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, 
 // has a correlation field.
 func (r *applyRun) carriesToken(side workflows.Side) bool {
 	return side == workflows.ERP || r.p.CorrelationField != ""
+}
+
+// storedAs returns the record to remember for side after tandem wrote fields of
+// sent (canonical) to it, written being what the write returned. A record read
+// back after the write (readBack) says what the server stored: values it cut
+// or reformatted are kept as that side's stored-as values, and its version is
+// the write's, so the poll that delivers it skips it as seen. When the read
+// back shows a change tandem did not write (a person edited the record in the
+// moment between), or there is no read back, the version stays the one the
+// write was based on (before, the record as read; nil on create): the poll
+// that delivers the newer version then merges it as the edit it may be.
+func (r *applyRun) storedAs(ctx context.Context, side workflows.Side, sent, before mappings.Canonical, written record, fields []string) record {
+	keep := r.recs[side]
+	if before == nil {
+		keep = record{fields: written.fields}
+	}
+	if !written.readBack {
+		if written.version != "" {
+			keep.version = written.version // the ERP answers its new version
+		}
+		return keep
+	}
+	got, err := r.canonical(ctx, side, written)
+	if err != nil {
+		return keep
+	}
+	rewritten, edited := r.p.StoredAs(mappings.Side(side), sent, got, fields)
+	if before != nil {
+		edited = append(edited, r.p.ChangedFields(before, got, fields)...)
+	}
+	if len(edited) > 0 {
+		r.a.Logger.InfoContext(ctx, "record changed while tandem wrote it; its next change is merged as an edit",
+			"pairing", r.p.Name, "link", r.in.LinkID, "side", string(side), "fields", edited)
+		return keep
+	}
+	if len(rewritten) > 0 {
+		cur, _ := decodeCanonical(r.storedRaw(side))
+		if cur == nil {
+			cur = mappings.Canonical{}
+		}
+		for f, v := range rewritten {
+			cur[f] = v
+		}
+		r.setStored(side, cur)
+	}
+	return written
+}
+
+func (r *applyRun) storedRaw(side workflows.Side) json.RawMessage {
+	if side == workflows.WebCRM {
+		return r.st.CrmStored
+	}
+	return r.st.ErpStored
+}
+
+// setStored records side's stored-as values (none for an empty c).
+func (r *applyRun) setStored(side workflows.Side, c mappings.Canonical) {
+	var raw json.RawMessage
+	if len(c) > 0 {
+		raw, _ = json.Marshal(c)
+	}
+	if side == workflows.WebCRM {
+		r.st.CrmStored = raw
+	} else {
+		r.st.ErpStored = raw
+	}
 }
 
 // remember stores the synced snapshot and the version of a side's record.
@@ -644,11 +713,20 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 	if err != nil {
 		return r.res, permanent(fmt.Errorf("decode snapshot: %w", err), errTypeValidation)
 	}
+	storedW, errW := decodeCanonical(r.st.CrmStored)
+	storedE, errE := decodeCanonical(r.st.ErpStored)
+	if err := errors.Join(errW, errE); err != nil {
+		return r.res, permanent(fmt.Errorf("decode stored values: %w", err), errTypeValidation)
+	}
 	m := mappings.Merge(mappings.MergeInput{
 		Base: base, WebCRM: cw, ERP: ce, Pairing: r.p,
 		WebCRMUpdatedAt: r.recs[workflows.WebCRM].updatedAt,
 		ERPUpdatedAt:    r.recs[workflows.ERP].updatedAt,
+		WebCRMStored:    storedW, ERPStored: storedE,
 	})
+	current := map[workflows.Side]mappings.Canonical{workflows.WebCRM: cw, workflows.ERP: ce}
+	stored := map[workflows.Side]mappings.Canonical{workflows.WebCRM: storedW, workflows.ERP: storedE}
+	moved := r.p.ChangedFields(base, m.Merged, nil)
 	for _, c := range m.Conflicts {
 		r.res.Conflicts = append(r.res.Conflicts, workflows.ConflictNote{Field: c.Field, Winner: workflows.Side(c.Winner), Rule: c.Rule})
 	}
@@ -660,6 +738,15 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 			fields = m.ToERP
 		}
 		rec := r.recs[side]
+		// A stored-as value stands for the snapshot's value only while that
+		// value is the synced one.
+		kept := mappings.Canonical{}
+		for f, v := range stored[side] {
+			if !slices.Contains(moved, f) {
+				kept[f] = v
+			}
+		}
+		r.setStored(side, kept)
 		if len(fields) > 0 {
 			if err := r.ensureLookups(ctx, side, m.Merged, fields); err != nil {
 				return r.res, err
@@ -675,12 +762,7 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 			if err != nil {
 				return r.res, fmt.Errorf("update %s %s: %w", r.store[side].label(), r.idOf(side), err)
 			}
-			// webCRM does not say the UpdatedAt of a PUT: keep the version
-			// the write was based on, so a poll that delivers that older
-			// version is known to be stale; the echo of the write is newer.
-			if written.version != "" {
-				rec.version = written.version
-			}
+			rec = r.storedAs(ctx, side, m.Merged, current[side], written, fields)
 			writes++
 		}
 		r.remember(m.Merged, side, rec)

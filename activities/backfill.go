@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/webcrm"
@@ -23,21 +25,15 @@ func (a *Activities) BackfillCount(ctx context.Context, in workflows.BackfillCou
 	switch in.Side {
 	case workflows.BackfillWebCRM:
 		entity := webcrm.Entity(p.WebCRMEntity)
-		script := fmt.Sprintf("SELECT %s FROM %s", entity.IDField(), entity.Table())
-		if !in.Since.IsZero() {
-			script += fmt.Sprintf(" WHERE %s >= '%s'", entity.UpdatedAtField(), webcrm.FormatTime(in.Since))
-		}
 		n := 0
-		for page := 1; ; page++ {
-			rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
-			if err != nil {
-				return n, classify(fmt.Errorf("%s: count webCRM %s: %w", in.Pairing, entity, err))
-			}
+		err := a.WebCRM.Scan(ctx, backfillScript(entity, in.Since, entity.IDField()), webcrmMaxPage, func(rows []webcrm.Record) error {
 			n += len(rows)
-			if len(rows) < webcrmMaxPage {
-				return n, nil
-			}
+			return nil
+		})
+		if err != nil {
+			return n, classify(fmt.Errorf("%s: count webCRM %s: %w", in.Pairing, entity, err))
 		}
+		return n, nil
 	case workflows.BackfillERP:
 		n := 0
 		after := ""
@@ -74,33 +70,34 @@ func (a *Activities) BackfillPage(ctx context.Context, in workflows.BackfillPage
 	case workflows.BackfillWebCRM:
 		size = min(max(size, 1), webcrmMaxPage)
 		entity := webcrm.Entity(p.WebCRMEntity)
-		page := 1
-		if in.Cursor != "" {
-			if page, err = strconv.Atoi(in.Cursor); err != nil || page < 1 {
-				return res, permanent(fmt.Errorf("backfill cursor %q is not a webCRM page number", in.Cursor), errTypeValidation)
-			}
-		}
-		var recs []webcrm.Record
-		if in.Since.IsZero() {
-			recs, err = a.WebCRM.List(ctx, entity, page, size)
-		} else {
-			script := fmt.Sprintf("SELECT * FROM %s WHERE %s >= '%s' ORDER BY %s ASC", entity.Table(),
-				entity.UpdatedAtField(), webcrm.FormatTime(in.Since), entity.IDField())
-			recs, err = a.WebCRM.Query(ctx, script, page, size)
-		}
+		after, err := webcrmCursor(in.Cursor)
 		if err != nil {
-			return res, classify(fmt.Errorf("%s: read webCRM %s page %d: %w", in.Pairing, entity, page, err))
+			return res, permanent(err, errTypeValidation)
 		}
+		// Keyset paging by id: a page is the records after the last id of the
+		// one before, so records written meanwhile and a server that orders an
+		// unordered result differently each time never make it skip a record.
+		script := backfillScript(entity, in.Since).Where(webcrm.Gt(entity.IDField(), after)).OrderBy(entity.IDField() + " ASC")
+		recs, err := a.WebCRM.Run(ctx, script, 1, size)
+		if err != nil {
+			return res, classify(fmt.Errorf("%s: read webCRM %s after id %d: %w", in.Pairing, entity, after, err))
+		}
+		last := after
 		for _, rec := range recs {
 			ch, err := webcrmChange(entity, rec, workflows.SourceBackfill)
 			if err != nil {
 				return res, permanent(fmt.Errorf("%s: %w", in.Pairing, err), errTypeValidation)
 			}
+			id, _ := strconv.Atoi(ch.ID)
+			if id <= last {
+				return res, classify(fmt.Errorf("%s: read webCRM %s after id %d: id %d is out of order: the server ignored ORDER BY", in.Pairing, entity, after, id))
+			}
+			last = id
 			changes = append(changes, ch)
 		}
 		res.Seen = len(recs)
 		res.Last = len(recs) < size
-		res.Next = strconv.Itoa(page + 1)
+		res.Next = webcrmCursorAfter(last)
 	case workflows.BackfillERP:
 		resource := customerp.Resource(p.ERPResource)
 		recs, next, err := a.ERP.List(ctx, resource, in.Cursor, max(size, 1))
@@ -136,6 +133,39 @@ func (a *Activities) BackfillPage(ctx context.Context, in workflows.BackfillPage
 	res.Actions = t.actions
 	return res, nil
 }
+
+// backfillScript selects the webCRM records a backfill visits: all of them, or
+// those changed at or after since.
+func backfillScript(entity webcrm.Entity, since time.Time, columns ...string) webcrm.Script {
+	s := webcrm.Select(entity, columns...)
+	if !since.IsZero() {
+		s = s.Where(webcrm.AtOrAfter(entity.UpdatedAtField(), since))
+	}
+	return s
+}
+
+// A webCRM backfill cursor is "after:<id>": the page that follows starts after
+// that id. A bare number is the page number older backfills handed on; such a
+// backfill starts again from the first id, which is slower (the records it
+// visited are skipped as seen), never wrong.
+const cursorAfter = "after:"
+
+func webcrmCursor(cursor string) (int, error) {
+	rest, ok := strings.CutPrefix(cursor, cursorAfter)
+	if !ok {
+		if _, err := strconv.Atoi(cursor); cursor == "" || err == nil {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("backfill cursor %q is neither %q<id> nor a page number", cursor, cursorAfter)
+	}
+	id, err := strconv.Atoi(rest)
+	if err != nil || id < 0 {
+		return 0, fmt.Errorf("backfill cursor %q: %q is not an id", cursor, rest)
+	}
+	return id, nil
+}
+
+func webcrmCursorAfter(id int) string { return cursorAfter + strconv.Itoa(id) }
 
 // withConcurrency returns a shallow copy of a that dispatches n at once.
 func (a *Activities) withConcurrency(n int) *Activities {

@@ -14,9 +14,6 @@ import (
 	"github.com/tandemsync/tandem/workflows"
 )
 
-// lookupChunk is the number of records one prefetch query asks for by id.
-const lookupChunk = 100
-
 // lookups is what the first contacts of one dispatched batch share: the
 // moment the batch began, so that the normalised merge index is brought up
 // to date once for the batch rather than once per record, and the webCRM
@@ -54,11 +51,11 @@ func (l *lookups) record(id string) (webcrm.Record, bool) {
 }
 
 // prefetch starts the lookups of a batch of changes: it brings the webCRM
-// merge index up to date once and reads, in one /Queries request per
-// lookupChunk, the webCRM records it names as candidates of the ERP records
-// among changes. A batch of new records (no candidates) costs one request
-// when webCRM has not changed; a batch of twins one per lookupChunk matches
-// instead of one each. When the index gives a broken answer the batch goes
+// merge index up to date once and reads, in as few /Queries requests as the
+// URL limit allows, the webCRM records it names as candidates of the ERP
+// records among changes. A batch of new records (no candidates) costs one
+// request when webCRM has not changed; a batch of twins a request per few
+// dozen matches instead of one each. When the index gives a broken answer the batch goes
 // on without prefetched records: each look-up falls back on its own.
 func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes []workflows.Change) (*lookups, error) {
 	l := newLookups(time.Now())
@@ -95,27 +92,22 @@ func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes 
 		return l, nil
 	}
 	entity := webcrm.Entity(p.WebCRMEntity)
-	for start := 0; start < len(ids); start += lookupChunk {
-		chunk := ids[start:min(start+lookupChunk, len(ids))]
-		conds := make([]string, 0, len(chunk))
-		for _, id := range chunk {
-			if n, err := strconv.Atoi(id); err == nil && n > 0 {
-				conds = append(conds, fmt.Sprintf("%s = %d", entity.IDField(), n))
-			}
+	nums := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if n, err := strconv.Atoi(id); err == nil && n > 0 {
+			nums = append(nums, n)
 		}
-		if len(conds) == 0 {
-			continue
-		}
-		script := fmt.Sprintf("SELECT * FROM %s WHERE %s", entity.Table(), strings.Join(conds, " OR "))
-		rows, err := a.WebCRM.Query(ctx, script, 1, webcrmMaxPage)
-		if err != nil {
-			return nil, fmt.Errorf("prefetch %d webCRM %s match candidates: %w", len(conds), entity, err)
-		}
+	}
+	err = a.WebCRM.FindIDs(ctx, webcrm.Select(entity), nums, func(rows []webcrm.Record) error {
 		for _, row := range rows {
 			if id, err := row.ID(entity); err == nil {
 				l.recs[strconv.Itoa(id)] = row
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prefetch %d webCRM %s match candidates: %w", len(nums), entity, err)
 	}
 	return l, nil
 }

@@ -140,18 +140,14 @@ func (a *Activities) refreshWebCRMIndex(ctx context.Context, idx *normIndex, ent
 		}
 	}
 	if !idx.ready {
-		script := fmt.Sprintf("SELECT %s, %s, %s FROM %s", entity.IDField(), prop, entity.UpdatedAtField(), entity.Table())
-		for page := 1; ; page++ {
-			rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
-			if err != nil {
-				return err
-			}
+		err := a.WebCRM.Scan(ctx, webcrm.Select(entity, entity.IDField(), prop, entity.UpdatedAtField()), webcrmMaxPage, func(rows []webcrm.Record) error {
 			for _, row := range rows {
 				add(row)
 			}
-			if len(rows) < webcrmMaxPage {
-				break
-			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		idx.ready = true
 	} else {

@@ -32,8 +32,8 @@ func (a *Activities) BackfillMark(ctx context.Context, in workflows.BackfillCoun
 	switch in.Side {
 	case workflows.BackfillWebCRM:
 		entity := webcrm.Entity(p.WebCRMEntity)
-		script := fmt.Sprintf("SELECT %s, %s FROM %s ORDER BY %s DESC", entity.IDField(), entity.UpdatedAtField(), entity.Table(), entity.UpdatedAtField())
-		rows, err := a.WebCRM.Query(ctx, script, 1, 1)
+		script := webcrm.Select(entity, entity.IDField(), entity.UpdatedAtField()).OrderBy(entity.UpdatedAtField() + " DESC")
+		rows, err := a.WebCRM.Run(ctx, script, 1, 1)
 		if err != nil {
 			return workflows.Positions{}, classify(fmt.Errorf("%s: read the newest webCRM %s change: %w", in.Pairing, entity, err))
 		}

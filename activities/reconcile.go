@@ -14,6 +14,10 @@ import (
 	"github.com/tandemsync/tandem/workflows"
 )
 
+// reconcileSample is how many records missing from a listing a reconcile reads
+// by id first, when there are more than the mass-delete guard allows.
+const reconcileSample = 20
+
 // linkRef is what visibility tells about one home link.
 type linkRef struct {
 	crmID, erpID, state string
@@ -47,27 +51,80 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 		return workflows.ReconcileResult{}, err
 	}
 	res := workflows.ReconcileResult{Links: len(refs)}
-	var changes []workflows.Change
+	var candidates []workflows.Change
 	for _, l := range refs {
 		if l.state == workflows.StateDeleted {
 			continue
 		}
 		switch {
 		case l.crmID != "" && !crm[l.crmID]:
-			changes = append(changes, workflows.Change{Side: workflows.WebCRM, ID: l.crmID, Deleted: true, Source: workflows.SourceReconcile})
+			candidates = append(candidates, workflows.Change{Side: workflows.WebCRM, ID: l.crmID, Deleted: true, Source: workflows.SourceReconcile})
 		case l.erpID != "" && !erp[l.erpID]:
-			changes = append(changes, workflows.Change{Side: workflows.ERP, ID: l.erpID, Deleted: true, Source: workflows.SourceReconcile})
-		default:
-			continue
+			candidates = append(candidates, workflows.Change{Side: workflows.ERP, ID: l.erpID, Deleted: true, Source: workflows.SourceReconcile})
 		}
-		res.Missing++
 	}
-	if res.Missing > massDeleteFloor && float64(res.Missing) > in.MaxDeleteShare*float64(res.Links) {
-		res.Guarded = true
-		res.Reason = fmt.Sprintf("%d of %d linked records (webCRM %s, ERP %s) are missing, more than %.0f%%; nothing was changed. Check both systems, then run reconcile with a higher maxDeleteShare",
-			res.Missing, res.Links, p.WebCRMEntity, p.ERPResource, in.MaxDeleteShare*100)
+	// A record missing from a listing is taken for deleted only when a read of
+	// it by id answers "not found": a listing can miss a record (a server that
+	// pages in no fixed order, a record that changed while it ran), a read by id
+	// cannot. More deletes than the guard allows stop the reads early: the run
+	// changes nothing either way.
+	allowed := max(massDeleteFloor, int(in.MaxDeleteShare*float64(res.Links)))
+	ws, es := a.stores(p, nil)
+	gone := func(ch workflows.Change) (bool, error) {
+		st := store(es)
+		if ch.Side == workflows.WebCRM {
+			st = ws
+		}
+		rec, err := st.get(ctx, ch.ID)
+		if err != nil {
+			return false, classify(fmt.Errorf("%s: read %s %s, missing from its listing: %w", in.Pairing, st.label(), ch.ID, err))
+		}
+		return rec.gone, nil
+	}
+	guard := func(n int, about string) (workflows.ReconcileResult, error) {
+		res.Missing, res.Guarded = n, true
+		res.Reason = fmt.Sprintf("%s%d of %d linked records (webCRM %s, ERP %s) are gone, more than %.0f%%; nothing was changed. Check both systems, then run reconcile with a higher maxDeleteShare",
+			about, res.Missing, res.Links, p.WebCRMEntity, p.ERPResource, in.MaxDeleteShare*100)
 		return res, nil
 	}
+	if len(candidates) > allowed {
+		// Reading every one would spend a request of webCRM's budget each on a
+		// run the guard may stop anyway: a sample tells first.
+		n, sampled := 0, 0
+		for i := 0; i < reconcileSample && i < len(candidates); i++ {
+			g, err := gone(candidates[i*len(candidates)/min(reconcileSample, len(candidates))])
+			if err != nil {
+				return res, err
+			}
+			sampled++
+			if g {
+				n++
+			}
+		}
+		if estimate := n * len(candidates) / sampled; estimate > allowed {
+			return guard(estimate, "about ")
+		}
+	}
+	var changes []workflows.Change
+	for i, ch := range candidates {
+		g, err := gone(ch)
+		if err != nil {
+			return res, err
+		}
+		if !g {
+			res.Unlisted++
+			continue
+		}
+		changes = append(changes, ch)
+		if len(changes) > allowed {
+			return guard(len(changes), "at least ")
+		}
+		activity.RecordHeartbeat(ctx, i)
+	}
+	if res.Unlisted > 0 {
+		a.Logger.WarnContext(ctx, "records missing from their listing were found by id: the listing is not whole", "pairing", in.Pairing, "records", res.Unlisted)
+	}
+	res.Missing = len(changes)
 	t, err := a.dispatchAll(ctx, in.Pairing, changes)
 	if err != nil {
 		return res, classify(fmt.Errorf("%s: dispatch deletes: %w", in.Pairing, err))
@@ -76,27 +133,21 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 	return res, nil
 }
 
-// webcrmIDs lists the ids of every webCRM record of entity.
+// webcrmIDs lists the ids of every webCRM record of entity, in id order.
 func (a *Activities) webcrmIDs(ctx context.Context, pairing string, entity webcrm.Entity) (map[string]bool, error) {
 	present := map[string]bool{}
-	script := fmt.Sprintf("SELECT %s FROM %s", entity.IDField(), entity.Table())
-	for page := 1; ; page++ {
-		rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
-		if err != nil {
-			return nil, classify(fmt.Errorf("%s: list webCRM %s ids: %w", pairing, entity, err))
-		}
+	err := a.WebCRM.Scan(ctx, webcrm.Select(entity, entity.IDField()), webcrmMaxPage, func(rows []webcrm.Record) error {
 		for _, row := range rows {
-			id, err := row.ID(entity)
-			if err != nil {
-				return nil, permanent(fmt.Errorf("%s: webCRM %s row without id: %w", pairing, entity, err), errTypeValidation)
-			}
+			id, _ := row.ID(entity) // Scan has checked every id
 			present[strconv.Itoa(id)] = true
 		}
-		activity.RecordHeartbeat(ctx, page)
-		if len(rows) < webcrmMaxPage {
-			return present, nil
-		}
+		activity.RecordHeartbeat(ctx, len(present))
+		return nil
+	})
+	if err != nil {
+		return nil, classify(fmt.Errorf("%s: list webCRM %s ids: %w", pairing, entity, err))
 	}
+	return present, nil
 }
 
 // erpIDs lists the ids of every ERP record of resource (of any pairing that

@@ -25,6 +25,9 @@ type record struct {
 	// delivered marks a record that came with the change rather than from a
 	// read just now; a write must not be based on it.
 	delivered bool
+	// readBack marks a record read from the server after tandem wrote it: it
+	// says what the server stored.
+	readBack bool
 }
 
 // store reads and writes one pairing's records on one side, so the apply
@@ -130,11 +133,20 @@ func (s webcrmStore) find(ctx context.Context, property, value string) ([]string
 }
 
 func (s webcrmStore) create(ctx context.Context, body map[string]any, token string) (string, record, error) {
-	id, err := s.c.Create(ctx, s.entity, webcrm.Record(body), token)
+	stored, err := s.c.CreateRecord(ctx, s.entity, webcrm.Record(body), token)
 	if err != nil {
 		return "", record{}, err
 	}
-	return strconv.Itoa(id), record{fields: body}, nil
+	id, err := stored.ID(s.entity)
+	if err != nil {
+		return "", record{}, fmt.Errorf("%s created, but read back without an id: %w", s.label(), err)
+	}
+	rec, err := s.toRecord(stored)
+	if err != nil {
+		return "", record{}, err
+	}
+	rec.readBack = true
+	return strconv.Itoa(id), rec, nil
 }
 
 func (s webcrmStore) update(ctx context.Context, id string, current record, changes map[string]any) (record, error) {
@@ -152,9 +164,19 @@ func (s webcrmStore) update(ctx context.Context, id string, current record, chan
 	if err != nil {
 		return record{}, err
 	}
-	// The PUT does not return the new UpdatedAt: leave the version empty so
-	// the poll that sees this write reads it once and finds nothing to do.
-	return record{fields: rec}, nil
+	// The PUT answers nothing: read the record back, for its new UpdatedAt and
+	// for what webCRM made of the values (it may cut or reformat them). When
+	// the read fails the write still stands; the poll that sees it reads it.
+	stored, err := s.c.Get(ctx, s.entity, n)
+	if err != nil {
+		return record{fields: rec}, nil
+	}
+	r, err := s.toRecord(stored)
+	if err != nil {
+		return record{fields: rec}, nil
+	}
+	r.readBack = true
+	return r, nil
 }
 
 func (s webcrmStore) remove(ctx context.Context, id string) error {
@@ -265,6 +287,7 @@ func (s erpStore) create(ctx context.Context, body map[string]any, token string)
 	if id == "" {
 		return "", record{}, fmt.Errorf("%s create returned no id", s.label())
 	}
+	r.readBack = true
 	return id, r, nil
 }
 
@@ -298,7 +321,9 @@ func (s erpStore) update(ctx context.Context, id string, current record, changes
 	if err != nil {
 		return record{}, err
 	}
-	return s.toRecord(rec)
+	r, err := s.toRecord(rec)
+	r.readBack = err == nil
+	return r, err
 }
 
 // deepMerge overlays src onto dst, merging nested objects key by key.

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +17,6 @@ import (
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/links"
-	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -283,65 +282,31 @@ func (a *Activities) startWith(ctx context.Context, pairing string, ch workflows
 	return out, nil
 }
 
-// bulkBatch is the number of webCRM records created by one PATCH.
-const bulkBatch = 100
-
-// bulkCreate writes deferred webCRM creates in PATCH batches: one request
-// of the token's budget for up to bulkBatch records instead of up to three
-// each. Each body carries its link's correlation token, and the tokens are
-// looked up first (one request per batch), so neither a batch whose answer
-// was lost nor a link that created the record meanwhile leads to a second
-// record. A record the batch rejects, or a batch that fails, goes to its
-// link one by one, which records the reason.
+// bulkCreate writes deferred webCRM creates in PATCH batches
+// (webcrm.CreateBatch): one request of the token's budget for up to
+// webcrm.MaxBatch records, plus a look-up of their tokens before and after.
+// Each body carries its link's correlation token, so neither a batch whose
+// answer was lost nor a link that created the record meanwhile leads to a
+// second record, and a record counts as created only when it is found by its
+// token. A record the batch did not create goes to its link one by one,
+// which records the reason.
 func (a *Activities) bulkCreate(ctx context.Context, pairing string, runs []*applyRun, t *tally) error {
 	p := runs[0].p
 	entity := webcrm.Entity(p.WebCRMEntity)
-	for start := 0; start < len(runs); start += bulkBatch {
-		chunk := runs[start:min(start+bulkBatch, len(runs))]
-		// Records that already carry a token were created by an earlier
-		// attempt, or by the link itself meanwhile (a dependent record
-		// asked it to sync): they are not created again.
-		existing, err := a.tokensInWebCRM(ctx, p, chunk)
+	for start := 0; start < len(runs); start += webcrm.MaxBatch {
+		chunk := runs[start:min(start+webcrm.MaxBatch, len(runs))]
+		bodies := make(map[string]webcrm.Record, len(chunk))
+		for _, r := range chunk {
+			bodies[r.in.LinkID] = webcrm.Record(r.pending.body)
+		}
+		res, err := a.WebCRM.CreateBatch(ctx, entity, bodies)
 		if err != nil {
-			return classify(fmt.Errorf("%s: look up webCRM %s by their tokens: %w", pairing, entity, err))
+			return classify(fmt.Errorf("%s: create %d webCRM %s in one batch: %w", pairing, len(bodies), entity, err))
 		}
-		ids := make([]int, len(chunk))
-		var bodies []webcrm.Record
-		var batch []int
-		for i, r := range chunk {
-			if id, ok := existing[r.in.LinkID]; ok {
-				ids[i] = id
-				continue
-			}
-			body := webcrm.Record{}
-			for k, v := range r.pending.body {
-				body[k] = v
-			}
-			body[p.CorrelationField] = r.in.LinkID
-			body[entity.IDField()] = 0
-			bodies = append(bodies, body)
-			batch = append(batch, i)
+		if res.Rejected != "" {
+			a.Logger.WarnContext(ctx, "webCRM refused a batch of creates; each goes to its link", "pairing", pairing, "entity", string(entity), "records", len(bodies), "error", res.Rejected)
 		}
-		if len(bodies) > 0 {
-			results, err := a.WebCRM.BulkUpsert(ctx, entity, bodies)
-			if err != nil {
-				var rl *webcrm.RateLimitError
-				if errors.As(err, &rl) || webcrm.IsNetwork(err) || webcrm.IsServer(err) {
-					return classify(fmt.Errorf("%s: create %d webCRM %s in one batch: %w", pairing, len(bodies), entity, err))
-				}
-				results = make([]string, len(bodies)) // rejected as a whole: each goes on its own
-			}
-			for j, i := range batch {
-				if j < len(results) {
-					ids[i], _ = strconv.Atoi(strings.TrimSpace(results[j]))
-				}
-			}
-		}
-		versions, err := a.createdVersions(ctx, entity, ids)
-		if err != nil {
-			return classify(fmt.Errorf("%s: read back %d created webCRM %s: %w", pairing, len(ids), entity, err))
-		}
-		if err := a.finishBulk(ctx, pairing, chunk, ids, versions, t); err != nil {
+		if err := a.finishBulk(ctx, pairing, chunk, res, t); err != nil {
 			return err
 		}
 		if activity.IsActivity(ctx) {
@@ -351,70 +316,11 @@ func (a *Activities) bulkCreate(ctx context.Context, pairing string, runs []*app
 	return nil
 }
 
-// tokensInWebCRM returns the ids of webCRM records that already carry the
-// tokens of runs, in one request.
-func (a *Activities) tokensInWebCRM(ctx context.Context, p *mappings.Pairing, runs []*applyRun) (map[string]int, error) {
-	entity := webcrm.Entity(p.WebCRMEntity)
-	conds := make([]string, len(runs))
-	for i, r := range runs {
-		conds[i] = fmt.Sprintf("%s = '%s'", p.CorrelationField, strings.ReplaceAll(r.in.LinkID, "'", "''"))
-	}
-	script := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s", entity.IDField(), p.CorrelationField, entity.Table(), strings.Join(conds, " OR "))
-	out := map[string]int{}
-	for page := 1; ; page++ {
-		rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
-		if err != nil {
-			return nil, err
-		}
-		for _, row := range rows {
-			id, err := row.ID(entity)
-			tok, _ := row[p.CorrelationField].(string)
-			if err == nil && tok != "" {
-				if _, dup := out[tok]; !dup {
-					out[tok] = id
-				}
-			}
-		}
-		if len(rows) < webcrmMaxPage {
-			return out, nil
-		}
-	}
-}
-
-// createdVersions reads the UpdatedAt of records just created, in one
-// request per batch, so that their links know the version the next poll
-// delivers and skip it without waking.
-func (a *Activities) createdVersions(ctx context.Context, entity webcrm.Entity, ids []int) (map[int]string, error) {
-	var conds []string
-	for _, id := range ids {
-		if id > 0 {
-			conds = append(conds, fmt.Sprintf("%s = %d", entity.IDField(), id))
-		}
-	}
-	out := make(map[int]string, len(conds))
-	if len(conds) == 0 {
-		return out, nil
-	}
-	script := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s", entity.IDField(), entity.UpdatedAtField(), entity.Table(), strings.Join(conds, " OR "))
-	rows, err := a.WebCRM.Query(ctx, script, 1, webcrmMaxPage)
-	if err != nil {
-		return nil, err
-	}
-	for _, row := range rows {
-		id, err := row.ID(entity)
-		if err != nil {
-			continue
-		}
-		if at, err := row.UpdatedAt(entity); err == nil {
-			out[id] = webcrmVersion(at)
-		}
-	}
-	return out, nil
-}
-
 // finishBulk finishes the first contacts of one batch: each created record
-// gets its index entry and its link; one without an id goes to its link.
-func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*applyRun, ids []int, versions map[int]string, t *tally) error {
+// gets its link; one the batch did not create goes to its link, which
+// creates it on its own or records why it cannot.
+func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*applyRun, res webcrm.BatchResult, t *tally) error {
+	entity := webcrm.Entity(runs[0].p.WebCRMEntity)
 	sem := make(chan struct{}, a.concurrency())
 	var wg sync.WaitGroup
 	errs := make([]error, len(runs))
@@ -427,11 +333,16 @@ func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*app
 			ch := r.in.Change
 			var out workflows.Outcome
 			var err error
-			if ids[i] <= 0 {
+			stored, ok := res.Created[r.in.LinkID]
+			id, idErr := stored.ID(entity)
+			if !ok || idErr != nil {
 				out, err = a.dispatcher.Apply(ctx, pairing, ch)
 			} else {
-				body := webcrm.Record(r.pending.body)
-				cerr := r.created(ctx, workflows.WebCRM, strconv.Itoa(ids[i]), record{fields: body, version: versions[ids[i]]}, r.pending.c)
+				rec, cerr := r.store[workflows.WebCRM].(webcrmStore).toRecord(stored)
+				rec.readBack = true
+				if cerr == nil {
+					cerr = r.created(ctx, workflows.WebCRM, strconv.Itoa(id), rec, r.pending.c)
+				}
 				res, aerr := a.finishApply(r.in, r.res, cerr)
 				out, err = a.startWith(ctx, pairing, ch, res, aerr)
 			}
@@ -521,19 +432,7 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 
 // window reads every record of entity updated in [from, to).
 func (a *Activities) window(ctx context.Context, entity webcrm.Entity, from, to time.Time) ([]webcrm.Record, error) {
-	script := fmt.Sprintf("SELECT * FROM %s WHERE %s >= '%s' AND %s < '%s' ORDER BY %s ASC", entity.Table(),
-		entity.UpdatedAtField(), webcrm.FormatTime(from), entity.UpdatedAtField(), webcrm.FormatTime(to), entity.UpdatedAtField())
-	var out []webcrm.Record
-	for page := 1; ; page++ {
-		rows, err := a.WebCRM.Query(ctx, script, page, webcrmMaxPage)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rows...)
-		if len(rows) < webcrmMaxPage {
-			return out, nil
-		}
-	}
+	return a.WebCRM.ChangedBetween(ctx, entity, from, to)
 }
 
 func parseRecentKey(key string) (time.Time, bool) {
@@ -598,7 +497,7 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 		last[it.ID] = i
 	}
 	var changes []workflows.Change
-	deletes := 0
+	var deletes []string
 	for i, it := range items {
 		if last[it.ID] != i {
 			res.Skipped++
@@ -618,7 +517,7 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 				continue
 			}
 			ch.Deleted = true
-			deletes++
+			deletes = append(deletes, it.ID)
 		} else if it.Record != nil {
 			if !p.Accepts(it.Record) {
 				res.Skipped++
@@ -632,7 +531,7 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 		}
 		changes = append(changes, ch)
 	}
-	if err := a.guardDeletes(ctx, in.Pairing, deletes); err != nil {
+	if err := a.guardDeletes(ctx, in, deletes); err != nil {
 		return res, err
 	}
 	t, err := a.dispatchAll(ctx, in.Pairing, changes)
@@ -648,20 +547,26 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 // guard never trips, so small pairings can delete a few records.
 const massDeleteFloor = 10
 
-// guardDeletes fails with ErrTypeMassDelete when deletes is more than a
-// tenth of the pairing's links.
-func (a *Activities) guardDeletes(ctx context.Context, pairing string, deletes int) error {
-	if deletes <= massDeleteFloor {
+// guardDeletes fails with ErrTypeMassDelete when the deletes of one batch, but
+// those an operator released (in.AllowDeletes), are more than a tenth of the
+// pairing's links (and more than massDeleteFloor). The error's details are the
+// workflows.HeldDeletes, which the pairing keeps until an operator releases them.
+func (a *Activities) guardDeletes(ctx context.Context, in workflows.SyncInput, deletes []string) error {
+	held := slices.DeleteFunc(slices.Clone(deletes), func(id string) bool { return slices.Contains(in.AllowDeletes, id) })
+	if n := len(deletes) - len(held); n > 0 {
+		a.Logger.InfoContext(ctx, "deletes released by an operator pass the mass-delete guard", "pairing", in.Pairing, "released", n)
+	}
+	if len(held) <= massDeleteFloor {
 		return nil
 	}
-	n, err := a.countLinks(ctx, pairing)
+	n, err := a.countLinks(ctx, in.Pairing)
 	if err != nil {
 		return classify(err)
 	}
-	if float64(deletes) > 0.1*float64(n) {
+	if float64(len(held)) > 0.1*float64(n) {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s: %d deletes in one batch is more than 10%% of its %d links; resume the pairing to let them through", pairing, deletes, n),
-			workflows.ErrTypeMassDelete, nil)
+			fmt.Sprintf("%s: %d ERP deletes in one batch is more than 10%% of its %d links; check the ERP, then let them through with `starter resume --allow-deletes %s`", in.Pairing, len(held), n, in.Pairing),
+			workflows.ErrTypeMassDelete, nil, workflows.HeldDeletes{Token: in.Token, IDs: held, Links: n})
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package mappings
 
 import (
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -13,6 +14,18 @@ type MergeInput struct {
 	WebCRMUpdatedAt time.Time
 	ERPUpdatedAt    time.Time
 	Pairing         *Pairing // field owners and directions
+	// WebCRMStored and ERPStored hold, per side, values its server stored in place
+	// of Base's when tandem wrote them (cut, reformatted; see StoredAs): a side
+	// that still holds such a value holds Base, not an edit of it.
+	WebCRMStored, ERPStored Canonical
+}
+
+// stored returns side s's stored-as values.
+func (in MergeInput) stored(s Side) Canonical {
+	if s == SideWebCRM {
+		return in.WebCRMStored
+	}
+	return in.ERPStored
 }
 
 // MergeResult is what [Merge] decided.
@@ -142,6 +155,15 @@ func mergeField(f *Field, in MergeInput) outcome {
 	}
 	w, e, b := val(in.WebCRM), val(in.ERP), val(in.Base)
 	hasBase := in.Base != nil
+	// holds reports whether side s's value v says the same as ref: as agreeSide,
+	// or, when ref is Base, v is what that side's server made of Base.
+	holds := func(s Side, v, ref any) bool {
+		if f.agreeSide(s, v, ref) {
+			return true
+		}
+		sv, ok := in.stored(s)[f.Name]
+		return ok && hasBase && same(ref, b) && same(v, sv)
+	}
 	v := func(s Side) any {
 		if s == SideWebCRM {
 			return w
@@ -176,13 +198,13 @@ func mergeField(f *Field, in MergeInput) outcome {
 		dst := src.Other()
 		a, d := v(src), v(dst)
 		o.merged = a
-		if f.agreeSide(dst, d, a) {
+		if holds(dst, d, a) {
 			return o
 		}
 		if isEmpty(a) && (!hasBase || isEmpty(b)) {
 			return o // an empty source never clears the destination, except a deliberate clear
 		}
-		dstChanged := hasBase && !f.agreeSide(dst, d, b)
+		dstChanged := hasBase && !holds(dst, d, b)
 		if !f.canWrite(dst, true) {
 			conflict(dst, immutableRule(dst))
 			return o
@@ -216,7 +238,7 @@ func mergeField(f *Field, in MergeInput) outcome {
 			decide()
 		}
 	} else {
-		cW, cE := !f.agreeSide(SideWebCRM, w, b), !f.agreeSide(SideERP, e, b)
+		cW, cE := !holds(SideWebCRM, w, b), !holds(SideERP, e, b)
 		switch {
 		case !cW && !cE:
 			o.merged = b
@@ -230,8 +252,8 @@ func mergeField(f *Field, in MergeInput) outcome {
 			decide()
 		}
 	}
-	o.toWebCRM = !f.agreeSide(SideWebCRM, w, o.merged)
-	o.toERP = !f.agreeSide(SideERP, e, o.merged)
+	o.toWebCRM = !holds(SideWebCRM, w, o.merged)
+	o.toERP = !holds(SideERP, e, o.merged)
 
 	// A side that refuses changes keeps its value; the other side follows it.
 	for _, s := range []Side{SideWebCRM, SideERP} {
@@ -241,7 +263,7 @@ func mergeField(f *Field, in MergeInput) outcome {
 		o.merged = v(s)
 		o.setWrite(s, false)
 		other := s.Other()
-		o.setWrite(other, !isEmpty(o.merged) && !f.agreeSide(other, v(other), o.merged))
+		o.setWrite(other, !isEmpty(o.merged) && !holds(other, v(other), o.merged))
 		conflict(s, immutableRule(s))
 	}
 	return o
@@ -325,4 +347,61 @@ func (f *Field) canonValue(v any) any {
 		return v
 	}
 	return n
+}
+
+// StoredAs compares what a server stored (stored, mapped back to canonical form) with
+// what tandem wrote to it (sent) for the fields written, and returns the values the
+// server changed on its own: text cut short or reformatted (spacing and case), which
+// StoredAs takes for the server's doing. edited lists written fields whose stored value
+// is something else, which only a person editing the record in between can explain.
+// Fields the side holds as sent are absent from both.
+func (p *Pairing) StoredAs(s Side, sent, stored Canonical, fields []string) (rewritten Canonical, edited []string) {
+	for _, name := range fields {
+		f, ok := p.Field(name)
+		if !ok {
+			continue
+		}
+		sv, gv := sent[name], stored[name]
+		if f.agreeSide(s, gv, sv) {
+			continue
+		}
+		if serverRewrite(sv, gv) {
+			if rewritten == nil {
+				rewritten = Canonical{}
+			}
+			rewritten[name] = gv
+			continue
+		}
+		edited = append(edited, name)
+	}
+	return rewritten, edited
+}
+
+// serverRewrite reports whether stored is what a server may make of sent by itself:
+// the same text but for spacing and case, or sent cut short.
+func serverRewrite(sent, stored any) bool {
+	a, ok1 := sent.(string)
+	b, ok2 := stored.(string)
+	if !ok1 || !ok2 || b == "" {
+		return false
+	}
+	squash := func(s string) string {
+		return strings.ToLower(strings.Join(strings.Fields(s), ""))
+	}
+	sa, sb := squash(a), squash(b)
+	return sa == sb || (len(sb) < len(sa) && strings.HasPrefix(sa, sb))
+}
+
+// ChangedFields lists, in the pairing's field order, the fields whose values differ
+// between a and b, leaving out those named in skip.
+func (p *Pairing) ChangedFields(a, b Canonical, skip []string) []string {
+	var out []string
+	for i := range p.Fields {
+		f := &p.Fields[i]
+		if slices.Contains(skip, f.Name) || same(f.canonValue(a[f.Name]), f.canonValue(b[f.Name])) {
+			continue
+		}
+		out = append(out, f.Name)
+	}
+	return out
 }

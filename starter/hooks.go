@@ -28,9 +28,12 @@ deleted. tandem's worker serves those calls at /hooks/webcrm (TANDEM_HOOKS_ADDR)
 and makes the pairing of the entity poll at once, so changes arrive in
 seconds instead of at the next poll; polling stays on as the fallback.
 
-The hook's target URL is <public-url>/hooks/webcrm?secret=<secret>: webCRM
-cannot send headers, so the shared secret (TANDEM_HOOKS_SECRET, the same the
-worker checks) travels as the "secret" query parameter. The commands print
+The hook's target URL is
+<public-url>/hooks/webcrm?entity=<Entity>&event=<Event>&secret=<secret>: the
+entity and the event are known from the target, whatever webCRM's call
+carries in its body, and since webCRM cannot send headers, the shared secret
+(TANDEM_HOOKS_SECRET, the same the worker checks) travels as the "secret"
+query parameter. The commands print
 it as "secret=***". They use WEBCRM_BASE_URL and WEBCRM_API_TOKEN.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
@@ -70,9 +73,28 @@ func (a *app) hookClient() ([]webcrm.Entity, *webcrm.Client, error) {
 	return entities, wc, nil
 }
 
-// hookTarget builds the target URL from the public URL of the worker's hooks
-// endpoint (with or without the /hooks/webcrm path) and the secret.
-func hookTarget(publicURL, secret string) (string, error) {
+// hookTarget builds the target URL of a hook for entity e and event ev from the
+// public URL of the worker's hooks endpoint (with or without the /hooks/webcrm
+// path) and the secret. The entity and the event travel in the URL
+// (?entity=Organisations&event=Delete): webCRM does not document what its hook
+// calls carry in their bodies, so the endpoint must not need them.
+func hookTarget(publicURL, secret string, e webcrm.Entity, ev string) (string, error) {
+	base, err := hookEndpoint(publicURL)
+	if err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("entity", string(e))
+	q.Set("event", ev)
+	q.Set("secret", secret)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// hookEndpoint is the hooks endpoint of a public URL (with or without the
+// /hooks/webcrm path), without a query.
+func hookEndpoint(publicURL string) (string, error) {
 	u, err := url.Parse(publicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", usageErrorf("--public-url %q is not an absolute http(s) URL such as https://tandem.example.com", publicURL)
@@ -80,10 +102,7 @@ func hookTarget(publicURL, secret string) (string, error) {
 	if !strings.HasSuffix(strings.TrimRight(u.Path, "/"), hooksEndpointPath) {
 		u.Path = strings.TrimRight(u.Path, "/") + hooksEndpointPath
 	}
-	q := u.Query()
-	q.Set("secret", secret)
-	u.RawQuery = q.Encode()
-	u.Fragment = ""
+	u.RawQuery, u.Fragment = "", ""
 	return u.String(), nil
 }
 
@@ -124,7 +143,10 @@ func (a *app) hooksRegisterCommand() *cobra.Command {
 		Use:   "register --public-url URL [--secret S]",
 		Short: "Register Create, Update and Delete hooks for every pairing's webCRM entity",
 		Long: `Registers, for the webCRM entity of every pairing, one hook per event
-(Create, Update, Delete) whose target is <public-url>/hooks/webcrm?secret=<S>.
+(Create, Update, Delete) whose target is
+<public-url>/hooks/webcrm?entity=<Entity>&event=<Event>&secret=<S>: the
+worker learns the entity and the event from the target, whatever the body of
+webCRM's call looks like.
 --public-url is the address at which webCRM reaches the worker's hooks
 endpoint (TANDEM_HOOKS_ADDR, usually behind a reverse proxy); a URL that
 already ends in /hooks/webcrm is used as it is. --secret defaults to
@@ -146,8 +168,7 @@ updated in place.`,
 			if secret == "" {
 				return errors.New("no hook secret: pass --secret or set TANDEM_HOOKS_SECRET to the secret the worker checks")
 			}
-			target, err := hookTarget(publicURL, secret)
-			if err != nil {
+			if _, err := hookEndpoint(publicURL); err != nil {
 				return err
 			}
 			entities, wc, err := a.hookClient()
@@ -162,14 +183,17 @@ updated in place.`,
 					return fmt.Errorf("list %s hooks: %w", e, err)
 				}
 				for _, ev := range hookEvents {
+					target, err := hookTarget(publicURL, secret, e, ev)
+					if err != nil {
+						return err
+					}
 					msg, err := registerHook(ctx, wc, e, ev, target, existing)
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", e, ev, msg)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e, ev, msg, redact(target))
 				}
 			}
-			fmt.Fprintf(tw, "target\t\t%s\n", redact(target))
 			return nil
 		}),
 	}
@@ -282,7 +306,7 @@ tandem hooks endpoint (path /hooks/webcrm), or only the endpoint of
 			}
 			wanted := ""
 			if publicURL != "" {
-				t, err := hookTarget(publicURL, "")
+				t, err := hookEndpoint(publicURL)
 				if err != nil {
 					return err
 				}

@@ -51,14 +51,16 @@ func TestHooksRegisterListRemove(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, 3*len(entities), strings.Count(r.stdout, "created hook"))
 	assert.NotContains(t, r.stdout+r.stderr, secret, "the secret is never printed")
-	assert.Contains(t, r.stdout, "https://tandem.example.com/hooks/webcrm?secret=***")
-	want := "https://tandem.example.com/hooks/webcrm?secret=" + secret
+	assert.Contains(t, r.stdout, "https://tandem.example.com/hooks/webcrm?entity=Persons&event=Delete&secret=***")
 	for _, e := range entities {
 		events := map[string]bool{}
 		for _, h := range hooksOf(e) {
 			if h.ID == otherID {
 				continue
 			}
+			// The target names the entity and the event: the endpoint needs
+			// nothing from the body of webCRM's call.
+			want := "https://tandem.example.com/hooks/webcrm?entity=" + string(e) + "&event=" + h.EventType + "&secret=" + secret
 			assert.Equal(t, want, h.TargetURL, e)
 			assert.True(t, h.IsEnabled, e)
 			events[h.EventType] = true
@@ -84,7 +86,7 @@ func TestHooksRegisterListRemove(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, 3*len(entities), strings.Count(r.stdout, "updated hook"))
 	for _, h := range hooksOf(webcrm.Persons) {
-		assert.Equal(t, "https://tandem.example.com/hooks/webcrm?secret=rotated", h.TargetURL)
+		assert.Equal(t, "https://tandem.example.com/hooks/webcrm?entity=Persons&event="+h.EventType+"&secret=rotated", h.TargetURL)
 	}
 	assert.Len(t, hooksOf(webcrm.Persons), 3)
 

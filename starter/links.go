@@ -464,9 +464,13 @@ func (a *app) webcrmClient() (*webcrm.Client, error) {
 	if cfg.WebCRM.APIToken == "" {
 		return nil, errors.New("the webCRM API token is not set: set WEBCRM_API_TOKEN (webcrm.apiToken in --config)")
 	}
+	loc, err := cfg.WebCRM.Location()
+	if err != nil {
+		return nil, err
+	}
 	wc, err := webcrm.New(webcrm.Config{
 		BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken, RequestsPerMinute: cfg.WebCRM.RequestsPerMinute,
-		Timeout: 15 * time.Second, RetryMax: 1, Logger: a.logger,
+		Timeout: 15 * time.Second, RetryMax: 1, Logger: a.logger, TimeZone: loc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webCRM client for %s: %w", cfg.WebCRM.BaseURL, err)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/user"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,18 +104,100 @@ move). The command waits up to --wait for the pairing to report it.`,
 
 func (a *app) resumeCommand() *cobra.Command {
 	var wait time.Duration
+	var allowDeletes bool
+	var by, reason string
 	cmd := &cobra.Command{
 		Use:   "resume [pairing...]",
 		Short: "Resume polling of paused pairings (all when none is named)",
 		Long: `Sends the resume signal to each pairing named (every pairing when none is);
 polling starts again from where it stopped. The command waits up to --wait
-for the pairing to report it.`,
+for the pairing to report it.
+
+A pairing the mass-delete guard paused holds the ERP deletes that tripped it;
+a plain resume reads the same deletes again and trips the guard again. Once
+you have checked that the deletes are meant, --allow-deletes (with exactly
+one pairing) lets exactly those held deletes through: it shows them, and the
+release, with --by (default: your user name) and --reason, stays in the
+pairing's history. Deletes held after you looked are not released.`,
+		Example: `  starter resume organisations
+  starter resume --allow-deletes organisations --reason "customers archived in the ERP on purpose"`,
 		RunE: a.action(func(ctx context.Context, _ *cobra.Command, args []string) error {
+			if allowDeletes {
+				return a.releaseDeletes(ctx, args, by, reason, wait)
+			}
 			return a.signalPairings(ctx, args, workflows.SignalResume, nil, wait, func(s workflows.PairingStatus) bool { return !s.Paused })
 		}),
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the pairing to report it runs (0: do not wait)")
+	cmd.Flags().BoolVar(&allowDeletes, "allow-deletes", false, "let the deletes the mass-delete guard holds through (one pairing)")
+	cmd.Flags().StringVar(&by, "by", "", "who releases the deletes, recorded in the pairing's history (default: your user name)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the deletes are meant, recorded with the release")
 	return cmd
+}
+
+// releaseDeletes shows the deletes the mass-delete guard holds for one pairing
+// and lets exactly those through.
+func (a *app) releaseDeletes(ctx context.Context, args []string, by, reason string, wait time.Duration) error {
+	if len(args) != 1 {
+		return usageErrorf("--allow-deletes releases the deletes of one pairing: name it")
+	}
+	names, c, err := a.pairingsClient(ctx, args)
+	if err != nil {
+		return err
+	}
+	name := names[0]
+	st, err := queryPairing(ctx, c, name)
+	if err != nil {
+		return err
+	}
+	held := st.HeldDeletes
+	if held == nil {
+		return fmt.Errorf("pairing %s: the mass-delete guard holds no deletes (a plain resume resumes it)", name)
+	}
+	if by == "" {
+		by = operatorName()
+	}
+	shown := held.IDs
+	if len(shown) > 20 {
+		shown = shown[:20]
+	}
+	fmt.Fprintf(a.stdout, "%s: releasing %d ERP deletes held at feed token %s (the pairing had %d links): %s",
+		name, len(held.IDs), held.Token, held.Links, strings.Join(shown, ", "))
+	if len(shown) < len(held.IDs) {
+		fmt.Fprintf(a.stdout, " and %d more", len(held.IDs)-len(shown))
+	}
+	fmt.Fprintln(a.stdout)
+	rel := workflows.DeleteRelease{By: by, Reason: reason, Count: len(held.IDs)}
+	if err := c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.SignalReleaseDeletes, rel); err != nil {
+		return fmt.Errorf("release the deletes of pairing %s: %w", name, err)
+	}
+	if wait <= 0 {
+		fmt.Fprintf(a.stdout, "%s: release signalled by %s\n", name, by)
+		return nil
+	}
+	st, ok := waitForStatus(ctx, c, name, wait, func(s workflows.PairingStatus) bool {
+		return s.HeldDeletes == nil && s.LastRelease != nil && s.LastRelease.By == by && s.LastRelease.Token == held.Token
+	})
+	if !ok {
+		if st.HeldDeletes != nil && len(st.HeldDeletes.IDs) != len(held.IDs) {
+			return fmt.Errorf("pairing %s: the guard now holds %d deletes, not the %d shown; nothing was released: run the command again", name, len(st.HeldDeletes.IDs), len(held.IDs))
+		}
+		fmt.Fprintf(a.stdout, "%s: release signalled; not confirmed within %s (is a worker running?)\n", name, wait)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "%s: %d deletes released by %s; running\n", name, len(held.IDs), by)
+	return nil
+}
+
+// operatorName is the name of the user running the command, for the record.
+func operatorName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if n := os.Getenv("USER"); n != "" {
+		return n
+	}
+	return "unknown operator"
 }
 
 func (a *app) pokeCommand() *cobra.Command {

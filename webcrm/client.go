@@ -61,6 +61,14 @@ type Config struct {
 	// RetryWaitMin and RetryWaitMax bound retryablehttp's exponential backoff.
 	// Defaults 200ms and 5s.
 	RetryWaitMin, RetryWaitMax time.Duration
+	// MaxURLLength bounds the URLs of look-ups that list many values: they are split
+	// into requests whose URLs stay within it. Default DefaultMaxURLLength.
+	MaxURLLength int
+	// TimeZone is the zone in which the account writes timestamps that carry no
+	// offset. Default UTC. Timestamps with a Z or an offset are read as written;
+	// /Queries time literals are sent in UTC with a Z, or, when TimeZone is another
+	// zone, as its wall time without an offset, as the server writes them.
+	TimeZone *time.Location
 }
 
 // Client talks to one webCRM instance. It is safe for concurrent use and meant to be
@@ -68,8 +76,14 @@ type Config struct {
 // Client, so two Clients for the same token would each spend the full request budget and
 // log in separately.
 type Client struct {
-	base        *url.URL
-	rc          *retryablehttp.Client
+	base *url.URL
+	// rc retries connection errors and 5xx; rcOnce never retries. Requests that
+	// may create something (POST, PATCH) go through rcOnce: webCRM may have carried
+	// one out before its answer was lost, and only the caller, who can look the
+	// records up by their correlation tokens first, may send it again.
+	rc, rcOnce  *retryablehttp.Client
+	maxURL      int
+	loc         *time.Location
 	limiter     *windowLimiter
 	log         *slog.Logger
 	auth        *auth
@@ -117,6 +131,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RequestsPerMinute == 0 {
 		cfg.RequestsPerMinute = DefaultRequestsPerMinute
 	}
+	if cfg.MaxURLLength <= 0 {
+		cfg.MaxURLLength = DefaultMaxURLLength
+	}
+	if cfg.TimeZone == nil {
+		cfg.TimeZone = time.UTC
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -143,6 +163,8 @@ func New(cfg Config) (*Client, error) {
 		log:         logger,
 		correlation: corr,
 		maxBody:     cfg.MaxBodyBytes,
+		maxURL:      cfg.MaxURLLength,
+		loc:         cfg.TimeZone,
 	}
 	c.auth = &auth{c: c, apiToken: cfg.APIToken, now: time.Now}
 
@@ -155,15 +177,18 @@ func New(cfg Config) (*Client, error) {
 		Timeout:       cfg.Timeout,
 		CheckRedirect: checkRedirect,
 	}
-	rc := retryablehttp.NewClient()
-	rc.HTTPClient = hc
-	rc.RetryMax = cfg.RetryMax
-	rc.RetryWaitMin = cfg.RetryWaitMin
-	rc.RetryWaitMax = cfg.RetryWaitMax
-	rc.CheckRetry = checkRetry
-	rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
-	rc.Logger = &leveledLogger{log: logger, redact: c.auth.redact}
-	c.rc = rc
+	newRetrying := func(retryMax int) *retryablehttp.Client {
+		rc := retryablehttp.NewClient()
+		rc.HTTPClient = hc
+		rc.RetryMax = retryMax
+		rc.RetryWaitMin = cfg.RetryWaitMin
+		rc.RetryWaitMax = cfg.RetryWaitMax
+		rc.CheckRetry = checkRetry
+		rc.ErrorHandler = retryablehttp.PassthroughErrorHandler
+		rc.Logger = &leveledLogger{log: logger, redact: c.auth.redact}
+		return rc
+	}
+	c.rc, c.rcOnce = newRetrying(cfg.RetryMax), newRetrying(0)
 	return c, nil
 }
 
@@ -252,6 +277,18 @@ type call struct {
 	noAuth bool
 }
 
+// retried reports whether the HTTP layer may send the call again after a connection
+// error or a 5xx: reads, PUT (which replaces a record with the same body) and DELETE
+// (a second one answers 404) may be; POST and PATCH, which create records, may not,
+// except the login, which creates nothing.
+func (k call) retried() bool {
+	switch k.method {
+	case http.MethodPost, http.MethodPatch:
+		return k.noAuth
+	}
+	return true
+}
+
 // response is a fully read 2xx answer.
 type response struct {
 	status int
@@ -314,7 +351,11 @@ func (c *Client) do(ctx context.Context, k call) (*response, error) {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		start := time.Now()
-		resp, err := c.rc.Do(req)
+		rc := c.rc
+		if !k.retried() {
+			rc = c.rcOnce
+		}
+		resp, err := rc.Do(req)
 		if err != nil {
 			return nil, c.transportError(ctx, k, err)
 		}
@@ -343,6 +384,11 @@ func (c *Client) do(ctx context.Context, k call) (*response, error) {
 			c.log.LogAttrs(ctx, slog.LevelWarn, "webcrm: rate limited",
 				slog.String("op", k.op), slog.String("entity", string(k.entity)), slog.Duration("retry_after", ra))
 			return nil, &RateLimitError{Op: k.op, Entity: k.entity, ID: k.id, RetryAfter: ra, Message: c.auth.redact(serverMessage(body))}
+		case s == http.StatusNotFound && isPage(resp.Header, body):
+			// webCRM answers in JSON; a 404 page comes from something in front of it
+			// (a proxy, IIS refusing a long URL) and says nothing about the record.
+			return nil, &APIError{Op: k.op, Entity: k.entity, ID: k.id, Status: s, Malformed: true,
+				Message: "HTML page instead of an API answer (refused before webCRM, e.g. a URL too long): " + c.auth.redact(excerpt(htmlTitle(body), maxExcerpt))}
 		default:
 			msg := serverMessage(body)
 			if s >= 300 && s < 400 {
@@ -405,6 +451,11 @@ func htmlTitle(body []byte) []byte {
 		return m[1]
 	}
 	return body
+}
+
+// isPage reports whether an answer is an HTML page.
+func isPage(h http.Header, body []byte) bool {
+	return strings.Contains(strings.ToLower(h.Get("Content-Type")), "html") || looksLikeHTML(body)
 }
 
 func looksLikeHTML(body []byte) bool {

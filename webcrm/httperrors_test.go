@@ -434,35 +434,36 @@ func TestInvalidArguments(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 }
 
-// TestUpdateDropsServerFieldsOnlyWhenRejected: a server that refuses server-maintained
-// properties in a PUT gets the record again without them; every other property stays.
-func TestUpdateDropsServerFieldsOnlyWhenRejected(t *testing.T) {
+// TestUpdateNeverSendsCredentialsOrServerFields: a GET may return a user's password,
+// authentication code and ticket masked; a PUT that carried them back would overwrite
+// the real ones. The PUT leaves them out, and the properties the server maintains,
+// and keeps every other property it read.
+func TestUpdateNeverSendsCredentialsOrServerFields(t *testing.T) {
 	t.Parallel()
 	f := newFakeAuth(t)
 	var puts []map[string]any
 	var mu sync.Mutex
-	f.handle("GET /Organisations/{id}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"OrganisationId": 5, "OrganisationName": "Acme", "OrganisationCustom7": "keep",
-			"OrganisationUpdatedAt": "2025-01-01T00:00:00.0000000Z", "OrganisationCreatedBy": "Ann"})
+	f.handle("GET /Users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"UserId": 5, "UserName": "Ann", "UserCustom7": "keep",
+			"UserPassword": "********", "UserAuthenticationCode": "********", "UserTicket": "********",
+			"UserUpdatedAt": "2025-01-01T00:00:00.0000000Z", "UserCreatedBy": "Ann"})
 	})
-	f.handle("PUT /Organisations/{id}", func(w http.ResponseWriter, r *http.Request) {
+	f.handle("PUT /Users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&body))
 		mu.Lock()
 		puts = append(puts, body)
 		mu.Unlock()
-		if _, ok := body["OrganisationUpdatedAt"]; ok {
-			http.Error(w, `{"Message":"OrganisationUpdatedAt is read-only"}`, http.StatusBadRequest)
-		}
 	})
 	c := newTestClient(t, testConfig(f.srv.URL, nil))
-	rec, err := c.Update(context.Background(), Organisations, 5, Record{"OrganisationName": "Acme 2"})
+	rec, err := c.Update(context.Background(), Users, 5, Record{"UserName": "Ann B", "UserPassword": "********"})
 	require.NoError(t, err)
-	require.Len(t, puts, 2)
-	assert.Equal(t, "2025-01-01T00:00:00.0000000Z", puts[0]["OrganisationUpdatedAt"], "first PUT is the full record")
-	assert.NotContains(t, puts[1], "OrganisationUpdatedAt")
-	assert.NotContains(t, puts[1], "OrganisationCreatedBy")
-	assert.Equal(t, "keep", puts[1]["OrganisationCustom7"])
-	assert.Equal(t, "Acme 2", puts[1]["OrganisationName"])
-	assert.Equal(t, json.Number("5"), rec["OrganisationId"].(json.Number))
+	require.Len(t, puts, 1)
+	for _, p := range []string{"UserPassword", "UserAuthenticationCode", "UserTicket", "UserUpdatedAt", "UserCreatedBy"} {
+		assert.NotContains(t, puts[0], p)
+		assert.NotContains(t, rec, p, "the record returned is the one written")
+	}
+	assert.Equal(t, "keep", puts[0]["UserCustom7"])
+	assert.Equal(t, "Ann B", puts[0]["UserName"])
+	assert.Equal(t, json.Number("5"), rec["UserId"].(json.Number))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -55,7 +54,26 @@ func (c *Client) decodeRecords(k call, r *response) ([]Record, error) {
 	if recs == nil {
 		recs = []Record{}
 	}
+	if k.entity != "" {
+		for _, rec := range recs {
+			c.normaliseStamps(k.entity, rec)
+		}
+	}
 	return recs, nil
+}
+
+// normaliseStamps rewrites a record's server-maintained timestamps (created, updated)
+// in the wire format, in UTC, whatever form the server wrote them in (an offset, or
+// local time without one; see Config.TimeZone), so versions and watermarks compare as
+// instants. A stamp that cannot be read is left as it is, for the caller to report.
+func (c *Client) normaliseStamps(e Entity, rec Record) {
+	for _, f := range []string{e.UpdatedAtField(), e.Table() + "CreatedAt"} {
+		if s, ok := rec[f].(string); ok {
+			if t, err := ParseTimeIn(s, c.loc); err == nil {
+				rec[f] = FormatTime(t)
+			}
+		}
+	}
 }
 
 // List returns one page of an entity's records (GET /<Entity>?Page=&Size=). Page starts at
@@ -75,43 +93,15 @@ func (c *Client) List(ctx context.Context, e Entity, page, size int) ([]Record, 
 	return c.decodeRecords(k, resp)
 }
 
-// ListAll pages through every record of e with the given page size (0 means 1000) and
-// calls fn with each non-empty page, stopping after the first short page. An error from
-// fn stops the walk and is returned as is.
+// ListAll reads every record of e, size records a request (0 means 1000), and calls
+// fn with each non-empty page. It reads /Queries ordered by id with keyset paging
+// (Scan): the list endpoint promises no order, so paging it by page number can skip
+// and repeat records. An error from fn stops the walk and is returned as it is.
 func (c *Client) ListAll(ctx context.Context, e Entity, size int, fn func(page []Record) error) error {
-	if size == 0 {
-		size = MaxPageSize
+	if err := checkEntity("ListAll", e); err != nil {
+		return err
 	}
-	var prevFirst, prevLast string
-	for page := 1; ; page++ {
-		recs, err := c.List(ctx, e, page, size)
-		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			return nil
-		}
-		first, last := fingerprint(e, recs[0]), fingerprint(e, recs[len(recs)-1])
-		if page > 1 && first == prevFirst && last == prevLast {
-			return &APIError{Op: "List", Entity: e, ID: "page " + strconv.Itoa(page), Status: http.StatusOK, Malformed: true,
-				Message: "server returned the previous page again (paging ignored?)"}
-		}
-		prevFirst, prevLast = first, last
-		if err := fn(recs); err != nil {
-			return err
-		}
-		if len(recs) < size {
-			return nil
-		}
-	}
-}
-
-func fingerprint(e Entity, r Record) string {
-	if id, err := r.ID(e); err == nil {
-		return strconv.Itoa(id)
-	}
-	b, _ := json.Marshal(r)
-	return string(b)
+	return c.Scan(ctx, Select(e), size, fn)
 }
 
 // Get returns one record (GET /<Entity>/{id}). A missing record is an error for which
@@ -140,6 +130,7 @@ func (c *Client) get(ctx context.Context, op string, e Entity, id int) (Record, 
 		return nil, &APIError{Op: op, Entity: e, ID: k.id, Status: resp.status, Malformed: true,
 			Message: fmt.Sprintf("answer does not carry %s %d", e.IDField(), id)}
 	}
+	c.normaliseStamps(e, rec)
 	return rec, nil
 }
 
@@ -174,9 +165,9 @@ func quote(s string) string {
 }
 
 // FindBy returns every record of e whose property equals value (case-insensitive, via
-// /Queries). property must be a plain property name. Rows whose property is present but
-// differs (webCRM warns that filters on some custom field types are imprecise) are
-// dropped.
+// /Queries, read whole with Scan). property must be a plain property name. Rows whose
+// property is present but differs (webCRM warns that filters on some custom field types
+// are imprecise) are dropped.
 func (c *Client) FindBy(ctx context.Context, e Entity, property, value string) ([]Record, error) {
 	if err := checkEntity("FindBy", e); err != nil {
 		return nil, err
@@ -184,30 +175,30 @@ func (c *Client) FindBy(ctx context.Context, e Entity, property, value string) (
 	if !identRe.MatchString(property) {
 		return nil, fmt.Errorf("webcrm: FindBy %s: %w: %q is not a property name", e, ErrInvalidArgument, property)
 	}
-	script := fmt.Sprintf("SELECT * FROM %s WHERE %s = %s", e.Table(), property, quote(value))
 	var out []Record
-	seen := map[int]bool{}
-	for page := 1; ; page++ {
-		rows, err := c.query(ctx, "FindBy", e, script, page, MaxPageSize)
-		if err != nil {
-			return nil, err
-		}
+	err := c.Scan(ctx, Select(e).Where(Eq(property, value)), MaxPageSize, func(rows []Record) error {
 		for _, r := range rows {
 			if v, ok := r[property]; ok && !strings.EqualFold(scalarString(v), value) {
 				continue
 			}
-			if id, err := r.ID(e); err == nil {
-				if seen[id] {
-					continue
-				}
-				seen[id] = true
-			}
 			out = append(out, r)
 		}
-		if len(rows) < MaxPageSize || page == maxPage {
-			return out, nil
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, relabel(err, "FindBy")
 	}
+	return out, nil
+}
+
+// relabel names op in an *APIError of a helper the operation used.
+func relabel(err error, op string) error {
+	if ae, ok := asAPIError(err); ok && (ae.Op == "Scan" || ae.Op == "Query") {
+		cp := *ae
+		cp.Op = op
+		return &cp
+	}
+	return err
 }
 
 func scalarString(v any) string {
@@ -226,11 +217,11 @@ func scalarString(v any) string {
 // ChangedSince returns records of e changed at or after since, ordered by UpdatedAt then
 // id, and the watermark to pass next time.
 //
-// It pages /Queries `SELECT * FROM <Table> WHERE <X>UpdatedAt >= '<t>' ORDER BY
-// <X>UpdatedAt ASC` with Size up to 1000. After each full page it restarts the query at
-// the last timestamp seen (keyset paging), so records whose UpdatedAt moves while the walk
-// runs are never skipped; only inside one run of equal timestamps longer than a page does
-// it advance by Page. Rows are de-duplicated by id (the newest version wins).
+// It pages /Queries ordered by <X>UpdatedAt and <X>Id, a total order, by keyset: each
+// request asks for the rows after the last (UpdatedAt, id) seen, always page 1, so
+// neither records that change while the walk runs nor a server that returns equal
+// timestamps in any order make it skip a record. Rows are de-duplicated by id (the
+// newest version wins).
 //
 // At most limit records are returned, more when needed to finish a run of equal
 // timestamps, and at least the records up to the first timestamp after since, so
@@ -239,58 +230,84 @@ func scalarString(v any) string {
 // stamped exactly next are returned again by the next call, so callers de-duplicate by
 // id and UpdatedAt; this is what guarantees that a record written in the same tick as
 // the watermark is never skipped.
+//
+// A row stamped more than MaxClockSkew after this machine's clock fails the call: its
+// time stamp is read in the wrong zone (set Config.TimeZone), and a watermark taken from
+// it would skip every change made until the clock catches up.
 func (c *Client) ChangedSince(ctx context.Context, e Entity, since time.Time, limit int) (recs []Record, next time.Time, err error) {
 	if err := checkEntity("ChangedSince", e); err != nil {
 		return nil, since, err
 	}
+	w := changeWalk{c: c, e: e, op: "ChangedSince", limit: limit, byID: map[int]stampedRow{}, unstamped: map[int]Record{}}
 	// The wire format has 100ns resolution; a finer since would make rows at the
 	// truncated instant look older than the query.
 	since = since.UTC().Truncate(wireResolution)
+	if err := w.walk(ctx, since, time.Time{}); err != nil {
+		return nil, since, err
+	}
+	return w.result(since)
+}
+
+// ChangedBetween returns every record of e stamped in [from, to), ordered by UpdatedAt
+// then id, read like ChangedSince.
+func (c *Client) ChangedBetween(ctx context.Context, e Entity, from, to time.Time) ([]Record, error) {
+	if err := checkEntity("ChangedBetween", e); err != nil {
+		return nil, err
+	}
+	w := changeWalk{c: c, e: e, op: "ChangedBetween", byID: map[int]stampedRow{}, unstamped: map[int]Record{}}
+	from = from.UTC().Truncate(wireResolution)
+	if err := w.walk(ctx, from, to.UTC()); err != nil {
+		return nil, err
+	}
+	recs, _, err := w.result(from)
+	return recs, err
+}
+
+// MaxClockSkew is how far ahead of this machine's clock a webCRM time stamp may be
+// before ChangedSince takes it for one read in the wrong time zone.
+const MaxClockSkew = 15 * time.Minute
+
+type stampedRow struct {
+	rec Record
+	id  int
+	at  time.Time
+}
+
+// changeWalk is one ChangedSince or ChangedBetween.
+type changeWalk struct {
+	c         *Client
+	e         Entity
+	op        string
+	limit     int
+	byID      map[int]stampedRow
+	unstamped map[int]Record
+	count     int // rows kept, in walk order
+	cut       time.Time
+	haveCut   bool
+}
+
+// walk reads rows stamped at or after from (and before to, unless to is zero).
+func (w *changeWalk) walk(ctx context.Context, from, to time.Time) error {
+	e := w.e
 	size := MaxPageSize
-	if limit > 0 && limit < size {
-		size = limit
+	if w.limit > 0 && w.limit < size {
+		size = w.limit
 	}
-	type row struct {
-		rec Record
-		id  int
-		at  time.Time
+	base := Select(e).OrderBy(e.UpdatedAtField()+" ASC", e.IDField()+" ASC")
+	if !to.IsZero() {
+		base = base.Where(Before(e.UpdatedAtField(), to))
 	}
-	byID := map[int]row{}
-	unstamped := map[int]Record{}
-	var maxSeen time.Time
-	cursor := since
-	page := 1
-	var cut time.Time
-	haveCut := false
-	computeCut := func() {
-		if limit <= 0 || len(byID) < limit {
-			return
-		}
-		times := make([]time.Time, 0, len(byID))
-		for _, r := range byID {
-			times = append(times, r.at)
-		}
-		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-		t := times[limit-1]
-		if !t.After(since) {
-			// The first limit records all sit at since: include the next run too, or the
-			// caller would get the same page forever.
-			i := sort.Search(len(times), func(i int) bool { return times[i].After(since) })
-			if i == len(times) {
-				return
-			}
-			t = times[i]
-		}
-		cut, haveCut = t, true
-	}
+	cond := AtOrAfter(e.UpdatedAtField(), from)
+	var lastAt time.Time
+	lastID := 0
+	started := false
+	horizon := time.Now().Add(MaxClockSkew)
 	for {
-		script := fmt.Sprintf("SELECT * FROM %s WHERE %s >= %s ORDER BY %s ASC",
-			e.Table(), e.UpdatedAtField(), quote(FormatTime(cursor)), e.UpdatedAtField())
-		rows, err := c.query(ctx, "ChangedSince", e, script, page, size)
+		rows, err := w.c.query(ctx, w.op, e, w.c.script(base.Where(cond)), 1, size)
 		if err != nil {
-			return nil, since, err
+			return err
 		}
-		var last time.Time
+		stamped := 0
 		for i, r := range rows {
 			// A row without a usable id or UpdatedAt cannot be synced, but
 			// must not stop every other record: it is reported and passed over.
@@ -299,53 +316,58 @@ func (c *Client) ChangedSince(ctx context.Context, e Entity, since time.Time, li
 				err = fmt.Errorf("%s %d is not a positive id", e.IDField(), id)
 			}
 			if err != nil {
-				c.log.WarnContext(ctx, "webcrm: ChangedSince passes over a row without a usable "+e.IDField(), "entity", string(e), "page", page, "row", i+1, "error", err)
+				w.c.log.WarnContext(ctx, "webcrm: "+w.op+" passes over a row without a usable "+e.IDField(), "entity", string(e), "row", i+1, "error", err)
 				continue
 			}
 			at, err := r.UpdatedAt(e)
 			if err != nil {
 				// Returned after the others, outside the watermark, so the
 				// caller can have the record read and its error recorded.
-				c.log.WarnContext(ctx, "webcrm: ChangedSince row without a usable UpdatedAt", "entity", string(e), "id", id, "error", err)
-				unstamped[id] = r
+				w.c.log.WarnContext(ctx, "webcrm: "+w.op+" row without a usable UpdatedAt", "entity", string(e), "id", id, "error", err)
+				w.unstamped[id] = r
 				continue
 			}
-			if at.Before(cursor) {
-				return nil, since, &APIError{Op: "ChangedSince", Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true,
-					Message: fmt.Sprintf("row stamped %s is before the query's %s", FormatTime(at), FormatTime(cursor))}
+			switch {
+			case at.Before(from) || (!to.IsZero() && !at.Before(to)):
+				return &APIError{Op: w.op, Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true,
+					Message: fmt.Sprintf("row stamped %s is outside the query's range from %s", FormatTime(at), FormatTime(from))}
+			case started && (at.Before(lastAt) || (at.Equal(lastAt) && id <= lastID)):
+				return &APIError{Op: w.op, Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true,
+					Message: fmt.Sprintf("row %d (%s) is not after %d (%s): the server ignored ORDER BY or the keyset condition", id, FormatTime(at), lastID, FormatTime(lastAt))}
+			case at.After(horizon):
+				return &APIError{Op: w.op, Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true,
+					Message: fmt.Sprintf("row stamped %s is %s ahead of this machine's clock: if webCRM writes local time without an offset, set its time zone (WEBCRM_TIME_ZONE)",
+						FormatTime(at), time.Until(at).Round(time.Minute))}
 			}
-			if old, ok := byID[id]; !ok || at.After(old.at) {
-				byID[id] = row{rec: r, id: id, at: at}
+			started, lastAt, lastID = true, at, id
+			stamped++
+			if old, ok := w.byID[id]; !ok || at.After(old.at) {
+				w.byID[id] = stampedRow{rec: r, id: id, at: at}
 			}
-			if at.After(maxSeen) {
-				maxSeen = at
-			}
-			last = at
-		}
-		if len(rows) < size {
-			break // the end
-		}
-		if !haveCut {
-			computeCut()
-		}
-		if haveCut && maxSeen.After(cut) {
-			break // the run at cut is complete
-		}
-		if last.After(cursor) {
-			cursor, page = last.Truncate(wireResolution), 1 // keyset step: restart at the last timestamp seen
-		} else {
-			page++ // a whole page at one timestamp: walk that run by page number
-			if page > maxPage {
-				return nil, since, &APIError{Op: "ChangedSince", Entity: e, Status: http.StatusOK, Malformed: true, Message: "more than a million pages at one timestamp"}
+			w.count++
+			// The cut is the time stamp of the limit-th row, or of the first row after
+			// it stamped later than from: when the first limit rows all sit at from,
+			// the next run comes too, or the caller would get the same rows forever.
+			if !w.haveCut && w.limit > 0 && w.count >= w.limit && at.After(from) {
+				w.cut, w.haveCut = at, true
 			}
 		}
+		if len(rows) < size || stamped == 0 {
+			return nil
+		}
+		if w.haveCut && lastAt.After(w.cut) {
+			return nil // the run at the cut is complete
+		}
+		cond = AnyOf(After(e.UpdatedAtField(), lastAt), AllOf(AtTime(e.UpdatedAtField(), lastAt), Gt(e.IDField(), lastID)))
 	}
-	if !haveCut {
-		computeCut()
-	}
-	all := make([]row, 0, len(byID))
-	for _, r := range byID {
-		if haveCut && r.at.After(cut) {
+}
+
+// result returns the rows kept, ordered by UpdatedAt then id and up to the cut, the
+// unstamped rows after them, and the greatest UpdatedAt returned.
+func (w *changeWalk) result(since time.Time) ([]Record, time.Time, error) {
+	all := make([]stampedRow, 0, len(w.byID))
+	for _, r := range w.byID {
+		if w.haveCut && r.at.After(w.cut) {
 			continue
 		}
 		all = append(all, r)
@@ -356,23 +378,23 @@ func (c *Client) ChangedSince(ctx context.Context, e Entity, since time.Time, li
 		}
 		return all[i].id < all[j].id
 	})
-	next = since
-	recs = make([]Record, len(all), len(all)+len(unstamped))
+	next := since
+	recs := make([]Record, len(all), len(all)+len(w.unstamped))
 	for i, r := range all {
 		recs[i] = r.rec
 		if r.at.After(next) {
 			next = r.at
 		}
 	}
-	ids := make([]int, 0, len(unstamped))
-	for id := range unstamped {
-		if _, ok := byID[id]; !ok {
+	ids := make([]int, 0, len(w.unstamped))
+	for id := range w.unstamped {
+		if _, ok := w.byID[id]; !ok {
 			ids = append(ids, id)
 		}
 	}
 	sort.Ints(ids)
 	for _, id := range ids {
-		recs = append(recs, unstamped[id])
+		recs = append(recs, w.unstamped[id])
 	}
 	return recs, next, nil
 }
@@ -398,12 +420,17 @@ func (e *CorrelationError) Error() string {
 // CorrelationField returns the property holding tandem's correlation token for e, or "".
 func (c *Client) CorrelationField(e Entity) string { return c.correlation[e] }
 
-// findByToken returns the ids of records carrying token in field.
-func (c *Client) findByToken(ctx context.Context, e Entity, field, token string) ([]int, error) {
+// findByToken returns the records carrying token in field, ordered by id.
+func (c *Client) findByToken(ctx context.Context, e Entity, field, token string) ([]Record, error) {
 	recs, err := c.FindBy(ctx, e, field, token)
 	if err != nil {
 		return nil, err
 	}
+	return recs, nil
+}
+
+// recordIDs returns the ids of recs.
+func recordIDs(e Entity, recs []Record) ([]int, error) {
 	ids := make([]int, 0, len(recs))
 	for _, r := range recs {
 		id, err := r.ID(e)
@@ -412,66 +439,120 @@ func (c *Client) findByToken(ctx context.Context, e Entity, field, token string)
 		}
 		ids = append(ids, id)
 	}
-	sort.Ints(ids)
 	return ids, nil
 }
 
-// Create creates the record and returns its id. `token` is tandem's correlation token
-// (the home link id); it is written into the entity's correlation field when one is
-// configured. In that case Create first looks the token up and returns the existing
-// record's id if there is one, so a retried create never makes a second record. For
-// Organisations and Users (POST returns no id) the new record is found again by the
-// token, so both a correlation field and a token are required for them.
+// oneByToken returns the one record among found (the records carrying token), nil
+// when there is none, or a *CorrelationError when there are several.
+func oneByToken(e Entity, field, token string, found []Record) (Record, error) {
+	ids, err := recordIDs(e, found)
+	if err != nil {
+		return nil, err
+	}
+	switch len(ids) {
+	case 0:
+		return nil, nil
+	case 1:
+		return found[0], nil
+	}
+	return nil, &CorrelationError{Entity: e, Field: field, Token: token, IDs: ids}
+}
+
+// Create creates the record and returns its id; see CreateRecord.
 func (c *Client) Create(ctx context.Context, e Entity, rec Record, token string) (int, error) {
-	if err := checkEntity("Create", e); err != nil {
+	got, err := c.CreateRecord(ctx, e, rec, token)
+	if err != nil {
 		return 0, err
 	}
-	field := c.correlation[e]
-	if !e.postReturnsID() && (field == "" || token == "") {
-		return 0, fmt.Errorf("webcrm: Create %s: %w: webCRM does not return the new id; a correlation field and token are required", e, ErrInvalidArgument)
+	return got.ID(e)
+}
+
+// CreateRecord creates the record and returns it as webCRM stored it, read back after
+// the create (the server may have cut or reformatted values). `token` is tandem's
+// correlation token (the home link id); it is written into the entity's correlation
+// field when one is configured. In that case CreateRecord first looks the token up and
+// returns the existing record if there is one, and looks it up again when the answer
+// to the POST is lost (the POST itself is never sent twice), so a retried create never
+// makes a second record. For Organisations and Users (POST returns no id) the new
+// record is found again by the token, so both a correlation field and a token are
+// required for them.
+func (c *Client) CreateRecord(ctx context.Context, e Entity, rec Record, token string) (Record, error) {
+	if err := checkEntity("Create", e); err != nil {
+		return nil, err
 	}
-	body := normalise(rec)
+	field := c.correlation[e]
+	byToken := field != "" && token != ""
+	if !e.postReturnsID() && !byToken {
+		return nil, fmt.Errorf("webcrm: Create %s: %w: webCRM does not return the new id; a correlation field and token are required", e, ErrInvalidArgument)
+	}
+	body := c.writable(e, normalise(rec))
 	body[e.IDField()] = 0
-	if field != "" && token != "" {
+	if byToken {
 		body[field] = token
-		ids, err := c.findByToken(ctx, e, field, token)
+		found, err := c.findByToken(ctx, e, field, token)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		switch len(ids) {
-		case 0:
-		case 1:
-			c.log.DebugContext(ctx, "webcrm: create found existing record by correlation token", "entity", string(e), "id", ids[0])
-			return ids[0], nil
-		default:
-			return 0, &CorrelationError{Entity: e, Field: field, Token: token, IDs: ids}
+		if got, err := oneByToken(e, field, token, found); err != nil || got != nil {
+			if got != nil {
+				c.log.DebugContext(ctx, "webcrm: create found existing record by correlation token", "entity", string(e))
+			}
+			return got, err
 		}
 	}
 	k := call{op: "Create", entity: e, method: http.MethodPost, path: "/" + string(e), body: body}
 	resp, err := c.do(ctx, k)
 	if err != nil {
-		return 0, err
+		if byToken && (IsServer(err) || IsNetwork(err)) {
+			// webCRM may have created the record before the answer was lost: find
+			// out, rather than leave the caller to guess.
+			found, ferr := c.findByToken(ctx, e, field, token)
+			if got, _ := oneByToken(e, field, token, found); ferr == nil && got != nil {
+				c.noteRecord(e, got)
+				return got, nil
+			}
+		}
+		return nil, err
 	}
 	id, ok, err := c.createdID(k, resp)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if ok {
-		c.recent.note(e, id)
-		return id, nil
+	if byToken {
+		found, err := c.findByToken(ctx, e, field, token)
+		if err != nil {
+			return nil, fmt.Errorf("webcrm: Create %s: looking up the new record: %w", e, err)
+		}
+		got, err := oneByToken(e, field, token, found)
+		if err == nil && got == nil {
+			err = &CorrelationError{Entity: e, Field: field, Token: token}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if gid, _ := got.ID(e); ok && gid != id {
+			return nil, &APIError{Op: "Create", Entity: e, ID: strconv.Itoa(id), Status: resp.status, Malformed: true,
+				Message: fmt.Sprintf("answer names id %d, but the record carrying the token is %d", id, gid)}
+		}
+		c.noteRecord(e, got)
+		return got, nil
 	}
-	if field == "" || token == "" {
-		return 0, &APIError{Op: "Create", Entity: e, Status: resp.status, Malformed: true, Message: "answer carries no id"}
+	if !ok {
+		return nil, &APIError{Op: "Create", Entity: e, Status: resp.status, Malformed: true, Message: "answer carries no id"}
 	}
-	ids, err := c.findByToken(ctx, e, field, token)
+	c.recent.note(e, id)
+	got, err := c.get(ctx, "Create", e, id)
 	if err != nil {
-		return 0, fmt.Errorf("webcrm: Create %s: looking up the new record: %w", e, err)
+		return nil, fmt.Errorf("webcrm: Create %s: reading back new record %d: %w", e, id, err)
 	}
-	if len(ids) != 1 {
-		return 0, &CorrelationError{Entity: e, Field: field, Token: token, IDs: ids}
+	return got, nil
+}
+
+// noteRecord remembers a record the client wrote, for WroteRecently.
+func (c *Client) noteRecord(e Entity, r Record) {
+	if id, err := r.ID(e); err == nil {
+		c.recent.note(e, id)
 	}
-	c.recent.note(e, ids[0])
-	return ids[0], nil
 }
 
 // createdID reads the id from a POST answer: a bare integer (documented), or for
@@ -498,15 +579,22 @@ func (c *Client) createdID(k call, resp *response) (int, bool, error) {
 	return id, true, nil
 }
 
-// serverMaintained are the properties webCRM sets itself; Update leaves them out only if
-// webCRM rejects a full record that carries them.
-var serverMaintained = []string{"CreatedAt", "CreatedBy", "UpdatedAt", "UpdatedBy", "History"}
+// writable returns body without the properties a write must never carry
+// (WriteExcluded): credentials, which a GET may return masked, so that writing them back
+// would overwrite the real ones, and properties the server maintains.
+func (c *Client) writable(e Entity, body Record) Record {
+	for _, p := range e.WriteExcluded() {
+		delete(body, p)
+	}
+	return body
+}
 
 // Update does GET-modify-PUT: it reads the full record, overlays changes, PUTs the whole
-// DTO (every property it read, mapped or not) and returns the record as written. The
-// read and the write are not atomic: webCRM has no conditional PUT, so a change made in
-// between by someone else to a property in changes is overwritten, and to any other
-// property is overwritten with the value read a moment before.
+// DTO (every property it read, mapped or not, but those WriteExcluded names) and returns
+// the record as written. The read and the write are not atomic: webCRM has no
+// conditional PUT, so a change made in between by someone else to a property in changes
+// is overwritten, and to any other property is overwritten with the value read a moment
+// before.
 func (c *Client) Update(ctx context.Context, e Entity, id int, changes Record) (Record, error) {
 	if err := checkWrite(e, id, "changes", changes); err != nil {
 		return nil, err
@@ -548,10 +636,11 @@ func checkWrite(e Entity, id int, what string, rec Record) error {
 	return nil
 }
 
-// put overlays changes on cur and PUTs the whole record. Columns of cur that cannot
-// be DTO properties (every property starts with the entity's Table name) are left out:
-// they are extra /Queries columns such as RowNumber or o_lastUpdatedById, present when
-// cur is a ChangedSince or FindBy row.
+// put overlays changes on cur and PUTs the whole record, leaving out what
+// WriteExcluded names. Columns of cur that cannot be DTO properties (every property
+// starts with the entity's Table name) are left out too: they are extra /Queries
+// columns such as RowNumber or o_lastUpdatedById, present when cur is a ChangedSince or
+// FindBy row.
 func (c *Client) put(ctx context.Context, e Entity, id int, cur, changes Record) (Record, error) {
 	body := make(Record, len(cur)+len(changes))
 	for k, v := range cur {
@@ -562,26 +651,12 @@ func (c *Client) put(ctx context.Context, e Entity, id int, cur, changes Record)
 	for k, v := range normalise(changes) {
 		body[k] = v
 	}
+	body = c.writable(e, body)
 	body[e.IDField()] = id
 	k := call{op: "Update", entity: e, id: strconv.Itoa(id), method: http.MethodPut, path: "/" + string(e) + "/" + strconv.Itoa(id), body: body}
 	resp, err := c.do(ctx, k)
 	if err == nil {
 		err = c.checkEmptyAnswer(k, resp)
-	}
-	var ae *APIError
-	if err != nil && errors.As(err, &ae) && ae.Status == http.StatusBadRequest && mentionsServerField(e, ae.Message) {
-		trimmed := body.Clone()
-		for _, s := range serverMaintained {
-			if _, changed := changes[e.Table()+s]; !changed {
-				delete(trimmed, e.Table()+s)
-			}
-		}
-		c.log.InfoContext(ctx, "webcrm: update rejected a server-maintained field; retrying without them", "entity", string(e), "id", id)
-		k.body = trimmed
-		body = trimmed
-		if resp, err = c.do(ctx, k); err == nil {
-			err = c.checkEmptyAnswer(k, resp)
-		}
 	}
 	if err != nil {
 		return nil, err
@@ -605,15 +680,6 @@ func (c *Client) checkEmptyAnswer(k call, r *response) error {
 			Message: "HTML instead of an empty answer: " + c.auth.redact(excerpt(htmlTitle(r.body), maxExcerpt))}
 	}
 	return nil
-}
-
-func mentionsServerField(e Entity, msg string) bool {
-	for _, s := range serverMaintained {
-		if strings.Contains(msg, e.Table()+s) {
-			return true
-		}
-	}
-	return false
 }
 
 // normalise copies a record for sending: time.Time values become wire timestamps.
@@ -659,9 +725,133 @@ func (c *Client) Delete(ctx context.Context, e Entity, id int) error {
 	return nil
 }
 
+// BatchResult is what CreateBatch did: the records that carry each token afterwards,
+// as webCRM stored them, and the tokens several records carry.
+type BatchResult struct {
+	// Created maps a token to the one record that carries it (created now, or by an
+	// earlier attempt whose answer was lost).
+	Created map[string]Record
+	// Duplicates maps a token several records carry to a *CorrelationError listing them.
+	Duplicates map[string]error
+	// Rejected is webCRM's text when it refused the batch as a whole (a 4xx); the
+	// records not in Created were not written.
+	Rejected string
+}
+
+// CreateBatch creates records in one PATCH /<Entity> (webCRM's bulk upsert; at most
+// MaxBatch records). recs maps each record's correlation token (its home link id) to its
+// body; the token is written into the entity's correlation field, which must be
+// configured. The tokens are looked up first, so a record an earlier attempt created
+// (whose answer was lost) is not created again, and read back after the PATCH: a record
+// is taken as created only when a record carrying its token is found, never by its
+// position in webCRM's answer, whose order and length are not promised. Tokens missing
+// from the result were not created (webCRM rejected them, one by one or as a batch).
+// A 429, 5xx or network failure of the PATCH is returned as an error: nothing is
+// known about what it did, so the caller must call CreateBatch again (whose look-up
+// finds what it did), not create the records some other way.
+func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Record) (BatchResult, error) {
+	res := BatchResult{Created: map[string]Record{}, Duplicates: map[string]error{}}
+	if err := checkEntity("CreateBatch", e); err != nil {
+		return res, err
+	}
+	field := c.correlation[e]
+	if field == "" {
+		return res, fmt.Errorf("webcrm: CreateBatch %s: %w: no correlation field", e, ErrInvalidArgument)
+	}
+	if len(recs) > MaxBatch {
+		return res, fmt.Errorf("webcrm: CreateBatch %s: %w: %d records, at most %d", e, ErrInvalidArgument, len(recs), MaxBatch)
+	}
+	tokens := make([]string, 0, len(recs))
+	for tok := range recs {
+		if tok == "" {
+			return res, fmt.Errorf("webcrm: CreateBatch %s: %w: a record without a token", e, ErrInvalidArgument)
+		}
+		tokens = append(tokens, tok)
+	}
+	sort.Strings(tokens)
+	existing, err := c.RecordsByToken(ctx, e, tokens)
+	if err != nil {
+		return res, err
+	}
+	var bodies []Record
+	for _, tok := range tokens {
+		if len(existing[tok]) > 0 {
+			continue
+		}
+		body := c.writable(e, normalise(recs[tok]))
+		body[field] = tok
+		body[e.IDField()] = 0
+		bodies = append(bodies, body)
+	}
+	if len(bodies) > 0 {
+		_, err := c.BulkUpsert(ctx, e, bodies)
+		switch {
+		case err == nil:
+		case IsMalformed(err):
+			// A 2xx whose body is not the list of strings: the read-back below
+			// tells what was created, which the answer could not anyway.
+			c.log.WarnContext(ctx, "webcrm: CreateBatch: unusable PATCH answer; reading the records back", "entity", string(e), "error", err)
+		case IsValidation(err):
+			res.Rejected = err.Error()
+		default:
+			return res, err
+		}
+	}
+	after := existing
+	if len(bodies) > 0 && res.Rejected == "" {
+		if after, err = c.RecordsByToken(ctx, e, tokens); err != nil {
+			return res, fmt.Errorf("webcrm: CreateBatch %s: reading back %d records by their tokens: %w", e, len(tokens), err)
+		}
+	}
+	for _, tok := range tokens {
+		got, err := oneByToken(e, field, tok, after[tok])
+		switch {
+		case err != nil:
+			res.Duplicates[tok] = err
+		case got != nil:
+			res.Created[tok] = got
+			c.noteRecord(e, got)
+		}
+	}
+	return res, nil
+}
+
+// MaxBatch is the largest number of records CreateBatch sends in one PATCH.
+const MaxBatch = 100
+
+// RecordsByToken returns, for each token, the records of e that carry it in the
+// entity's correlation field (whole records, ordered by id), in as few requests as the
+// URL limit allows. Tokens no record carries are absent.
+func (c *Client) RecordsByToken(ctx context.Context, e Entity, tokens []string) (map[string][]Record, error) {
+	field := c.correlation[e]
+	if field == "" {
+		return nil, fmt.Errorf("webcrm: RecordsByToken %s: %w: no correlation field", e, ErrInvalidArgument)
+	}
+	want := make(map[string]string, len(tokens))
+	for _, t := range tokens {
+		want[strings.ToLower(t)] = t
+	}
+	out := map[string][]Record{}
+	err := c.FindAny(ctx, Select(e), field, tokens, func(rows []Record) error {
+		for _, r := range rows {
+			// Filters on custom fields may be imprecise: keep exact carriers only.
+			if tok, ok := want[strings.ToLower(scalarString(r[field]))]; ok {
+				out[tok] = append(out[tok], r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, relabel(err, "RecordsByToken")
+	}
+	return out, nil
+}
+
 // BulkUpsert sends the records as one PATCH /<Entity> (records with id 0 are inserted,
-// others updated) and returns webCRM's per-record result strings: the assigned id for an
-// insert, or an error message. The records must be complete DTOs: PATCH replaces like PUT.
+// others updated) and returns webCRM's result strings: assigned ids for inserts, error
+// messages for records it refused. Their order and number are not promised: to learn
+// which records were created, read them back (CreateBatch does). The records must be
+// complete DTOs: PATCH replaces like PUT. The PATCH is never sent twice.
 func (c *Client) BulkUpsert(ctx context.Context, e Entity, recs []Record) ([]string, error) {
 	if err := checkEntity("BulkUpsert", e); err != nil {
 		return nil, err
@@ -682,16 +872,13 @@ func (c *Client) BulkUpsert(ctx context.Context, e Entity, recs []Record) ([]str
 	if err := c.decodeJSON(k, resp, &out); err != nil {
 		return nil, err
 	}
-	// Remember the records written: the updated ones by their ids, the
-	// inserted ones by the ids the answer assigns.
+	// Remember the records written: the updated ones by their ids. Inserted
+	// ones are known only by reading them back (CreateBatch): the answer's
+	// order is not promised.
 	written := make([]int, 0, len(recs))
-	for i, r := range body {
+	for _, r := range body {
 		if id, err := strconv.Atoi(fmt.Sprint(r[e.IDField()])); err == nil && id > 0 {
 			written = append(written, id)
-		} else if i < len(out) {
-			if id, err := strconv.Atoi(strings.TrimSpace(out[i])); err == nil {
-				written = append(written, id)
-			}
 		}
 	}
 	c.recent.note(e, written...)

@@ -2,7 +2,6 @@ package webcrm
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -72,17 +71,17 @@ func TestSimWroteRecentlyNamesTheRecordsWritten(t *testing.T) {
 	// Bulk upserts and deletes, with the memory cleared first so that only
 	// these writes can answer.
 	c.recent = newRecentWrites(EchoWindow, time.Now)
-	results, err := c.BulkUpsert(ctx, Persons, []Record{
-		{"PersonId": 0, "PersonLastName": "Bulk", "PersonOrganisationId": created, "PersonStatus": "Active"},
+	_, err = c.BulkUpsert(ctx, Persons, []Record{
 		{"PersonId": person, "PersonLastName": "Bulk updated", "PersonOrganisationId": created, "PersonStatus": "Active"},
 	})
 	require.NoError(t, err)
-	require.Len(t, results, 2)
-	var inserted int
-	_, err = fmt.Sscan(results[0], &inserted)
-	require.NoError(t, err, "the answer assigns an id: %q", results[0])
+	batch, err := c.CreateBatch(ctx, Organisations, map[string]Record{"link/bulk/1": {"OrganisationName": "Bulk"}})
+	require.NoError(t, err)
+	require.Contains(t, batch.Created, "link/bulk/1")
+	inserted, err := batch.Created["link/bulk/1"].ID(Organisations)
+	require.NoError(t, err)
 	require.NoError(t, c.Delete(ctx, Products, product))
-	assert.True(t, c.WroteRecently(Persons, inserted), "inserted by a bulk upsert")
+	assert.True(t, c.WroteRecently(Organisations, inserted), "created by a bulk create (found by its token)")
 	assert.True(t, c.WroteRecently(Persons, person), "updated by a bulk upsert")
 	assert.True(t, c.WroteRecently(Products, product), "deleted")
 	assert.False(t, c.WroteRecently(Organisations, created), "written before the memory was cleared")

@@ -320,7 +320,7 @@ func TestSimPagingToTheEnd(t *testing.T) {
 		if len(want)%1000 == 0 {
 			wantReqs++ // a final empty page
 		}
-		assert.Equal(t, wantReqs, env.stats(t).RequestCount("GET /"+string(e)))
+		assert.Equal(t, wantReqs, env.stats(t).RequestCount("GET /Queries"), "ListAll reads /Queries by id")
 	}
 	recs, err := env.c.List(ctx, Organisations, 1000, 1000)
 	require.NoError(t, err)
@@ -334,8 +334,20 @@ func TestSimPagingToTheEnd(t *testing.T) {
 // always makes progress.
 func TestSimChangedSinceEqualTimestamps(t *testing.T) {
 	t.Parallel()
+	checkEqualTimestamps(t, webcrmsim.FaultConfig{})
+}
+
+// TestSimChangedSinceEqualTimestampsInAnyOrder: a server may return rows whose ORDER BY
+// keys tie in any order, a new one each request; paging a run of equal timestamps by
+// page number then skips records. The walk orders by UpdatedAt and id, which never tie.
+func TestSimChangedSinceEqualTimestampsInAnyOrder(t *testing.T) {
+	t.Parallel()
+	checkEqualTimestamps(t, webcrmsim.FaultConfig{UnorderedPages: true})
+}
+
+func checkEqualTimestamps(t *testing.T, faults webcrmsim.FaultConfig) {
 	clock := newFakeClock()
-	env := newSimEnv(t, webcrmsim.Options{Now: clock.Now}, nil)
+	env := newSimEnv(t, webcrmsim.Options{Now: clock.Now, Faults: faults, Seed: 7}, nil)
 	ctx := context.Background()
 	put := func(n int, tag string) {
 		for i := range n {

@@ -22,7 +22,11 @@ func FormatTime(t time.Time) string {
 // ParseTime accepts the webCRM wire format and its relatives: RFC 3339 with or without
 // fraction and offset ("Z" or ±hh:mm), and timestamps without an offset, which are
 // taken as UTC. A bare date ("2006-01-02") is midnight UTC. The result is in UTC.
-func ParseTime(s string) (time.Time, error) {
+func ParseTime(s string) (time.Time, error) { return ParseTimeIn(s, time.UTC) }
+
+// ParseTimeIn is ParseTime with timestamps that carry no offset taken as wall time in
+// loc (an account that writes local time).
+func ParseTimeIn(s string, loc *time.Location) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, fmt.Errorf("empty timestamp")
@@ -30,7 +34,7 @@ func ParseTime(s string) (time.Time, error) {
 	// Fractional seconds are accepted after the seconds field even though the
 	// layouts do not mention them.
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04:05", "2006-01-02 15:04:05Z07:00", "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return t.UTC(), nil
 		}
 	}

@@ -258,8 +258,11 @@ type ReconcileInput struct {
 
 // ReconcileResult is the result of the Reconcile activity and workflow.
 type ReconcileResult struct {
-	Links      int    `json:"links"`
-	Missing    int    `json:"missing"`
+	Links   int `json:"links"`
+	Missing int `json:"missing"`
+	// Unlisted counts linked records missing from a listing that a read by id
+	// found: they were not taken for deleted.
+	Unlisted   int    `json:"unlisted,omitempty"`
 	Dispatched int    `json:"dispatched"`
 	Guarded    bool   `json:"guarded"`
 	Reason     string `json:"reason,omitempty"`

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -22,9 +23,41 @@ const (
 	// started from; the pairing moves its positions forward to them (see
 	// pairing.advanceTo).
 	SignalAdvance = "advance"
+	// SignalReleaseDeletes lets the ERP deletes the mass-delete guard holds
+	// through, exactly those; its payload is a DeleteRelease.
+	SignalReleaseDeletes = "release-deletes"
 	// QueryStatus returns the PairingStatus.
 	QueryStatus = "status"
 )
+
+// HeldDeletes are the ERP deletes the mass-delete guard stopped: the change-feed
+// token of the batch that holds them and the ids of the deleted records.
+type HeldDeletes struct {
+	Token string   `json:"token"`
+	IDs   []string `json:"ids"`
+	// Links is the number of the pairing's links the guard compared them with.
+	Links int `json:"links"`
+}
+
+// DeleteRelease is the payload of SignalReleaseDeletes.
+type DeleteRelease struct {
+	// By names who releases the deletes; it stays in the pairing's history.
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+	// Count is the number of held deletes the operator was shown; a release
+	// whose count is not the number held is refused, so that deletes held
+	// after the operator looked are not let through unseen. 0 skips the check.
+	Count int `json:"count,omitempty"`
+}
+
+// ReleasedDeletes are held deletes an operator let through, kept until the
+// poll that reads past them.
+type ReleasedDeletes struct {
+	HeldDeletes
+	By     string    `json:"by"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+}
 
 // Defaults of PairingInput.
 const (
@@ -74,6 +107,10 @@ type PairingInput struct {
 	// windowSettle); polls do not read it again while the watermark stays.
 	WindowSettled time.Time       `json:"windowSettled,omitzero"`
 	Totals        PairingCounters `json:"totals,omitempty"`
+	// HeldDeletes and ReleasedDeletes carry the mass-delete guard's state
+	// through continue-as-new.
+	HeldDeletes     *HeldDeletes     `json:"heldDeletes,omitempty"`
+	ReleasedDeletes *ReleasedDeletes `json:"releasedDeletes,omitempty"`
 }
 
 // PairingCounters counts what a pairing has done since it started.
@@ -97,6 +134,10 @@ type PairingStatus struct {
 	LastError       string          `json:"lastError,omitempty"`
 	FailedLinks     []string        `json:"failedLinks,omitempty"`
 	Totals          PairingCounters `json:"totals"`
+	// HeldDeletes are the deletes the mass-delete guard holds, while it does.
+	HeldDeletes *HeldDeletes `json:"heldDeletes,omitempty"`
+	// LastRelease is the last release of held deletes: what, by whom, when.
+	LastRelease *ReleasedDeletes `json:"lastRelease,omitempty"`
 }
 
 // PairingWorkflow polls one pairing's two sides and dispatches every change
@@ -119,6 +160,7 @@ type pairing struct {
 	pause   workflow.ReceiveChannel
 	resume  workflow.ReceiveChannel
 	advance workflow.ReceiveChannel
+	release workflow.ReceiveChannel
 	// webcrmErr and erpErr describe the last read of each side ("" when it
 	// went well); LastError shows both.
 	webcrmErr, erpErr string
@@ -151,11 +193,14 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 		WebCRMWatermark: in.WebCRMSince,
 		ERPToken:        in.ERPToken,
 		Totals:          in.Totals,
+		HeldDeletes:     in.HeldDeletes,
+		LastRelease:     in.ReleasedDeletes,
 	}
 	p.poke = workflow.GetSignalChannel(ctx, SignalPoke)
 	p.pause = workflow.GetSignalChannel(ctx, SignalPause)
 	p.resume = workflow.GetSignalChannel(ctx, SignalResume)
 	p.advance = workflow.GetSignalChannel(ctx, SignalAdvance)
+	p.release = workflow.GetSignalChannel(ctx, SignalReleaseDeletes)
 	return workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (PairingStatus, error) {
 		return p.status, nil
 	}, workflow.QueryHandlerOptions{Description: "Paused or running, watermarks, last poll, last error and counters."})
@@ -168,7 +213,7 @@ func (p *pairing) run(ctx workflow.Context) error {
 	var webcrmDue time.Time
 	full := true
 	for {
-		p.drainSignals()
+		p.drainSignals(ctx)
 		// Polls start every interval, however long a poll takes (at least
 		// minPollGap apart), so a change waits at most one interval before
 		// a poll reads it.
@@ -223,7 +268,8 @@ const windowSettle = 5 * time.Second
 const minPollGap = time.Second
 
 // wait blocks until d has passed (while running) or a signal arrives, and
-// reports whether it was the timer that ended it.
+// reports whether it was the timer that ended it. A signal other than advance
+// ends the wait.
 func (p *pairing) wait(ctx workflow.Context, d time.Duration) (byTimer bool, err error) {
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
@@ -233,28 +279,49 @@ func (p *pairing) wait(ctx workflow.Context, d time.Duration) (byTimer bool, err
 		timer := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "wait for the next poll"})
 		sel.AddFuture(timer, func(workflow.Future) { woke, byTimer = true, true })
 	}
-	sel.AddReceive(p.poke, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil); woke = true })
-	sel.AddReceive(p.pause, func(c workflow.ReceiveChannel, _ bool) {
-		var reason string
-		c.Receive(ctx, &reason)
-		p.setPaused(reason)
-		woke = true
-	})
-	sel.AddReceive(p.resume, func(c workflow.ReceiveChannel, _ bool) {
-		c.Receive(ctx, nil)
-		p.status.Paused, p.status.PauseReason = false, ""
-		woke = true
-	})
-	sel.AddReceive(p.advance, func(c workflow.ReceiveChannel, _ bool) {
-		var to Positions
-		c.Receive(ctx, &to)
-		p.advanceTo(to)
-	})
+	for _, ch := range p.signals() {
+		sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) {
+			if p.receive(ctx, c) {
+				woke = true
+			}
+		})
+	}
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { woke = true })
 	for !woke {
 		sel.Select(ctx)
 	}
 	return byTimer, ctx.Err()
+}
+
+// signals lists the pairing's signal channels, in the order they are drained.
+func (p *pairing) signals() []workflow.ReceiveChannel {
+	return []workflow.ReceiveChannel{p.poke, p.pause, p.resume, p.advance, p.release}
+}
+
+// receive takes one signal from c, which has one waiting, and applies it. It
+// reports whether the signal asks for a poll now (all but advance do).
+func (p *pairing) receive(ctx workflow.Context, c workflow.ReceiveChannel) bool {
+	switch c {
+	case p.pause:
+		var reason string
+		c.Receive(ctx, &reason)
+		p.setPaused(reason)
+	case p.resume:
+		c.Receive(ctx, nil)
+		p.status.Paused, p.status.PauseReason = false, ""
+	case p.advance:
+		var to Positions
+		c.Receive(ctx, &to)
+		p.advanceTo(to)
+		return false
+	case p.release:
+		var rel DeleteRelease
+		c.Receive(ctx, &rel)
+		p.releaseDeletes(ctx, rel)
+	default: // poke
+		c.Receive(ctx, nil)
+	}
+	return true
 }
 
 func (p *pairing) setPaused(reason string) {
@@ -265,21 +332,40 @@ func (p *pairing) setPaused(reason string) {
 }
 
 // drainSignals applies every buffered signal without blocking.
-func (p *pairing) drainSignals() {
-	for p.poke.ReceiveAsync(nil) {
-	}
-	var reason string
-	for p.pause.ReceiveAsync(&reason) {
-		p.setPaused(reason)
-	}
-	for p.resume.ReceiveAsync(nil) {
-		p.status.Paused, p.status.PauseReason = false, ""
-	}
-	var to Positions
-	for p.advance.ReceiveAsync(&to) {
-		p.advanceTo(to)
+func (p *pairing) drainSignals(ctx workflow.Context) {
+	for _, c := range p.signals() {
+		for c.Len() > 0 {
+			p.receive(ctx, c)
+		}
 	}
 }
+
+// releaseDeletes lets the deletes the guard holds through: the next read of
+// the ERP feed from their batch's token passes exactly those, and the pairing
+// runs again. A release when none are held, or of another number than are
+// held, changes nothing.
+func (p *pairing) releaseDeletes(ctx workflow.Context, rel DeleteRelease) {
+	held := p.status.HeldDeletes
+	switch {
+	case held == nil:
+		p.logger.Warn("release of held deletes ignored: the mass-delete guard holds none", "by", rel.By)
+		return
+	case rel.Count != 0 && rel.Count != len(held.IDs):
+		p.logger.Warn("release of held deletes refused: the guard holds another number than the release names",
+			"by", rel.By, "released", rel.Count, "held", len(held.IDs))
+		return
+	}
+	r := &ReleasedDeletes{HeldDeletes: *held, By: rel.By, Reason: rel.Reason, At: workflow.Now(ctx)}
+	p.logger.Info("mass-delete guard released", "by", rel.By, "deletes", len(held.IDs), "token", held.Token, "reason", rel.Reason)
+	p.status.HeldDeletes, p.status.LastRelease = nil, r
+	p.in.ReleasedDeletes = r
+	if strings.HasPrefix(p.status.PauseReason, massDeletePause) {
+		p.status.Paused, p.status.PauseReason = false, ""
+	}
+}
+
+// massDeletePause starts the pause reason of a pairing the guard stopped.
+const massDeletePause = "mass-delete guard: "
 
 // versionStartFromBackfill is the change ID of the start-position look-up.
 const versionStartFromBackfill = "start-from-backfill"
@@ -394,6 +480,10 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 	erpCtx := workflow.WithTaskQueue(actx, TaskQueue)
 	for i := 0; i < maxBatchesPerPoll; i++ {
 		in := SyncInput{Pairing: p.in.Pairing, Token: p.status.ERPToken, Limit: p.in.BatchSize}
+		released := p.in.ReleasedDeletes
+		if released != nil && released.Token == in.Token {
+			in.AllowDeletes = released.IDs
+		}
 		var res SyncResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(erpCtx, withSummary(erpCtx, "read the ERP change feed from "+tokenLabel(in.Token))),
 			ActivitySyncERP, in).Get(ctx, &res)
@@ -402,6 +492,9 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 			break
 		}
 		p.count(res)
+		if len(in.AllowDeletes) > 0 {
+			p.in.ReleasedDeletes = nil // read past: the release is spent
+		}
 		if res.NextToken != "" {
 			p.status.ERPToken = res.NextToken
 		}
@@ -448,7 +541,11 @@ func (p *pairing) fail(side string, err error) string {
 	p.logger.Warn("poll failed", "side", side, "error", err)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeMassDelete {
-		p.setPaused("mass-delete guard: " + appErr.Message())
+		p.setPaused(massDeletePause + appErr.Message())
+		var held HeldDeletes
+		if appErr.HasDetails() && appErr.Details(&held) == nil {
+			p.status.HeldDeletes = &held
+		}
 	}
 	return fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
 }
@@ -472,12 +569,19 @@ func (p *pairing) publish(ctx workflow.Context) {
 	if s.LastError != "" {
 		details += "\n\nLast error: " + s.LastError
 	}
+	if h := s.HeldDeletes; h != nil {
+		details += fmt.Sprintf("\n\nThe mass-delete guard holds %d ERP deletes (feed token %s); `starter resume --allow-deletes %s` lets exactly those through.", len(h.IDs), h.Token, s.Pairing)
+	}
+	if r := s.LastRelease; r != nil {
+		details += fmt.Sprintf("\n\nLast release of held deletes: %d by %s at %s.", len(r.IDs), r.By, r.At.Format(time.RFC3339))
+	}
 	workflow.SetCurrentDetails(ctx, details)
 }
 
 func (p *pairing) continueAsNew(ctx workflow.Context) error {
-	p.drainSignals()
+	p.drainSignals(ctx)
 	next := p.in
+	next.HeldDeletes = p.status.HeldDeletes
 	next.Paused, next.PauseReason = p.status.Paused, p.status.PauseReason
 	next.WebCRMSince = p.status.WebCRMWatermark
 	next.ERPToken = p.status.ERPToken

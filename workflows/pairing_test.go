@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -306,6 +307,91 @@ func TestPairingMassDeleteGuardStopsThePoll(t *testing.T) {
 	assert.Equal(t, "mass-delete guard: 30 of 40 links would be deleted", st.PauseReason)
 	assert.Empty(t, rec.list(ActivitySyncERP), "a pairing paused by the guard dispatches nothing more")
 	assert.Equal(t, "5", st.ERPToken)
+}
+
+// guardERP answers the ERP poll like the mass-delete guard: the batch from
+// token 5 holds three deletes, which pass only when all are allowed.
+func guardERP(n int, in SyncInput) (SyncResult, error) {
+	held := []string{"CU-1", "CU-2", "CU-3"}
+	if in.Token == "5" && !slices.Equal(in.AllowDeletes, held) {
+		return SyncResult{}, temporal.NewNonRetryableApplicationError("3 ERP deletes in one batch is more than 10% of its 20 links", ErrTypeMassDelete, nil,
+			HeldDeletes{Token: "5", IDs: held, Links: 20})
+	}
+	return erpStep(never)(n, in)
+}
+
+func TestPairingReleaseLetsExactlyTheHeldDeletesThrough(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	var rec syncRecorder
+	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
+	rec.drive(env, ActivitySyncERP, guardERP)
+	var tripped, resumed, released PairingStatus
+	env.RegisterDelayedCallback(func() { tripped = query[PairingStatus](t, env, QueryStatus) }, time.Minute)
+	// A plain resume reads the same batch and trips the guard again.
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalResume, nil) }, 2*time.Minute)
+	env.RegisterDelayedCallback(func() { resumed = query[PairingStatus](t, env, QueryStatus) }, 3*time.Minute)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalReleaseDeletes, DeleteRelease{By: "ann", Reason: "archived on purpose", Count: 3})
+	}, 4*time.Minute)
+	env.RegisterDelayedCallback(func() { released = query[PairingStatus](t, env, QueryStatus) }, 5*time.Minute)
+	stopAt(env, time.Hour, nil)
+	startPairing(env, PairingInput{Pairing: testPairing, ERPToken: "5", PollIntervalSeconds: 30})
+	requireCanceled(t, env)
+
+	require.True(t, tripped.Paused)
+	require.NotNil(t, tripped.HeldDeletes)
+	assert.Equal(t, []string{"CU-1", "CU-2", "CU-3"}, tripped.HeldDeletes.IDs)
+	assert.True(t, resumed.Paused, "a plain resume trips the guard again")
+	assert.NotNil(t, resumed.HeldDeletes)
+
+	assert.False(t, released.Paused)
+	assert.Nil(t, released.HeldDeletes)
+	require.NotNil(t, released.LastRelease)
+	assert.Equal(t, "ann", released.LastRelease.By)
+	assert.Equal(t, "archived on purpose", released.LastRelease.Reason)
+	assert.NotEqual(t, "5", released.ERPToken, "the batch passed the guard")
+	calls := rec.list(ActivitySyncERP)
+	var allowed []SyncInput
+	for _, c := range calls {
+		if len(c.in.AllowDeletes) > 0 {
+			allowed = append(allowed, c.in)
+		}
+	}
+	require.Len(t, allowed, 1, "the release is spent by the read that passes it")
+	assert.Equal(t, "5", allowed[0].Token)
+	assert.Greater(t, len(calls), len(allowed)+2, "the pairing polls on after the release")
+}
+
+func TestPairingReleaseOfAnotherCountOrOfNothingChangesNothing(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	var rec syncRecorder
+	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
+	rec.drive(env, ActivitySyncERP, guardERP)
+	var wrong PairingStatus
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalReleaseDeletes, DeleteRelease{By: "ann", Count: 2})
+	}, time.Minute)
+	env.RegisterDelayedCallback(func() { wrong = query[PairingStatus](t, env, QueryStatus) }, 2*time.Minute)
+	stopAt(env, time.Hour, nil)
+	startPairing(env, PairingInput{Pairing: testPairing, ERPToken: "5"})
+	requireCanceled(t, env)
+	assert.True(t, wrong.Paused, "a release naming another number of deletes is refused")
+	assert.NotNil(t, wrong.HeldDeletes)
+	assert.Nil(t, wrong.LastRelease)
+
+	env2, rec2 := steadyPairingEnv(t)
+	var none PairingStatus
+	env2.RegisterDelayedCallback(func() { env2.SignalWorkflow(SignalReleaseDeletes, DeleteRelease{By: "ann"}) }, time.Minute)
+	env2.RegisterDelayedCallback(func() { none = query[PairingStatus](t, env2, QueryStatus) }, 2*time.Minute)
+	stopAt(env2, 3*time.Minute, nil)
+	startPairing(env2, PairingInput{Pairing: testPairing, ERPToken: "5", PollIntervalSeconds: 30})
+	requireCanceled(t, env2)
+	assert.Nil(t, none.LastRelease, "nothing held, nothing released")
+	for _, c := range rec2.list(ActivitySyncERP) {
+		assert.Empty(t, c.in.AllowDeletes)
+	}
 }
 
 func TestPairingPokePollsBeforeInterval(t *testing.T) {

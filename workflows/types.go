@@ -80,8 +80,13 @@ type LinkState struct {
 	Hash       string          `json:"hash,omitempty"`
 	CrmVersion string          `json:"crmVersion,omitempty"`
 	ErpVersion string          `json:"erpVersion,omitempty"`
-	State      string          `json:"state"`
-	Reason     string          `json:"reason,omitempty"`
+	// CrmStored and ErpStored are canonical values of fields that side's server
+	// stored differently from what tandem wrote (a name cut at its limit, a phone
+	// number reformatted): that side holding them holds the snapshot's value.
+	CrmStored json.RawMessage `json:"crmStored,omitempty"`
+	ErpStored json.RawMessage `json:"erpStored,omitempty"`
+	State     string          `json:"state"`
+	Reason    string          `json:"reason,omitempty"`
 	// BlockedOn names the link this one waits for, when State is blocked.
 	BlockedOn string    `json:"blockedOn,omitempty"`
 	Applied   int       `json:"applied,omitempty"`
@@ -158,6 +163,9 @@ type SyncInput struct {
 	Recent []string `json:"recent,omitempty"`
 	// Token is the ERP change-feed token (SyncERP).
 	Token string `json:"token,omitempty"`
+	// AllowDeletes are ids of ERP records whose deletes an operator released
+	// from the mass-delete guard (SyncERP): they pass it.
+	AllowDeletes []string `json:"allowDeletes,omitempty"`
 	// Limit bounds the records read in one call.
 	Limit int `json:"limit,omitempty"`
 }

@@ -57,6 +57,21 @@ type WebCRM struct {
 	BaseURL           string `yaml:"baseURL"`           // WEBCRM_BASE_URL, default https://api.webcrm.com
 	APIToken          string `yaml:"apiToken"`          // WEBCRM_API_TOKEN; secret
 	RequestsPerMinute int    `yaml:"requestsPerMinute"` // WEBCRM_REQUESTS_PER_MINUTE, default 250
+	// TimeZone is the IANA zone in which the account writes time stamps that
+	// carry no offset (WEBCRM_TIME_ZONE, default UTC).
+	TimeZone string `yaml:"timeZone"`
+}
+
+// Location returns the webCRM account's time zone (UTC when unset).
+func (w WebCRM) Location() (*time.Location, error) {
+	if w.TimeZone == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(w.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("webcrm.timeZone (WEBCRM_TIME_ZONE) %q is not a time zone such as Europe/Copenhagen: %w", w.TimeZone, err)
+	}
+	return loc, nil
 }
 
 // ERP says how to reach the CustomERP API.
@@ -156,6 +171,7 @@ func envVars() []envVar {
 		str("WEBCRM_BASE_URL", func(c *Config) *string { return &c.WebCRM.BaseURL }),
 		str("WEBCRM_API_TOKEN", func(c *Config) *string { return &c.WebCRM.APIToken }),
 		num("WEBCRM_REQUESTS_PER_MINUTE", func(c *Config) *int { return &c.WebCRM.RequestsPerMinute }),
+		str("WEBCRM_TIME_ZONE", func(c *Config) *string { return &c.WebCRM.TimeZone }),
 		str("CUSTOMERP_BASE_URL", func(c *Config) *string { return &c.ERP.BaseURL }),
 		str("CUSTOMERP_API_KEY", func(c *Config) *string { return &c.ERP.APIKey }),
 		str("TANDEM_MAPPINGS_DIR", func(c *Config) *string { return &c.Sync.MappingsDir }),
@@ -255,6 +271,9 @@ func (c Config) Validate() error {
 	}
 	if c.ERP.APIKey == "" {
 		errs = append(errs, errors.New("erp.apiKey (CUSTOMERP_API_KEY) is empty"))
+	}
+	if _, err := c.WebCRM.Location(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.WebCRM.RequestsPerMinute <= 0 {
 		errs = append(errs, fmt.Errorf("webcrm.requestsPerMinute must be positive, got %d", c.WebCRM.RequestsPerMinute))

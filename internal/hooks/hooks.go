@@ -14,11 +14,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/time/rate"
+
+	"github.com/tandemsync/tandem/webcrm"
 )
 
 // SecretHeader is the header that carries the shared secret. The secret may
@@ -29,12 +34,16 @@ const SecretHeader = "X-Tandem-Hook-Secret"
 // MaxBodyBytes bounds a hook call's body.
 const MaxBodyBytes = 64 << 10
 
-// Event is the body of a hook call, as the webCRM simulator sends it:
-// {"EventType": "Update", "Entity": "Organisations", "Id": 123}.
+// Event is what a hook call says: the entity and the event, which the hook's
+// target URL carries (?entity=Organisations&event=Delete, as `starter hooks
+// register` writes it), and the record's id when the body names one. webCRM
+// does not document its hook bodies, so the body is only a hint: a JSON object
+// such as {"EventType": "Update", "Entity": "Organisations", "Id": 123} (the
+// simulator's), a form, or nothing at all.
 type Event struct {
 	EventType string `json:"EventType"`
 	Entity    string `json:"Entity"`
-	ID        int64  `json:"Id"`
+	ID        int64  `json:"Id"` // 0 when the call did not say
 }
 
 // Sink is what the handler drives: poking the pairings of an entity, and
@@ -100,19 +109,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes), http.StatusRequestEntityTooLarge)
 		return
 	}
-	var ev Event
-	if err := json.Unmarshal(body, &ev); err != nil {
-		http.Error(w, "body is not a hook event: "+err.Error(), http.StatusBadRequest)
-		return
-	}
+	ev := eventOf(r.URL.Query(), r.Header.Get("Content-Type"), body)
 	if ev.Entity == "" {
-		http.Error(w, `hook event needs "Entity"`, http.StatusBadRequest)
+		http.Error(w, `hook call names no entity: register hooks with ?entity=<Entity>&event=<Event> in the target URL (starter hooks register does)`, http.StatusBadRequest)
 		return
 	}
 	ctx := r.Context()
-	if strings.EqualFold(ev.EventType, "Delete") && ev.ID > 0 {
-		if err := h.sink.Deleted(ctx, ev.Entity, ev.ID); err != nil {
-			h.logger.Warn("hook delete not delivered; reconciliation will find it", "entity", ev.Entity, "id", ev.ID, "error", err)
+	if strings.EqualFold(ev.EventType, "Delete") {
+		if ev.ID > 0 {
+			if err := h.sink.Deleted(ctx, ev.Entity, ev.ID); err != nil {
+				h.logger.Warn("hook delete not delivered; reconciliation will find it", "entity", ev.Entity, "id", ev.ID, "error", err)
+			}
+		} else {
+			h.logger.Info("delete hook without a record id; reconciliation will find the delete", "entity", ev.Entity)
 		}
 	}
 	n, err := h.sink.Poke(ctx, ev)
@@ -127,4 +136,119 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = fmt.Fprintf(w, `{"poked":%s}`+"\n", strconv.Itoa(n))
+}
+
+// eventOf reads a hook call: entity and event from the target URL's query (set at
+// registration, so they hold whatever the body looks like), else from the body; the
+// record id from the body, when it names one.
+func eventOf(q url.Values, contentType string, body []byte) Event {
+	fields := bodyFields(contentType, body)
+	ev := Event{Entity: q.Get("entity"), EventType: eventName(q.Get("event"))}
+	if ev.Entity == "" {
+		ev.Entity = firstField(fields, "entity", "entitytype")
+	}
+	if ev.EventType == "" {
+		ev.EventType = eventName(firstField(fields, "eventtype", "event", "type", "action"))
+	}
+	ev.ID = recordID(fields, webcrm.Entity(ev.Entity).Table())
+	return ev
+}
+
+// firstField returns the value of the first of keys (compared in lower case) that
+// fields has.
+func firstField(fields map[string]string, keys ...string) string {
+	for _, k := range keys {
+		if v, ok := fields[k]; ok && !strings.Contains(v, "/") {
+			return v
+		}
+	}
+	return ""
+}
+
+// recordID returns the record id a body names, most specific first: a field Id
+// (or EntityId, RecordId), the entity's own id property (OrganisationId for
+// table Organisation), then a URL whose last segment is a whole number; 0 when
+// it names none.
+func recordID(fields map[string]string, table string) int64 {
+	keys := []string{"id", "entityid", "recordid"}
+	if table != "" {
+		keys = append(keys, strings.ToLower(table)+"id")
+	}
+	for _, k := range keys {
+		if n, err := strconv.ParseInt(strings.TrimSpace(fields[k]), 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		v := strings.TrimRight(fields[k], "/")
+		if i := strings.LastIndex(v, "/"); i >= 0 {
+			if n, err := strconv.ParseInt(v[i+1:], 10, 64); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// eventName maps event words to webCRM's Create, Update and Delete.
+func eventName(v string) string {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "create", "created", "insert", "inserted":
+		return "Create"
+	case "update", "updated", "change", "changed":
+		return "Update"
+	case "delete", "deleted", "remove", "removed":
+		return "Delete"
+	}
+	return v
+}
+
+// bodyFields flattens a hook body to its scalar fields, keyed in lower case: a
+// JSON object (nested objects included) or a form. Any other body has none.
+func bodyFields(contentType string, body []byte) map[string]string {
+	out := map[string]string{}
+	trimmed := strings.TrimSpace(string(body))
+	if trimmed == "" {
+		return out
+	}
+	var obj map[string]any
+	if json.Unmarshal(body, &obj) == nil {
+		flatten(obj, out, 0)
+		return out
+	}
+	if strings.Contains(contentType, "form") || !strings.ContainsAny(trimmed, "{[<") {
+		if vals, err := url.ParseQuery(trimmed); err == nil {
+			for k, vs := range vals {
+				if len(vs) > 0 {
+					out[strings.ToLower(k)] = vs[0]
+				}
+			}
+		}
+	}
+	return out
+}
+
+// flatten copies the scalar fields of obj, and of objects within it (up to a few
+// levels, outer fields first), into out.
+func flatten(obj map[string]any, out map[string]string, depth int) {
+	var nested []map[string]any
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		key := strings.ToLower(k)
+		if _, ok := out[key]; ok {
+			continue
+		}
+		switch x := obj[k].(type) {
+		case map[string]any:
+			nested = append(nested, x)
+		case string:
+			out[key] = x
+		case float64:
+			out[key] = strconv.FormatFloat(x, 'f', -1, 64)
+		}
+	}
+	if depth < 3 {
+		for _, n := range nested {
+			flatten(n, out, depth+1)
+		}
+	}
 }

@@ -227,22 +227,58 @@ func TestWrongMethodIs405(t *testing.T) {
 	require.Empty(t, pokes)
 }
 
-func TestBadBodiesAre400(t *testing.T) {
+func TestACallThatNamesNoEntityIs400(t *testing.T) {
 	t.Parallel()
 	sink := &recordingSink{poked: 1}
 	target := serve(t, sink, 50)
 	for name, body := range map[string]string{
-		"not json":      `{"EventType":"Update",`,
-		"empty":         ``,
-		"array":         `[1,2]`,
-		"no entity":     `{"EventType":"Update","Id":42}`,
-		"id not number": `{"EventType":"Update","Entity":"Organisations","Id":"forty-two"}`,
+		"not json":  `{"EventType":"Update",`,
+		"empty":     ``,
+		"array":     `[1,2]`,
+		"no entity": `{"EventType":"Update","Id":42}`,
 	} {
 		status, _, text := call(t, http.MethodPost, target, withSecret(secret), strings.NewReader(body))
 		require.Equal(t, http.StatusBadRequest, status, "%s: %s", name, text)
+		require.Contains(t, text, "entity=", name)
 	}
 	pokes, _ := sink.calls()
 	require.Empty(t, pokes)
+}
+
+// TestTheTargetURLNamesEntityAndEventWhateverTheBody: webCRM documents no hook
+// body, so a hook registered with ?entity=&event= in its target is handled from
+// the target, whatever its body looks like; an id in the body is a hint that
+// lets a delete go straight to its link.
+func TestTheTargetURLNamesEntityAndEventWhateverTheBody(t *testing.T) {
+	t.Parallel()
+	form := http.Header{hooks.SecretHeader: {secret}, "Content-Type": {"application/x-www-form-urlencoded"}}
+	json := withSecret(secret)
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		body   string
+		want   []string // deletes delivered
+	}{
+		{"empty", json, ``, nil},
+		{"garbage", json, `<<not a body>>`, nil},
+		{"array", json, `[{"x":1}]`, nil},
+		{"form id", form, `id=123&type=Organisation`, []string{"Organisations/123"}},
+		{"form without id", form, `type=Organisation`, nil},
+		{"resource URL", json, `{"resource":"https://api.webcrm.com/Organisations/123","action":"deleted"}`, []string{"Organisations/123"}},
+		{"nested entity id", json, `{"data":{"OrganisationTerritoryId":4,"OrganisationId":123}}`, []string{"Organisations/123"}},
+		{"body says another event", json, `{"EventType":"Update","Entity":"Persons","Id":123}`, []string{"Organisations/123"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sink := &recordingSink{poked: 1}
+			target := serve(t, sink, 50) + "?entity=Organisations&event=Delete"
+			status, _, text := call(t, http.MethodPost, target, tc.header, strings.NewReader(tc.body))
+			require.Equal(t, http.StatusOK, status, text)
+			pokes, deletes := sink.calls()
+			require.Equal(t, []string{"Organisations"}, pokes, "the target's entity is poked")
+			require.Equal(t, tc.want, deletes)
+		})
+	}
 }
 
 func TestUnknownEntityIs404AndSinkFailureIs503(t *testing.T) {

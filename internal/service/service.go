@@ -190,11 +190,15 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	// Per-request timeouts and retries stay well inside the Apply
 	// activity's two minutes, so a hanging endpoint ends in an error that
 	// names the record and the call rather than in an activity timeout.
+	loc, err := cfg.WebCRM.Location()
+	if err != nil {
+		return nil, err
+	}
 	wc, err := webcrm.New(webcrm.Config{
 		Timeout: 20 * time.Second, RetryMax: 2,
 		BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken,
 		RequestsPerMinute: cfg.WebCRM.RequestsPerMinute, Logger: logger,
-		CorrelationFields: correlationFields(set),
+		CorrelationFields: correlationFields(set), TimeZone: loc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webCRM client: %w", err)
