@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -613,15 +614,16 @@ func (r *applyRun) carriesToken(side workflows.Side) bool {
 	return side == workflows.ERP || r.p.CorrelationField != ""
 }
 
-// storedAs returns the record to remember for side after tandem wrote fields of
-// sent (canonical) to it, written being what the write returned. A record read
-// back after the write (readBack) says what the server stored: values it cut
-// or reformatted are kept as that side's stored-as values, and its version is
-// the write's, so the poll that delivers it skips it as seen. When the read
-// back shows a change tandem did not write (a person edited the record in the
-// moment between), or there is no read back, the version stays the one the
-// write was based on (before, the record as read; nil on create): the poll
-// that delivers the newer version then merges it as the edit it may be.
+// storedAs returns the record to remember for side after tandem wrote a record
+// synced at sent (canonical) to it, written being what the write returned; fields
+// are those the write carried. A record read back after the write (readBack) says
+// what the server stored: values it cut or reformatted are kept as that side's
+// stored-as values, and its version is the write's, so the poll that delivers it
+// skips it as seen. When the read back shows a change tandem did not write (a
+// person edited the record in the moment between), or there is no read back, the
+// version stays the one the write was based on (before, the record as read; nil
+// on create): the poll that delivers the newer version then merges it as the
+// edit it may be.
 func (r *applyRun) storedAs(ctx context.Context, side workflows.Side, sent, before mappings.Canonical, written record, fields []string) record {
 	keep := r.recs[side]
 	if before == nil {
@@ -638,9 +640,6 @@ func (r *applyRun) storedAs(ctx context.Context, side workflows.Side, sent, befo
 		return keep
 	}
 	rewritten, edited := r.p.StoredAs(mappings.Side(side), sent, got, fields)
-	if before != nil {
-		edited = append(edited, r.p.ChangedFields(before, got, fields)...)
-	}
 	if len(edited) > 0 {
 		r.a.Logger.InfoContext(ctx, "record changed while tandem wrote it; its next change is merged as an edit",
 			"pairing", r.p.Name, "link", r.in.LinkID, "side", string(side), "fields", edited)
@@ -657,6 +656,27 @@ func (r *applyRun) storedAs(ctx context.Context, side workflows.Side, sent, befo
 		r.setStored(side, cur)
 	}
 	return written
+}
+
+// sentWith returns what a write of fields (canonical) to side carried: the
+// merged values of the fields written, and the record's own values, read before,
+// of the others, which a write of a whole record sends back as they were. A
+// field the side holds at a value other than the synced one (and not as the
+// server's stored form of it, which storedBefore holds) is left out: a form the
+// server gives it does not stand for the synced value.
+func (r *applyRun) sentWith(side workflows.Side, merged, before, storedBefore mappings.Canonical, fields []string) mappings.Canonical {
+	out := mappings.Canonical{}
+	for _, f := range r.p.StoredFields(mappings.Side(side)) {
+		switch {
+		case slices.Contains(fields, f):
+			out[f] = merged[f]
+		case r.p.SameValue(f, before[f], merged[f]):
+			out[f] = before[f]
+		case storedBefore != nil && r.p.SameValue(f, before[f], storedBefore[f]):
+			out[f] = before[f]
+		}
+	}
+	return out
 }
 
 func (r *applyRun) storedRaw(side workflows.Side) json.RawMessage {
@@ -762,7 +782,8 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 			if err != nil {
 				return r.res, fmt.Errorf("update %s %s: %w", r.store[side].label(), r.idOf(side), err)
 			}
-			rec = r.storedAs(ctx, side, m.Merged, current[side], written, fields)
+			sent := r.sentWith(side, m.Merged, current[side], stored[side], fields)
+			rec = r.storedAs(ctx, side, sent, current[side], written, slices.Sorted(maps.Keys(sent)))
 			writes++
 		}
 		r.remember(m.Merged, side, rec)

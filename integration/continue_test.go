@@ -52,8 +52,8 @@ func TestContinueAsNewKeepsLinksAndWatermarks(t *testing.T) {
 		}
 	}
 	last := fmt.Sprintf("+45 40 00 00 %02d", edits)
-	if got := str(s.crmGet("Organisations", org), "OrganisationTelephone"); got != last {
-		t.Errorf("webCRM phone = %q, want %q", got, last)
+	if got, want := str(s.crmGet("Organisations", org), "OrganisationTelephone"), s.crm.Stored("Organisations", "OrganisationTelephone", last); got != want {
+		t.Errorf("webCRM phone = %q, want %q", got, want)
 	}
 	if got := str(s.erpGet("customers", customer), "phone"); got != last {
 		t.Errorf("ERP phone = %q, want %q", got, last)

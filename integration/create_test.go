@@ -5,6 +5,16 @@ import (
 )
 
 // expect checks fields of a record: path -> wanted value.
+// crmStored maps the values of a webCRM record's expected fields to the form
+// webCRM stores them in when tandem writes them (see webcrmsim.Server.Stored).
+func (s *stack) crmStored(entity string, want map[string]string) map[string]string {
+	out := make(map[string]string, len(want))
+	for k, v := range want {
+		out[k] = s.crm.Stored(entity, k, v)
+	}
+	return out
+}
+
 func expect(t *testing.T, what string, rec map[string]any, want map[string]string) {
 	t.Helper()
 	for path, w := range want {
@@ -85,11 +95,11 @@ func TestCreateInERPReachesWebCRM(t *testing.T) {
 	orphan := s.erpPut("order-lines", map[string]any{"orderId": order, "productNumber": "E-100", "quantity": 1, "unitPrice": 10.5})
 
 	org := s.waitCRMCounterpart(pOrgs, customer)
-	expect(t, "organisation", org, map[string]string{
+	expect(t, "organisation", org, s.crmStored("Organisations", map[string]string{
 		"OrganisationName": "Nordlys AS", "OrganisationVatNumber": "NO 912 345 678", "OrganisationAddress": "Storgata 1",
 		"OrganisationPostCode": "0155", "OrganisationCity": "Oslo", "OrganisationCountry": "Norge",
 		"OrganisationTelephone": "+47 22 00 00 00",
-	})
+	}))
 	person := s.waitCRMCounterpart(pPersons, contact)
 	expect(t, "person", person, map[string]string{
 		"PersonOrganisationId": str(org, "OrganisationId"), "PersonFirstName": "Kari", "PersonLastName": "Nordmann",

@@ -9,9 +9,11 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +91,33 @@ type stackOptions struct {
 	// Concurrency is the number of changes one poll dispatches at once
 	// (default: the configuration's default).
 	Concurrency int
+	// Configure changes the worker's configuration before it starts.
+	Configure func(*config.Config)
+	// Hooks serves the worker's hooks endpoint (see registerHooks).
+	Hooks bool
+	// PollEvery is the pairings' poll interval (default pollInterval).
+	PollEvery time.Duration
+	// WebCRMFaults replaces the webCRM simulator's fault configuration. By
+	// default it behaves as a real webCRM may (webcrmsim.HostileProfile),
+	// but for answers lost after a write, which make the worker log the
+	// retry, unless ExpectWarnings is set.
+	WebCRMFaults *webcrmsim.FaultConfig
+}
+
+// realWebCRM is how the webCRM simulator behaves in these tests unless a test
+// says otherwise: as a real, SQL-backed webCRM may (pages in no fixed order, a
+// URL limit, PATCH answers in any order, masked secrets, values cut or
+// reformatted on write, time stamps with an offset), and with answers lost
+// after the write is done when the test lets the worker log the retries.
+func realWebCRM(opts stackOptions) webcrmsim.FaultConfig {
+	if opts.WebCRMFaults != nil {
+		return *opts.WebCRMFaults
+	}
+	f := webcrmsim.HostileProfile()
+	if !opts.ExpectWarnings {
+		f.LostAnswerRate = 0
+	}
+	return f
 }
 
 // stack is one test's real parts: a dedicated Temporal dev server, the two
@@ -105,6 +134,7 @@ type stack struct {
 	logs    *logSink
 	started []string      // pairings started
 	timeout time.Duration // bound of the helpers' waits
+	poll    time.Duration // the pairings' poll interval
 
 	mu       sync.Mutex
 	workers  []*workerRun
@@ -124,9 +154,12 @@ type workerRun struct {
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	began := time.Now()
-	s := &stack{t: t, logs: newLogSink(), timeout: opts.Timeout}
+	s := &stack{t: t, logs: newLogSink(), timeout: opts.Timeout, poll: opts.PollEvery}
 	if s.timeout <= 0 {
 		s.timeout = waitTimeout
+	}
+	if s.poll <= 0 {
+		s.poll = pollInterval
 	}
 	s.srv = testenv.StartTemporal(t, testenv.Options{SuggestContinueAsNew: opts.SuggestContinueAsNew})
 	t.Cleanup(func() { s.logs.report(t) })
@@ -145,7 +178,8 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Cleanup(c.Close)
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken, RateLimitPerMinute: -1, Seed: 1, Logger: quiet})
+	s.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken, RateLimitPerMinute: -1, Seed: 1, Logger: quiet, Faults: realWebCRM(opts),
+		HookAttempts: 3, HookTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("webCRM simulator: %v", err)
 	}
@@ -172,6 +206,16 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	cfg.Worker.HooksAddr = "off"
 	if opts.Concurrency > 0 {
 		cfg.Sync.Concurrency = opts.Concurrency
+	}
+	if opts.Hooks {
+		port, err := devserver.FreePort()
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		cfg.Worker.HooksAddr, cfg.Worker.HooksSecret = fmt.Sprintf("127.0.0.1:%d", port), hookSecret
+	}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
 	}
 	s.cfg = cfg
 
@@ -277,10 +321,38 @@ func (s *stack) startPairings(names ...string) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := service.StartPairings(ctx, s.c, names, service.StartOptions{PollInterval: pollInterval, ReconcileEvery: -1}); err != nil {
+	if err := service.StartPairings(ctx, s.c, names, service.StartOptions{PollInterval: s.poll, ReconcileEvery: -1}); err != nil {
 		s.t.Fatalf("start pairings %v: %v", names, err)
 	}
 	s.started = append(s.started, names...)
+}
+
+// hookSecret is the shared secret of the worker's hooks endpoint (Hooks).
+const hookSecret = "integration-hook-secret"
+
+// registerHooks registers, for each entity, a Create, an Update and a Delete
+// hook at the worker's hooks endpoint, named in the target as `starter hooks
+// register` names them.
+func (s *stack) registerHooks(entities ...webcrm.Entity) {
+	s.t.Helper()
+	if s.cfg.Worker.HooksSecret == "" {
+		s.t.Fatal("registerHooks needs stackOptions.Hooks")
+	}
+	wc, err := webcrm.New(webcrm.Config{BaseURL: s.crmURL, APIToken: webcrmToken, RequestsPerMinute: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		s.t.Fatalf("webCRM client: %v", err)
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	for _, e := range entities {
+		for _, ev := range []string{"Create", "Update", "Delete"} {
+			q := url.Values{"entity": {string(e)}, "event": {ev}, "secret": {hookSecret}}
+			target := "http://" + s.cfg.Worker.HooksAddr + "/hooks/webcrm?" + q.Encode()
+			if _, err := wc.CreateHook(ctx, e, webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true}); err != nil {
+				s.t.Fatalf("register %s %s hook: %v", e, ev, err)
+			}
+		}
+	}
 }
 
 // ctx returns a context for one call to Temporal.
@@ -582,9 +654,11 @@ func (s *stack) waitERPField(resource, id, path, want string) {
 	})
 }
 
-// waitCRMField waits until a webCRM record's field has want.
+// waitCRMField waits until a webCRM record's field has want, as webCRM stores
+// it when tandem writes it (a real webCRM may cut or reformat values).
 func (s *stack) waitCRMField(entity string, id int, field, want string) {
 	s.t.Helper()
+	want = s.crm.Stored(entity, field, want)
 	s.waitFor(fmt.Sprintf("webCRM %s %d %s = %q", entity, id, field, want), s.timeout, func() error {
 		rec, ok := s.crm.Record(entity, id)
 		if !ok {
@@ -821,6 +895,29 @@ func (s *stack) dumpLinks() {
 	s.t.Logf("links and index entries:\n  %s", strings.Join(lines, "\n  "))
 }
 
+// signals returns the payloads of a workflow's signals of one name, as JSON,
+// one line each, from the history of its current run.
+func (s *stack) signals(id, name string) string {
+	s.t.Helper()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var b strings.Builder
+	it := s.c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			s.t.Fatalf("history of %s: %v", id, err)
+		}
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == name {
+			for _, p := range a.GetInput().GetPayloads() {
+				b.Write(p.GetData())
+				b.WriteByte('\n')
+			}
+		}
+	}
+	return b.String()
+}
+
 // updates lists the updates a workflow run accepted, with their time and
 // argument, for a failure report.
 func (s *stack) updates(id, runID string) string {
@@ -1042,3 +1139,8 @@ func (h *sinkHandler) WithGroup(name string) slog.Handler {
 
 // itoa formats a webCRM id.
 func itoa(n int) string { return fmt.Sprint(n) }
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

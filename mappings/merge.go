@@ -350,11 +350,13 @@ func (f *Field) canonValue(v any) any {
 }
 
 // StoredAs compares what a server stored (stored, mapped back to canonical form) with
-// what tandem wrote to it (sent) for the fields written, and returns the values the
-// server changed on its own: text cut short or reformatted (spacing and case), which
-// StoredAs takes for the server's doing. edited lists written fields whose stored value
-// is something else, which only a person editing the record in between can explain.
-// Fields the side holds as sent are absent from both.
+// what tandem wrote to it (sent) for fields, and returns the values the server changed
+// on its own: text cut short or reformatted (spacing and case), which StoredAs takes
+// for the server's doing. A write of a whole record carries the fields tandem did not
+// change too, which a server may reformat just as well: pass them, with the value the
+// record is synced at. edited lists fields whose stored value is something else, which
+// only a person editing the record in between can explain. Fields the side holds as
+// sent are absent from both.
 func (p *Pairing) StoredAs(s Side, sent, stored Canonical, fields []string) (rewritten Canonical, edited []string) {
 	for _, name := range fields {
 		f, ok := p.Field(name)
@@ -404,4 +406,13 @@ func (p *Pairing) ChangedFields(a, b Canonical, skip []string) []string {
 		out = append(out, f.Name)
 	}
 	return out
+}
+
+// SameValue reports whether a and b are the same value of the named field.
+func (p *Pairing) SameValue(field string, a, b any) bool {
+	f, ok := p.Field(field)
+	if !ok {
+		return same(a, b)
+	}
+	return same(f.canonValue(a), f.canonValue(b))
 }

@@ -452,6 +452,19 @@ func (p *Pairing) WritableFields(s Side, existing bool) []string {
 	return out
 }
 
+// StoredFields names the fields kept in a property (or properties) of side s, whose
+// value a write to s may carry: every field but those derived from other properties
+// there, in the pairing's field order.
+func (p *Pairing) StoredFields(s Side) []string {
+	var out []string
+	for i := range p.Fields {
+		if spec := p.Fields[i].Side(s); len(spec.Derived) == 0 && (spec.Property != "" || len(spec.Lines) > 0 || spec.Name != nil) {
+			out = append(out, p.Fields[i].Name)
+		}
+	}
+	return out
+}
+
 // canWrite reports whether the field may be written to side s.
 func (f *Field) canWrite(s Side, existing bool) bool {
 	spec := f.Side(s)

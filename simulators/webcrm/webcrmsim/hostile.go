@@ -435,3 +435,21 @@ func (p patchPlan) apply(results []string) []string {
 	}
 	return out
 }
+
+// Stored returns what the server stores when a client writes value to property of
+// entity through the API: value itself, or, with RewriteOnWrite on, the value cut or
+// reformatted the way the server would. Tests use it to know the webCRM side of a
+// value tandem wrote. An unknown entity or property gives value as it is.
+func (s *Server) Stored(entity, property, value string) string {
+	if !s.faults.Config().RewriteOnWrite {
+		return value
+	}
+	e, ok := entities.find(entity)
+	if !ok {
+		return value
+	}
+	if p, ok := e.byName[property]; ok && p.Kind == kindString {
+		return rewriteString(p, value)
+	}
+	return value
+}
