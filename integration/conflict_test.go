@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tandemsync/tandem/workflows"
@@ -45,11 +46,15 @@ func TestConflictsDecidedByOwnerOrNewest(t *testing.T) {
 	s.waitCRMField("Products", g.Product, "ProductQuantity", "5")
 	s.waitERPField("products", g.ErpProduct, "stockQuantity", "5")
 
+	// The link records the decision when its apply ends, moments after the write.
 	for p, id := range map[string]int{pOrgs: g.Org, pPersons: g.Person, pOpps: g.Opp, pProducts: g.Product} {
-		st, _ := s.linkState(p, workflows.WebCRM, itoa(id))
-		if st.Conflicts <= before[p] {
-			t.Errorf("%s link of webCRM %d records %d conflicts (had %d before); want more", p, id, st.Conflicts, before[p])
-		}
+		s.waitFor(fmt.Sprintf("%s link of webCRM %d to record a conflict", p, id), s.timeout, func() error {
+			st, _ := s.linkState(p, workflows.WebCRM, itoa(id))
+			if st.Conflicts <= before[p] {
+				return fmt.Errorf("%d conflicts (had %d before)", st.Conflicts, before[p])
+			}
+			return nil
+		})
 	}
 	s.assertQuiet()
 }
