@@ -16,10 +16,10 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // applyRun is one execution of Apply: the pairing, both stores, the state
@@ -27,11 +27,11 @@ import (
 type applyRun struct {
 	a     *Activities
 	p     *mappings.Pairing
-	in    workflows.ApplyInput
-	st    workflows.LinkState
-	store map[workflows.Side]store
-	recs  map[workflows.Side]record
-	res   workflows.ApplyResult
+	in    domain.ApplyInput
+	st    domain.LinkState
+	store map[domain.Side]store
+	recs  map[domain.Side]record
+	res   domain.ApplyResult
 	refs  *resolver
 	cache *lookups // shared by the first contacts of a batch, or nil
 	// deferWebCRMCreate makes create leave a webCRM create in pending
@@ -52,16 +52,16 @@ type pendingCreate struct {
 // the last synced snapshot and writes what changed. It is safe to retry:
 // creates are idempotent (ERP Idempotency-Key and webCRM correlation token,
 // both the link ID), and a retry re-reads both sides before deciding.
-func (a *Activities) Apply(ctx context.Context, in workflows.ApplyInput) (workflows.ApplyResult, error) {
+func (a *Activities) Apply(ctx context.Context, in domain.ApplyInput) (domain.ApplyResult, error) {
 	r, err := a.newApplyRun(in, nil)
 	if err != nil {
-		return workflows.ApplyResult{}, err
+		return domain.ApplyResult{}, err
 	}
 	res, err := r.run(ctx)
 	return a.finishApply(in, res, err)
 }
 
-func (a *Activities) newApplyRun(in workflows.ApplyInput, cache *lookups) (*applyRun, error) {
+func (a *Activities) newApplyRun(in domain.ApplyInput, cache *lookups) (*applyRun, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
 		return nil, err
@@ -69,17 +69,17 @@ func (a *Activities) newApplyRun(in workflows.ApplyInput, cache *lookups) (*appl
 	ws, es := a.stores(p, cache)
 	return &applyRun{
 		a: a, p: p, in: in, st: in.State,
-		store: map[workflows.Side]store{workflows.WebCRM: ws, workflows.ERP: es},
-		recs:  map[workflows.Side]record{},
+		store: map[domain.Side]store{domain.WebCRM: ws, domain.ERP: es},
+		recs:  map[domain.Side]record{},
 		refs:  &resolver{d: a.dispatcher, c: a.Temporal},
 		cache: cache,
 	}, nil
 }
 
 // finishApply records metrics and classifies the error of one apply.
-func (a *Activities) finishApply(in workflows.ApplyInput, res workflows.ApplyResult, err error) (workflows.ApplyResult, error) {
+func (a *Activities) finishApply(in domain.ApplyInput, res domain.ApplyResult, err error) (domain.ApplyResult, error) {
 	if err != nil {
-		a.Metrics.applied(in.Pairing, string(in.Change.Side), workflows.ActionError)
+		a.Metrics.applied(in.Pairing, string(in.Change.Side), domain.ActionError)
 		return res, classify(recordError(in.Pairing, in.LinkID, err))
 	}
 	a.Metrics.applied(in.Pairing, string(in.Change.Side), res.Outcome.Action)
@@ -87,7 +87,7 @@ func (a *Activities) finishApply(in workflows.ApplyInput, res workflows.ApplyRes
 	return res, nil
 }
 
-func (r *applyRun) run(ctx context.Context) (workflows.ApplyResult, error) {
+func (r *applyRun) run(ctx context.Context) (domain.ApplyResult, error) {
 	ch := r.in.Change
 	if err := r.claim(ch); err != nil {
 		return r.res, err
@@ -109,7 +109,7 @@ func (r *applyRun) run(ctx context.Context) (workflows.ApplyResult, error) {
 
 // claim records the change's record id in the state, or rejects a change
 // that names another record than the one this link holds.
-func (r *applyRun) claim(ch workflows.Change) error {
+func (r *applyRun) claim(ch domain.Change) error {
 	cur := r.idOf(ch.Side)
 	switch {
 	case cur == "":
@@ -120,17 +120,17 @@ func (r *applyRun) claim(ch workflows.Change) error {
 	return nil
 }
 
-func (r *applyRun) idOf(s workflows.Side) string {
-	if s == workflows.WebCRM {
+func (r *applyRun) idOf(s domain.Side) string {
+	if s == domain.WebCRM {
 		return r.st.CrmID
 	}
 	return r.st.ErpID
 }
 
-func (r *applyRun) otherID(s workflows.Side) string { return r.idOf(s.Other()) }
+func (r *applyRun) otherID(s domain.Side) string { return r.idOf(s.Other()) }
 
-func (r *applyRun) setID(s workflows.Side, id string) {
-	if s == workflows.WebCRM {
+func (r *applyRun) setID(s domain.Side, id string) {
+	if s == domain.WebCRM {
 		r.st.CrmID = id
 	} else {
 		r.st.ErpID = id
@@ -139,8 +139,8 @@ func (r *applyRun) setID(s workflows.Side, id string) {
 
 // read loads both records: the delivered one from the change, the other
 // from its API.
-func (r *applyRun) read(ctx context.Context, ch workflows.Change) error {
-	for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+func (r *applyRun) read(ctx context.Context, ch domain.Change) error {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		id := r.idOf(side)
 		if id == "" {
 			continue
@@ -171,15 +171,15 @@ func (r *applyRun) read(ctx context.Context, ch workflows.Change) error {
 
 // stale reports whether a delivered record is not newer than the version of
 // that side the link last synced.
-func (r *applyRun) stale(side workflows.Side, rec record) bool {
+func (r *applyRun) stale(side domain.Side, rec record) bool {
 	known := r.st.CrmVersion
-	if side == workflows.ERP {
+	if side == domain.ERP {
 		known = r.st.ErpVersion
 	}
 	if known == "" || rec.version == "" {
 		return false
 	}
-	if side == workflows.ERP {
+	if side == domain.ERP {
 		k, err1 := strconv.ParseInt(known, 10, 64)
 		v, err2 := strconv.ParseInt(rec.version, 10, 64)
 		return err1 == nil && err2 == nil && v <= k
@@ -189,8 +189,8 @@ func (r *applyRun) stale(side workflows.Side, rec record) bool {
 	return err1 == nil && err2 == nil && !v.After(k)
 }
 
-func (r *applyRun) goneSide() workflows.Side {
-	for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+func (r *applyRun) goneSide() domain.Side {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		if rec, ok := r.recs[side]; ok && rec.gone {
 			return side
 		}
@@ -199,11 +199,11 @@ func (r *applyRun) goneSide() workflows.Side {
 }
 
 // canonical maps a side's record to canonical form.
-func (r *applyRun) canonical(ctx context.Context, side workflows.Side, rec record) (mappings.Canonical, error) {
+func (r *applyRun) canonical(ctx context.Context, side domain.Side, rec record) (mappings.Canonical, error) {
 	var c mappings.Canonical
 	var warns []mappings.Warning
 	var err error
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		c, warns, err = r.p.FromWebCRM(ctx, rec.fields, r.refs)
 	} else {
 		c, warns, err = r.p.FromERP(ctx, rec.fields, r.refs)
@@ -213,11 +213,11 @@ func (r *applyRun) canonical(ctx context.Context, side workflows.Side, rec recor
 }
 
 // render maps canonical fields to a side's record shape.
-func (r *applyRun) render(ctx context.Context, side workflows.Side, c mappings.Canonical, fields []string) (map[string]any, error) {
+func (r *applyRun) render(ctx context.Context, side domain.Side, c mappings.Canonical, fields []string) (map[string]any, error) {
 	var body map[string]any
 	var warns []mappings.Warning
 	var err error
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		body, warns, err = r.p.ToWebCRM(ctx, c, fields, r.refs)
 	} else {
 		body, warns, err = r.p.ToERP(ctx, c, fields, r.refs)
@@ -240,27 +240,27 @@ func (r *applyRun) blocked(err error) bool {
 	if !errors.As(err, &u) {
 		return false
 	}
-	dep := workflows.LinkWorkflowID(u.Pairing, workflows.Side(u.Side), u.ID)
+	dep := domain.LinkWorkflowID(u.Pairing, domain.Side(u.Side), u.ID)
 	if r.refs.settled(dep) {
 		// The referenced record is deliberately not synced, so neither is this one.
-		_, _ = r.settle(workflows.ActionSkipped, fmt.Sprintf("not synced: it refers to %s %s record %s, which %s",
+		_, _ = r.settle(domain.ActionSkipped, fmt.Sprintf("not synced: it refers to %s %s record %s, which %s",
 			u.Pairing, u.Side, u.ID, r.refs.reasonFor(dep)))
 		return true
 	}
-	r.st.State = workflows.StateBlocked
+	r.st.State = domain.StateBlocked
 	r.st.BlockedOn = dep
 	r.st.Reason = fmt.Sprintf("waiting for %s %s record %s to be linked", u.Pairing, u.Side, u.ID)
 	if reason := r.refs.reasonFor(dep); reason != "" {
 		r.st.Reason += " (" + reason + ")"
 	}
-	r.res.Outcome.Action = workflows.ActionBlocked
+	r.res.Outcome.Action = domain.ActionBlocked
 	r.res.State = r.st
 	return true
 }
 
 // settle puts the link in state ok with a reason and ends the run.
-func (r *applyRun) settle(action, reason string) (workflows.ApplyResult, error) {
-	r.st.State, r.st.Reason, r.st.BlockedOn = workflows.StateOK, reason, ""
+func (r *applyRun) settle(action, reason string) (domain.ApplyResult, error) {
+	r.st.State, r.st.Reason, r.st.BlockedOn = domain.StateOK, reason, ""
 	r.st.Applied++
 	r.res.Outcome.Action = action
 	r.res.State = r.st
@@ -271,11 +271,11 @@ func (r *applyRun) settle(action, reason string) (workflows.ApplyResult, error) 
 // hands the record to the link that created it, links it to exactly one
 // unlinked match, or creates the counterpart. done is true when the run
 // ends here.
-func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done bool, err error) {
+func (r *applyRun) firstContact(ctx context.Context, side domain.Side) (done bool, err error) {
 	home := r.recs[side]
 	other := side.Other()
-	if side == workflows.ERP && !r.p.Accepts(home.fields) {
-		_, err := r.settle(workflows.ActionSkipped, "not a record of this pairing")
+	if side == domain.ERP && !r.p.Accepts(home.fields) {
+		_, err := r.settle(domain.ActionSkipped, "not a record of this pairing")
 		return true, err
 	}
 	if tok := r.store[side].token(home.fields); tok != "" && tok != r.in.LinkID {
@@ -284,14 +284,14 @@ func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done 
 			return true, err
 		}
 		if info.Holds(side, r.idOf(side)) {
-			r.res.Outcome = workflows.Outcome{Action: workflows.ActionForwarded, Forward: tok}
+			r.res.Outcome = domain.Outcome{Action: domain.ActionForwarded, Forward: tok}
 			r.res.State = r.st
 			return true, nil
 		}
 	}
-	if len(r.p.MergeCriteria) == 0 && !r.p.Creation.Allows(mappings.Side(other)) {
+	if len(r.p.MergeCriteria) == 0 && !r.p.Creation.Allows(domain.Side(other)) {
 		// Nothing to match by and nothing to create: no need to map it.
-		_, err := r.settle(workflows.ActionSkipped, fmt.Sprintf("not created in %s: the %s pairing creates records %s only", other, r.p.Name, r.p.Creation))
+		_, err := r.settle(domain.ActionSkipped, fmt.Sprintf("not created in %s: the %s pairing creates records %s only", other, r.p.Name, r.p.Creation))
 		return true, err
 	}
 	c, err := r.canonical(ctx, side, home)
@@ -316,23 +316,23 @@ func (r *applyRun) firstContact(ctx context.Context, side workflows.Side) (done 
 		if err := links.RegisterAlias(ctx, r.a.Temporal, r.a.TaskQueue, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
 			return true, r.handOver(err)
 		}
-		r.res.Outcome.Action = workflows.ActionMatched
+		r.res.Outcome.Action = domain.ActionMatched
 		return false, nil
 	case 0:
 	default:
-		r.st.State = workflows.StateError
+		r.st.State = domain.StateError
 		r.st.Reason = fmt.Sprintf("%d %s records match by %s (%s); merge the duplicates, then run `starter resync`",
 			len(matches), r.store[other].label(), strings.Join(mergeFields(r.p), ", "), strings.Join(matches, ", "))
-		r.res.Outcome.Action = workflows.ActionError
+		r.res.Outcome.Action = domain.ActionError
 		r.res.State = r.st
 		return true, nil
 	}
-	if !r.p.MayCreate(mappings.Side(other), c) {
+	if !r.p.MayCreate(domain.Side(other), c) {
 		why := fmt.Sprintf("the %s pairing creates records %s only", r.p.Name, r.p.Creation)
-		if r.p.Creation.Allows(mappings.Side(other)) {
+		if r.p.Creation.Allows(domain.Side(other)) {
 			why = fmt.Sprintf("the %s gate holds it back", r.p.Gate)
 		}
-		_, err := r.settle(workflows.ActionSkipped, fmt.Sprintf("not created in %s: %s", other, why))
+		_, err := r.settle(domain.ActionSkipped, fmt.Sprintf("not created in %s: %s", other, why))
 		return true, err
 	}
 	return true, r.create(ctx, other, c)
@@ -345,7 +345,7 @@ func (r *applyRun) handOver(err error) error {
 	if !errors.As(err, &claimed) {
 		return err
 	}
-	r.res.Outcome = workflows.Outcome{Action: workflows.ActionForwarded, Forward: claimed.Home}
+	r.res.Outcome = domain.Outcome{Action: domain.ActionForwarded, Forward: claimed.Home}
 	r.res.State = r.st
 	return nil
 }
@@ -355,7 +355,7 @@ func (r *applyRun) handOver(err error) error {
 // and costs one request per batch when nothing changed); when it gives a
 // broken answer, equality queries on the value as it is and normalised
 // still find every exact twin.
-func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.Canonical) ([]string, error) {
+func (r *applyRun) match(ctx context.Context, other domain.Side, c mappings.Canonical) ([]string, error) {
 	key, ok := r.p.MatchKey(c)
 	if !ok {
 		return nil, nil
@@ -400,12 +400,12 @@ func (r *applyRun) match(ctx context.Context, other workflows.Side, c mappings.C
 
 // candidate reports whether the record id on side other matches key and is
 // not linked yet.
-func (r *applyRun) candidate(ctx context.Context, other workflows.Side, id, key string) (bool, error) {
+func (r *applyRun) candidate(ctx context.Context, other domain.Side, id, key string) (bool, error) {
 	rec, err := r.store[other].get(ctx, id)
 	if err != nil {
 		return false, err
 	}
-	if rec.gone || (other == workflows.ERP && !r.p.Accepts(rec.fields)) {
+	if rec.gone || (other == domain.ERP && !r.p.Accepts(rec.fields)) {
 		return false, nil
 	}
 	cand, err := r.canonical(ctx, other, rec)
@@ -436,8 +436,8 @@ func (r *applyRun) candidate(ctx context.Context, other workflows.Side, id, key 
 // may be under way: registering the index entry settles which of the two
 // stays, the same way from both ends) or has this record already; or an
 // index entry points here.
-func (r *applyRun) free(ctx context.Context, other workflows.Side, id string) (bool, error) {
-	info, err := links.Inspect(ctx, r.a.Temporal, workflows.LinkWorkflowID(r.p.Name, other, id))
+func (r *applyRun) free(ctx context.Context, other domain.Side, id string) (bool, error) {
+	info, err := links.Inspect(ctx, r.a.Temporal, domain.LinkWorkflowID(r.p.Name, other, id))
 	if err != nil {
 		return false, err
 	}
@@ -454,8 +454,8 @@ func (r *applyRun) free(ctx context.Context, other workflows.Side, id string) (b
 
 // create writes the counterpart of the home record on side, registers its
 // index entry and records the snapshot.
-func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.Canonical) error {
-	fields := r.p.WritableFields(mappings.Side(side), false)
+func (r *applyRun) create(ctx context.Context, side domain.Side, c mappings.Canonical) error {
+	fields := r.p.WritableFields(domain.Side(side), false)
 	if err := r.ensureLookups(ctx, side, c, fields); err != nil {
 		return err
 	}
@@ -470,7 +470,7 @@ func (r *applyRun) create(ctx context.Context, side workflows.Side, c mappings.C
 		return permanent(fmt.Errorf("cannot create the %s counterpart of %s record %s: %s has no value for %s, which %s needs",
 			r.store[side].label(), side.Other(), r.idOf(side.Other()), side.Other(), strings.Join(missing, ", "), r.store[side].label()), errTypeValidation)
 	}
-	if side == workflows.WebCRM && r.deferWebCRMCreate {
+	if side == domain.WebCRM && r.deferWebCRMCreate {
 		r.pending = &pendingCreate{body: body, c: c}
 		return nil
 	}
@@ -506,7 +506,7 @@ func mappingError(err error) error {
 // on side before it is written there: a product only in the other system
 // is synced first through its link; one in neither is an error naming the
 // value.
-func (r *applyRun) ensureLookups(ctx context.Context, side workflows.Side, c mappings.Canonical, fields []string) error {
+func (r *applyRun) ensureLookups(ctx context.Context, side domain.Side, c mappings.Canonical, fields []string) error {
 	for _, dep := range r.p.DependsOn {
 		if r.referenced(dep) {
 			continue
@@ -526,17 +526,17 @@ func (r *applyRun) ensureLookups(ctx context.Context, side workflows.Side, c map
 		}
 		ws, es := r.a.stores(q, nil)
 		here, there := store(es), store(ws)
-		if side == workflows.WebCRM {
+		if side == domain.WebCRM {
 			here, there = ws, es
 		}
-		ids, err := here.find(ctx, qf.Side(mappings.Side(side)).Property, value)
+		ids, err := here.find(ctx, qf.Side(domain.Side(side)).Property, value)
 		if err != nil {
 			return fmt.Errorf("look up %s %s %q in %s: %w", dep, name, value, side, err)
 		}
 		if len(ids) > 0 {
 			continue
 		}
-		ids, err = there.find(ctx, qf.Side(mappings.Side(side.Other())).Property, value)
+		ids, err = there.find(ctx, qf.Side(domain.Side(side.Other())).Property, value)
 		if err != nil {
 			return fmt.Errorf("look up %s %s %q in %s: %w", dep, name, value, side.Other(), err)
 		}
@@ -544,7 +544,7 @@ func (r *applyRun) ensureLookups(ctx context.Context, side workflows.Side, c map
 			return permanent(fmt.Errorf("%s %s record %s refers to %s %s %q, which neither system has",
 				r.p.Name, side.Other(), r.idOf(side.Other()), dep, name, value), errTypeValidation)
 		}
-		if _, _, err := r.refs.Resolve(ctx, dep, mappings.Side(side.Other()), ids[0]); err != nil {
+		if _, _, err := r.refs.Resolve(ctx, dep, domain.Side(side.Other()), ids[0]); err != nil {
 			return err
 		}
 	}
@@ -563,9 +563,9 @@ func (r *applyRun) referenced(dep string) bool {
 
 // missingRequired lists the properties a record created on side needs
 // (the pairing's required-on-create) that body leaves empty.
-func (r *applyRun) missingRequired(side workflows.Side, body map[string]any) []string {
+func (r *applyRun) missingRequired(side domain.Side, body map[string]any) []string {
 	required := r.p.WebCRMRequired
-	if side == workflows.ERP {
+	if side == domain.ERP {
 		required = r.p.ERPRequired
 	}
 	var out []string
@@ -580,7 +580,7 @@ func (r *applyRun) missingRequired(side workflows.Side, body map[string]any) []s
 
 // created finishes a create: the new record's id, its index entry, the
 // snapshot and the state.
-func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, rec record, c mappings.Canonical) error {
+func (r *applyRun) created(ctx context.Context, side domain.Side, id string, rec record, c mappings.Canonical) error {
 	r.setID(side, id)
 	// A record tandem created carries this link's ID as its token (the ERP
 	// externalRef, the webCRM correlation field), which leads a change of it
@@ -596,12 +596,12 @@ func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, 
 	r.remember(c, side.Other(), home)
 	r.setStored(side.Other(), nil)
 	r.setStored(side, nil)
-	rec = r.storedAs(ctx, side, c, nil, rec, r.p.WritableFields(mappings.Side(side), false))
+	rec = r.storedAs(ctx, side, c, nil, rec, r.p.WritableFields(domain.Side(side), false))
 	r.remember(c, side, rec)
 	r.st.Writes++
-	action := workflows.ActionCreatedERP
-	if side == workflows.WebCRM {
-		action = workflows.ActionCreatedWebCRM
+	action := domain.ActionCreatedERP
+	if side == domain.WebCRM {
+		action = domain.ActionCreatedWebCRM
 	}
 	_, err := r.settle(action, "")
 	return err
@@ -610,8 +610,8 @@ func (r *applyRun) created(ctx context.Context, side workflows.Side, id string, 
 // carriesToken reports whether records tandem creates on side carry the
 // link's ID: always in the ERP (externalRef), in webCRM when the pairing
 // has a correlation field.
-func (r *applyRun) carriesToken(side workflows.Side) bool {
-	return side == workflows.ERP || r.p.CorrelationField != ""
+func (r *applyRun) carriesToken(side domain.Side) bool {
+	return side == domain.ERP || r.p.CorrelationField != ""
 }
 
 // storedAs returns the record to remember for side after tandem wrote a record
@@ -624,7 +624,7 @@ func (r *applyRun) carriesToken(side workflows.Side) bool {
 // version stays the one the write was based on (before, the record as read; nil
 // on create): the poll that delivers the newer version then merges it as the
 // edit it may be.
-func (r *applyRun) storedAs(ctx context.Context, side workflows.Side, sent, before mappings.Canonical, written record, fields []string) record {
+func (r *applyRun) storedAs(ctx context.Context, side domain.Side, sent, before mappings.Canonical, written record, fields []string) record {
 	keep := r.recs[side]
 	if before == nil {
 		keep = record{fields: written.fields}
@@ -639,7 +639,7 @@ func (r *applyRun) storedAs(ctx context.Context, side workflows.Side, sent, befo
 	if err != nil {
 		return keep
 	}
-	rewritten, edited := r.p.StoredAs(mappings.Side(side), sent, got, fields)
+	rewritten, edited := r.p.StoredAs(domain.Side(side), sent, got, fields)
 	if len(edited) > 0 {
 		r.a.Logger.InfoContext(ctx, "record changed while tandem wrote it; its next change is merged as an edit",
 			"pairing", r.p.Name, "link", r.in.LinkID, "side", string(side), "fields", edited)
@@ -664,9 +664,9 @@ func (r *applyRun) storedAs(ctx context.Context, side workflows.Side, sent, befo
 // field the side holds at a value other than the synced one (and not as the
 // server's stored form of it, which storedBefore holds) is left out: a form the
 // server gives it does not stand for the synced value.
-func (r *applyRun) sentWith(side workflows.Side, merged, before, storedBefore mappings.Canonical, fields []string) mappings.Canonical {
+func (r *applyRun) sentWith(side domain.Side, merged, before, storedBefore mappings.Canonical, fields []string) mappings.Canonical {
 	out := mappings.Canonical{}
-	for _, f := range r.p.StoredFields(mappings.Side(side)) {
+	for _, f := range r.p.StoredFields(domain.Side(side)) {
 		switch {
 		case slices.Contains(fields, f):
 			out[f] = merged[f]
@@ -679,20 +679,20 @@ func (r *applyRun) sentWith(side workflows.Side, merged, before, storedBefore ma
 	return out
 }
 
-func (r *applyRun) storedRaw(side workflows.Side) json.RawMessage {
-	if side == workflows.WebCRM {
+func (r *applyRun) storedRaw(side domain.Side) json.RawMessage {
+	if side == domain.WebCRM {
 		return r.st.CrmStored
 	}
 	return r.st.ErpStored
 }
 
 // setStored records side's stored-as values (none for an empty c).
-func (r *applyRun) setStored(side workflows.Side, c mappings.Canonical) {
+func (r *applyRun) setStored(side domain.Side, c mappings.Canonical) {
 	var raw json.RawMessage
 	if len(c) > 0 {
 		raw, _ = json.Marshal(c)
 	}
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		r.st.CrmStored = raw
 	} else {
 		r.st.ErpStored = raw
@@ -700,13 +700,13 @@ func (r *applyRun) setStored(side workflows.Side, c mappings.Canonical) {
 }
 
 // remember stores the synced snapshot and the version of a side's record.
-func (r *applyRun) remember(c mappings.Canonical, side workflows.Side, rec record) {
+func (r *applyRun) remember(c mappings.Canonical, side domain.Side, rec record) {
 	snap, err := json.Marshal(c)
 	if err == nil {
 		r.st.Snapshot = snap
 	}
 	r.st.Hash = mappings.Hash(c)
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		r.st.CrmVersion = rec.version
 	} else {
 		r.st.ErpVersion = rec.version
@@ -714,15 +714,15 @@ func (r *applyRun) remember(c mappings.Canonical, side workflows.Side, rec recor
 }
 
 // merge does the three-way merge of a linked pair and writes what changed.
-func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
-	cw, err := r.canonical(ctx, workflows.WebCRM, r.recs[workflows.WebCRM])
+func (r *applyRun) merge(ctx context.Context) (domain.ApplyResult, error) {
+	cw, err := r.canonical(ctx, domain.WebCRM, r.recs[domain.WebCRM])
 	if r.blocked(err) {
 		return r.res, nil
 	}
 	if err != nil {
 		return r.res, mappingError(fmt.Errorf("map webCRM record %s: %w", r.st.CrmID, err))
 	}
-	ce, err := r.canonical(ctx, workflows.ERP, r.recs[workflows.ERP])
+	ce, err := r.canonical(ctx, domain.ERP, r.recs[domain.ERP])
 	if r.blocked(err) {
 		return r.res, nil
 	}
@@ -740,21 +740,21 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 	}
 	m := mappings.Merge(mappings.MergeInput{
 		Base: base, WebCRM: cw, ERP: ce, Pairing: r.p,
-		WebCRMUpdatedAt: r.recs[workflows.WebCRM].updatedAt,
-		ERPUpdatedAt:    r.recs[workflows.ERP].updatedAt,
+		WebCRMUpdatedAt: r.recs[domain.WebCRM].updatedAt,
+		ERPUpdatedAt:    r.recs[domain.ERP].updatedAt,
 		WebCRMStored:    storedW, ERPStored: storedE,
 	})
-	current := map[workflows.Side]mappings.Canonical{workflows.WebCRM: cw, workflows.ERP: ce}
-	stored := map[workflows.Side]mappings.Canonical{workflows.WebCRM: storedW, workflows.ERP: storedE}
+	current := map[domain.Side]mappings.Canonical{domain.WebCRM: cw, domain.ERP: ce}
+	stored := map[domain.Side]mappings.Canonical{domain.WebCRM: storedW, domain.ERP: storedE}
 	moved := r.p.ChangedFields(base, m.Merged, nil)
 	for _, c := range m.Conflicts {
-		r.res.Conflicts = append(r.res.Conflicts, workflows.ConflictNote{Field: c.Field, Winner: workflows.Side(c.Winner), Rule: c.Rule})
+		r.res.Conflicts = append(r.res.Conflicts, domain.ConflictNote{Field: c.Field, Winner: domain.Side(c.Winner), Rule: c.Rule})
 	}
 	r.st.Conflicts += len(m.Conflicts)
 	writes := 0
-	for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		fields := m.ToWebCRM
-		if side == workflows.ERP {
+		if side == domain.ERP {
 			fields = m.ToERP
 		}
 		rec := r.recs[side]
@@ -791,9 +791,9 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 	r.st.Writes += writes
 	action := r.res.Outcome.Action
 	if action == "" {
-		action = workflows.ActionNoop
+		action = domain.ActionNoop
 		if writes > 0 {
-			action = workflows.ActionUpdated
+			action = domain.ActionUpdated
 		}
 	}
 	r.res.Outcome.Conflicts = len(m.Conflicts)
@@ -802,17 +802,17 @@ func (r *applyRun) merge(ctx context.Context) (workflows.ApplyResult, error) {
 
 // applyDelete applies the pairing's delete policy to a record that is gone
 // on side gone.
-func (r *applyRun) applyDelete(ctx context.Context, gone workflows.Side) (workflows.ApplyResult, error) {
+func (r *applyRun) applyDelete(ctx context.Context, gone domain.Side) (domain.ApplyResult, error) {
 	other := gone.Other()
 	otherID := r.otherID(gone)
-	if r.st.State == workflows.StateDeleted {
-		r.res.Outcome.Action = workflows.ActionSeen
+	if r.st.State == domain.StateDeleted {
+		r.res.Outcome.Action = domain.ActionSeen
 		r.res.State = r.st
 		return r.res, nil
 	}
 	reason := fmt.Sprintf("deleted in %s", gone)
 	if otherRec, ok := r.recs[other]; otherID != "" && ok && !otherRec.gone {
-		switch action, deact := r.p.DeletePolicy.OnDelete(mappings.Side(gone)); action {
+		switch action, deact := r.p.DeletePolicy.OnDelete(domain.Side(gone)); action {
 		case mappings.Propagate:
 			if err := r.store[other].remove(ctx, otherID); err != nil {
 				return r.res, fmt.Errorf("delete %s %s: %w", r.store[other].label(), otherID, err)
@@ -831,9 +831,9 @@ func (r *applyRun) applyDelete(ctx context.Context, gone workflows.Side) (workfl
 			reason += fmt.Sprintf("; %s record kept (delete policy %s)", other, r.p.DeletePolicy.Policy)
 		}
 	}
-	r.st.State, r.st.Reason = workflows.StateDeleted, reason
+	r.st.State, r.st.Reason = domain.StateDeleted, reason
 	r.st.Applied++
-	r.res.Outcome.Action = workflows.ActionDeleted
+	r.res.Outcome.Action = domain.ActionDeleted
 	r.res.State = r.st
 	activity.GetLogger(ctx).Info("delete policy applied", "pairing", r.p.Name, "link", r.in.LinkID, "reason", reason)
 	return r.res, nil
@@ -879,7 +879,7 @@ type lookup struct{ Property, Value string }
 // canonical values c on side other: the first merge criterion's property
 // on that side, with the value as it is and as the criterion normalises it.
 // Candidates are then compared on the full normalised key.
-func matchQueries(p *mappings.Pairing, c mappings.Canonical, other workflows.Side) []lookup {
+func matchQueries(p *mappings.Pairing, c mappings.Canonical, other domain.Side) []lookup {
 	if len(p.MergeCriteria) == 0 {
 		return nil
 	}
@@ -888,7 +888,7 @@ func matchQueries(p *mappings.Pairing, c mappings.Canonical, other workflows.Sid
 	if !ok {
 		return nil
 	}
-	prop := f.Side(mappings.Side(other)).Property
+	prop := f.Side(domain.Side(other)).Property
 	if prop == "" {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -17,7 +18,7 @@ import (
 const webcrmMaxPage = 1000
 
 // BackfillCount counts the records a backfill of one side will visit.
-func (a *Activities) BackfillCount(ctx context.Context, in workflows.BackfillCountInput) (int, error) {
+func (a *Activities) BackfillCount(ctx context.Context, in domain.BackfillCountInput) (int, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
 		return 0, err
@@ -58,14 +59,14 @@ func (a *Activities) BackfillCount(ctx context.Context, in workflows.BackfillCou
 
 // BackfillPage reads one page of one side and dispatches every record of it
 // to its link. The cursor is the webCRM page number or the ERP list cursor.
-func (a *Activities) BackfillPage(ctx context.Context, in workflows.BackfillPageInput) (workflows.BackfillPageResult, error) {
+func (a *Activities) BackfillPage(ctx context.Context, in domain.BackfillPageInput) (domain.BackfillPageResult, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
-		return workflows.BackfillPageResult{}, err
+		return domain.BackfillPageResult{}, err
 	}
 	size := in.PageSize
-	var changes []workflows.Change
-	var res workflows.BackfillPageResult
+	var changes []domain.Change
+	var res domain.BackfillPageResult
 	switch in.Side {
 	case workflows.BackfillWebCRM:
 		size = min(max(size, 1), webcrmMaxPage)
@@ -84,7 +85,7 @@ func (a *Activities) BackfillPage(ctx context.Context, in workflows.BackfillPage
 		}
 		last := after
 		for _, rec := range recs {
-			ch, err := webcrmChange(entity, rec, workflows.SourceBackfill)
+			ch, err := webcrmChange(entity, rec, domain.SourceBackfill)
 			if err != nil {
 				return res, permanent(fmt.Errorf("%s: %w", in.Pairing, err), errTypeValidation)
 			}
@@ -114,7 +115,7 @@ func (a *Activities) BackfillPage(ctx context.Context, in workflows.BackfillPage
 			if err != nil {
 				return res, fmt.Errorf("%s: encode ERP %s %s: %w", in.Pairing, resource, id, err)
 			}
-			changes = append(changes, workflows.Change{Side: workflows.ERP, ID: id, Version: version, Record: raw, Source: workflows.SourceBackfill})
+			changes = append(changes, domain.Change{Side: domain.ERP, ID: id, Version: version, Record: raw, Source: domain.SourceBackfill})
 		}
 		res.Seen = len(changes)
 		res.Last = next == "" || len(recs) == 0
@@ -175,18 +176,18 @@ func (a *Activities) withConcurrency(n int) *Activities {
 }
 
 // webcrmChange turns a webCRM record into a change that carries it.
-func webcrmChange(entity webcrm.Entity, rec webcrm.Record, source string) (workflows.Change, error) {
+func webcrmChange(entity webcrm.Entity, rec webcrm.Record, source string) (domain.Change, error) {
 	id, err := rec.ID(entity)
 	if err != nil {
-		return workflows.Change{}, fmt.Errorf("webCRM %s record without a usable id: %w", entity, err)
+		return domain.Change{}, fmt.Errorf("webCRM %s record without a usable id: %w", entity, err)
 	}
 	at, err := rec.UpdatedAt(entity)
 	if err != nil {
-		return workflows.Change{}, fmt.Errorf("webCRM %s %d: %w", entity, id, err)
+		return domain.Change{}, fmt.Errorf("webCRM %s %d: %w", entity, id, err)
 	}
 	raw, err := json.Marshal(rec)
 	if err != nil {
-		return workflows.Change{}, fmt.Errorf("encode webCRM %s %d: %w", entity, id, err)
+		return domain.Change{}, fmt.Errorf("encode webCRM %s %d: %w", entity, id, err)
 	}
-	return workflows.Change{Side: workflows.WebCRM, ID: strconv.Itoa(id), Version: webcrmVersion(at), Record: raw, Source: source}, nil
+	return domain.Change{Side: domain.WebCRM, ID: strconv.Itoa(id), Version: webcrmVersion(at), Record: raw, Source: source}, nil
 }

@@ -16,9 +16,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 func TestClassifyTurnsClientErrorsIntoRetryDecisions(t *testing.T) {
@@ -129,12 +129,12 @@ func TestMatchQueriesAskForTheValueAsIsAndNormalised(t *testing.T) {
 	p, ok := set.Pairing("organisations")
 	require.True(t, ok)
 	f, _ := p.Field(p.MergeCriteria[0].Field)
-	got := matchQueries(p, mappings.Canonical{p.MergeCriteria[0].Field: "dk 12 34-56.78"}, workflows.ERP)
+	got := matchQueries(p, mappings.Canonical{p.MergeCriteria[0].Field: "dk 12 34-56.78"}, domain.ERP)
 	require.NotEmpty(t, got)
 	require.Equal(t, f.ERP.Property, got[0].Property)
 	require.Equal(t, "dk 12 34-56.78", got[0].Value)
 	require.Equal(t, "DK12345678", got[len(got)-1].Value)
-	require.Empty(t, matchQueries(p, mappings.Canonical{}, workflows.ERP), "an empty value asks nothing")
+	require.Empty(t, matchQueries(p, mappings.Canonical{}, domain.ERP), "an empty value asks nothing")
 }
 
 func TestLookupsShareTheBatchStart(t *testing.T) {

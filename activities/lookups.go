@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // lookups is what the first contacts of one dispatched batch share: the
@@ -57,7 +57,7 @@ func (l *lookups) record(id string) (webcrm.Record, bool) {
 // request when webCRM has not changed; a batch of twins a request per few
 // dozen matches instead of one each. When the index gives a broken answer the batch goes
 // on without prefetched records: each look-up falls back on its own.
-func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes []workflows.Change) (*lookups, error) {
+func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes []domain.Change) (*lookups, error) {
 	l := newLookups(time.Now())
 	if len(p.MergeCriteria) == 0 {
 		return l, nil
@@ -69,7 +69,7 @@ func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes 
 	}
 	var wants []string
 	for _, ch := range changes {
-		if ch.Side != workflows.ERP || ch.Deleted || len(ch.Record) == 0 {
+		if ch.Side != domain.ERP || ch.Deleted || len(ch.Record) == 0 {
 			continue
 		}
 		var rec map[string]any
@@ -83,7 +83,7 @@ func (a *Activities) prefetch(ctx context.Context, p *mappings.Pairing, changes 
 	if len(wants) == 0 {
 		return l, nil
 	}
-	ids, _, err := a.indexLookup(ctx, p, workflows.WebCRM, wants, l.asOf)
+	ids, _, err := a.indexLookup(ctx, p, domain.WebCRM, wants, l.asOf)
 	if err != nil {
 		if unavailable(err) {
 			return nil, err

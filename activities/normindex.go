@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // normIndexes keeps, per pairing and side, every record's first merge value
@@ -70,7 +70,7 @@ func (idx *normIndex) put(id, value string) {
 // indexCandidates returns the ids of side's records whose normalised first
 // merge value equals c's. answered is false when the pairing has no such
 // value to match by (or c has none): the index has nothing to say.
-func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, side workflows.Side, c mappings.Canonical, asked time.Time) (ids []string, answered bool, err error) {
+func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, side domain.Side, c mappings.Canonical, asked time.Time) (ids []string, answered bool, err error) {
 	if len(p.MergeCriteria) == 0 {
 		return nil, false, nil
 	}
@@ -82,7 +82,7 @@ func (a *Activities) indexCandidates(ctx context.Context, p *mappings.Pairing, s
 // merge value is one of wants, sorted, from an index brought up to date
 // after asked. answered is false when the pairing has no merge value on
 // side or wants holds none.
-func (a *Activities) indexLookup(ctx context.Context, p *mappings.Pairing, side workflows.Side, wants []string, asked time.Time) (ids []string, answered bool, err error) {
+func (a *Activities) indexLookup(ctx context.Context, p *mappings.Pairing, side domain.Side, wants []string, asked time.Time) (ids []string, answered bool, err error) {
 	if a.indexes == nil || len(p.MergeCriteria) == 0 {
 		return nil, false, nil
 	}
@@ -91,7 +91,7 @@ func (a *Activities) indexLookup(ctx context.Context, p *mappings.Pairing, side 
 	if !ok {
 		return nil, false, nil
 	}
-	prop := f.Side(mappings.Side(side)).Property
+	prop := f.Side(domain.Side(side)).Property
 	if prop == "" || !slices.ContainsFunc(wants, func(w string) bool { return w != "" }) {
 		return nil, false, nil
 	}
@@ -104,7 +104,7 @@ func (a *Activities) indexLookup(ctx context.Context, p *mappings.Pairing, side 
 	// changed), and none misses a record created before it was asked.
 	if !idx.ready || idx.refreshed.Before(asked) {
 		var err error
-		if side == workflows.WebCRM {
+		if side == domain.WebCRM {
 			err = a.refreshWebCRMIndex(ctx, idx, webcrm.Entity(p.WebCRMEntity), prop, k)
 		} else {
 			err = a.refreshERPIndex(ctx, idx, p, customerp.Resource(p.ERPResource), prop, k)

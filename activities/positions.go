@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -24,10 +25,10 @@ const feedPage = 1000
 // Every record changed before the mark is visited by the backfill that
 // follows; later changes are newer than the mark. An empty side gives a
 // zero mark, which hands nothing over.
-func (a *Activities) BackfillMark(ctx context.Context, in workflows.BackfillCountInput) (workflows.Positions, error) {
+func (a *Activities) BackfillMark(ctx context.Context, in domain.BackfillCountInput) (domain.Positions, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
-		return workflows.Positions{}, err
+		return domain.Positions{}, err
 	}
 	switch in.Side {
 	case workflows.BackfillWebCRM:
@@ -35,10 +36,10 @@ func (a *Activities) BackfillMark(ctx context.Context, in workflows.BackfillCoun
 		script := webcrm.Select(entity, entity.IDField(), entity.UpdatedAtField()).OrderBy(entity.UpdatedAtField() + " DESC")
 		rows, err := a.WebCRM.Run(ctx, script, 1, 1)
 		if err != nil {
-			return workflows.Positions{}, classify(fmt.Errorf("%s: read the newest webCRM %s change: %w", in.Pairing, entity, err))
+			return domain.Positions{}, classify(fmt.Errorf("%s: read the newest webCRM %s change: %w", in.Pairing, entity, err))
 		}
 		if len(rows) == 0 {
-			return workflows.Positions{}, nil
+			return domain.Positions{}, nil
 		}
 		at, err := rows[0].UpdatedAt(entity)
 		if err != nil {
@@ -46,17 +47,17 @@ func (a *Activities) BackfillMark(ctx context.Context, in workflows.BackfillCoun
 			// position: slower, never wrong.
 			a.Logger.WarnContext(ctx, "newest webCRM record has no readable change time; the backfill hands no webCRM position over",
 				"pairing", in.Pairing, "entity", string(entity), "error", err)
-			return workflows.Positions{}, nil
+			return domain.Positions{}, nil
 		}
-		return workflows.Positions{WebCRMSince: at}, nil
+		return domain.Positions{WebCRMSince: at}, nil
 	case workflows.BackfillERP:
 		head, err := a.feedHead(ctx, customerp.Resource(p.ERPResource))
 		if err != nil {
-			return workflows.Positions{}, classify(fmt.Errorf("%s: find the head of the ERP %s feed: %w", in.Pairing, p.ERPResource, err))
+			return domain.Positions{}, classify(fmt.Errorf("%s: find the head of the ERP %s feed: %w", in.Pairing, p.ERPResource, err))
 		}
-		return workflows.Positions{ERPToken: head}, nil
+		return domain.Positions{ERPToken: head}, nil
 	}
-	return workflows.Positions{}, permanent(fmt.Errorf("backfill side %q is not webcrm or erp", in.Side), errTypeValidation)
+	return domain.Positions{}, permanent(fmt.Errorf("backfill side %q is not webcrm or erp", in.Side), errTypeValidation)
 }
 
 // feedHead reads the change feed of r to its end and returns the token
@@ -86,11 +87,11 @@ func (a *Activities) feedHead(ctx context.Context, r customerp.Resource) (string
 // without positions of its own. The latest webCRM mark wins; the ERP token
 // comes from the backfill that closed last. A backfill that is running,
 // failed or is past the namespace's retention hands nothing over.
-func (a *Activities) StartPositions(ctx context.Context, pairing string) (workflows.Positions, error) {
+func (a *Activities) StartPositions(ctx context.Context, pairing string) (domain.Positions, error) {
 	if _, err := a.pairing(pairing); err != nil {
-		return workflows.Positions{}, err
+		return domain.Positions{}, err
 	}
-	var out workflows.Positions
+	var out domain.Positions
 	var erpClosed int64
 	for _, side := range []string{workflows.BackfillBoth, workflows.BackfillWebCRM, workflows.BackfillERP} {
 		id := workflows.BackfillWorkflowID(pairing, side)
@@ -100,7 +101,7 @@ func (a *Activities) StartPositions(ctx context.Context, pairing string) (workfl
 			continue
 		}
 		if err != nil {
-			return workflows.Positions{}, fmt.Errorf("%s: describe backfill %s: %w", pairing, id, err)
+			return domain.Positions{}, fmt.Errorf("%s: describe backfill %s: %w", pairing, id, err)
 		}
 		info := d.RawResponse.GetWorkflowExecutionInfo()
 		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
@@ -108,7 +109,7 @@ func (a *Activities) StartPositions(ctx context.Context, pairing string) (workfl
 		}
 		var progress workflows.BackfillProgress
 		if err := a.Temporal.GetWorkflow(ctx, id, info.GetExecution().GetRunId()).Get(ctx, &progress); err != nil {
-			return workflows.Positions{}, fmt.Errorf("%s: read the result of backfill %s: %w", pairing, id, err)
+			return domain.Positions{}, fmt.Errorf("%s: read the result of backfill %s: %w", pairing, id, err)
 		}
 		if progress.From.WebCRMSince.After(out.WebCRMSince) {
 			out.WebCRMSince = progress.From.WebCRMSince

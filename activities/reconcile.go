@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -33,34 +34,34 @@ type linkRef struct {
 // The links are listed before the records, so a link made while the records
 // are listed (its record newer than the listing) is not taken for one whose
 // record is missing.
-func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput) (workflows.ReconcileResult, error) {
+func (a *Activities) Reconcile(ctx context.Context, in domain.ReconcileInput) (domain.ReconcileResult, error) {
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
-		return workflows.ReconcileResult{}, err
+		return domain.ReconcileResult{}, err
 	}
 	refs, err := a.listLinks(ctx, in.Pairing)
 	if err != nil {
-		return workflows.ReconcileResult{}, classify(err)
+		return domain.ReconcileResult{}, classify(err)
 	}
 	crm, err := a.webcrmIDs(ctx, in.Pairing, webcrm.Entity(p.WebCRMEntity))
 	if err != nil {
-		return workflows.ReconcileResult{}, err
+		return domain.ReconcileResult{}, err
 	}
 	erp, err := a.erpIDs(ctx, in.Pairing, customerp.Resource(p.ERPResource))
 	if err != nil {
-		return workflows.ReconcileResult{}, err
+		return domain.ReconcileResult{}, err
 	}
-	res := workflows.ReconcileResult{Links: len(refs)}
-	var candidates []workflows.Change
+	res := domain.ReconcileResult{Links: len(refs)}
+	var candidates []domain.Change
 	for _, l := range refs {
-		if l.state == workflows.StateDeleted {
+		if l.state == domain.StateDeleted {
 			continue
 		}
 		switch {
 		case l.crmID != "" && !crm[l.crmID]:
-			candidates = append(candidates, workflows.Change{Side: workflows.WebCRM, ID: l.crmID, Deleted: true, Source: workflows.SourceReconcile})
+			candidates = append(candidates, domain.Change{Side: domain.WebCRM, ID: l.crmID, Deleted: true, Source: domain.SourceReconcile})
 		case l.erpID != "" && !erp[l.erpID]:
-			candidates = append(candidates, workflows.Change{Side: workflows.ERP, ID: l.erpID, Deleted: true, Source: workflows.SourceReconcile})
+			candidates = append(candidates, domain.Change{Side: domain.ERP, ID: l.erpID, Deleted: true, Source: domain.SourceReconcile})
 		}
 	}
 	// A record missing from a listing is taken for deleted only when a read of
@@ -70,9 +71,9 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 	// changes nothing either way.
 	allowed := max(massDeleteFloor, int(in.MaxDeleteShare*float64(res.Links)))
 	ws, es := a.stores(p, nil)
-	gone := func(ch workflows.Change) (bool, error) {
+	gone := func(ch domain.Change) (bool, error) {
 		st := store(es)
-		if ch.Side == workflows.WebCRM {
+		if ch.Side == domain.WebCRM {
 			st = ws
 		}
 		rec, err := st.get(ctx, ch.ID)
@@ -81,7 +82,7 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 		}
 		return rec.gone, nil
 	}
-	guard := func(n int, about string) (workflows.ReconcileResult, error) {
+	guard := func(n int, about string) (domain.ReconcileResult, error) {
 		res.Missing, res.Guarded = n, true
 		res.Reason = fmt.Sprintf("%s%d of %d linked records (webCRM %s, ERP %s) are gone, more than %.0f%%; nothing was changed. Check both systems, then run reconcile with a higher maxDeleteShare",
 			about, res.Missing, res.Links, p.WebCRMEntity, p.ERPResource, in.MaxDeleteShare*100)
@@ -105,7 +106,7 @@ func (a *Activities) Reconcile(ctx context.Context, in workflows.ReconcileInput)
 			return guard(estimate, "about ")
 		}
 	}
-	var changes []workflows.Change
+	var changes []domain.Change
 	for i, ch := range candidates {
 		g, err := gone(ch)
 		if err != nil {

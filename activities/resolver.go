@@ -7,9 +7,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // resolver translates references through the referenced pairing's links.
@@ -38,36 +38,36 @@ func (e *resolveError) Error() string { return e.err.Error() }
 func (e *resolveError) Unwrap() error { return e.err }
 
 // Resolve implements mappings.Resolver.
-func (r *resolver) Resolve(ctx context.Context, pairing string, from mappings.Side, id string) (string, bool, error) {
-	side := workflows.Side(from)
+func (r *resolver) Resolve(ctx context.Context, pairing string, from domain.Side, id string) (string, bool, error) {
+	side := domain.Side(from)
 	// A link that holds both records answers from its search attributes
 	// (one Describe), which leaves a link at rest asleep: a backfill of
 	// persons would otherwise wake every organisation's link.
 	if r.c != nil {
-		info, err := links.Inspect(ctx, r.c, workflows.LinkWorkflowID(pairing, side, id))
+		info, err := links.Inspect(ctx, r.c, domain.LinkWorkflowID(pairing, side, id))
 		if err != nil {
 			return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, from, id, err)}
 		}
 		other := info.ErpID
-		if side == workflows.ERP {
+		if side == domain.ERP {
 			other = info.CrmID
 		}
-		if info.Kind == links.KindLink && other != "" && info.State != "" && info.State != workflows.StateDeleted {
+		if info.Kind == links.KindLink && other != "" && info.State != "" && info.State != domain.StateDeleted {
 			return other, true, nil
 		}
 	}
-	out, err := r.d.Ensure(ctx, pairing, workflows.Change{Side: side, ID: id, Source: workflows.SourceDependency})
+	out, err := r.d.Ensure(ctx, pairing, domain.Change{Side: side, ID: id, Source: domain.SourceDependency})
 	if err != nil {
 		return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, from, id, err)}
 	}
 	other := out.ErpID
-	if side == workflows.ERP {
+	if side == domain.ERP {
 		other = out.CrmID
 	}
 	// A linked record resolves whatever its link's state: a later change of
 	// it that failed (a poison value) must not hold back the records that
 	// merely refer to it.
-	if other != "" && out.State != workflows.StateDeleted {
+	if other != "" && out.State != domain.StateDeleted {
 		return other, true, nil
 	}
 	reason := "its link is " + out.State
@@ -82,9 +82,9 @@ func (r *resolver) Resolve(ctx context.Context, pairing string, from mappings.Si
 	if r.final == nil {
 		r.final = map[string]bool{}
 	}
-	id = workflows.LinkWorkflowID(pairing, side, id)
+	id = domain.LinkWorkflowID(pairing, side, id)
 	r.reasons[id] = reason
-	r.final[id] = out.State == workflows.StateOK && other == ""
+	r.final[id] = out.State == domain.StateOK && other == ""
 	return "", false, nil
 }
 

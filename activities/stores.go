@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // record is one side's record as the apply step sees it.
@@ -33,7 +33,7 @@ type record struct {
 // store reads and writes one pairing's records on one side, so the apply
 // step can treat both sides alike.
 type store interface {
-	side() workflows.Side
+	side() domain.Side
 	label() string // "webCRM Organisations", "ERP customers"
 	get(ctx context.Context, id string) (record, error)
 	decode(raw json.RawMessage) (record, error)
@@ -61,8 +61,8 @@ type webcrmStore struct {
 	cache       *lookups // the batch's prefetched match candidates, or nil
 }
 
-func (s webcrmStore) side() workflows.Side { return workflows.WebCRM }
-func (s webcrmStore) label() string        { return "webCRM " + string(s.entity) }
+func (s webcrmStore) side() domain.Side { return domain.WebCRM }
+func (s webcrmStore) label() string     { return "webCRM " + string(s.entity) }
 
 func (s webcrmStore) id(id string) (int, error) {
 	n, err := strconv.Atoi(id)
@@ -204,8 +204,8 @@ type erpStore struct {
 	resource customerp.Resource
 }
 
-func (s erpStore) side() workflows.Side { return workflows.ERP }
-func (s erpStore) label() string        { return "ERP " + string(s.resource) }
+func (s erpStore) side() domain.Side { return domain.ERP }
+func (s erpStore) label() string     { return "ERP " + string(s.resource) }
 
 func (s erpStore) toRecord(rec customerp.Record) (record, error) {
 	v, err := erpVersion(rec)

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
@@ -30,7 +31,7 @@ type tally struct {
 	actions     map[string]int
 }
 
-func (t *tally) add(linkID string, out workflows.Outcome) {
+func (t *tally) add(linkID string, out domain.Outcome) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.dispatched++
@@ -38,7 +39,7 @@ func (t *tally) add(linkID string, out workflows.Outcome) {
 		t.actions = map[string]int{}
 	}
 	t.actions[out.Action]++
-	if out.State == workflows.StateError || out.State == workflows.StateBlocked {
+	if out.State == domain.StateError || out.State == domain.StateBlocked {
 		t.failed++
 		if len(t.failedLinks) < 10 {
 			t.failedLinks = append(t.failedLinks, linkID)
@@ -57,14 +58,14 @@ func (t *tally) add(linkID string, out workflows.Outcome) {
 // yet, with what they share (the merge index, the prefetched candidates)
 // read once for all of them: a batch of records that are linked already
 // costs no look-up at all.
-func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []workflows.Change) (*tally, error) {
+func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []domain.Change) (*tally, error) {
 	t := &tally{}
 	p, err := a.pairing(pairing)
 	if err != nil {
 		return t, err
 	}
 	unlinked := make([]bool, len(changes))
-	err = a.each(ctx, changes, func(i int, ch workflows.Change) error {
+	err = a.each(ctx, changes, func(i int, ch domain.Change) error {
 		out, first, err := a.route(ctx, pairing, ch)
 		if err != nil {
 			return err
@@ -73,13 +74,13 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 			unlinked[i] = true
 			return nil
 		}
-		t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
+		t.add(domain.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
 		return nil
 	})
 	if err != nil {
 		return t, err
 	}
-	var fresh []workflows.Change
+	var fresh []domain.Change
 	for i, ch := range changes {
 		if unlinked[i] {
 			fresh = append(fresh, ch)
@@ -94,7 +95,7 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 	}
 	var mu sync.Mutex
 	var pending []*applyRun
-	err = a.each(ctx, fresh, func(_ int, ch workflows.Change) error {
+	err = a.each(ctx, fresh, func(_ int, ch domain.Change) error {
 		out, deferred, err := a.firstContact(ctx, pairing, ch, cache)
 		switch {
 		case err != nil:
@@ -104,7 +105,7 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 			pending = append(pending, deferred)
 			mu.Unlock()
 		default:
-			t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
+			t.add(domain.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
 		}
 		return nil
 	})
@@ -121,7 +122,7 @@ func (a *Activities) dispatchAll(ctx context.Context, pairing string, changes []
 
 // each calls fn for every change, at most a.concurrency() at once,
 // heartbeating as it goes, and returns the first error in change order.
-func (a *Activities) each(ctx context.Context, changes []workflows.Change, fn func(i int, ch workflows.Change) error) error {
+func (a *Activities) each(ctx context.Context, changes []domain.Change, fn func(i int, ch domain.Change) error) error {
 	sem := make(chan struct{}, a.concurrency())
 	var wg sync.WaitGroup
 	errs := make([]error, len(changes))
@@ -154,23 +155,23 @@ func (a *Activities) each(ctx context.Context, changes []workflows.Change, fn fu
 // carries the ID of the link that created it) to that link, or skips it
 // when the link has already synced its version. first is true for a record
 // no link holds yet: it needs its first contact.
-func (a *Activities) route(ctx context.Context, pairing string, ch workflows.Change) (out workflows.Outcome, first bool, err error) {
+func (a *Activities) route(ctx context.Context, pairing string, ch domain.Change) (out domain.Outcome, first bool, err error) {
 	if ch.Deleted {
 		// A deleted record can no longer say which link holds it: find the
 		// link by the record's id, and drop the change when there is none.
 		home, err := links.FindHome(ctx, a.Temporal, pairing, ch.Side, ch.ID)
 		if err != nil || home == "" {
-			return workflows.Outcome{Action: workflows.ActionSkipped}, false, err
+			return domain.Outcome{Action: domain.ActionSkipped}, false, err
 		}
 		out, err := a.dispatcher.ApplyTo(ctx, pairing, home, ch)
 		return out, false, err
 	}
-	kind, seen, err := links.DescribeMemo(ctx, a.Temporal, workflows.LinkWorkflowID(pairing, ch.Side, ch.ID))
+	kind, seen, err := links.DescribeMemo(ctx, a.Temporal, domain.LinkWorkflowID(pairing, ch.Side, ch.ID))
 	if err != nil {
-		return workflows.Outcome{}, false, err
+		return domain.Outcome{}, false, err
 	}
 	if kind == links.KindLink && seen.Seen(ch) {
-		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, false, nil
+		return domain.Outcome{Action: domain.ActionSeen, State: domain.StateOK}, false, nil
 	}
 	if kind != links.KindNone {
 		out, err := a.dispatcher.Apply(ctx, pairing, ch)
@@ -181,13 +182,13 @@ func (a *Activities) route(ctx context.Context, pairing string, ch workflows.Cha
 	// entry of its own.
 	home, info, err := a.tokenHome(ctx, pairing, ch)
 	if err != nil {
-		return workflows.Outcome{}, false, err
+		return domain.Outcome{}, false, err
 	}
 	if home == "" {
-		return workflows.Outcome{}, true, nil
+		return domain.Outcome{}, true, nil
 	}
 	if info.Seen.Seen(ch) {
-		return workflows.Outcome{Action: workflows.ActionSeen, State: workflows.StateOK}, false, nil
+		return domain.Outcome{Action: domain.ActionSeen, State: domain.StateOK}, false, nil
 	}
 	out, err = a.dispatcher.ApplyTo(ctx, pairing, home, ch)
 	return out, false, err
@@ -201,19 +202,19 @@ func (a *Activities) route(ctx context.Context, pairing string, ch workflows.Cha
 // records the error and retries it. One that would create a webCRM record
 // is returned unfinished, for bulkCreate; cache holds what the batch's
 // first contacts share (or is nil).
-func (a *Activities) firstContact(ctx context.Context, pairing string, ch workflows.Change, cache *lookups) (workflows.Outcome, *applyRun, error) {
-	linkID := workflows.LinkWorkflowID(pairing, ch.Side, ch.ID)
-	in := workflows.ApplyInput{Pairing: pairing, LinkID: linkID, State: workflows.LinkState{State: workflows.StatePending}, Change: ch}
+func (a *Activities) firstContact(ctx context.Context, pairing string, ch domain.Change, cache *lookups) (domain.Outcome, *applyRun, error) {
+	linkID := domain.LinkWorkflowID(pairing, ch.Side, ch.ID)
+	in := domain.ApplyInput{Pairing: pairing, LinkID: linkID, State: domain.LinkState{State: domain.StatePending}, Change: ch}
 	r, err := a.newApplyRun(in, cache)
 	if err != nil {
-		return workflows.Outcome{}, nil, err
+		return domain.Outcome{}, nil, err
 	}
 	// Bulk creates need the correlation token to find a record again after
 	// a lost answer; entities without one are created one by one.
 	r.deferWebCRMCreate = r.p.CorrelationField != ""
 	res, err := r.run(ctx)
 	if err == nil && r.pending != nil {
-		return workflows.Outcome{}, r, nil
+		return domain.Outcome{}, r, nil
 	}
 	res, err = a.finishApply(in, res, err)
 	out, err := a.startWith(ctx, pairing, ch, res, err)
@@ -222,7 +223,7 @@ func (a *Activities) firstContact(ctx context.Context, pairing string, ch workfl
 
 // tokenHome returns the link whose ID the delivered record carries as its
 // token, when that link runs and holds the record.
-func (a *Activities) tokenHome(ctx context.Context, pairing string, ch workflows.Change) (string, links.Info, error) {
+func (a *Activities) tokenHome(ctx context.Context, pairing string, ch domain.Change) (string, links.Info, error) {
 	if len(ch.Record) == 0 {
 		return "", links.Info{}, nil
 	}
@@ -232,7 +233,7 @@ func (a *Activities) tokenHome(ctx context.Context, pairing string, ch workflows
 	}
 	ws, es := a.stores(p, nil)
 	var st store = es
-	if ch.Side == workflows.WebCRM {
+	if ch.Side == domain.WebCRM {
 		st = ws
 	}
 	var fields map[string]any
@@ -240,10 +241,10 @@ func (a *Activities) tokenHome(ctx context.Context, pairing string, ch workflows
 		return "", links.Info{}, nil // the apply step reports a record it cannot read
 	}
 	tok := st.token(fields)
-	if tok == "" || tok == workflows.LinkWorkflowID(pairing, ch.Side, ch.ID) {
+	if tok == "" || tok == domain.LinkWorkflowID(pairing, ch.Side, ch.ID) {
 		return "", links.Info{}, nil
 	}
-	if tp, _, _, err := workflows.ParseLinkWorkflowID(tok); err != nil || tp != pairing {
+	if tp, _, _, err := domain.ParseLinkWorkflowID(tok); err != nil || tp != pairing {
 		return "", links.Info{}, nil
 	}
 	info, err := links.Inspect(ctx, a.Temporal, tok)
@@ -256,14 +257,14 @@ func (a *Activities) tokenHome(ctx context.Context, pairing string, ch workflows
 // startWith starts the link of a first contact with its result, or hands
 // the change to the link as an update when the first contact failed, was
 // forwarded, or a link appeared meanwhile.
-func (a *Activities) startWith(ctx context.Context, pairing string, ch workflows.Change, res workflows.ApplyResult, applyErr error) (workflows.Outcome, error) {
+func (a *Activities) startWith(ctx context.Context, pairing string, ch domain.Change, res domain.ApplyResult, applyErr error) (domain.Outcome, error) {
 	if applyErr == nil && res.Outcome.Forward != "" {
 		// The record belongs to the link whose ID it carries: give it its
 		// index entry now, so later changes find the link at once.
 		err := links.RegisterAlias(ctx, a.Temporal, a.TaskQueue, pairing, ch.Side, ch.ID, res.Outcome.Forward)
 		var claimed *links.ClaimedError
 		if err != nil && !errors.As(err, &claimed) {
-			return workflows.Outcome{}, err
+			return domain.Outcome{}, err
 		}
 		return a.dispatcher.Apply(ctx, pairing, ch)
 	}
@@ -272,7 +273,7 @@ func (a *Activities) startWith(ctx context.Context, pairing string, ch workflows
 	}
 	started, err := links.StartLink(ctx, a.Temporal, a.TaskQueue, pairing, ch.Side, ch.ID, res.State, ch, res.Outcome.Action)
 	if err != nil {
-		return workflows.Outcome{}, err
+		return domain.Outcome{}, err
 	}
 	if !started {
 		return a.dispatcher.Apply(ctx, pairing, ch)
@@ -331,17 +332,17 @@ func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*app
 			defer wg.Done()
 			defer func() { <-sem }()
 			ch := r.in.Change
-			var out workflows.Outcome
+			var out domain.Outcome
 			var err error
 			stored, ok := res.Created[r.in.LinkID]
 			id, idErr := stored.ID(entity)
 			if !ok || idErr != nil {
 				out, err = a.dispatcher.Apply(ctx, pairing, ch)
 			} else {
-				rec, cerr := r.store[workflows.WebCRM].(webcrmStore).toRecord(stored)
+				rec, cerr := r.store[domain.WebCRM].(webcrmStore).toRecord(stored)
 				rec.readBack = true
 				if cerr == nil {
-					cerr = r.created(ctx, workflows.WebCRM, strconv.Itoa(id), rec, r.pending.c)
+					cerr = r.created(ctx, domain.WebCRM, strconv.Itoa(id), rec, r.pending.c)
 				}
 				res, aerr := a.finishApply(r.in, r.res, cerr)
 				out, err = a.startWith(ctx, pairing, ch, res, aerr)
@@ -350,7 +351,7 @@ func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*app
 				errs[i] = err
 				return
 			}
-			t.add(workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
+			t.add(domain.LinkWorkflowID(pairing, ch.Side, ch.ID), out)
 		}()
 	}
 	wg.Wait()
@@ -360,16 +361,16 @@ func (a *Activities) finishBulk(ctx context.Context, pairing string, runs []*app
 // SyncWebCRM reads the pairing's webCRM records changed since the watermark
 // (minus the overlap window), skips those already dispatched inside the
 // window, dispatches the rest and returns the new watermark.
-func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (workflows.SyncResult, error) {
+func (a *Activities) SyncWebCRM(ctx context.Context, in domain.SyncInput) (domain.SyncResult, error) {
 	defer keepAlive(ctx)()
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
-		return workflows.SyncResult{}, err
+		return domain.SyncResult{}, err
 	}
 	entity := webcrm.Entity(p.WebCRMEntity)
 	limit := in.Limit
 	if limit <= 0 {
-		limit = workflows.DefaultBatchSize
+		limit = domain.DefaultBatchSize
 	}
 	var recs []webcrm.Record
 	if in.ReadWindow && in.Overlap > 0 && !in.Since.IsZero() {
@@ -377,12 +378,12 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 		// watermark: read the window once, apart from the new records, so
 		// that it never eats into the batch limit.
 		if recs, err = a.window(ctx, entity, in.Since.Add(-in.Overlap), in.Since); err != nil {
-			return workflows.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s overlap window: %w", in.Pairing, entity, err))
+			return domain.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s overlap window: %w", in.Pairing, entity, err))
 		}
 	}
 	fresh, next, err := a.WebCRM.ChangedSince(ctx, entity, in.Since, limit)
 	if err != nil {
-		return workflows.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s changed since %s: %w", in.Pairing, entity, in.Since.Format(time.RFC3339), err))
+		return domain.SyncResult{}, classify(fmt.Errorf("%s: read webCRM %s changed since %s: %w", in.Pairing, entity, in.Since.Format(time.RFC3339), err))
 	}
 	recs = append(recs, fresh...)
 	recent := map[string]time.Time{}
@@ -391,10 +392,10 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 			recent[key] = at
 		}
 	}
-	res := workflows.SyncResult{Seen: len(recs), More: len(fresh) >= limit}
-	var changes []workflows.Change
+	res := domain.SyncResult{Seen: len(recs), More: len(fresh) >= limit}
+	var changes []domain.Change
 	for _, rec := range recs {
-		ch, err := webcrmChange(entity, rec, workflows.SourcePoll)
+		ch, err := webcrmChange(entity, rec, domain.SourcePoll)
 		if err != nil {
 			// A row tandem cannot read does not stop the others: its link
 			// reads the record itself and records why it cannot sync.
@@ -404,7 +405,7 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in workflows.SyncInput) (wo
 				res.Skipped++
 				continue
 			}
-			changes = append(changes, workflows.Change{Side: workflows.WebCRM, ID: strconv.Itoa(id), Source: workflows.SourcePoll})
+			changes = append(changes, domain.Change{Side: domain.WebCRM, ID: strconv.Itoa(id), Source: domain.SourcePoll})
 			continue
 		}
 		key := ch.ID + "@" + ch.Version
@@ -472,22 +473,22 @@ func trimRecent(recent map[string]time.Time, cutoff time.Time) []string {
 // every change that belongs to the pairing and returns the next token.
 // Tombstones reach only records that have a link. More tombstones in one
 // batch than the mass-delete guard allows stop the poll.
-func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workflows.SyncResult, error) {
+func (a *Activities) SyncERP(ctx context.Context, in domain.SyncInput) (domain.SyncResult, error) {
 	defer keepAlive(ctx)()
 	p, err := a.pairing(in.Pairing)
 	if err != nil {
-		return workflows.SyncResult{}, err
+		return domain.SyncResult{}, err
 	}
 	resource := customerp.Resource(p.ERPResource)
 	limit := in.Limit
 	if limit <= 0 {
-		limit = workflows.DefaultBatchSize
+		limit = domain.DefaultBatchSize
 	}
 	items, next, err := a.ERP.Changes(ctx, resource, in.Token, limit)
 	if err != nil {
-		return workflows.SyncResult{}, classify(fmt.Errorf("%s: read ERP %s feed from %q: %w", in.Pairing, resource, in.Token, err))
+		return domain.SyncResult{}, classify(fmt.Errorf("%s: read ERP %s feed from %q: %w", in.Pairing, resource, in.Token, err))
 	}
-	res := workflows.SyncResult{Seen: len(items), More: len(items) >= limit, NextToken: next}
+	res := domain.SyncResult{Seen: len(items), More: len(items) >= limit, NextToken: next}
 	if next == "" {
 		res.NextToken = in.Token
 	}
@@ -496,19 +497,19 @@ func (a *Activities) SyncERP(ctx context.Context, in workflows.SyncInput) (workf
 	for i, it := range items {
 		last[it.ID] = i
 	}
-	var changes []workflows.Change
+	var changes []domain.Change
 	var deletes []string
 	for i, it := range items {
 		if last[it.ID] != i {
 			res.Skipped++
 			continue
 		}
-		ch := workflows.Change{Side: workflows.ERP, ID: it.ID, Source: workflows.SourcePoll}
+		ch := domain.Change{Side: domain.ERP, ID: it.ID, Source: domain.SourcePoll}
 		if it.Version > 0 {
 			ch.Version = strconv.FormatInt(it.Version, 10)
 		}
 		if it.Deleted {
-			home, err := links.FindHome(ctx, a.Temporal, in.Pairing, workflows.ERP, it.ID)
+			home, err := links.FindHome(ctx, a.Temporal, in.Pairing, domain.ERP, it.ID)
 			if err != nil {
 				return res, classify(err)
 			}
@@ -551,7 +552,7 @@ const massDeleteFloor = 10
 // those an operator released (in.AllowDeletes), are more than a tenth of the
 // pairing's links (and more than massDeleteFloor). The error's details are the
 // workflows.HeldDeletes, which the pairing keeps until an operator releases them.
-func (a *Activities) guardDeletes(ctx context.Context, in workflows.SyncInput, deletes []string) error {
+func (a *Activities) guardDeletes(ctx context.Context, in domain.SyncInput, deletes []string) error {
 	held := slices.DeleteFunc(slices.Clone(deletes), func(id string) bool { return slices.Contains(in.AllowDeletes, id) })
 	if n := len(deletes) - len(held); n > 0 {
 		a.Logger.InfoContext(ctx, "deletes released by an operator pass the mass-delete guard", "pairing", in.Pairing, "released", n)
@@ -566,7 +567,7 @@ func (a *Activities) guardDeletes(ctx context.Context, in workflows.SyncInput, d
 	if float64(len(held)) > 0.1*float64(n) {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s: %d ERP deletes in one batch is more than 10%% of its %d links; check the ERP, then let them through with `starter resume --allow-deletes %s`", in.Pairing, len(held), n, in.Pairing),
-			workflows.ErrTypeMassDelete, nil, workflows.HeldDeletes{Token: in.Token, IDs: held, Links: n})
+			workflows.ErrTypeMassDelete, nil, domain.HeldDeletes{Token: in.Token, IDs: held, Links: n})
 	}
 	return nil
 }

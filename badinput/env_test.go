@@ -14,13 +14,13 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // Credentials of the simulators.
@@ -147,14 +147,14 @@ func (e *env) next() int { return int(e.seq.Add(1)) }
 
 // dispatch delivers a resync of one record to its link and waits for the
 // outcome, as `starter resync` does.
-func (e *env) dispatch(pairing string, side workflows.Side, id string) (workflows.Outcome, error) {
+func (e *env) dispatch(pairing string, side domain.Side, id string) (domain.Outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
 	defer cancel()
-	return e.d.Apply(ctx, pairing, workflows.Change{Side: side, ID: id, Source: workflows.SourceResync})
+	return e.d.Apply(ctx, pairing, domain.Change{Side: side, ID: id, Source: domain.SourceResync})
 }
 
 // dispatchAsync is dispatch in the background.
-func (e *env) dispatchAsync(pairing string, side workflows.Side, id string) <-chan outcome {
+func (e *env) dispatchAsync(pairing string, side domain.Side, id string) <-chan outcome {
 	ch := make(chan outcome, 1)
 	go func() {
 		out, err := e.dispatch(pairing, side, id)
@@ -164,12 +164,12 @@ func (e *env) dispatchAsync(pairing string, side workflows.Side, id string) <-ch
 }
 
 type outcome struct {
-	out workflows.Outcome
+	out domain.Outcome
 	err error
 }
 
 // linkState returns the state of the link holding a record.
-func (e *env) linkState(pairing string, side workflows.Side, id string) (workflows.LinkState, bool, error) {
+func (e *env) linkState(pairing string, side domain.Side, id string) (domain.LinkState, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, st, found, err := links.Lookup(ctx, e.c, pairing, side, id)
@@ -177,19 +177,19 @@ func (e *env) linkState(pairing string, side workflows.Side, id string) (workflo
 }
 
 // linked accepts a link in state ok with both ids.
-func linked(st workflows.LinkState) bool {
-	return st.State == workflows.StateOK && st.CrmID != "" && st.ErpID != ""
+func linked(st domain.LinkState) bool {
+	return st.State == domain.StateOK && st.CrmID != "" && st.ErpID != ""
 }
 
 // syncLinked resyncs a record and requires its link to end ok with both
 // ids; it returns the link's state.
-func (e *env) syncLinked(t reporter, pairing string, side workflows.Side, id string) workflows.LinkState {
+func (e *env) syncLinked(t reporter, pairing string, side domain.Side, id string) domain.LinkState {
 	t.Helper()
 	out, err := e.dispatch(pairing, side, id)
 	if err != nil {
 		t.Fatalf("sync %s %s %s: %v", pairing, side, id, err)
 	}
-	if out.State != workflows.StateOK || out.CrmID == "" || out.ErpID == "" {
+	if out.State != domain.StateOK || out.CrmID == "" || out.ErpID == "" {
 		t.Fatalf("sync %s %s %s: link is %s (%s), webCRM %q ERP %q", pairing, side, id, out.State, out.Reason, out.CrmID, out.ErpID)
 	}
 	st, found, err := e.linkState(pairing, side, id)

@@ -6,8 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/webcrm"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // erpCases is the catalogue of malformed CustomERP answers about one record.
@@ -20,7 +20,7 @@ func erpCases() []recordCase {
 		getLine     = "GET /order-lines/{id}"
 		outField    = "error naming the record, the field and the value; not retried; the next edit syncs"
 	)
-	cases := append(transportCases(workflows.ERP), valueCases(workflows.ERP)...)
+	cases := append(transportCases(domain.ERP), valueCases(domain.ERP)...)
 	return append(cases, []recordCase{
 		{
 			name: "422-with-field-errors", input: "422 Unprocessable Entity with problem details naming a field",
@@ -32,15 +32,15 @@ func erpCases() []recordCase {
 					`{"type":"urn:customerp:problem:validation","title":"Unprocessable Entity","status":422,`+
 						`"detail":"the body is invalid","errors":[{"field":"phone","message":"must be a Norwegian number"}]}`))
 			},
-			want: workflows.StateError, reason: []string{"422", "phone", "must be a Norwegian number"},
+			want: domain.StateError, reason: []string{"422", "phone", "must be a Norwegian number"},
 		},
 		// ---- wrong JSON types ----
 		{
 			name: "address-is-string", input: `postalAddress (an object) is a string ("Storgata 1, 0150 Oslo")`, where: getCustomer,
 			outcome: "error naming the record and postalAddress (the address is not silently taken as empty)",
 			fault:   func(k *kase) { k.edit(set("postalAddress", "Storgata 1, 0150 Oslo")) },
-			want:    workflows.StateError, reason: []string{"postalAddress"},
-			after: func(k *kase, st workflows.LinkState) {
+			want:    domain.StateError, reason: []string{"postalAddress"},
+			after: func(k *kase, st domain.LinkState) {
 				want := str(k.e.erpGet(k.t, customerp.Customers, k.id), "postalAddress.line1")
 				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationAddress"); got != want {
 					k.t.Errorf("after recovery webCRM OrganisationAddress is %q, want %q", got, want)
@@ -51,58 +51,58 @@ func erpCases() []recordCase {
 			name: "stock-infinity", input: `stockQuantity is "Infinity"`, where: getProduct, outcome: outField,
 			pairing: pProducts,
 			fault:   func(k *kase) { k.edit(set("stockQuantity", "Infinity")) },
-			want:    workflows.StateError, reason: []string{"stock-quantity", "Infinity"},
+			want:    domain.StateError, reason: []string{"stock-quantity", "Infinity"},
 		},
 		{
 			name: "active-is-number", input: "a contact's active (a bool) is the number 2", where: getContact, outcome: outField,
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(set("active", json.Number("2"))) },
-			want:    workflows.StateError, reason: []string{"status", "2"},
+			want:    domain.StateError, reason: []string{"status", "2"},
 		},
 		{
 			name: "active-is-word", input: `a contact's active is the string "yes"`, where: getContact, outcome: outField,
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(set("active", "yes")) },
-			want:    workflows.StateError, reason: []string{"status", "yes"},
+			want:    domain.StateError, reason: []string{"status", "yes"},
 		},
 		{
 			name: "birthdate-is-number", input: "a contact's birthDate is the number 19751002", where: getContact, outcome: outField,
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(set("birthDate", json.Number("19751002"))) },
-			want:    workflows.StateError, reason: []string{"birth-date"},
+			want:    domain.StateError, reason: []string{"birth-date"},
 		},
 		// ---- unknown enum values, impossible dates ----
 		{
 			name: "order-status-unknown", input: `an order's status is "archived" (not in the value table)`, where: getOrder, outcome: outField,
-			pairing: pOpps, home: workflows.WebCRM, linked: true,
+			pairing: pOpps, home: domain.WebCRM, linked: true,
 			fault: func(k *kase) { k.edit(set("status", "archived")) },
-			want:  workflows.StateError, reason: []string{"status", "archived"},
+			want:  domain.StateError, reason: []string{"status", "archived"},
 		},
 		{
 			name: "birthdate-feb-30", input: `a contact's birthDate is "2026-02-30"`, where: getContact, outcome: outField,
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(set("birthDate", "2026-02-30")) },
-			want:    workflows.StateError, reason: []string{"birth-date", "2026-02-30"},
+			want:    domain.StateError, reason: []string{"birth-date", "2026-02-30"},
 		},
 		{
 			name: "birthdate-year-0", input: `a contact's birthDate is "0000-01-01" (year 0)`, where: getContact, outcome: outField,
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(set("birthDate", "0000-01-01")) },
-			want:    workflows.StateError, reason: []string{"birth-date", "0000-01-01"},
+			want:    domain.StateError, reason: []string{"birth-date", "0000-01-01"},
 		},
 		// ---- missing required fields ----
 		{
 			name: "customer-without-name", input: "a customer without name", where: getCustomer,
 			outcome: "error naming the record and webCRM's required OrganisationName; no nameless organisation is created",
 			fault:   func(k *kase) { k.edit(drop("name")) },
-			want:    workflows.StateError, reason: []string{"name"},
-			check: func(k *kase, _ workflows.LinkState) {
-				ref := workflows.LinkWorkflowID(pOrgs, workflows.ERP, k.id)
+			want:    domain.StateError, reason: []string{"name"},
+			check: func(k *kase, _ domain.LinkState) {
+				ref := domain.LinkWorkflowID(pOrgs, domain.ERP, k.id)
 				if recs := k.e.crmByField(webcrm.Organisations, "OrganisationCustom15", ref); len(recs) > 0 {
 					k.t.Errorf("a webCRM organisation was created for the nameless customer: %v", recs[0]["OrganisationId"])
 				}
 			},
-			after: func(k *kase, st workflows.LinkState) {
+			after: func(k *kase, st domain.LinkState) {
 				want := str(k.e.erpGet(k.t, customerp.Customers, k.id), "name")
 				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationName"); got != want {
 					k.t.Errorf("after recovery webCRM OrganisationName is %q, want %q", got, want)
@@ -114,9 +114,9 @@ func erpCases() []recordCase {
 			outcome: "error naming the record and webCRM's required PersonOrganisationId; no person without organisation is created",
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(drop("customerId")) },
-			want:    workflows.StateError, reason: []string{"organisation"},
-			after: func(k *kase, st workflows.LinkState) {
-				org, found, err := k.e.linkState(pOrgs, workflows.ERP, k.extra["customer"])
+			want:    domain.StateError, reason: []string{"organisation"},
+			after: func(k *kase, st domain.LinkState) {
+				org, found, err := k.e.linkState(pOrgs, domain.ERP, k.extra["customer"])
 				if err != nil || !found {
 					k.t.Fatalf("look up the link of customer %s: found %v, %v", k.extra["customer"], found, err)
 				}
@@ -129,24 +129,24 @@ func erpCases() []recordCase {
 		{
 			name: "version-missing", input: "version is missing", where: getCustomer, outcome: outTransient,
 			fault: func(k *kase) { k.edit(drop("version")) },
-			want:  workflows.StateError, reason: []string{"version"},
+			want:  domain.StateError, reason: []string{"version"},
 		},
 		// ---- ids ----
 		{
 			name: "id-null", input: "id is null", where: getCustomer, outcome: outTransient,
 			fault: func(k *kase) { k.edit(set("id", nil)) },
-			want:  workflows.StateError, reason: []string{"no string id"},
+			want:  domain.StateError, reason: []string{"no string id"},
 		},
 		{
 			name: "id-is-number", input: "id is a number (9) instead of a string", where: getCustomer, outcome: outTransient,
 			fault: func(k *kase) { k.edit(set("id", json.Number("9"))) },
-			want:  workflows.StateError, reason: []string{"no string id"},
+			want:  domain.StateError, reason: []string{"no string id"},
 		},
 		{
 			name: "id-of-another-record", input: "GET /customers/{id} answers a record with another id", where: "GET /customers/{id}",
 			outcome: "error naming the record asked for and the id answered (the answer is not used as if it were the record)",
 			fault:   func(k *kase) { k.edit(set("id", "CU-77"+itoa(k.n))) },
-			want:    workflows.StateError, reason: []string{"CU-77"},
+			want:    domain.StateError, reason: []string{"CU-77"},
 		},
 		// ---- references ----
 		{
@@ -154,22 +154,22 @@ func erpCases() []recordCase {
 			outcome: "blocked: waiting for that customer, named in the reason; the link retries by itself",
 			pairing: pPersons,
 			fault:   func(k *kase) { k.edit(set("customerId", "CU-99"+itoa(k.n))) },
-			want:    workflows.StateBlocked, noID: true, reason: []string{"CU-99"},
+			want:    domain.StateBlocked, noID: true, reason: []string{"CU-99"},
 		},
 		{
 			name: "line-product-unknown", input: "an order line whose productNumber is no product", where: getLine,
 			outcome: "error naming the line and the unknown product number",
 			pairing: pLines,
 			fault:   func(k *kase) { k.edit(set("productNumber", "NOPE-"+itoa(k.n))) },
-			want:    workflows.StateError, reason: []string{"NOPE-"},
+			want:    domain.StateError, reason: []string{"NOPE-"},
 		},
 		// ---- sizes, encodings, nesting ----
 		{
 			name: "name-1mb", input: "a customer name of 1 MB", where: getCustomer,
 			outcome: "tolerated: the webCRM organisation name is cut to webCRM's 200 characters (a warning, as for the city below)",
 			fault:   func(k *kase) { k.edit(set("name", strings.Repeat("Fjord ", 1<<20/6))) },
-			want:    workflows.StateOK,
-			check: func(k *kase, st workflows.LinkState) {
+			want:    domain.StateOK,
+			check: func(k *kase, st domain.LinkState) {
 				if got := utf8.RuneCountInString(str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationName")); got != 200 {
 					k.t.Errorf("webCRM OrganisationName has %d characters, want 200", got)
 				}
@@ -181,8 +181,8 @@ func erpCases() []recordCase {
 			fault: func(k *kase) {
 				k.e.erpPatch(k.t, customerp.Customers, k.id, map[string]any{"postalAddress": map[string]any{"city": longCity}})
 			},
-			want: workflows.StateOK,
-			check: func(k *kase, st workflows.LinkState) {
+			want: domain.StateOK,
+			check: func(k *kase, st domain.LinkState) {
 				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationCity"); got != longCity[:50] {
 					k.t.Errorf("webCRM OrganisationCity is %q, want the first 50 characters", got)
 				}
@@ -190,7 +190,7 @@ func erpCases() []recordCase {
 					k.t.Errorf("the worker logged no warning about cutting the city to webCRM's 50 characters")
 				}
 			},
-			after: func(k *kase, _ workflows.LinkState) {
+			after: func(k *kase, _ domain.LinkState) {
 				if got := str(k.e.erpGet(k.t, customerp.Customers, k.id), "postalAddress.city"); got != longCity {
 					k.t.Errorf("after another sync the ERP city is %q, want the full 80 characters", got)
 				}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
@@ -34,7 +35,7 @@ type pollRun struct {
 	e       *env
 	n       int
 	pairing string
-	side    workflows.Side
+	side    domain.Side
 }
 
 // TestBadInputPolls feeds malformed /Queries rows and change-feed items to
@@ -45,14 +46,14 @@ type pollRun struct {
 func TestBadInputPolls(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.StartTemporal(t, testenv.Options{}), pOrgs, pProducts)
-	crm := startPollCases(t.Name(), e, pOrgs, workflows.WebCRM, webcrmPollCases())
-	erp := startPollCases(t.Name(), e, pProducts, workflows.ERP, erpPollCases())
+	crm := startPollCases(t.Name(), e, pOrgs, domain.WebCRM, webcrmPollCases())
+	erp := startPollCases(t.Name(), e, pProducts, domain.ERP, erpPollCases())
 	t.Run("webcrm", func(t *testing.T) { replayAll(t, crm) })
 	t.Run("erp", func(t *testing.T) { replayAll(t, erp) })
 	e.workerAlive(t)
 }
 
-func startPollCases(prefix string, e *env, pairing string, side workflows.Side, cases []pollCase) []*caseRun {
+func startPollCases(prefix string, e *env, pairing string, side domain.Side, cases []pollCase) []*caseRun {
 	names := make([]string, len(cases))
 	fns := make([]func(r reporter), len(cases))
 	for i, c := range cases {
@@ -99,7 +100,7 @@ func webcrmPollCases() []pollCase {
 				x, y := p.pair()
 				bad.Store(int64(mustAtoi(p.t, x)))
 				p.synced(y, "the good organisation in the same poll")
-				ref := workflows.LinkWorkflowID(pOrgs, workflows.WebCRM, "-"+x)
+				ref := domain.LinkWorkflowID(pOrgs, domain.WebCRM, "-"+x)
 				if recs := p.e.erpByRef(customerp.Customers, ref); len(recs) > 0 {
 					p.t.Errorf("an ERP customer (%s) was created for the row with id -%s", str(recs[0], "id"), x)
 				}
@@ -146,7 +147,7 @@ func webcrmPollCases() []pollCase {
 				p.e.crmPx.add(p.t, rule)
 				x, y := p.pair()
 				z := p.e.erpPut(p.t, customerp.Customers, erpCustomer(p.e.next()))
-				p.all(p.pollErrorCond(pOrgs, "HTML"), p.otherSideCond(pOrgs, workflows.ERP, z))
+				p.all(p.pollErrorCond(pOrgs, "HTML"), p.otherSideCond(pOrgs, domain.ERP, z))
 				p.e.crmPx.remove(rule)
 				p.synced(x, "an organisation changed while the poll failed")
 				p.synced(y, "an organisation changed while the poll failed")
@@ -209,7 +210,7 @@ func (p *pollRun) all(conds ...cond) bool {
 
 // pair creates the marked record x and a good one y at once.
 func (p *pollRun) pair() (x, y string) {
-	if p.side == workflows.WebCRM {
+	if p.side == domain.WebCRM {
 		bad := crmOrg(p.n)
 		bad["OrganisationName"] = bad["OrganisationName"].(string) + " " + p.marker()
 		x = itoa(p.e.crmPut(p.t, webcrm.Organisations, bad))
@@ -244,7 +245,7 @@ func (p *pollRun) syncedCond(id, what string) cond {
 
 // otherSideCond holds when a record born on the other side of the pairing
 // is linked.
-func (p *pollRun) otherSideCond(pairing string, side workflows.Side, id string) cond {
+func (p *pollRun) otherSideCond(pairing string, side domain.Side, id string) cond {
 	q := *p
 	q.pairing, q.side = pairing, side
 	return q.syncedCond(id, fmt.Sprintf("the %s record synced by the other side's poll", side))
@@ -262,7 +263,7 @@ func (p *pollRun) handledCond(id, want string) cond {
 			return fmt.Errorf("no link")
 		case linked(st):
 			return nil
-		case st.State != workflows.StateError || !strings.Contains(st.Reason, want) || !namesID(st.Reason, id):
+		case st.State != domain.StateError || !strings.Contains(st.Reason, want) || !namesID(st.Reason, id):
 			return fmt.Errorf("link is %s (%s)", st.State, st.Reason)
 		}
 		return nil
@@ -298,7 +299,7 @@ func (p *pollRun) pollErrorCond(pairing, want string) cond {
 func (p *pollRun) touchSynced(id string) {
 	v := fmt.Sprintf("fix%d", p.n)
 	tf := touchField[p.pairing]
-	if p.side == workflows.WebCRM {
+	if p.side == domain.WebCRM {
 		p.e.crmPatch(p.t, crmEntity[p.pairing], mustAtoi(p.t, id), map[string]any{tf.crm: v})
 	} else {
 		p.e.erpPatch(p.t, erpResource[p.pairing], id, map[string]any{tf.erp: v})
@@ -312,7 +313,7 @@ func (p *pollRun) touchSynced(id string) {
 			return fmt.Errorf("link is %s (%s)", st.State, st.Reason)
 		}
 		var got string
-		if p.side == workflows.WebCRM {
+		if p.side == domain.WebCRM {
 			rec, _ := p.e.erp.Record(string(erpResource[p.pairing]), st.ErpID)
 			got = str(rec, tf.erp)
 		} else {
@@ -328,7 +329,7 @@ func (p *pollRun) touchSynced(id string) {
 
 // oneERPCustomer requires exactly one ERP customer for webCRM organisation x.
 func (p *pollRun) oneERPCustomer(x string) {
-	ref := workflows.LinkWorkflowID(pOrgs, workflows.WebCRM, x)
+	ref := domain.LinkWorkflowID(pOrgs, domain.WebCRM, x)
 	vat := str(p.e.crmGet(p.t, webcrm.Organisations, x), "OrganisationVatNumber")
 	var found []string
 	for _, rec := range p.e.erp.Records(string(customerp.Customers)) {
@@ -442,7 +443,7 @@ func erpPollCases() []pollCase {
 				x, y := p.pair()
 				p.synced(y, "the good product in the same feed page")
 				p.synced(x, "the duplicated product")
-				ref := workflows.LinkWorkflowID(pProducts, workflows.ERP, x)
+				ref := domain.LinkWorkflowID(pProducts, domain.ERP, x)
 				if recs := p.e.crmByField(webcrm.Products, "ProductCustom15", ref); len(recs) != 1 {
 					p.t.Errorf("ERP product %s has %d webCRM products, want exactly one", x, len(recs))
 				}
@@ -458,7 +459,7 @@ func erpPollCases() []pollCase {
 				p.e.erpPx.add(p.t, rule)
 				x, y := p.pair()
 				z := itoa(p.e.crmPut(p.t, webcrm.Products, crmProduct(p.e.next())))
-				p.all(p.pollErrorCond(pProducts, "malformed"), p.otherSideCond(pProducts, workflows.WebCRM, z))
+				p.all(p.pollErrorCond(pProducts, "malformed"), p.otherSideCond(pProducts, domain.WebCRM, z))
 				p.e.erpPx.remove(rule)
 				p.synced(x, "a product changed while the poll failed")
 				p.synced(y, "a product changed while the poll failed")

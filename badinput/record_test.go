@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/webcrm"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // recordCase is one malformed input about one record, fed to a running
@@ -22,20 +22,20 @@ type recordCase struct {
 	where   string // catalogue: where it enters
 	outcome string // catalogue: what tandem does with it
 
-	pairing string         // default organisations
-	home    workflows.Side // side the record is born on (default: the catalogue's side)
-	linked  bool           // sync the record (create its counterpart) before the input goes bad
-	make    func(k *kase)  // custom set-up (default: a good record of the pairing on home)
-	fault   func(k *kase)  // makes the input bad: proxy rules or edits in a simulator
+	pairing string        // default organisations
+	home    domain.Side   // side the record is born on (default: the catalogue's side)
+	linked  bool          // sync the record (create its counterpart) before the input goes bad
+	make    func(k *kase) // custom set-up (default: a good record of the pairing on home)
+	fault   func(k *kase) // makes the input bad: proxy rules or edits in a simulator
 	// trigger makes tandem read the bad input and returns the record to
 	// resync (default: the home record, with no edit).
-	trigger func(k *kase) (workflows.Side, string)
+	trigger func(k *kase) (domain.Side, string)
 	want    string   // link state while the input is bad
 	reason  []string // text the link's reason must contain (case-insensitive)
 	noID    bool     // the reason names the record through the texts in reason
-	check   func(k *kase, st workflows.LinkState)
+	check   func(k *kase, st domain.LinkState)
 	fix     func(k *kase) // puts the data right (rules are removed anyway)
-	after   func(k *kase, st workflows.LinkState)
+	after   func(k *kase, st domain.LinkState)
 	special func(k *kase) // runs the whole case itself
 }
 
@@ -44,8 +44,8 @@ type kase struct {
 	t     reporter
 	e     *env
 	c     *recordCase
-	side  workflows.Side // whose API gives the bad input
-	home  workflows.Side
+	side  domain.Side // whose API gives the bad input
+	home  domain.Side
 	n     int
 	id    string // the home record's id
 	other string // its counterpart's id, once linked
@@ -60,15 +60,15 @@ type kase struct {
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Temporal(t))
-	crm := startRecordCases(t, e, workflows.WebCRM, webcrmCases())
-	erp := startRecordCases(t, e, workflows.ERP, erpCases())
+	crm := startRecordCases(t, e, domain.WebCRM, webcrmCases())
+	erp := startRecordCases(t, e, domain.ERP, erpCases())
 	t.Run("webcrm", func(t *testing.T) { replayAll(t, crm) })
 	t.Run("erp", func(t *testing.T) { replayAll(t, erp) })
 	e.workerAlive(t)
 }
 
 // startRecordCases starts every case of a catalogue in its own goroutine.
-func startRecordCases(t *testing.T, e *env, side workflows.Side, cases []recordCase) []*caseRun {
+func startRecordCases(t *testing.T, e *env, side domain.Side, cases []recordCase) []*caseRun {
 	runs := make([]*caseRun, len(cases))
 	for i := range cases {
 		c := &cases[i]
@@ -136,9 +136,9 @@ func (k *kase) run() {
 }
 
 // expect checks the link's state and reason against the case.
-func (k *kase) expect(st workflows.LinkState) {
+func (k *kase) expect(st domain.LinkState) {
 	t, c := k.t, k.c
-	t.Logf("link %s: state %s, reason: %.600s", workflows.LinkWorkflowID(c.pairing, k.home, k.id), st.State, st.Reason)
+	t.Logf("link %s: state %s, reason: %.600s", domain.LinkWorkflowID(c.pairing, k.home, k.id), st.State, st.Reason)
 	if st.State != c.want {
 		t.Errorf("link of %s %s record %s is %s, want %s (reason: %.1000s)", c.pairing, k.home, k.id, st.State, c.want, st.Reason)
 	}
@@ -148,7 +148,7 @@ func (k *kase) expect(st workflows.LinkState) {
 			t.Errorf("the reason does not say %q: %.1000s", want, st.Reason)
 		}
 	}
-	if c.want == workflows.StateError && !c.noID {
+	if c.want == domain.StateError && !c.noID {
 		if id := k.faultyID(); !namesID(st.Reason, id) {
 			t.Errorf("the reason does not name %s record %s: %.1000s", k.side, id, st.Reason)
 		}
@@ -173,14 +173,14 @@ func namesID(text, id string) bool {
 // faultyID is the id of the record whose input is bad: the one on the
 // catalogue's side.
 func (k *kase) faultyID() string {
-	if k.side == workflows.WebCRM {
+	if k.side == domain.WebCRM {
 		return k.crmID()
 	}
 	return k.erpID()
 }
 
-func (k *kase) setLinked(st workflows.LinkState) {
-	if k.home == workflows.WebCRM {
+func (k *kase) setLinked(st domain.LinkState) {
+	if k.home == domain.WebCRM {
 		k.other = st.ErpID
 	} else {
 		k.other = st.CrmID
@@ -188,14 +188,14 @@ func (k *kase) setLinked(st workflows.LinkState) {
 }
 
 func (k *kase) crmID() string {
-	if k.home == workflows.WebCRM {
+	if k.home == domain.WebCRM {
 		return k.id
 	}
 	return k.other
 }
 
 func (k *kase) erpID() string {
-	if k.home == workflows.ERP {
+	if k.home == domain.ERP {
 		return k.id
 	}
 	return k.other
@@ -214,7 +214,7 @@ func (k *kase) resource() customerp.Resource { return erpResource[k.c.pairing] }
 
 // rule installs rules on the proxy of the catalogue's side.
 func (k *kase) rule(rules ...*rule) {
-	if k.side == workflows.WebCRM {
+	if k.side == domain.WebCRM {
 		k.e.crmPx.add(k.t, rules...)
 	} else {
 		k.e.erpPx.add(k.t, rules...)
@@ -269,7 +269,7 @@ func mergeInto(dst, p map[string]any) {
 
 // path of the record on the catalogue's side.
 func (k *kase) path() string {
-	if k.side == workflows.WebCRM {
+	if k.side == domain.WebCRM {
 		return crmPath(k.entity(), k.crmInt())
 	}
 	return erpPath(k.resource(), k.erpID())
@@ -283,15 +283,15 @@ func (k *kase) onPut() func(*call) bool { return on("PUT", k.path()) }
 
 // editOther edits the counterpart, so that tandem writes to the record on
 // the catalogue's side; it returns the counterpart to resync.
-func editOther(k *kase) (workflows.Side, string) {
+func editOther(k *kase) (domain.Side, string) {
 	v := fmt.Sprintf("edit-%d", k.n)
 	tf := touchField[k.c.pairing]
-	if k.side == workflows.WebCRM {
+	if k.side == domain.WebCRM {
 		k.e.erpPatch(k.t, k.resource(), k.erpID(), map[string]any{tf.erp: v})
-		return workflows.ERP, k.erpID()
+		return domain.ERP, k.erpID()
 	}
 	k.e.crmPatch(k.t, k.entity(), k.crmInt(), map[string]any{tf.crm: v})
-	return workflows.WebCRM, k.crmID()
+	return domain.WebCRM, k.crmID()
 }
 
 // make creates the case's record.
@@ -301,7 +301,7 @@ func (k *kase) make() {
 		return
 	}
 	t, e, n := k.t, k.e, k.n
-	if k.home == workflows.WebCRM {
+	if k.home == domain.WebCRM {
 		switch k.c.pairing {
 		case pOrgs:
 			k.id = itoa(e.crmPut(t, webcrm.Organisations, crmOrg(n)))
@@ -339,7 +339,7 @@ func (k *kase) make() {
 		// An ERP line needs an order that is linked to an opportunity.
 		org := e.crmPut(t, webcrm.Organisations, crmOrg(n))
 		opp := e.crmPut(t, webcrm.Opportunities, crmOpp(n, org))
-		order := e.syncLinked(t, pOpps, workflows.WebCRM, itoa(opp)).ErpID
+		order := e.syncLinked(t, pOpps, domain.WebCRM, itoa(opp)).ErpID
 		k.extra["order"] = order
 		prod := e.erpGet(t, customerp.Products, e.erpPut(t, customerp.Products, erpProduct(n)))
 		k.extra["product"] = str(prod, "productNumber")
@@ -356,7 +356,7 @@ func (k *kase) make() {
 func (k *kase) sibling() siblingRun {
 	t, e, n := k.t, k.e, k.e.next()
 	var id string
-	if k.side == workflows.WebCRM {
+	if k.side == domain.WebCRM {
 		id = itoa(e.crmPut(t, webcrm.Organisations, crmOrg(n)))
 	} else {
 		id = e.erpPut(t, customerp.Customers, erpCustomer(n))
@@ -376,18 +376,18 @@ func (k *kase) checkSibling(s siblingRun) {
 	switch {
 	case r.err != nil:
 		k.t.Errorf("the good organisation %s synced at the same time failed to deliver: %v", s.id, r.err)
-	case r.out.State != workflows.StateOK || r.out.CrmID == "" || r.out.ErpID == "":
+	case r.out.State != domain.StateOK || r.out.CrmID == "" || r.out.ErpID == "":
 		k.t.Errorf("the good organisation %s synced at the same time is %s (%s)", s.id, r.out.State, r.out.Reason)
 	}
 }
 
 // recover edits the record once its input is good again and requires the
 // edit to reach the other side.
-func (k *kase) recover() workflows.LinkState {
+func (k *kase) recover() domain.LinkState {
 	t, e, c := k.t, k.e, k.c
 	v := fmt.Sprintf("fixed-%d", k.n)
 	tf := touchField[c.pairing]
-	if k.home == workflows.WebCRM {
+	if k.home == domain.WebCRM {
 		e.crmPatch(t, k.entity(), mustAtoi(t, k.id), map[string]any{tf.crm: v})
 	} else {
 		e.erpPatch(t, k.resource(), k.id, map[string]any{tf.erp: v})
@@ -396,14 +396,14 @@ func (k *kase) recover() workflows.LinkState {
 	if err != nil {
 		t.Fatalf("after the input is good again: deliver the edit of %s %s %s: %v", c.pairing, k.home, k.id, err)
 	}
-	if out.State != workflows.StateOK || out.CrmID == "" || out.ErpID == "" {
+	if out.State != domain.StateOK || out.CrmID == "" || out.ErpID == "" {
 		t.Fatalf("after the input is good again, the edit of %s %s %s left the link %s (%s)", c.pairing, k.home, k.id, out.State, out.Reason)
 	}
 	st, _, err := e.linkState(c.pairing, k.home, k.id)
 	if err != nil {
 		t.Fatalf("look up the link after recovery: %v", err)
 	}
-	if k.home == workflows.WebCRM {
+	if k.home == domain.WebCRM {
 		if got := str(e.erpGet(t, k.resource(), st.ErpID), tf.erp); got != v {
 			t.Errorf("after recovery the ERP %s %s has %s %q, want %q", k.resource(), st.ErpID, tf.erp, got, v)
 		}
@@ -457,7 +457,7 @@ func hangCase(k *kase) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if st, found, err := e.linkState(c.pairing, k.home, k.id); err == nil && found && st.State != workflows.StatePending && st.State != workflows.StateError {
+	if st, found, err := e.linkState(c.pairing, k.home, k.id); err == nil && found && st.State != domain.StatePending && st.State != domain.StateError {
 		t.Errorf("while the answer hangs the link is %s (%s); want pending or error", st.State, st.Reason)
 	}
 	k.clear() // the hung request is cut off; the client's next attempt gets the real answer
@@ -465,7 +465,7 @@ func hangCase(k *kase) {
 	if r.err != nil {
 		t.Fatalf("deliver the resync: %v", r.err)
 	}
-	if r.out.State != workflows.StateOK || r.out.CrmID == "" || r.out.ErpID == "" {
+	if r.out.State != domain.StateOK || r.out.CrmID == "" || r.out.ErpID == "" {
 		t.Errorf("once the endpoint answers again the link is %s (%s), want ok", r.out.State, r.out.Reason)
 	}
 	e.workerAlive(t)

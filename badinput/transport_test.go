@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/tandemsync/tandem/workflows"
+	"github.com/tandemsync/tandem/domain"
 )
 
 // htmlPage is what a gateway or a login page in front of an API answers.
@@ -20,8 +20,8 @@ const (
 
 // transportCases are the broken answers, statuses, redirects, hangs and
 // resets, for the API of side.
-func transportCases(side workflows.Side) []recordCase {
-	crm := side == workflows.WebCRM
+func transportCases(side domain.Side) []recordCase {
+	crm := side == domain.WebCRM
 	by := func(w, e string) string {
 		if crm {
 			return w
@@ -51,19 +51,19 @@ func transportCases(side workflows.Side) []recordCase {
 			fault: func(k *kase) {
 				k.rule(answer(k.t.Name(), k.onGet(), http.StatusOK, "text/html; charset=utf-8", htmlPage))
 			},
-			want: workflows.StateError, reason: []string{"malformed", by("HTML", "text/html")},
+			want: domain.StateError, reason: []string{"malformed", by("HTML", "text/html")},
 		},
 		{
 			name: "truncated-json-200", input: "truncated JSON with status 200", where: get, outcome: outTransient,
 			fault: func(k *kase) {
 				k.rule(reshape(k.t.Name(), k.onGet(), func(b []byte) []byte { return b[:len(b)/2] }))
 			},
-			want: workflows.StateError, reason: []string{"malformed", by("invalid JSON", "decode JSON")},
+			want: domain.StateError, reason: []string{"malformed", by("invalid JSON", "decode JSON")},
 		},
 		{
 			name: "empty-body-200", input: "an empty body with status 200", where: get, outcome: outTransient,
 			fault: func(k *kase) { k.rule(answer(k.t.Name(), k.onGet(), http.StatusOK, "application/json", "")) },
-			want:  workflows.StateError, reason: []string{"malformed", by("empty body", "EOF")},
+			want:  domain.StateError, reason: []string{"malformed", by("empty body", "EOF")},
 		},
 		{
 			name: "array-for-object", input: "a JSON array where the record object is expected", where: get, outcome: outTransient,
@@ -72,7 +72,7 @@ func transportCases(side workflows.Side) []recordCase {
 					return append(append([]byte("["), bytes.TrimSpace(b)...), ']')
 				}))
 			},
-			want: workflows.StateError, reason: []string{"malformed", "array"},
+			want: domain.StateError, reason: []string{"malformed", "array"},
 		},
 		{
 			name: "redirect-elsewhere", input: "301 Moved Permanently to another host", where: get,
@@ -80,8 +80,8 @@ func transportCases(side workflows.Side) []recordCase {
 			fault: func(k *kase) {
 				k.rule(redirect(k.t.Name(), k.onGet(), http.StatusMovedPermanently, func(c *call) string { return k.e.away.srv.URL + c.r.URL.Path }))
 			},
-			want: workflows.StateError, reason: []string{"redirect"},
-			check: func(k *kase, _ workflows.LinkState) {
+			want: domain.StateError, reason: []string{"redirect"},
+			check: func(k *kase, _ domain.LinkState) {
 				if n := k.e.away.withAuth.Load(); n > 0 {
 					k.t.Errorf("%d requests carried credentials to the other host", n)
 				}
@@ -92,7 +92,7 @@ func transportCases(side workflows.Side) []recordCase {
 			fault: func(k *kase) {
 				k.rule(redirect(k.t.Name(), k.onGet(), http.StatusFound, func(c *call) string { return c.r.URL.Path }))
 			},
-			want: workflows.StateError, reason: []string{"redirect"},
+			want: domain.StateError, reason: []string{"redirect"},
 		},
 		{
 			name: "hang", input: "an answer that never finishes (headers and half a body, then nothing)", where: get,
@@ -104,9 +104,9 @@ func transportCases(side workflows.Side) []recordCase {
 			outcome: "delete policy applied (organisations: ignore), link state deleted, the counterpart kept; a later edit links it again",
 			linked:  true,
 			fault:   status(onGet, http.StatusNotFound, "not found"),
-			want:    workflows.StateDeleted, reason: []string{"deleted in " + string(side)},
-			check: func(k *kase, _ workflows.LinkState) {
-				if side == workflows.WebCRM {
+			want:    domain.StateDeleted, reason: []string{"deleted in " + string(side)},
+			check: func(k *kase, _ domain.LinkState) {
+				if side == domain.WebCRM {
 					k.e.erpGet(k.t, k.resource(), k.erpID())
 				} else {
 					k.e.crmGet(k.t, k.entity(), k.crmID())
@@ -116,39 +116,39 @@ func transportCases(side workflows.Side) []recordCase {
 		{
 			name: "401-after-relogin", input: by("401 Unauthorized, again after the client's re-login", "401 Unauthorized"), where: get, outcome: outTransient,
 			fault: status(onGet, http.StatusUnauthorized, "Authorization has been denied for this request."),
-			want:  workflows.StateError, reason: []string{"401"},
+			want:  domain.StateError, reason: []string{"401"},
 		},
 		{
 			name: "403", input: "403 Forbidden", where: get, outcome: outPermanent,
 			fault: status(onGet, http.StatusForbidden, "The token may not read this record."),
-			want:  workflows.StateError, reason: []string{"403", "may not read this record"},
+			want:  domain.StateError, reason: []string{"403", "may not read this record"},
 		},
 		{
 			name: "429-no-retry-after", input: "429 Too Many Requests without Retry-After, every time", where: get, outcome: outTransient,
 			fault: status(onGet, http.StatusTooManyRequests, "Too many requests"),
-			want:  workflows.StateError, reason: []string{by("429", "rate limited")},
+			want:  domain.StateError, reason: []string{by("429", "rate limited")},
 		},
 		{
 			name: "5xx-forever", input: by("500 Internal Server Error, every time", "503 Service Unavailable, every time"), where: get, outcome: outTransient,
 			fault: status(onGet, map[bool]int{true: http.StatusInternalServerError, false: http.StatusServiceUnavailable}[crm], "backend down"),
-			want:  workflows.StateError, reason: []string{by("500", "503")},
+			want:  domain.StateError, reason: []string{by("500", "503")},
 		},
 		{
 			name: "connection-reset", input: "the connection is reset instead of answered", where: get, outcome: outTransient,
 			fault: func(k *kase) { k.rule(reset(k.t.Name(), k.onGet())) },
-			want:  workflows.StateError, reason: []string{by("no response", "network")},
+			want:  domain.StateError, reason: []string{by("no response", "network")},
 		},
 		{
 			name: "400-with-details", input: by("400 Bad Request with a message", "400 Bad Request with problem details"), where: put, outcome: outPermanent,
 			linked: true, trigger: editOther,
 			fault: status(onPut, http.StatusBadRequest, "Telephone number format is not allowed here"),
-			want:  workflows.StateError, reason: []string{"400", "Telephone number format is not allowed here"},
+			want:  domain.StateError, reason: []string{"400", "Telephone number format is not allowed here"},
 		},
 		{
 			name: "409", input: "409 Conflict", where: put, outcome: outPermanent,
 			linked: true, trigger: editOther,
 			fault: status(onPut, http.StatusConflict, "The record is locked by another user"),
-			want:  workflows.StateError, reason: []string{"409", "locked by another user"},
+			want:  domain.StateError, reason: []string{"409", "locked by another user"},
 		},
 		{
 			name: "412-repeatedly", input: "412 Precondition Failed on every write", where: put,
@@ -162,13 +162,13 @@ func transportCases(side workflows.Side) []recordCase {
 				k.rule(answer(k.t.Name(), k.onPut(), http.StatusPreconditionFailed, "application/problem+json",
 					`{"type":"urn:customerp:problem:stale","title":"Precondition Failed","status":412,"detail":"the record has changed","currentVersion":99}`))
 			},
-			want: workflows.StateError, reason: []string{by("412", "stale")},
+			want: domain.StateError, reason: []string{by("412", "stale")},
 		},
 		{
 			name: "413", input: "413 Payload Too Large", where: put, outcome: outPermanent,
 			linked: true, trigger: editOther,
 			fault: status(onPut, http.StatusRequestEntityTooLarge, "Request body too large"),
-			want:  workflows.StateError, reason: []string{"413"},
+			want:  domain.StateError, reason: []string{"413"},
 		},
 	}
 }

@@ -44,6 +44,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/devstack"
@@ -418,7 +419,7 @@ func baseline(ctx context.Context, st *devstack.Stack, set *mappings.Set, s sett
 		return 0, err
 	}
 	p, _ := set.Pairing("organisations")
-	fields := p.WritableFields(mappings.SideERP, false)
+	fields := p.WritableFields(domain.ERP, false)
 	start := time.Now()
 	sem := make(chan struct{}, s.concurrency)
 	var wg sync.WaitGroup

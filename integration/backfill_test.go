@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -46,7 +47,7 @@ func TestBackfillSyncsPausedRecordsOnce(t *testing.T) {
 	for _, id := range customers {
 		s.waitCRMCounterpart(pOrgs, id)
 	}
-	if st := s.waitLinked(pOrgs, workflows.WebCRM, itoa(both)); st.ErpID != twin {
+	if st := s.waitLinked(pOrgs, domain.WebCRM, itoa(both)); st.ErpID != twin {
 		t.Errorf("webCRM organisation %d linked to ERP %s, want its twin %s", both, st.ErpID, twin)
 	}
 	s.waitERPCounterpart(pProducts, prod)
@@ -160,7 +161,7 @@ func TestPairingStartsWhereItsBackfillStarted(t *testing.T) {
 	s.resume(pOrgs)
 	s.waitERPCounterpart(pOrgs, late)
 	s.waitCRMCounterpart(pOrgs, lateCustomer)
-	st := s.waitLinked(pOrgs, workflows.WebCRM, itoa(orgs[0]))
+	st := s.waitLinked(pOrgs, domain.WebCRM, itoa(orgs[0]))
 	s.waitERPField("customers", st.ErpID, "postalAddress.city", "Bergen")
 	s.checkCounts(map[string]int{"Organisations": 7}, map[string]int{"customers": 7})
 	s.assertQuiet()
@@ -190,19 +191,19 @@ func TestReconcileFindsAnERPDeleteNoPairingRead(t *testing.T) {
 	s.backfill(pOrgs, workflows.BackfillERP)
 	s.startPairings(pOrgs)
 	s.waitPolls(2)
-	if st, _ := s.linkState(pOrgs, workflows.WebCRM, itoa(org)); st.State == workflows.StateDeleted {
+	if st, _ := s.linkState(pOrgs, domain.WebCRM, itoa(org)); st.State == domain.StateDeleted {
 		t.Fatalf("the pairing read the tombstone: it did not start from the backfill's mark")
 	}
 	res := s.reconcile(pOrgs, 1)
 	if res.Missing != 1 || res.Links != 2 || res.Dispatched != 1 {
 		t.Errorf("reconcile: %+v; want 1 of 2 links missing and dispatched", res)
 	}
-	st := s.waitLinkState(pOrgs, workflows.WebCRM, itoa(org), workflows.StateDeleted)
+	st := s.waitLinkState(pOrgs, domain.WebCRM, itoa(org), domain.StateDeleted)
 	t.Logf("link of webCRM %d: %s", org, st.Reason)
 	if _, ok := s.crm.Record("Organisations", org); !ok {
 		t.Errorf("webCRM organisation %d was deleted; the organisations policy is ignore", org)
 	}
-	if st, _ := s.linkState(pOrgs, workflows.WebCRM, itoa(kept)); st.State != workflows.StateOK {
+	if st, _ := s.linkState(pOrgs, domain.WebCRM, itoa(kept)); st.State != domain.StateOK {
 		t.Errorf("the other link is %s (%s), want ok", st.State, st.Reason)
 	}
 	s.assertQuiet()

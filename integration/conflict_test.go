@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tandemsync/tandem/workflows"
+	"github.com/tandemsync/tandem/domain"
 )
 
 // Requirement 4: the same field edited on both sides before a poll is
@@ -16,7 +16,7 @@ func TestConflictsDecidedByOwnerOrNewest(t *testing.T) {
 	g := s.crmGraph(1)
 	before := map[string]int{}
 	for p, id := range map[string]int{pOrgs: g.Org, pPersons: g.Person, pOpps: g.Opp, pProducts: g.Product} {
-		st, _ := s.linkState(p, workflows.WebCRM, itoa(id))
+		st, _ := s.linkState(p, domain.WebCRM, itoa(id))
 		before[p] = st.Conflicts
 	}
 
@@ -49,7 +49,7 @@ func TestConflictsDecidedByOwnerOrNewest(t *testing.T) {
 	// The link records the decision when its apply ends, moments after the write.
 	for p, id := range map[string]int{pOrgs: g.Org, pPersons: g.Person, pOpps: g.Opp, pProducts: g.Product} {
 		s.waitFor(fmt.Sprintf("%s link of webCRM %d to record a conflict", p, id), s.timeout, func() error {
-			st, _ := s.linkState(p, workflows.WebCRM, itoa(id))
+			st, _ := s.linkState(p, domain.WebCRM, itoa(id))
 			if st.Conflicts <= before[p] {
 				return fmt.Errorf("%d conflicts (had %d before)", st.Conflicts, before[p])
 			}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -23,7 +24,7 @@ func TestContinueAsNewKeepsLinksAndWatermarks(t *testing.T) {
 		s.crmPut("Organisations", crmOrg(i))
 	}
 	customer := str(s.waitERPCounterpart(pOrgs, org), "id")
-	link := linkID(pOrgs, workflows.WebCRM, itoa(org))
+	link := linkID(pOrgs, domain.WebCRM, itoa(org))
 	pairing := workflows.PairingWorkflowID(pOrgs)
 
 	var before workflows.PairingStatus
@@ -63,7 +64,7 @@ func TestContinueAsNewKeepsLinksAndWatermarks(t *testing.T) {
 	if n == 0 {
 		t.Errorf("link %s never continued as new", link)
 	}
-	st := s.waitLinked(pOrgs, workflows.WebCRM, itoa(org))
+	st := s.waitLinked(pOrgs, domain.WebCRM, itoa(org))
 	if st.ErpID != customer || st.Applied < edits {
 		t.Errorf("link state after continue-as-new: ERP %q, applied %d; want ERP %q and at least %d applied", st.ErpID, st.Applied, customer, edits)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -45,7 +46,7 @@ func TestDeletesFollowPolicy(t *testing.T) {
 		pairing string
 		crm     int
 	}{{pPersons, person2}, {pLines, g.Line}, {pOrgs, org2}} {
-		st := s.waitLinkState(c.pairing, workflows.WebCRM, itoa(c.crm), workflows.StateDeleted)
+		st := s.waitLinkState(c.pairing, domain.WebCRM, itoa(c.crm), domain.StateDeleted)
 		t.Logf("%s link of webCRM %d: %s", c.pairing, c.crm, st.Reason)
 	}
 	if _, ok := s.crm.Record("Organisations", org2); !ok {
@@ -72,24 +73,24 @@ func TestDeletesFollowPolicy(t *testing.T) {
 		}
 		return nil
 	})
-	s.waitLinkState(pLines, workflows.WebCRM, itoa(line2), workflows.StateDeleted)
+	s.waitLinkState(pLines, domain.WebCRM, itoa(line2), domain.StateDeleted)
 	s.assertQuiet()
 }
 
 // reconcile runs a pairing's ReconcileWorkflow, with the schedule's input
 // when share is 0, and returns its result.
-func (s *stack) reconcile(pairing string, share float64) workflows.ReconcileResult {
+func (s *stack) reconcile(pairing string, share float64) domain.ReconcileResult {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        fmt.Sprintf("%s/%d", workflows.ReconcileWorkflowID(pairing), time.Now().UnixNano()),
 		TaskQueue: workflows.TaskQueue,
-	}, workflows.ReconcileWorkflow, workflows.ReconcileInput{Pairing: pairing, MaxDeleteShare: share})
+	}, workflows.ReconcileWorkflow, domain.ReconcileInput{Pairing: pairing, MaxDeleteShare: share})
 	if err != nil {
 		s.t.Fatalf("start reconcile of %s: %v", pairing, err)
 	}
-	var res workflows.ReconcileResult
+	var res domain.ReconcileResult
 	if err := run.Get(ctx, &res); err != nil {
 		s.t.Fatalf("reconcile of %s: %v", pairing, err)
 	}

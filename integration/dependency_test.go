@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tandemsync/tandem/workflows"
+	"github.com/tandemsync/tandem/domain"
 )
 
 // Requirement 6, first way: a person whose organisation has no link yet
@@ -18,8 +18,8 @@ func TestPersonSyncsItsOrganisationFirst(t *testing.T) {
 	person := s.crmPut("Persons", crmPerson(1, org))
 
 	contact := s.waitERPCounterpart(pPersons, person)
-	st, found := s.linkState(pOrgs, workflows.WebCRM, itoa(org))
-	if !found || st.State != workflows.StateOK || st.ErpID == "" {
+	st, found := s.linkState(pOrgs, domain.WebCRM, itoa(org))
+	if !found || st.State != domain.StateOK || st.ErpID == "" {
 		t.Fatalf("organisation link: found %v, state %q (%s), ERP id %q; want ok and linked", found, st.State, st.Reason, st.ErpID)
 	}
 	if got := str(contact, "customerId"); got != st.ErpID {
@@ -31,7 +31,7 @@ func TestPersonSyncsItsOrganisationFirst(t *testing.T) {
 	if n := len(s.erp.Records("customers")); n != 1 {
 		t.Errorf("ERP holds %d customers, want 1", n)
 	}
-	if n := len(s.erpByRef("customers", linkID(pOrgs, workflows.WebCRM, itoa(org)))); n != 1 {
+	if n := len(s.erpByRef("customers", linkID(pOrgs, domain.WebCRM, itoa(org)))); n != 1 {
 		t.Errorf("%d ERP customers carry the organisation's link, want 1", n)
 	}
 	s.assertQuiet()
@@ -49,8 +49,8 @@ func TestPersonBlockedUntilItsOrganisationLinks(t *testing.T) {
 	org := s.crmPut("Organisations", fields)
 	person := s.crmPut("Persons", crmPerson(1, org))
 
-	st := s.waitLinkState(pPersons, workflows.WebCRM, itoa(person), workflows.StateBlocked)
-	if want := linkID(pOrgs, workflows.WebCRM, itoa(org)); st.BlockedOn != want {
+	st := s.waitLinkState(pPersons, domain.WebCRM, itoa(person), domain.StateBlocked)
+	if want := linkID(pOrgs, domain.WebCRM, itoa(org)); st.BlockedOn != want {
 		t.Errorf("person link blocked on %q, want %q (reason %q)", st.BlockedOn, want, st.Reason)
 	}
 	t.Logf("person link blocked: %s", st.Reason)
@@ -61,9 +61,9 @@ func TestPersonBlockedUntilItsOrganisationLinks(t *testing.T) {
 	s.crmPatch("Organisations", org, map[string]any{"OrganisationName": "Fjord Tech 1 A/S"})
 	customer := s.waitERPCounterpart(pOrgs, org)
 	s.waitFor(fmt.Sprintf("the blocked person %d to complete", person), 2*waitTimeout, func() error {
-		recs := s.erpByRef("contacts", linkID(pPersons, workflows.WebCRM, itoa(person)))
+		recs := s.erpByRef("contacts", linkID(pPersons, domain.WebCRM, itoa(person)))
 		if len(recs) != 1 {
-			_, st, _, _ := s.lookup(pPersons, workflows.WebCRM, itoa(person))
+			_, st, _, _ := s.lookup(pPersons, domain.WebCRM, itoa(person))
 			return fmt.Errorf("%d ERP contacts for it; link %s: %s", len(recs), st.State, st.Reason)
 		}
 		return nil
@@ -90,11 +90,11 @@ func TestQuotationLineGetsItsProduct(t *testing.T) {
 	line := s.crmPut("QuotationLines", crmLine(opp, "P-0009", 2))
 
 	s.waitFor(fmt.Sprintf("quotation line %d to be seen by its link", line), waitTimeout, func() error {
-		_, st, found, err := s.lookup(pLines, workflows.WebCRM, itoa(line))
+		_, st, found, err := s.lookup(pLines, domain.WebCRM, itoa(line))
 		if err != nil {
 			return err
 		}
-		if !found || st.Applied == 0 && st.State != workflows.StateBlocked {
+		if !found || st.Applied == 0 && st.State != domain.StateBlocked {
 			return fmt.Errorf("not yet")
 		}
 		return nil

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // Requirement 11: webCRM answering bursts of 429 and a share of 5xx (and
@@ -79,6 +79,6 @@ func TestConvergesThroughRateLimitsAndServerErrors(t *testing.T) {
 
 	s.checkCounts(map[string]int{"Organisations": 2, "Persons": 2, "Users": 1, "Products": 1, "Opportunities": 1, "QuotationLines": 1},
 		map[string]int{"customers": 2, "contacts": 3, "products": 1, "orders": 1, "order-lines": 1})
-	s.waitLinked(pPersons, workflows.ERP, contact)
+	s.waitLinked(pPersons, domain.ERP, contact)
 	s.assertQuiet()
 }

@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/service"
@@ -380,21 +381,21 @@ func (s *stack) waitFor(what string, timeout time.Duration, cond func() error) {
 // ---- links ----
 
 // linkID is the home link ID of a record that tandem saw first on side.
-func linkID(pairing string, side workflows.Side, id string) string {
-	return workflows.LinkWorkflowID(pairing, side, id)
+func linkID(pairing string, side domain.Side, id string) string {
+	return domain.LinkWorkflowID(pairing, side, id)
 }
 
 // lookup returns the state of the link that owns a record.
-func (s *stack) lookup(pairing string, side workflows.Side, id string) (string, workflows.LinkState, bool, error) {
+func (s *stack) lookup(pairing string, side domain.Side, id string) (string, domain.LinkState, bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return links.Lookup(ctx, s.c, pairing, side, id)
 }
 
 // waitLinked waits until the record's link is in state ok with both ids.
-func (s *stack) waitLinked(pairing string, side workflows.Side, id string) workflows.LinkState {
+func (s *stack) waitLinked(pairing string, side domain.Side, id string) domain.LinkState {
 	s.t.Helper()
-	var st workflows.LinkState
+	var st domain.LinkState
 	s.waitFor(fmt.Sprintf("%s %s record %s to be linked", pairing, side, id), s.timeout, func() error {
 		_, got, found, err := s.lookup(pairing, side, id)
 		switch {
@@ -402,7 +403,7 @@ func (s *stack) waitLinked(pairing string, side workflows.Side, id string) workf
 			return err
 		case !found:
 			return fmt.Errorf("no link yet")
-		case got.State != workflows.StateOK || got.CrmID == "" || got.ErpID == "":
+		case got.State != domain.StateOK || got.CrmID == "" || got.ErpID == "":
 			return fmt.Errorf("link is %s (%s), webCRM %q ERP %q", got.State, got.Reason, got.CrmID, got.ErpID)
 		}
 		st = got
@@ -412,9 +413,9 @@ func (s *stack) waitLinked(pairing string, side workflows.Side, id string) workf
 }
 
 // waitLinkState waits until the record's link reaches state and returns it.
-func (s *stack) waitLinkState(pairing string, side workflows.Side, id, state string) workflows.LinkState {
+func (s *stack) waitLinkState(pairing string, side domain.Side, id, state string) domain.LinkState {
 	s.t.Helper()
-	var st workflows.LinkState
+	var st domain.LinkState
 	s.waitFor(fmt.Sprintf("%s %s record %s link to be %s", pairing, side, id, state), s.timeout, func() error {
 		_, got, found, err := s.lookup(pairing, side, id)
 		switch {
@@ -433,7 +434,7 @@ func (s *stack) waitLinkState(pairing string, side workflows.Side, id, state str
 
 // linkState returns the current state of a record's link (found=false when
 // there is none).
-func (s *stack) linkState(pairing string, side workflows.Side, id string) (workflows.LinkState, bool) {
+func (s *stack) linkState(pairing string, side domain.Side, id string) (domain.LinkState, bool) {
 	s.t.Helper()
 	_, st, found, err := s.lookup(pairing, side, id)
 	if err != nil {
@@ -495,7 +496,7 @@ func (s *stack) crmByField(entity, field, value string) []map[string]any {
 // link pointing at it. It returns the ERP record.
 func (s *stack) waitERPCounterpart(pairing string, crmID int) map[string]any {
 	s.t.Helper()
-	ref := linkID(pairing, workflows.WebCRM, fmt.Sprint(crmID))
+	ref := linkID(pairing, domain.WebCRM, fmt.Sprint(crmID))
 	var rec map[string]any
 	s.waitFor(fmt.Sprintf("the ERP counterpart of %s webCRM %d", pairing, crmID), s.timeout, func() error {
 		recs := s.erpByRef(erpResource[pairing], ref)
@@ -505,7 +506,7 @@ func (s *stack) waitERPCounterpart(pairing string, crmID int) map[string]any {
 		rec = recs[0]
 		return nil
 	})
-	st := s.waitLinked(pairing, workflows.WebCRM, fmt.Sprint(crmID))
+	st := s.waitLinked(pairing, domain.WebCRM, fmt.Sprint(crmID))
 	if st.ErpID != str(rec, "id") {
 		s.t.Fatalf("%s: link %s names ERP %s, but ERP %s carries its externalRef", pairing, ref, st.ErpID, str(rec, "id"))
 	}
@@ -517,7 +518,7 @@ func (s *stack) waitERPCounterpart(pairing string, crmID int) map[string]any {
 // the link) and returns it.
 func (s *stack) waitCRMCounterpart(pairing, erpID string) map[string]any {
 	s.t.Helper()
-	ref := linkID(pairing, workflows.ERP, erpID)
+	ref := linkID(pairing, domain.ERP, erpID)
 	var rec map[string]any
 	if field := crmToken[pairing]; field != "" {
 		s.waitFor(fmt.Sprintf("the webCRM counterpart of %s ERP %s", pairing, erpID), s.timeout, func() error {
@@ -529,7 +530,7 @@ func (s *stack) waitCRMCounterpart(pairing, erpID string) map[string]any {
 			return nil
 		})
 	}
-	st := s.waitLinked(pairing, workflows.ERP, erpID)
+	st := s.waitLinked(pairing, domain.ERP, erpID)
 	if rec == nil {
 		var ok bool
 		if rec, ok = s.crmRecord(pairing, st.CrmID); !ok {
@@ -848,9 +849,9 @@ func (s *stack) assertQuiet() {
 		s.t.Errorf("writes after convergence (echo or ping-pong): %s", strings.Join(d, "; "))
 	}
 	for _, p := range s.started {
-		if bad := s.linksWhere(p, workflows.StateError, workflows.StateBlocked); len(bad) > 0 {
+		if bad := s.linksWhere(p, domain.StateError, domain.StateBlocked); len(bad) > 0 {
 			for _, id := range bad {
-				var st workflows.LinkState
+				var st domain.LinkState
 				if v, err := s.queryLink(id); err == nil {
 					st = v
 				}
@@ -954,7 +955,7 @@ func (s *stack) updates(id, runID string) string {
 }
 
 // queryLink reads a link workflow's state by workflow ID (waking a link at rest).
-func (s *stack) queryLink(id string) (workflows.LinkState, error) {
+func (s *stack) queryLink(id string) (domain.LinkState, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return links.State(ctx, s.c, id)

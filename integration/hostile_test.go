@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 	"github.com/tandemsync/tandem/webcrm"
@@ -63,7 +64,7 @@ func TestReconcileOfPagesInNoOrderDeletesNothing(t *testing.T) {
 	if inactive > 0 {
 		t.Errorf("%d ERP products were deactivated although their webCRM products exist", inactive)
 	}
-	if bad := s.linksWhere(pProducts, workflows.StateDeleted); len(bad) > 0 {
+	if bad := s.linksWhere(pProducts, domain.StateDeleted); len(bad) > 0 {
 		t.Errorf("%d links marked deleted, e.g. %s", len(bad), bad[0])
 	}
 }
@@ -83,11 +84,11 @@ func TestLostBulkAnswersCreateNoDuplicates(t *testing.T) {
 		}))
 	}
 	for _, c := range customers {
-		s.waitLinked(pOrgs, workflows.ERP, c)
+		s.waitLinked(pOrgs, domain.ERP, c)
 	}
 	s.checkCounts(map[string]int{"Organisations": n}, map[string]int{"customers": n})
 	for _, c := range customers {
-		if got := s.crmByField("Organisations", "OrganisationCustom15", linkID(pOrgs, workflows.ERP, c)); len(got) != 1 {
+		if got := s.crmByField("Organisations", "OrganisationCustom15", linkID(pOrgs, domain.ERP, c)); len(got) != 1 {
 			t.Errorf("customer %s has %d organisations", c, len(got))
 		}
 	}
@@ -111,7 +112,7 @@ func TestERPCreatesReachWebCRMUnderAURLLimit(t *testing.T) {
 		}))
 	}
 	for _, c := range customers {
-		s.waitLinked(pOrgs, workflows.ERP, c)
+		s.waitLinked(pOrgs, domain.ERP, c)
 	}
 	s.checkCounts(map[string]int{"Organisations": n}, map[string]int{"customers": n})
 	if st := s.crmStats(); st.URLTooLong != 0 {
@@ -245,7 +246,7 @@ func TestTheMassDeleteGuardHoldsUntilReleased(t *testing.T) {
 		}))
 	}
 	for _, c := range customers {
-		s.waitLinked(pOrgs, workflows.ERP, c)
+		s.waitLinked(pOrgs, domain.ERP, c)
 	}
 	s.pause(pOrgs) // the deletes land in one batch
 	for _, c := range customers[:gone] {
@@ -259,17 +260,17 @@ func TestTheMassDeleteGuardHoldsUntilReleased(t *testing.T) {
 		t.Fatalf("the guard holds %d deletes, want %d: %v", len(held.IDs), gone, held.IDs)
 	}
 	for _, c := range customers[:gone] {
-		if st, _ := s.linkState(pOrgs, workflows.ERP, c); st.State == workflows.StateDeleted {
+		if st, _ := s.linkState(pOrgs, domain.ERP, c); st.State == domain.StateDeleted {
 			t.Fatalf("link of customer %s deleted while the guard holds it", c)
 		}
 	}
 
 	s.signalPairing(pOrgs, workflows.SignalReleaseDeletes, workflows.DeleteRelease{By: "integration-test", Reason: "archived on purpose", Count: gone})
 	for _, c := range customers[:gone] {
-		s.waitLinkState(pOrgs, workflows.ERP, c, workflows.StateDeleted)
+		s.waitLinkState(pOrgs, domain.ERP, c, domain.StateDeleted)
 	}
 	for _, c := range customers[gone:] {
-		s.waitLinked(pOrgs, workflows.ERP, c)
+		s.waitLinked(pOrgs, domain.ERP, c)
 	}
 	st, err := s.pairingStatus(pOrgs)
 	if err != nil {
@@ -284,9 +285,9 @@ func TestTheMassDeleteGuardHoldsUntilReleased(t *testing.T) {
 }
 
 // waitHeld waits until the pairing's mass-delete guard holds deletes.
-func (s *stack) waitHeld(pairing string) workflows.HeldDeletes {
+func (s *stack) waitHeld(pairing string) domain.HeldDeletes {
 	s.t.Helper()
-	var held workflows.HeldDeletes
+	var held domain.HeldDeletes
 	s.waitFor(pairing+" to hold deletes", s.timeout, func() error {
 		st, err := s.pairingStatus(pairing)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -56,12 +57,12 @@ func TestExistingRecordsAreMatchedNotDuplicated(t *testing.T) {
 	}
 	s.startPairings(allPairings...)
 	for _, c := range pairs {
-		st := s.waitLinked(c.pairing, workflows.WebCRM, itoa(c.crm))
+		st := s.waitLinked(c.pairing, domain.WebCRM, itoa(c.crm))
 		if st.ErpID != c.erp {
 			t.Errorf("%s: webCRM %d linked to ERP %s, want the existing %s", c.pairing, c.crm, st.ErpID, c.erp)
 		}
-		if home, _, _, _ := s.lookup(c.pairing, workflows.ERP, c.erp); home != linkID(c.pairing, workflows.WebCRM, itoa(c.crm)) {
-			home2, _, _, _ := s.lookup(c.pairing, workflows.WebCRM, itoa(c.crm))
+		if home, _, _, _ := s.lookup(c.pairing, domain.ERP, c.erp); home != linkID(c.pairing, domain.WebCRM, itoa(c.crm)) {
+			home2, _, _, _ := s.lookup(c.pairing, domain.WebCRM, itoa(c.crm))
 			if home != home2 {
 				t.Errorf("%s: ERP %s belongs to link %q, webCRM %d to link %q; want one link", c.pairing, c.erp, home, c.crm, home2)
 			}
@@ -96,7 +97,7 @@ func TestExistingRecordsMatchFromTheERPSide(t *testing.T) {
 	// The persons pairing syncs the contact, and its customer first.
 	s.startPairings(pPersons)
 	person := s.waitCRMCounterpart(pPersons, contactB)
-	if st := s.waitLinked(pOrgs, workflows.ERP, customerB); st.CrmID != itoa(orgB) {
+	if st := s.waitLinked(pOrgs, domain.ERP, customerB); st.CrmID != itoa(orgB) {
 		t.Errorf("ERP customer %s linked to webCRM organisation %s, want the existing %d", customerB, st.CrmID, orgB)
 	}
 	if got := str(person, "PersonOrganisationId"); got != itoa(orgB) {
@@ -104,7 +105,7 @@ func TestExistingRecordsMatchFromTheERPSide(t *testing.T) {
 	}
 	// A backfill of the ERP side reaches customer A.
 	s.backfill(pOrgs, workflows.BackfillERP)
-	if st := s.waitLinked(pOrgs, workflows.ERP, customerA); st.CrmID != itoa(orgA) {
+	if st := s.waitLinked(pOrgs, domain.ERP, customerA); st.CrmID != itoa(orgA) {
 		t.Errorf("backfill: ERP customer %s linked to webCRM organisation %s, want the existing %d", customerA, st.CrmID, orgA)
 	}
 	if n := s.crm.Count("Organisations"); n != 2 {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // Requirement 9: the worker stopped while a batch of creates is in flight
@@ -42,12 +42,12 @@ func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 	counterparts := func() int {
 		c := 0
 		for _, id := range orgs {
-			if len(s.erpByRef("customers", linkID(pOrgs, workflows.WebCRM, itoa(id)))) > 0 {
+			if len(s.erpByRef("customers", linkID(pOrgs, domain.WebCRM, itoa(id)))) > 0 {
 				c++
 			}
 		}
 		for _, id := range customers {
-			if len(s.crmByField("Organisations", "OrganisationCustom15", linkID(pOrgs, workflows.ERP, id))) > 0 {
+			if len(s.crmByField("Organisations", "OrganisationCustom15", linkID(pOrgs, domain.ERP, id))) > 0 {
 				c++
 			}
 		}
@@ -95,7 +95,7 @@ func TestWorkerRestartMidApplyMakesNoDuplicates(t *testing.T) {
 		s.waitCRMCounterpart(pOrgs, id) // exactly one webCRM organisation carries its link
 	}
 	for i, id := range lines {
-		st := s.waitLinked(pLines, workflows.ERP, id)
+		st := s.waitLinked(pLines, domain.ERP, id)
 		if recs := s.crmByField("QuotationLines", "QuotationLineComment", fmt.Sprintf("line %d", i+1)); len(recs) != 1 {
 			t.Errorf("ERP order line %s (line %d) has %d webCRM quotation lines (its link names %s)", id, i+1, len(recs), st.CrmID)
 		}

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -43,23 +44,23 @@ func NewDispatcher(c client.Client, taskQueue string) *Dispatcher {
 func (d *Dispatcher) Client() client.Client { return d.c }
 
 // Apply delivers ch to the link of its record and waits for the outcome.
-func (d *Dispatcher) Apply(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
-	return d.send(ctx, workflows.UpdateApply, pairing, workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
+func (d *Dispatcher) Apply(ctx context.Context, pairing string, ch domain.Change) (domain.Outcome, error) {
+	return d.send(ctx, workflows.UpdateApply, pairing, domain.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
 }
 
 // ApplyTo delivers ch to the link with the given workflow ID, which the
 // caller knows owns the record, and waits for the outcome.
-func (d *Dispatcher) ApplyTo(ctx context.Context, pairing, linkID string, ch workflows.Change) (workflows.Outcome, error) {
+func (d *Dispatcher) ApplyTo(ctx context.Context, pairing, linkID string, ch domain.Change) (domain.Outcome, error) {
 	return d.send(ctx, workflows.UpdateApply, pairing, linkID, ch)
 }
 
 // Ensure returns the ids of the link of ch's record, syncing the record first
 // when it is not linked yet.
-func (d *Dispatcher) Ensure(ctx context.Context, pairing string, ch workflows.Change) (workflows.Outcome, error) {
-	return d.send(ctx, workflows.UpdateEnsure, pairing, workflows.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
+func (d *Dispatcher) Ensure(ctx context.Context, pairing string, ch domain.Change) (domain.Outcome, error) {
+	return d.send(ctx, workflows.UpdateEnsure, pairing, domain.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
 }
 
-func (d *Dispatcher) send(ctx context.Context, update, pairing, target string, ch workflows.Change) (workflows.Outcome, error) {
+func (d *Dispatcher) send(ctx context.Context, update, pairing, target string, ch domain.Change) (domain.Outcome, error) {
 	for hop := 0; hop < maxHops; hop++ {
 		out, err := d.updateWithStart(ctx, update, target, ch)
 		if home, ok := aliasHome(err); ok {
@@ -67,7 +68,7 @@ func (d *Dispatcher) send(ctx context.Context, update, pairing, target string, c
 			continue
 		}
 		if err != nil {
-			return workflows.Outcome{}, fmt.Errorf("deliver %s change of %s record %s to %s: %w", pairing, ch.Side, ch.ID, target, err)
+			return domain.Outcome{}, fmt.Errorf("deliver %s change of %s record %s to %s: %w", pairing, ch.Side, ch.ID, target, err)
 		}
 		if out.Forward != "" && out.Forward != target {
 			target = out.Forward
@@ -75,16 +76,16 @@ func (d *Dispatcher) send(ctx context.Context, update, pairing, target string, c
 		}
 		return out, nil
 	}
-	return workflows.Outcome{}, fmt.Errorf("deliver %s change of %s record %s: more than %d alias forwards, last %s", pairing, ch.Side, ch.ID, maxHops, target)
+	return domain.Outcome{}, fmt.Errorf("deliver %s change of %s record %s: more than %d alias forwards, last %s", pairing, ch.Side, ch.ID, maxHops, target)
 }
 
 // updateWithStart sends the update to the link, starting it with the record
 // named by its workflow ID when no run is open. An update that reaches a run
 // which is just continuing as new is retried a few times.
-func (d *Dispatcher) updateWithStart(ctx context.Context, update, target string, ch workflows.Change) (workflows.Outcome, error) {
-	pairing, side, id, err := workflows.ParseLinkWorkflowID(target)
+func (d *Dispatcher) updateWithStart(ctx context.Context, update, target string, ch domain.Change) (domain.Outcome, error) {
+	pairing, side, id, err := domain.ParseLinkWorkflowID(target)
 	if err != nil {
-		return workflows.Outcome{}, err
+		return domain.Outcome{}, err
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -99,7 +100,7 @@ func (d *Dispatcher) updateWithStart(ctx context.Context, update, target string,
 				WaitForStage: client.WorkflowUpdateStageCompleted,
 			},
 		})
-		var out workflows.Outcome
+		var out domain.Outcome
 		if err == nil {
 			err = handle.Get(ctx, &out)
 		}
@@ -107,24 +108,24 @@ func (d *Dispatcher) updateWithStart(ctx context.Context, update, target string,
 			return out, nil
 		}
 		if !runClosing(err) || ctx.Err() != nil {
-			return workflows.Outcome{}, err
+			return domain.Outcome{}, err
 		}
 		lastErr = err
 		select {
 		case <-ctx.Done():
-			return workflows.Outcome{}, ctx.Err()
+			return domain.Outcome{}, ctx.Err()
 		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
 		}
 	}
-	return workflows.Outcome{}, lastErr
+	return domain.Outcome{}, lastErr
 }
 
-func (d *Dispatcher) startOptions(id, pairing string, side workflows.Side, recordID string) client.StartWorkflowOptions {
+func (d *Dispatcher) startOptions(id, pairing string, side domain.Side, recordID string) client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
 		workflows.PairingKey.ValueSet(pairing),
-		workflows.StateKey.ValueSet(workflows.StatePending),
+		workflows.StateKey.ValueSet(domain.StatePending),
 	}
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		attrs = append(attrs, workflows.CrmIDKey.ValueSet(recordID))
 	} else {
 		attrs = append(attrs, workflows.ErpIDKey.ValueSet(recordID))
@@ -178,20 +179,20 @@ func runClosing(err error) bool {
 // outside the workflow (the first contact done by a poll or backfill
 // activity). started is false when a link already runs there; the caller
 // then delivers its change as an update.
-func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, side workflows.Side, id string, state workflows.LinkState, first workflows.Change, action string) (started bool, err error) {
+func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, side domain.Side, id string, state domain.LinkState, first domain.Change, action string) (started bool, err error) {
 	d := NewDispatcher(c, taskQueue)
-	linkID := workflows.LinkWorkflowID(pairing, side, id)
+	linkID := domain.LinkWorkflowID(pairing, side, id)
 	opts := d.startOptions(linkID, pairing, side, id)
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
-	if state.State == workflows.StateOK {
+	if state.State == domain.StateOK {
 		// A link in step has nothing to do until a record changes, so it
 		// starts at rest: the server defers its first workflow task, which
 		// halves the server's work per link in a backfill. Its state is in
 		// its input, its memo and its search attributes; the first change
 		// (an update wakes a resting workflow), or UpdateWake, runs it.
 		opts.StartDelay = restDelay
-		opts.Memo = map[string]any{workflows.MemoSeen: workflows.LinkMemo{CrmVersion: state.CrmVersion, ErpVersion: state.ErpVersion}}
+		opts.Memo = map[string]any{domain.MemoSeen: domain.LinkMemo{CrmVersion: state.CrmVersion, ErpVersion: state.ErpVersion}}
 		opts.StaticDetails += " Started in step, at rest: it runs when either record next changes."
 	}
 	attrs := []temporal.SearchAttributeUpdate{workflows.PairingKey.ValueSet(pairing), workflows.StateKey.ValueSet(state.State)}
@@ -224,11 +225,11 @@ const restDelay = 365 * 24 * time.Hour
 // link home. It is idempotent. When a link of its own already runs for the
 // record (a dispatcher saw the record before the alias existed), that link is
 // told to retire into home.
-func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing string, side workflows.Side, id, home string) error {
+func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing string, side domain.Side, id, home string) error {
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
-	aliasID := workflows.LinkWorkflowID(pairing, side, id)
+	aliasID := domain.LinkWorkflowID(pairing, side, id)
 	if aliasID == home {
 		return nil
 	}
@@ -266,7 +267,7 @@ func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing stri
 	// Signal-with-start, because a plain signal does not wake a link at
 	// rest; should the link have ended meanwhile, the link it starts
 	// retires into home at once, which is the index entry wanted.
-	pairingName, side, id, err := workflows.ParseLinkWorkflowID(aliasID)
+	pairingName, side, id, err := domain.ParseLinkWorkflowID(aliasID)
 	if err != nil {
 		return err
 	}
@@ -296,8 +297,8 @@ const (
 )
 
 // Describe tells what runs under the link workflow ID of (pairing, side, id).
-func Describe(ctx context.Context, c client.Client, pairing string, side workflows.Side, id string) (Kind, error) {
-	return DescribeID(ctx, c, workflows.LinkWorkflowID(pairing, side, id))
+func Describe(ctx context.Context, c client.Client, pairing string, side domain.Side, id string) (Kind, error) {
+	return DescribeID(ctx, c, domain.LinkWorkflowID(pairing, side, id))
 }
 
 // DescribeID tells what runs under a link workflow ID.
@@ -308,7 +309,7 @@ func DescribeID(ctx context.Context, c client.Client, workflowID string) (Kind, 
 
 // DescribeMemo tells what runs under a link workflow ID and, for a link,
 // the versions it has synced.
-func DescribeMemo(ctx context.Context, c client.Client, workflowID string) (Kind, workflows.LinkMemo, error) {
+func DescribeMemo(ctx context.Context, c client.Client, workflowID string) (Kind, domain.LinkMemo, error) {
 	info, err := Inspect(ctx, c, workflowID)
 	return info.Kind, info.Seen, err
 }
@@ -317,7 +318,7 @@ func DescribeMemo(ctx context.Context, c client.Client, workflowID string) (Kind
 type Info struct {
 	Kind Kind
 	// Seen holds the versions a link in state ok has synced.
-	Seen workflows.LinkMemo
+	Seen domain.LinkMemo
 	// CrmID and ErpID are a link's record ids, and State its state, from its
 	// search attributes.
 	CrmID, ErpID, State string
@@ -325,12 +326,12 @@ type Info struct {
 
 // Holds reports whether the link holds, or may take, the record (side,
 // id): its id on that side is that id, or not known yet.
-func (i Info) Holds(side workflows.Side, id string) bool {
+func (i Info) Holds(side domain.Side, id string) bool {
 	if i.Kind != KindLink {
 		return false
 	}
 	have := i.CrmID
-	if side == workflows.ERP {
+	if side == domain.ERP {
 		have = i.ErpID
 	}
 	return have == "" || have == id
@@ -357,7 +358,7 @@ func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, err
 		return info, nil
 	}
 	info.Kind = KindLink
-	_ = desc.GetMemoValue(workflows.MemoSeen, &info.Seen)
+	_ = desc.GetMemoValue(domain.MemoSeen, &info.Seen)
 	info.CrmID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.CrmIDKey)
 	info.ErpID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.ErpIDKey)
 	info.State, _ = desc.TypedSearchAttributes.GetKeyword(workflows.StateKey)
@@ -369,8 +370,8 @@ func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, err
 // when it is the home or has an index entry; a counterpart tandem created
 // carries its home's ID as a token instead, and is found through the
 // search attributes.
-func FindHome(ctx context.Context, c client.Client, pairing string, side workflows.Side, id string) (string, error) {
-	own := workflows.LinkWorkflowID(pairing, side, id)
+func FindHome(ctx context.Context, c client.Client, pairing string, side domain.Side, id string) (string, error) {
+	own := domain.LinkWorkflowID(pairing, side, id)
 	kind, err := DescribeID(ctx, c, own)
 	if err != nil || kind != KindNone {
 		if kind == KindAlias {
@@ -379,7 +380,7 @@ func FindHome(ctx context.Context, c client.Client, pairing string, side workflo
 		return own, err
 	}
 	key := workflows.CrmIDKey
-	if side == workflows.ERP {
+	if side == domain.ERP {
 		key = workflows.ErpIDKey
 	}
 	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
@@ -411,7 +412,7 @@ func home(ctx context.Context, c client.Client, aliasID string) (string, error) 
 
 // Lookup returns the home link ID and state of the link that owns (pairing,
 // side, id); found is false when the record is not linked.
-func Lookup(ctx context.Context, c client.Client, pairing string, side workflows.Side, id string) (home string, state workflows.LinkState, found bool, err error) {
+func Lookup(ctx context.Context, c client.Client, pairing string, side domain.Side, id string) (home string, state domain.LinkState, found bool, err error) {
 	target, err := FindHome(ctx, c, pairing, side, id)
 	if err != nil || target == "" {
 		return "", state, false, err
@@ -437,14 +438,14 @@ func Lookup(ctx context.Context, c client.Client, pairing string, side workflows
 		}
 		return target, state, true, nil
 	}
-	return "", state, false, fmt.Errorf("look up %s: more than %d alias hops", workflows.LinkWorkflowID(pairing, side, id), maxHops)
+	return "", state, false, fmt.Errorf("look up %s: more than %d alias hops", domain.LinkWorkflowID(pairing, side, id), maxHops)
 }
 
 // State returns the state of the link workflowID. It queries the link, and
 // wakes it with an update when it is at rest (a link at rest runs no code
 // and so answers no query).
-func State(ctx context.Context, c client.Client, workflowID string) (workflows.LinkState, error) {
-	var st workflows.LinkState
+func State(ctx context.Context, c client.Client, workflowID string) (domain.LinkState, error) {
+	var st domain.LinkState
 	v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
 	var notReady *serviceerror.WorkflowNotReady
 	if errors.As(err, &notReady) {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/workflows"
@@ -28,16 +29,16 @@ func startWorker(t *testing.T, counterpart string) client.Client {
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: "LinkWorkflow"})
 	w.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: "LinkAliasWorkflow"})
-	w.RegisterActivityWithOptions(func(_ context.Context, in workflows.ApplyInput) (workflows.ApplyResult, error) {
+	w.RegisterActivityWithOptions(func(_ context.Context, in domain.ApplyInput) (domain.ApplyResult, error) {
 		st := in.State
-		if in.Change.Side == workflows.WebCRM {
+		if in.Change.Side == domain.WebCRM {
 			st.CrmID, st.ErpID = in.Change.ID, counterpart
 		} else {
 			st.ErpID = in.Change.ID
 		}
-		st.State, st.CrmVersion = workflows.StateOK, in.Change.Version
+		st.State, st.CrmVersion = domain.StateOK, in.Change.Version
 		st.Applied++
-		return workflows.ApplyResult{State: st, Outcome: workflows.Outcome{Action: workflows.ActionUpdated}}, nil
+		return domain.ApplyResult{State: st, Outcome: domain.Outcome{Action: domain.ActionUpdated}}, nil
 	}, activity.RegisterOptions{Name: workflows.ActivityApply})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
@@ -50,30 +51,30 @@ func TestApplyStartsTheLinkAndFollowsAnAlias(t *testing.T) {
 	defer cancel()
 	d := links.NewDispatcher(c, "")
 
-	out, err := d.Apply(ctx, "organisations", workflows.Change{Side: workflows.WebCRM, ID: "5", Version: "v1", Source: workflows.SourcePoll})
+	out, err := d.Apply(ctx, "organisations", domain.Change{Side: domain.WebCRM, ID: "5", Version: "v1", Source: domain.SourcePoll})
 	require.NoError(t, err)
-	require.Equal(t, workflows.StateOK, out.State)
+	require.Equal(t, domain.StateOK, out.State)
 	require.Equal(t, "CU-9", out.ErpID)
 
-	home := workflows.LinkWorkflowID("organisations", workflows.WebCRM, "5")
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", workflows.ERP, "CU-9", home))
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", workflows.ERP, "CU-9", home), "registering twice is harmless")
-	kind, err := links.Describe(ctx, c, "organisations", workflows.ERP, "CU-9")
+	home := domain.LinkWorkflowID("organisations", domain.WebCRM, "5")
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", domain.ERP, "CU-9", home))
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", domain.ERP, "CU-9", home), "registering twice is harmless")
+	kind, err := links.Describe(ctx, c, "organisations", domain.ERP, "CU-9")
 	require.NoError(t, err)
 	require.Equal(t, links.KindAlias, kind)
 
 	// A change of the ERP record reaches the home link through the alias.
-	out, err = d.Apply(ctx, "organisations", workflows.Change{Side: workflows.ERP, ID: "CU-9", Source: workflows.SourcePoll})
+	out, err = d.Apply(ctx, "organisations", domain.Change{Side: domain.ERP, ID: "CU-9", Source: domain.SourcePoll})
 	require.NoError(t, err)
 	require.Equal(t, "5", out.CrmID)
 
-	got, st, found, err := links.Lookup(ctx, c, "organisations", workflows.ERP, "CU-9")
+	got, st, found, err := links.Lookup(ctx, c, "organisations", domain.ERP, "CU-9")
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, home, got)
 	require.Equal(t, 2, st.Applied, "both changes were applied by the one home link")
 
-	_, _, found, err = links.Lookup(ctx, c, "organisations", workflows.ERP, "CU-404")
+	_, _, found, err = links.Lookup(ctx, c, "organisations", domain.ERP, "CU-404")
 	require.NoError(t, err)
 	require.False(t, found)
 }
@@ -84,28 +85,28 @@ func TestTwoLinksClaimingOnePairSettleOnTheSmallerID(t *testing.T) {
 	defer cancel()
 	d := links.NewDispatcher(c, "")
 	// Both records got a link of their own before either knew of the other.
-	_, err := d.Apply(ctx, "persons", workflows.Change{Side: workflows.WebCRM, ID: "8", Source: workflows.SourcePoll})
+	_, err := d.Apply(ctx, "persons", domain.Change{Side: domain.WebCRM, ID: "8", Source: domain.SourcePoll})
 	require.NoError(t, err)
-	_, err = d.Apply(ctx, "persons", workflows.Change{Side: workflows.ERP, ID: "CT-3", Source: workflows.SourcePoll})
+	_, err = d.Apply(ctx, "persons", domain.Change{Side: domain.ERP, ID: "CT-3", Source: domain.SourcePoll})
 	require.NoError(t, err)
-	crmLink := workflows.LinkWorkflowID("persons", workflows.WebCRM, "8")
-	erpLink := workflows.LinkWorkflowID("persons", workflows.ERP, "CT-3")
+	crmLink := domain.LinkWorkflowID("persons", domain.WebCRM, "8")
+	erpLink := domain.LinkWorkflowID("persons", domain.ERP, "CT-3")
 	require.Less(t, erpLink, crmLink)
 
 	// The webCRM-side link tries to take the ERP record: it is told the
 	// ERP-side link, whose ID is smaller, keeps it.
-	err = links.RegisterAlias(ctx, c, "", "persons", workflows.ERP, "CT-3", crmLink)
+	err = links.RegisterAlias(ctx, c, "", "persons", domain.ERP, "CT-3", crmLink)
 	var claimed *links.ClaimedError
 	require.ErrorAs(t, err, &claimed)
 	require.Equal(t, erpLink, claimed.Home)
 
 	// The ERP-side link takes the webCRM record: the other link retires into it.
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "persons", workflows.WebCRM, "8", erpLink))
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "persons", domain.WebCRM, "8", erpLink))
 	require.Eventually(t, func() bool {
 		kind, err := links.DescribeID(ctx, c, crmLink)
 		return err == nil && kind == links.KindAlias
 	}, 30*time.Second, 100*time.Millisecond, "the retired link continues as an alias")
-	home, _, found, err := links.Lookup(ctx, c, "persons", workflows.WebCRM, "8")
+	home, _, found, err := links.Lookup(ctx, c, "persons", domain.WebCRM, "8")
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, erpLink, home)
@@ -115,17 +116,17 @@ func TestStartLinkRefusesASecondRun(t *testing.T) {
 	c := startWorker(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st := workflows.LinkState{CrmID: "11", ErpID: "CU-11", State: workflows.StateOK, CrmVersion: "v1"}
-	ch := workflows.Change{Side: workflows.WebCRM, ID: "11", Version: "v1", Source: workflows.SourceBackfill}
-	started, err := links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "11", st, ch, workflows.ActionCreatedERP)
+	st := domain.LinkState{CrmID: "11", ErpID: "CU-11", State: domain.StateOK, CrmVersion: "v1"}
+	ch := domain.Change{Side: domain.WebCRM, ID: "11", Version: "v1", Source: domain.SourceBackfill}
+	started, err := links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "11", st, ch, domain.ActionCreatedERP)
 	require.NoError(t, err)
 	require.True(t, started)
-	started, err = links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "11", st, ch, workflows.ActionCreatedERP)
+	started, err = links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "11", st, ch, domain.ActionCreatedERP)
 	require.NoError(t, err)
 	require.False(t, started, "a link that runs is left alone; the caller sends its change as an update")
 
 	require.Eventually(t, func() bool {
-		kind, memo, err := links.DescribeMemo(ctx, c, workflows.LinkWorkflowID("organisations", workflows.WebCRM, "11"))
+		kind, memo, err := links.DescribeMemo(ctx, c, domain.LinkWorkflowID("organisations", domain.WebCRM, "11"))
 		return err == nil && kind == links.KindLink && memo.Seen(ch)
 	}, 30*time.Second, 100*time.Millisecond, "the link publishes the versions it has synced in its memo")
 }
@@ -137,12 +138,12 @@ func TestALinkStartedInStepRests(t *testing.T) {
 	c := startWorker(t, "CU-21")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st := workflows.LinkState{CrmID: "21", ErpID: "CU-21", State: workflows.StateOK, CrmVersion: "v1", ErpVersion: "e1"}
-	ch := workflows.Change{Side: workflows.WebCRM, ID: "21", Version: "v1", Source: workflows.SourceBackfill}
-	started, err := links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "21", st, ch, workflows.ActionCreatedERP)
+	st := domain.LinkState{CrmID: "21", ErpID: "CU-21", State: domain.StateOK, CrmVersion: "v1", ErpVersion: "e1"}
+	ch := domain.Change{Side: domain.WebCRM, ID: "21", Version: "v1", Source: domain.SourceBackfill}
+	started, err := links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "21", st, ch, domain.ActionCreatedERP)
 	require.NoError(t, err)
 	require.True(t, started)
-	id := workflows.LinkWorkflowID("organisations", workflows.WebCRM, "21")
+	id := domain.LinkWorkflowID("organisations", domain.WebCRM, "21")
 
 	// At rest: the history holds the start alone, and Describe still tells
 	// what the link has synced, so a dispatcher skips what it has seen.
@@ -151,7 +152,7 @@ func TestALinkStartedInStepRests(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, links.KindLink, kind)
 	require.True(t, memo.Seen(ch))
-	require.True(t, memo.Seen(workflows.Change{Side: workflows.ERP, ID: "CU-21", Version: "e1"}))
+	require.True(t, memo.Seen(domain.Change{Side: domain.ERP, ID: "CU-21", Version: "e1"}))
 
 	// A query cannot wake it; State does, and returns the state it started with.
 	got, err := links.State(ctx, c, id)
@@ -160,20 +161,20 @@ func TestALinkStartedInStepRests(t *testing.T) {
 	require.Greater(t, len(eventTypes(ctx, t, c, id)), 1, "the link ran")
 
 	// A change reaches a resting link too.
-	started, err = links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "22", st, workflows.Change{Side: workflows.WebCRM, ID: "22", Version: "v1"}, workflows.ActionMatched)
+	started, err = links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "22", st, domain.Change{Side: domain.WebCRM, ID: "22", Version: "v1"}, domain.ActionMatched)
 	require.NoError(t, err)
 	require.True(t, started)
-	out, err := links.NewDispatcher(c, "").Apply(ctx, "organisations", workflows.Change{Side: workflows.WebCRM, ID: "22", Version: "v2", Source: workflows.SourcePoll})
+	out, err := links.NewDispatcher(c, "").Apply(ctx, "organisations", domain.Change{Side: domain.WebCRM, ID: "22", Version: "v2", Source: domain.SourcePoll})
 	require.NoError(t, err)
-	require.Equal(t, workflows.ActionUpdated, out.Action)
+	require.Equal(t, domain.ActionUpdated, out.Action)
 
 	// And a resting link told to retire does (a plain signal would not wake it).
-	started, err = links.StartLink(ctx, c, "", "organisations", workflows.WebCRM, "23", st, workflows.Change{Side: workflows.WebCRM, ID: "23", Version: "v1"}, workflows.ActionMatched)
+	started, err = links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "23", st, domain.Change{Side: domain.WebCRM, ID: "23", Version: "v1"}, domain.ActionMatched)
 	require.NoError(t, err)
 	require.True(t, started)
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", workflows.WebCRM, "23", id))
+	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", domain.WebCRM, "23", id))
 	require.Eventually(t, func() bool {
-		kind, err := links.DescribeID(ctx, c, workflows.LinkWorkflowID("organisations", workflows.WebCRM, "23"))
+		kind, err := links.DescribeID(ctx, c, domain.LinkWorkflowID("organisations", domain.WebCRM, "23"))
 		return err == nil && kind == links.KindAlias
 	}, 30*time.Second, 100*time.Millisecond, "the resting link woke and continued as an alias")
 }

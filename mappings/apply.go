@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tandemsync/tandem/domain"
 )
 
 // FieldError is a problem mapping one field of one record.
 type FieldError struct {
 	Pairing string
-	Side    Side
+	Side    domain.Side
 	Record  string // the record's id when known
 	Field   string
 	Err     error
@@ -25,7 +27,7 @@ func (e *FieldError) Error() string {
 	if e.Record != "" {
 		rec = " record " + e.Record
 	}
-	return fmt.Sprintf("%s: %s%s: field %s: %v", e.Pairing, e.Side.label(), rec, e.Field, e.Err)
+	return fmt.Sprintf("%s: %s%s: field %s: %v", e.Pairing, e.Side.Label(), rec, e.Field, e.Err)
 }
 
 // Unwrap returns the cause (for errors.As with *UnresolvedReference).
@@ -58,33 +60,33 @@ func Unresolved(err error) []*UnresolvedReference {
 
 // FromWebCRM maps a webCRM record to the pairing's canonical form.
 func (p *Pairing) FromWebCRM(ctx context.Context, rec map[string]any, r Resolver) (Canonical, []Warning, error) {
-	return p.from(ctx, SideWebCRM, rec, r)
+	return p.from(ctx, domain.WebCRM, rec, r)
 }
 
 // FromERP maps an ERP record to the pairing's canonical form. Ids of other pairings'
 // records are translated to webCRM ids through r; an id without a link yet gives an
 // *UnresolvedReference error (see [Unresolved]).
 func (p *Pairing) FromERP(ctx context.Context, rec map[string]any, r Resolver) (Canonical, []Warning, error) {
-	return p.from(ctx, SideERP, rec, r)
+	return p.from(ctx, domain.ERP, rec, r)
 }
 
 // ToWebCRM builds a partial webCRM record holding the named canonical fields (and the
 // pairing's webCRM constants). A field missing from c is written as empty.
 func (p *Pairing) ToWebCRM(ctx context.Context, c Canonical, fields []string, r Resolver) (map[string]any, []Warning, error) {
-	return p.to(ctx, SideWebCRM, c, fields, r)
+	return p.to(ctx, domain.WebCRM, c, fields, r)
 }
 
 // ToERP builds a partial ERP record holding the named canonical fields (and the pairing's
 // ERP constants), nested objects rebuilt from dotted paths. Ids of other pairings' records
 // are translated to ERP ids through r.
 func (p *Pairing) ToERP(ctx context.Context, c Canonical, fields []string, r Resolver) (map[string]any, []Warning, error) {
-	return p.to(ctx, SideERP, c, fields, r)
+	return p.to(ctx, domain.ERP, c, fields, r)
 }
 
 // recordID returns the record's id for messages.
-func (p *Pairing) recordID(side Side, rec map[string]any) string {
+func (p *Pairing) recordID(side domain.Side, rec map[string]any) string {
 	key := "id"
-	if side == SideWebCRM {
+	if side == domain.WebCRM {
 		key = webcrmIDField(p.WebCRMEntity)
 	}
 	v, ok := rec[key]
@@ -109,7 +111,7 @@ func webcrmIDField(entity string) string {
 	return entity + "Id"
 }
 
-func (p *Pairing) from(ctx context.Context, side Side, rec map[string]any, r Resolver) (Canonical, []Warning, error) {
+func (p *Pairing) from(ctx context.Context, side domain.Side, rec map[string]any, r Resolver) (Canonical, []Warning, error) {
 	out := make(Canonical, len(p.Fields))
 	var warns []Warning
 	var errs []error
@@ -135,7 +137,7 @@ func (p *Pairing) from(ctx context.Context, side Side, rec map[string]any, r Res
 
 // read maps one field of rec. It returns the canonical value, an optional warning text
 // and an error.
-func (p *Pairing) read(ctx context.Context, f *Field, side Side, rec map[string]any, r Resolver) (any, string, error) {
+func (p *Pairing) read(ctx context.Context, f *Field, side domain.Side, rec map[string]any, r Resolver) (any, string, error) {
 	spec := f.Side(side)
 	if len(spec.Derived) > 0 {
 		return derive(spec.Derived, rec)
@@ -178,7 +180,7 @@ func (p *Pairing) read(ctx context.Context, f *Field, side Side, rec map[string]
 		}
 		return c, "", nil
 	case TypeID:
-		if side == SideWebCRM {
+		if side == domain.WebCRM {
 			v, err := normID(raw)
 			return v, "", err
 		}
@@ -189,12 +191,12 @@ func (p *Pairing) read(ctx context.Context, f *Field, side Side, rec map[string]
 		if r == nil {
 			return nil, "", fmt.Errorf("no resolver to translate %s id %q", f.References, id)
 		}
-		other, ok, err := r.Resolve(ctx, f.References, SideERP, id.(string))
+		other, ok, err := r.Resolve(ctx, f.References, domain.ERP, id.(string))
 		if err != nil {
 			return nil, "", fmt.Errorf("translate %s id %q: %w", f.References, id, err)
 		}
 		if !ok {
-			return nil, "", &UnresolvedReference{Pairing: f.References, Side: SideERP, ID: id.(string)}
+			return nil, "", &UnresolvedReference{Pairing: f.References, Side: domain.ERP, ID: id.(string)}
 		}
 		v, err := normID(other)
 		if err != nil {
@@ -348,7 +350,7 @@ func enumKey(v any) string {
 }
 
 // enumFromSide finds the canonical value of a side's raw enum value.
-func (f *Field) enumFromSide(side Side, raw any) (string, bool) {
+func (f *Field) enumFromSide(side domain.Side, raw any) (string, bool) {
 	k := enumKey(raw)
 	if f.enumIndex != nil {
 		c, ok := f.enumIndex[side][k]
@@ -356,7 +358,7 @@ func (f *Field) enumFromSide(side Side, raw any) (string, bool) {
 	}
 	for _, ev := range f.Values {
 		main, also := ev.WebCRM, ev.AlsoWebCRM
-		if side == SideERP {
+		if side == domain.ERP {
 			main, also = ev.ERP, ev.AlsoERP
 		}
 		if main != nil && enumKey(main) == k {
@@ -372,10 +374,10 @@ func (f *Field) enumFromSide(side Side, raw any) (string, bool) {
 }
 
 // enumToSide returns the side value written for a canonical enum value.
-func (f *Field) enumToSide(side Side, c string) (any, bool) {
+func (f *Field) enumToSide(side domain.Side, c string) (any, bool) {
 	for _, ev := range f.Values {
 		if ev.Canonical == c {
-			if side == SideWebCRM {
+			if side == domain.WebCRM {
 				return ev.WebCRM, ev.WebCRM != nil
 			}
 			return ev.ERP, ev.ERP != nil
@@ -384,7 +386,7 @@ func (f *Field) enumToSide(side Side, c string) (any, bool) {
 	return nil, false
 }
 
-func (p *Pairing) to(ctx context.Context, side Side, c Canonical, fields []string, r Resolver) (map[string]any, []Warning, error) {
+func (p *Pairing) to(ctx context.Context, side domain.Side, c Canonical, fields []string, r Resolver) (map[string]any, []Warning, error) {
 	out := map[string]any{}
 	if len(fields) == 0 {
 		return out, nil, nil
@@ -398,7 +400,7 @@ func (p *Pairing) to(ctx context.Context, side Side, c Canonical, fields []strin
 			continue
 		}
 		if !f.canWrite(side, false) {
-			errs = append(errs, fmt.Errorf("%s: field %s is never written to %s", p.Name, name, side.label()))
+			errs = append(errs, fmt.Errorf("%s: field %s is never written to %s", p.Name, name, side.Label()))
 			continue
 		}
 		w, err := p.write(ctx, f, side, c[name], out, r)
@@ -413,7 +415,7 @@ func (p *Pairing) to(ctx context.Context, side Side, c Canonical, fields []strin
 		return nil, warns, errors.Join(errs...)
 	}
 	consts := p.ERPConstants
-	if side == SideWebCRM {
+	if side == domain.WebCRM {
 		consts = p.WebCRMConstants
 	}
 	for k, v := range consts {
@@ -423,7 +425,7 @@ func (p *Pairing) to(ctx context.Context, side Side, c Canonical, fields []strin
 }
 
 // write puts one canonical value into out in the side's shape.
-func (p *Pairing) write(ctx context.Context, f *Field, side Side, v any, out map[string]any, r Resolver) (string, error) {
+func (p *Pairing) write(ctx context.Context, f *Field, side domain.Side, v any, out map[string]any, r Resolver) (string, error) {
 	spec := f.Side(side)
 	var raw any
 	var warn string
@@ -436,7 +438,7 @@ func (p *Pairing) write(ctx context.Context, f *Field, side Side, v any, out map
 			}
 			str, _ := s.(string)
 			if spec.MaxLength > 0 && utf8.RuneCountInString(str) > spec.MaxLength {
-				warn = fmt.Sprintf("cut from %d to %d characters (%s's limit)", utf8.RuneCountInString(str), spec.MaxLength, side.label())
+				warn = fmt.Sprintf("cut from %d to %d characters (%s's limit)", utf8.RuneCountInString(str), spec.MaxLength, side.Label())
 				str = truncate(str, spec.MaxLength)
 			}
 			raw = str
@@ -464,7 +466,7 @@ func (p *Pairing) write(ctx context.Context, f *Field, side Side, v any, out map
 				return "", err
 			}
 			raw = d
-			if side == SideWebCRM {
+			if side == domain.WebCRM {
 				// webCRM has date-time properties only: a date is sent as its midnight.
 				raw = d.(string) + "T00:00:00"
 			}
@@ -489,7 +491,7 @@ func (p *Pairing) write(ctx context.Context, f *Field, side Side, v any, out map
 			if id == nil {
 				break
 			}
-			if side == SideWebCRM {
+			if side == domain.WebCRM {
 				n, _ := strconv.ParseInt(id.(string), 10, 64)
 				raw = n
 				break
@@ -497,12 +499,12 @@ func (p *Pairing) write(ctx context.Context, f *Field, side Side, v any, out map
 			if r == nil {
 				return "", fmt.Errorf("no resolver to translate %s id %q", f.References, id)
 			}
-			other, ok, err := r.Resolve(ctx, f.References, SideWebCRM, id.(string))
+			other, ok, err := r.Resolve(ctx, f.References, domain.WebCRM, id.(string))
 			if err != nil {
 				return "", fmt.Errorf("translate %s id %q: %w", f.References, id, err)
 			}
 			if !ok {
-				return "", &UnresolvedReference{Pairing: f.References, Side: SideWebCRM, ID: id.(string)}
+				return "", &UnresolvedReference{Pairing: f.References, Side: domain.WebCRM, ID: id.(string)}
 			}
 			raw = other
 		}

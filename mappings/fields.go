@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tandemsync/tandem/domain"
 	"gopkg.in/yaml.v3"
 )
 
@@ -101,10 +102,10 @@ func (ps *parser) parseField(n *yaml.Node) {
 	} else if f.Type == TypeEnum {
 		ps.errf(n, name, "an enum field needs values: a table of canonical, webcrm and erp values")
 	}
-	for _, side := range []Side{SideWebCRM, SideERP} {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		kv, ok := m[string(side)]
 		if !ok {
-			ps.errf(n, name, "missing key %q (where the field lives in %s)", side, side.label())
+			ps.errf(n, name, "missing key %q (where the field lives in %s)", side, side.Label())
 			continue
 		}
 		*f.Side(side) = ps.parseSide(kv.val, &f, side)
@@ -168,10 +169,10 @@ func (ps *parser) valueList(m map[string]pair, key, field string) []any {
 
 // parseSide reads where a field lives on one side: a property name, or a mapping with
 // property / lines / name-parts / derived and options.
-func (ps *parser) parseSide(n *yaml.Node, f *Field, side Side) SideSpec {
+func (ps *parser) parseSide(n *yaml.Node, f *Field, side domain.Side) SideSpec {
 	var spec SideSpec
 	if n.Kind == yaml.ScalarNode {
-		if v, ok := ps.str(n, f.Name, side.label()+" property"); ok && ps.checkProperty(n, f.Name, side, v) {
+		if v, ok := ps.str(n, f.Name, side.Label()+" property"); ok && ps.checkProperty(n, f.Name, side, v) {
 			spec.Property = v
 		}
 		return spec
@@ -188,7 +189,7 @@ func (ps *parser) parseSide(n *yaml.Node, f *Field, side Side) SideSpec {
 		return spec
 	}
 	if kv, ok := m["property"]; ok {
-		if v, ok := ps.str(kv.val, f.Name, side.label()+" property"); ok && ps.checkProperty(kv.val, f.Name, side, v) {
+		if v, ok := ps.str(kv.val, f.Name, side.Label()+" property"); ok && ps.checkProperty(kv.val, f.Name, side, v) {
 			spec.Property = v
 		}
 	}
@@ -265,7 +266,7 @@ func (ps *parser) parseSide(n *yaml.Node, f *Field, side Side) SideSpec {
 	return spec
 }
 
-func (ps *parser) parseRules(n *yaml.Node, f *Field, side Side) []Rule {
+func (ps *parser) parseRules(n *yaml.Node, f *Field, side domain.Side) []Rule {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		ps.errf(n, f.Name, "derived must be a list of rules")
 		return nil
@@ -315,32 +316,32 @@ func (ps *parser) parseRules(n *yaml.Node, f *Field, side Side) []Rule {
 }
 
 // checkKind reports a property whose kind cannot hold a field of type t.
-func (ps *parser) checkKind(n *yaml.Node, field string, side Side, prop string, t Type) {
+func (ps *parser) checkKind(n *yaml.Node, field string, side domain.Side, prop string, t Type) {
 	k := ps.kind(side, prop)
 	if k == KindUnknown || typeFits(t, side, k) {
 		return
 	}
 	what := string(t)
 	if t == TypeID {
-		what = "id (" + map[Side]string{SideWebCRM: "a whole number", SideERP: "text"}[side] + " on this side)"
+		what = "id (" + map[domain.Side]string{domain.WebCRM: "a whole number", domain.ERP: "text"}[side] + " on this side)"
 	}
-	ps.errf(n, field, "type mismatch: the field is %s, but %s property %q holds %s", what, side.label(), prop, kindWords(k))
+	ps.errf(n, field, "type mismatch: the field is %s, but %s property %q holds %s", what, side.Label(), prop, kindWords(k))
 }
 
 // checkField checks one field as a whole.
 func (ps *parser) checkField(f *Field, m map[string]pair) {
-	node := func(side Side) *yaml.Node {
+	node := func(side domain.Side) *yaml.Node {
 		if kv, ok := m[string(side)]; ok {
 			return kv.val
 		}
 		return nil
 	}
-	for _, side := range []Side{SideWebCRM, SideERP} {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		spec := f.Side(side)
 		if spec.Property != "" {
 			ps.checkKind(node(side), f.Name, side, spec.Property, f.Type)
 		}
-		if side == SideWebCRM && len(spec.Derived) == 0 && f.Direction.Writes(side) {
+		if side == domain.WebCRM && len(spec.Derived) == 0 && f.Direction.Writes(side) {
 			for _, prop := range spec.Properties() {
 				if ps.writeExcluded(prop) {
 					ps.errf(node(side), f.Name, "webCRM property %q %s, so direction must be %s, not %s", prop, notWritten, WebCRMToERP, f.Direction)
@@ -349,7 +350,7 @@ func (ps *parser) checkField(f *Field, m map[string]pair) {
 		}
 		if len(spec.Derived) > 0 {
 			if f.Direction.Writes(side) {
-				ps.errf(node(side), f.Name, "the %s side is derived (read-only), so direction must be %s-to-%s, not %s", side.label(), side, side.Other(), f.Direction)
+				ps.errf(node(side), f.Name, "the %s side is derived (read-only), so direction must be %s-to-%s, not %s", side.Label(), side, side.Other(), f.Direction)
 			}
 			for _, r := range spec.Derived {
 				if r.Then != "" && !slices.ContainsFunc(f.Values, func(ev EnumValue) bool { return ev.Canonical == r.Then }) {
@@ -360,7 +361,7 @@ func (ps *parser) checkField(f *Field, m map[string]pair) {
 		if f.Type == TypeEnum && len(spec.Derived) == 0 && spec.Property != "" {
 			for _, ev := range f.Values {
 				v := ev.WebCRM
-				if side == SideERP {
+				if side == domain.ERP {
 					v = ev.ERP
 				}
 				if v == nil {
@@ -375,15 +376,15 @@ func (ps *parser) checkField(f *Field, m map[string]pair) {
 		}
 	}
 	if f.WebCRM.Immutable && f.ERP.Immutable {
-		ps.errf(node(SideERP), f.Name, "a field cannot be immutable on both sides")
+		ps.errf(node(domain.ERP), f.Name, "a field cannot be immutable on both sides")
 	}
 	if len(f.WebCRM.Derived) > 0 && len(f.ERP.Derived) > 0 {
-		ps.errf(node(SideERP), f.Name, "a field cannot be derived on both sides")
+		ps.errf(node(domain.ERP), f.Name, "a field cannot be derived on both sides")
 	}
 }
 
-func (ev EnumValue) alsoFor(side Side) []any {
-	if side == SideWebCRM {
+func (ev EnumValue) alsoFor(side domain.Side) []any {
+	if side == domain.WebCRM {
 		return ev.AlsoWebCRM
 	}
 	return ev.AlsoERP
@@ -394,10 +395,10 @@ func (ps *parser) checkFile(top map[string]pair) {
 	p := ps.p
 	fieldNode := func(f *Field) *yaml.Node { return &yaml.Node{Line: f.Line} }
 	// Every property is written by one field at most; read-only (derived) sides may share.
-	for _, side := range []Side{SideWebCRM, SideERP} {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		owner := map[string]string{}
 		consts := p.ERPConstants
-		if side == SideWebCRM {
+		if side == domain.WebCRM {
 			consts = p.WebCRMConstants
 		}
 		for i := range p.Fields {
@@ -408,25 +409,25 @@ func (ps *parser) checkFile(top map[string]pair) {
 			}
 			for _, prop := range spec.Properties() {
 				if other, dup := owner[prop]; dup {
-					ps.errf(fieldNode(f), f.Name, "%s property %q is already mapped by field %s", side.label(), prop, other)
+					ps.errf(fieldNode(f), f.Name, "%s property %q is already mapped by field %s", side.Label(), prop, other)
 				}
 				owner[prop] = f.Name
 				if _, c := consts[prop]; c {
-					ps.errf(fieldNode(f), f.Name, "%s property %q is also a constant", side.label(), prop)
+					ps.errf(fieldNode(f), f.Name, "%s property %q is also a constant", side.Label(), prop)
 				}
-				if side == SideWebCRM && prop == p.CorrelationField {
+				if side == domain.WebCRM && prop == p.CorrelationField {
 					ps.errf(fieldNode(f), f.Name, "webCRM property %q is the correlation field; tandem writes its own token there", prop)
 				}
 			}
 		}
 	}
 	// Records created on a side must get every property it requires.
-	for _, side := range []Side{SideWebCRM, SideERP} {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		if p.Creation == "" || !p.Creation.Allows(side) {
 			continue
 		}
 		required, consts := p.ERPRequired, p.ERPConstants
-		if side == SideWebCRM {
+		if side == domain.WebCRM {
 			required, consts = p.WebCRMRequired, p.WebCRMConstants
 		}
 		for _, prop := range required {
@@ -443,19 +444,19 @@ func (ps *parser) checkFile(top map[string]pair) {
 			switch {
 			case mapped == nil:
 				ps.errf(&yaml.Node{Line: ps.lines[string(side)+":"+prop]}, string(side)+".required-on-create",
-					"%s property %q is required to create %s records (create: %s), but no field or constant writes it", side.label(), prop, side.label(), p.Creation)
+					"%s property %q is required to create %s records (create: %s), but no field or constant writes it", side.Label(), prop, side.Label(), p.Creation)
 			case !mapped.canWrite(side, false):
-				why := fmt.Sprintf("its direction %s never writes %s", mapped.Direction, side.label())
+				why := fmt.Sprintf("its direction %s never writes %s", mapped.Direction, side.Label())
 				if len(mapped.Side(side).Derived) > 0 {
-					why = "its " + side.label() + " side is derived (read-only)"
+					why = "its " + side.Label() + " side is derived (read-only)"
 				}
 				ps.errf(fieldNode(mapped), mapped.Name, "direction contradicts the creation rule: %s property %q is required to create %s records (create: %s), but %s",
-					side.label(), prop, side.label(), p.Creation, why)
+					side.Label(), prop, side.Label(), p.Creation, why)
 			}
 		}
 	}
 	// Records tandem creates in the ERP must belong to this pairing.
-	if p.Creation != "" && p.Creation.Allows(SideERP) {
+	if p.Creation != "" && p.Creation.Allows(domain.ERP) {
 		for _, k := range sortedKeys(p.ERPFilter) {
 			c, ok := p.ERPConstants[k]
 			if s, isStr := c.(string); !ok || !isStr || !strings.EqualFold(s, p.ERPFilter[k]) {
@@ -468,7 +469,7 @@ func (ps *parser) checkFile(top map[string]pair) {
 		if !ok || f.Type != TypeEnum || !slices.ContainsFunc(f.Values, func(ev EnumValue) bool { return ev.Canonical == "won" }) {
 			ps.errf(top["gate"].val, "gate", "gate won-only needs an enum field named status with the canonical value won")
 		}
-		if p.Creation != "" && !p.Creation.Allows(SideERP) {
+		if p.Creation != "" && !p.Creation.Allows(domain.ERP) {
 			ps.errf(top["gate"].val, "gate", "gate won-only limits creation in the ERP, but this pairing never creates there (create: %s)", p.Creation)
 		}
 	}

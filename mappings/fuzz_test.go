@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/domain"
 )
 
 // FuzzNormalise feeds arbitrary text and numbers to every type's normaliser: it never
@@ -88,7 +89,7 @@ func FuzzTransforms(f *testing.F) {
 			require.NoError(t, err)
 			back, _, err = tc.p.FromWebCRM(ctx, web, nil)
 			require.NoError(t, err)
-			require.True(t, tc.f.agreeSide(SideWebCRM, back[tc.f.Name], canon), "%q came back as %q (warnings %v)", canon, back[tc.f.Name], warns)
+			require.True(t, tc.f.agreeSide(domain.WebCRM, back[tc.f.Name], canon), "%q came back as %q (warnings %v)", canon, back[tc.f.Name], warns)
 		}
 	})
 }
@@ -115,10 +116,10 @@ func FuzzFromRecords(f *testing.F) {
 			return
 		}
 		for _, p := range s.Pairings() {
-			for _, side := range []Side{SideWebCRM, SideERP} {
+			for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 				var c Canonical
 				var err error
-				if side == SideWebCRM {
+				if side == domain.WebCRM {
 					c, _, err = p.FromWebCRM(ctx, rec, testLinks())
 				} else {
 					c, _, err = p.FromERP(ctx, rec, testLinks())
@@ -127,9 +128,9 @@ func FuzzFromRecords(f *testing.F) {
 					continue
 				}
 				_ = Hash(c)
-				_, _, err = p.ToWebCRM(ctx, c, p.WritableFields(SideWebCRM, false), testLinks())
+				_, _, err = p.ToWebCRM(ctx, c, p.WritableFields(domain.WebCRM, false), testLinks())
 				require.NoError(t, err, "%s to webCRM from %s %v", p.Name, side, c)
-				_, _, err = p.ToERP(ctx, c, p.WritableFields(SideERP, false), testLinks())
+				_, _, err = p.ToERP(ctx, c, p.WritableFields(domain.ERP, false), testLinks())
 				require.NoError(t, err, "%s to ERP from %s %v", p.Name, side, c)
 			}
 		}
@@ -180,8 +181,8 @@ func FuzzMerge(f *testing.F) {
 			}
 			for _, tc := range []struct {
 				c    Canonical
-				side Side
-			}{{in.Base, ""}, {in.WebCRM, SideWebCRM}, {in.ERP, SideERP}} {
+				side domain.Side
+			}{{in.Base, ""}, {in.WebCRM, domain.WebCRM}, {in.ERP, domain.ERP}} {
 				v := pool[next()%len(pool)]
 				if tc.c == nil || v == nil {
 					continue
@@ -224,7 +225,7 @@ func FuzzParseFile(f *testing.F) {
 		if pf == nil || pf.failed {
 			return
 		}
-		for _, side := range []Side{SideWebCRM, SideERP} {
+		for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 			c, _, err := pf.p.from(context.Background(), side, map[string]any{}, testLinks())
 			if err == nil {
 				_, _, _ = pf.p.to(context.Background(), side, c, pf.p.FieldNames(), testLinks())

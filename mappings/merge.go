@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tandemsync/tandem/domain"
 )
 
 // MergeInput is what [Merge] compares.
@@ -21,8 +23,8 @@ type MergeInput struct {
 }
 
 // stored returns side s's stored-as values.
-func (in MergeInput) stored(s Side) Canonical {
-	if s == SideWebCRM {
+func (in MergeInput) stored(s domain.Side) Canonical {
+	if s == domain.WebCRM {
 		return in.WebCRMStored
 	}
 	return in.ERPStored
@@ -41,7 +43,7 @@ type Conflict struct {
 	Field      string
 	WebCRM     any // the webCRM value before the merge
 	ERP        any // the ERP value before the merge
-	Winner     Side
+	Winner     domain.Side
 	Rule       string // see the Rule constants
 	FirstMatch bool   // decided when the records were first matched (no Base)
 }
@@ -114,10 +116,10 @@ func Merge(in MergeInput) MergeResult {
 			res.Conflicts = append(res.Conflicts, *o.conflict)
 		}
 	}
-	if in.WebCRM == nil && !p.MayCreate(SideWebCRM, res.Merged) {
+	if in.WebCRM == nil && !p.MayCreate(domain.WebCRM, res.Merged) {
 		res.ToWebCRM = nil
 	}
-	if in.ERP == nil && !p.MayCreate(SideERP, res.Merged) {
+	if in.ERP == nil && !p.MayCreate(domain.ERP, res.Merged) {
 		res.ToERP = nil
 	}
 	slices.Sort(res.ToWebCRM)
@@ -131,16 +133,16 @@ type outcome struct {
 	conflict        *Conflict
 }
 
-func (o *outcome) setWrite(s Side, v bool) {
-	if s == SideWebCRM {
+func (o *outcome) setWrite(s domain.Side, v bool) {
+	if s == domain.WebCRM {
 		o.toWebCRM = v
 	} else {
 		o.toERP = v
 	}
 }
 
-func (o *outcome) write(s Side) bool {
-	if s == SideWebCRM {
+func (o *outcome) write(s domain.Side) bool {
+	if s == domain.WebCRM {
 		return o.toWebCRM
 	}
 	return o.toERP
@@ -157,29 +159,29 @@ func mergeField(f *Field, in MergeInput) outcome {
 	hasBase := in.Base != nil
 	// holds reports whether side s's value v says the same as ref: as agreeSide,
 	// or, when ref is Base, v is what that side's server made of Base.
-	holds := func(s Side, v, ref any) bool {
+	holds := func(s domain.Side, v, ref any) bool {
 		if f.agreeSide(s, v, ref) {
 			return true
 		}
 		sv, ok := in.stored(s)[f.Name]
 		return ok && hasBase && same(ref, b) && same(v, sv)
 	}
-	v := func(s Side) any {
-		if s == SideWebCRM {
+	v := func(s domain.Side) any {
+		if s == domain.WebCRM {
 			return w
 		}
 		return e
 	}
 	var o outcome
-	conflict := func(winner Side, rule string) {
+	conflict := func(winner domain.Side, rule string) {
 		o.conflict = &Conflict{Field: f.Name, WebCRM: w, ERP: e, Winner: winner, Rule: rule, FirstMatch: !hasBase}
 	}
 
 	// Only one record exists: it is the source of everything it may send.
 	if in.WebCRM == nil || in.ERP == nil {
-		have := SideWebCRM
+		have := domain.WebCRM
 		if in.WebCRM == nil {
-			have = SideERP
+			have = domain.ERP
 		}
 		missing := have.Other()
 		if f.Direction.Writes(missing) {
@@ -191,9 +193,9 @@ func mergeField(f *Field, in MergeInput) outcome {
 
 	// A one-way field: the destination follows the source.
 	if f.Direction != Both {
-		src := SideWebCRM
+		src := domain.WebCRM
 		if f.Direction == ERPToWebCRM {
-			src = SideERP
+			src = domain.ERP
 		}
 		dst := src.Other()
 		a, d := v(src), v(dst)
@@ -238,7 +240,7 @@ func mergeField(f *Field, in MergeInput) outcome {
 			decide()
 		}
 	} else {
-		cW, cE := !holds(SideWebCRM, w, b), !holds(SideERP, e, b)
+		cW, cE := !holds(domain.WebCRM, w, b), !holds(domain.ERP, e, b)
 		switch {
 		case !cW && !cE:
 			o.merged = b
@@ -252,11 +254,11 @@ func mergeField(f *Field, in MergeInput) outcome {
 			decide()
 		}
 	}
-	o.toWebCRM = !holds(SideWebCRM, w, o.merged)
-	o.toERP = !holds(SideERP, e, o.merged)
+	o.toWebCRM = !holds(domain.WebCRM, w, o.merged)
+	o.toERP = !holds(domain.ERP, e, o.merged)
 
 	// A side that refuses changes keeps its value; the other side follows it.
-	for _, s := range []Side{SideWebCRM, SideERP} {
+	for _, s := range []domain.Side{domain.WebCRM, domain.ERP} {
 		if !o.write(s) || f.canWrite(s, true) {
 			continue
 		}
@@ -269,33 +271,33 @@ func mergeField(f *Field, in MergeInput) outcome {
 	return o
 }
 
-func immutableRule(s Side) string {
-	if s == SideWebCRM {
+func immutableRule(s domain.Side) string {
+	if s == domain.WebCRM {
 		return RuleImmutableWebCRM
 	}
 	return RuleImmutableERP
 }
 
 // owner decides a field changed on both sides.
-func (f *Field) owner(in MergeInput) (Side, string) {
+func (f *Field) owner(in MergeInput) (domain.Side, string) {
 	switch f.Owner {
 	case OwnerWebCRM:
-		return SideWebCRM, RuleOwnerWebCRM
+		return domain.WebCRM, RuleOwnerWebCRM
 	case OwnerERP:
-		return SideERP, RuleOwnerERP
+		return domain.ERP, RuleOwnerERP
 	}
 	switch {
 	case in.ERPUpdatedAt.After(in.WebCRMUpdatedAt):
-		return SideERP, RuleNewest
+		return domain.ERP, RuleNewest
 	case in.WebCRMUpdatedAt.After(in.ERPUpdatedAt):
-		return SideWebCRM, RuleNewest
+		return domain.WebCRM, RuleNewest
 	}
-	return SideWebCRM, RuleNewestTie
+	return domain.WebCRM, RuleNewestTie
 }
 
 // agreeSide reports whether side s's value v says the same as ref: equal, or ref cut to the
 // side's maximum length.
-func (f *Field) agreeSide(s Side, v, ref any) bool {
+func (f *Field) agreeSide(s domain.Side, v, ref any) bool {
 	if same(v, ref) {
 		return true
 	}
@@ -312,12 +314,12 @@ func (f *Field) agreeSide(s Side, v, ref any) bool {
 
 // agree reports whether the two sides' values say the same.
 func (f *Field) agree(w, e any) bool {
-	return f.agreeSide(SideWebCRM, w, e) || f.agreeSide(SideERP, e, w)
+	return f.agreeSide(domain.WebCRM, w, e) || f.agreeSide(domain.ERP, e, w)
 }
 
 // rep returns the fuller of two agreeing values.
 func (f *Field) rep(w, e any) any {
-	if !same(w, e) && f.agreeSide(SideWebCRM, w, e) {
+	if !same(w, e) && f.agreeSide(domain.WebCRM, w, e) {
 		return e
 	}
 	return w
@@ -357,7 +359,7 @@ func (f *Field) canonValue(v any) any {
 // record is synced at. edited lists fields whose stored value is something else, which
 // only a person editing the record in between can explain. Fields the side holds as
 // sent are absent from both.
-func (p *Pairing) StoredAs(s Side, sent, stored Canonical, fields []string) (rewritten Canonical, edited []string) {
+func (p *Pairing) StoredAs(s domain.Side, sent, stored Canonical, fields []string) (rewritten Canonical, edited []string) {
 	for _, name := range fields {
 		f, ok := p.Field(name)
 		if !ok {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/domain"
 )
 
 // widgetsYAML is a test pairing with one field for each merge rule.
@@ -98,7 +99,7 @@ func requireMirrored(t testing.TB, in MergeInput, res MergeResult) {
 
 // written applies a merge's writes to a side as the side would store them (cut to its
 // maximum length).
-func written(p *Pairing, s Side, cur, merged Canonical, fields []string) Canonical {
+func written(p *Pairing, s domain.Side, cur, merged Canonical, fields []string) Canonical {
 	if cur == nil && len(fields) == 0 {
 		return nil
 	}
@@ -126,8 +127,8 @@ func requireSettled(t testing.TB, in MergeInput, res MergeResult) {
 	p := in.Pairing
 	next := MergeInput{
 		Base:            res.Merged,
-		WebCRM:          written(p, SideWebCRM, in.WebCRM, res.Merged, res.ToWebCRM),
-		ERP:             written(p, SideERP, in.ERP, res.Merged, res.ToERP),
+		WebCRM:          written(p, domain.WebCRM, in.WebCRM, res.Merged, res.ToWebCRM),
+		ERP:             written(p, domain.ERP, in.ERP, res.Merged, res.ToERP),
 		WebCRMUpdatedAt: in.WebCRMUpdatedAt, ERPUpdatedAt: in.ERPUpdatedAt, Pairing: p,
 	}
 	if next.WebCRM == nil || next.ERP == nil {
@@ -191,14 +192,14 @@ func TestMergeRules(t *testing.T) {
 			in: MergeInput{Pairing: w, Base: Canonical{"newest": "x"}, WebCRM: Canonical{"newest": "crm"}, ERP: Canonical{"newest": "erp"},
 				WebCRMUpdatedAt: t0, ERPUpdatedAt: t1},
 			merged: Canonical{"newest": "erp"}, toWebCRM: []string{"newest"},
-			conflicts: []Conflict{{Field: "newest", WebCRM: "crm", ERP: "erp", Winner: SideERP, Rule: RuleNewest}},
+			conflicts: []Conflict{{Field: "newest", WebCRM: "crm", ERP: "erp", Winner: domain.ERP, Rule: RuleNewest}},
 		},
 		{
 			name: "both changed at the same time: webCRM wins",
 			in: MergeInput{Pairing: w, Base: Canonical{"newest": "x"}, WebCRM: Canonical{"newest": "crm"}, ERP: Canonical{"newest": "erp"},
 				WebCRMUpdatedAt: t0, ERPUpdatedAt: t0},
 			merged: Canonical{"newest": "crm"}, toERP: []string{"newest"},
-			conflicts: []Conflict{{Field: "newest", WebCRM: "crm", ERP: "erp", Winner: SideWebCRM, Rule: RuleNewestTie}},
+			conflicts: []Conflict{{Field: "newest", WebCRM: "crm", ERP: "erp", Winner: domain.WebCRM, Rule: RuleNewestTie}},
 		},
 		{
 			name: "both changed: owners decide, whatever the times",
@@ -207,8 +208,8 @@ func TestMergeRules(t *testing.T) {
 				WebCRMUpdatedAt: t0, ERPUpdatedAt: t1},
 			merged: Canonical{"crm-owned": "crm", "erp-owned": "erp"}, toWebCRM: []string{"erp-owned"}, toERP: []string{"crm-owned"},
 			conflicts: []Conflict{
-				{Field: "crm-owned", WebCRM: "crm", ERP: "erp", Winner: SideWebCRM, Rule: RuleOwnerWebCRM},
-				{Field: "erp-owned", WebCRM: "crm", ERP: "erp", Winner: SideERP, Rule: RuleOwnerERP},
+				{Field: "crm-owned", WebCRM: "crm", ERP: "erp", Winner: domain.WebCRM, Rule: RuleOwnerWebCRM},
+				{Field: "erp-owned", WebCRM: "crm", ERP: "erp", Winner: domain.ERP, Rule: RuleOwnerERP},
 			},
 		},
 		{
@@ -230,13 +231,13 @@ func TestMergeRules(t *testing.T) {
 			name:   "first match: different values, the owner decides",
 			in:     MergeInput{Pairing: w, WebCRM: Canonical{"erp-owned": "crm"}, ERP: Canonical{"erp-owned": "erp"}},
 			merged: Canonical{"erp-owned": "erp"}, toWebCRM: []string{"erp-owned"},
-			conflicts: []Conflict{{Field: "erp-owned", WebCRM: "crm", ERP: "erp", Winner: SideERP, Rule: RuleOwnerERP, FirstMatch: true}},
+			conflicts: []Conflict{{Field: "erp-owned", WebCRM: "crm", ERP: "erp", Winner: domain.ERP, Rule: RuleOwnerERP, FirstMatch: true}},
 		},
 		{
 			name:   "one-way: an ERP edit of a webCRM-to-ERP field is put back",
 			in:     MergeInput{Pairing: w, Base: Canonical{"to-erp": "x"}, WebCRM: Canonical{"to-erp": "x"}, ERP: Canonical{"to-erp": "edited"}},
 			merged: Canonical{"to-erp": "x"}, toERP: []string{"to-erp"},
-			conflicts: []Conflict{{Field: "to-erp", WebCRM: "x", ERP: "edited", Winner: SideWebCRM, Rule: RuleDirectionToERP}},
+			conflicts: []Conflict{{Field: "to-erp", WebCRM: "x", ERP: "edited", Winner: domain.WebCRM, Rule: RuleDirectionToERP}},
 		},
 		{
 			name:   "one-way: a webCRM edit of a webCRM-to-ERP field goes to the ERP",
@@ -247,7 +248,7 @@ func TestMergeRules(t *testing.T) {
 			name:   "one-way: a webCRM edit of an ERP-to-webCRM field is put back",
 			in:     MergeInput{Pairing: w, Base: Canonical{"to-crm": "4"}, WebCRM: Canonical{"to-crm": "5"}, ERP: Canonical{"to-crm": "4"}},
 			merged: Canonical{"to-crm": "4"}, toWebCRM: []string{"to-crm"},
-			conflicts: []Conflict{{Field: "to-crm", WebCRM: "5", ERP: "4", Winner: SideERP, Rule: RuleDirectionToWebCRM}},
+			conflicts: []Conflict{{Field: "to-crm", WebCRM: "5", ERP: "4", Winner: domain.ERP, Rule: RuleDirectionToWebCRM}},
 		},
 		{
 			name:   "one-way: an empty source does not clear at first match",
@@ -264,7 +265,7 @@ func TestMergeRules(t *testing.T) {
 			in: MergeInput{Pairing: persons, Base: Canonical{"organisation": "17", "email": "a@b.dk"},
 				WebCRM: Canonical{"organisation": "17", "email": "a@b.dk"}, ERP: Canonical{"organisation": "18", "email": "a@b.dk"}},
 			merged: Canonical{"organisation": "17", "email": "a@b.dk"}, toERP: []string{"organisation"},
-			conflicts: []Conflict{{Field: "organisation", WebCRM: "17", ERP: "18", Winner: SideWebCRM, Rule: RuleImmutableWebCRM}},
+			conflicts: []Conflict{{Field: "organisation", WebCRM: "17", ERP: "18", Winner: domain.WebCRM, Rule: RuleImmutableWebCRM}},
 		},
 		{
 			name: "immutable in webCRM: a webCRM change still flows to the ERP",

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tandemsync/tandem/domain"
 	"gopkg.in/yaml.v3"
 )
 
@@ -201,8 +202,8 @@ func (ps *parser) boolValue(n *yaml.Node, field, what string) (bool, bool) {
 	return b, true
 }
 
-func (ps *parser) checkProperty(n *yaml.Node, field string, side Side, prop string) bool {
-	if side == SideWebCRM {
+func (ps *parser) checkProperty(n *yaml.Node, field string, side domain.Side, prop string) bool {
+	if side == domain.WebCRM {
 		if ps.schemas.WebCRM != nil && !ps.schemas.WebCRM(ps.p.WebCRMEntity, prop) {
 			ps.errf(n, field, "unknown webCRM property %q for %s", prop, ps.p.WebCRMEntity)
 			return false
@@ -224,8 +225,8 @@ func (ps *parser) writeExcluded(prop string) bool {
 	return ps.schemas.WebCRMWriteExcluded != nil && ps.schemas.WebCRMWriteExcluded(ps.p.WebCRMEntity, prop)
 }
 
-func (ps *parser) kind(side Side, prop string) Kind {
-	if side == SideWebCRM {
+func (ps *parser) kind(side domain.Side, prop string) Kind {
+	if side == domain.WebCRM {
 		if ps.schemas.WebCRMKind != nil {
 			return ps.schemas.WebCRMKind(ps.p.WebCRMEntity, prop)
 		}
@@ -239,12 +240,12 @@ func (ps *parser) kind(side Side, prop string) Kind {
 
 // checkValueKind reports a fixed value (constant, enum value, deactivation value) that
 // does not fit its property's kind.
-func (ps *parser) checkValueKind(n *yaml.Node, field string, side Side, prop string, v any) {
+func (ps *parser) checkValueKind(n *yaml.Node, field string, side domain.Side, prop string, v any) {
 	k := ps.kind(side, prop)
 	if k == KindUnknown || v == nil || valueFits(v, k) {
 		return
 	}
-	ps.errf(n, field, "type mismatch: value %s does not fit %s property %q, which holds %s", describe(v), side.label(), prop, kindWords(k))
+	ps.errf(n, field, "type mismatch: value %s does not fit %s property %q, which holds %s", describe(v), side.Label(), prop, kindWords(k))
 }
 
 func valueFits(v any, k Kind) bool {
@@ -280,7 +281,7 @@ func kindWords(k Kind) string {
 }
 
 // typeFits reports whether a field of type t can live in a property of kind k.
-func typeFits(t Type, side Side, k Kind) bool {
+func typeFits(t Type, side domain.Side, k Kind) bool {
 	switch t {
 	case TypeString:
 		return k == KindString
@@ -295,7 +296,7 @@ func typeFits(t Type, side Side, k Kind) bool {
 	case TypeDateTime:
 		return k == KindDateTime || k == KindString
 	case TypeID:
-		if side == SideWebCRM {
+		if side == domain.WebCRM {
 			return k == KindInteger
 		}
 		return k == KindString || k == KindInteger
@@ -386,15 +387,15 @@ func (ps *parser) parseHeader(top map[string]pair, root *yaml.Node, base string)
 		m := ps.mapping(n, "webcrm", "webcrm", keysWebCRM...)
 		p.WebCRMEntity, _, _ = ps.requiredStr(m, n, "entity", "webcrm.entity", `missing key "entity"`, "the webCRM entity")
 		if c, ok := m["correlation-field"]; ok {
-			if v, ok := ps.str(c.val, "webcrm.correlation-field", "the correlation field"); ok && ps.checkProperty(c.val, "webcrm.correlation-field", SideWebCRM, v) {
+			if v, ok := ps.str(c.val, "webcrm.correlation-field", "the correlation field"); ok && ps.checkProperty(c.val, "webcrm.correlation-field", domain.WebCRM, v) {
 				p.CorrelationField = v
-				if k := ps.kind(SideWebCRM, v); k != KindUnknown && k != KindString {
+				if k := ps.kind(domain.WebCRM, v); k != KindUnknown && k != KindString {
 					ps.errf(c.val, "webcrm.correlation-field", "type mismatch: the correlation field must hold text, but %q holds %s", v, kindWords(k))
 				}
 			}
 		}
-		p.WebCRMRequired = ps.parseRequired(m, SideWebCRM)
-		p.WebCRMConstants = ps.parseConstants(m, SideWebCRM)
+		p.WebCRMRequired = ps.parseRequired(m, domain.WebCRM)
+		p.WebCRMConstants = ps.parseConstants(m, domain.WebCRM)
 	}
 	if n, ok := ps.require(top, root, "erp"); ok {
 		m := ps.mapping(n, "erp", "erp", keysERP...)
@@ -404,13 +405,13 @@ func (ps *parser) parseHeader(top map[string]pair, root *yaml.Node, base string)
 			fm := ps.mapping(f.val, "erp.filter", "erp.filter", ps.anyKeys(f.val)...)
 			for _, k := range sortedKeys(fm) {
 				kv := fm[k]
-				if v, ok := ps.str(kv.val, "erp.filter", "a filter value"); ok && ps.checkProperty(kv.key, "erp.filter", SideERP, k) {
+				if v, ok := ps.str(kv.val, "erp.filter", "a filter value"); ok && ps.checkProperty(kv.key, "erp.filter", domain.ERP, k) {
 					p.ERPFilter[k] = v
 				}
 			}
 		}
-		p.ERPRequired = ps.parseRequired(m, SideERP)
-		p.ERPConstants = ps.parseConstants(m, SideERP)
+		p.ERPRequired = ps.parseRequired(m, domain.ERP)
+		p.ERPConstants = ps.parseConstants(m, domain.ERP)
 	}
 	if n, ok := ps.require(top, root, "create"); ok {
 		if v, ok := ps.word(n, "create", "create", wordsDir...); ok {
@@ -437,7 +438,7 @@ func (ps *parser) anyKeys(n *yaml.Node) []string {
 	return out
 }
 
-func (ps *parser) parseRequired(m map[string]pair, side Side) []string {
+func (ps *parser) parseRequired(m map[string]pair, side domain.Side) []string {
 	r, ok := m["required-on-create"]
 	if !ok {
 		return nil
@@ -454,7 +455,7 @@ func (ps *parser) parseRequired(m map[string]pair, side Side) []string {
 	return out
 }
 
-func (ps *parser) parseConstants(m map[string]pair, side Side) map[string]any {
+func (ps *parser) parseConstants(m map[string]pair, side domain.Side) map[string]any {
 	c, ok := m["constants"]
 	if !ok {
 		return nil
@@ -468,7 +469,7 @@ func (ps *parser) parseConstants(m map[string]pair, side Side) map[string]any {
 		if !ok || !ps.checkProperty(kv.key, field, side, k) {
 			continue
 		}
-		if side == SideWebCRM && ps.writeExcluded(k) {
+		if side == domain.WebCRM && ps.writeExcluded(k) {
 			ps.errf(kv.key, field, "webCRM property %q %s, so it cannot be a constant", k, notWritten)
 		}
 		ps.checkValueKind(kv.val, field, side, k, v)
@@ -491,7 +492,7 @@ func (ps *parser) parseDelete(top map[string]pair, root *yaml.Node) {
 	} else {
 		ps.errf(n, "delete.policy", "missing key %q", "policy")
 	}
-	for _, side := range []Side{SideWebCRM, SideERP} {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		key := "deactivate-in-" + string(side)
 		kv, ok := m[key]
 		if !ok {
@@ -509,7 +510,7 @@ func (ps *parser) parseDelete(top map[string]pair, root *yaml.Node) {
 		if !ok || !ps.checkProperty(prop.val, field, side, name) {
 			continue
 		}
-		if side == SideWebCRM && ps.writeExcluded(name) {
+		if side == domain.WebCRM && ps.writeExcluded(name) {
 			ps.errf(prop.val, field, "webCRM property %q %s, so it cannot mark a record inactive", name, notWritten)
 		}
 		v, ok := ps.value(val.val, field, "the deactivation value")
@@ -518,7 +519,7 @@ func (ps *parser) parseDelete(top map[string]pair, root *yaml.Node) {
 		}
 		ps.checkValueKind(val.val, field, side, name, v)
 		deact := &Deactivation{Property: name, Value: v}
-		if side == SideWebCRM {
+		if side == domain.WebCRM {
 			d.DeactivateWebCRM = deact
 		} else {
 			d.DeactivateERP = deact

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/webcrm"
 )
 
@@ -180,22 +181,22 @@ func TestDefaultsLoadAgainstSchemas(t *testing.T) {
 
 	// Delete policies per direction.
 	persons := pairing(t, s, "persons")
-	act, d1 := persons.DeletePolicy.OnDelete(SideERP)
+	act, d1 := persons.DeletePolicy.OnDelete(domain.ERP)
 	require.Equal(t, Deactivate, act)
 	require.Equal(t, &Deactivation{Property: "PersonStatus", Value: "Resigned"}, d1)
-	act, d2 := persons.DeletePolicy.OnDelete(SideWebCRM)
+	act, d2 := persons.DeletePolicy.OnDelete(domain.WebCRM)
 	require.Equal(t, Deactivate, act)
 	require.Equal(t, &Deactivation{Property: "active", Value: false}, d2)
-	act, _ = pairing(t, s, "products").DeletePolicy.OnDelete(SideERP)
+	act, _ = pairing(t, s, "products").DeletePolicy.OnDelete(domain.ERP)
 	require.Equal(t, Ignore, act, "webCRM products have no inactive flag")
-	act, _ = pairing(t, s, "quotationlines").DeletePolicy.OnDelete(SideWebCRM)
+	act, _ = pairing(t, s, "quotationlines").DeletePolicy.OnDelete(domain.WebCRM)
 	require.Equal(t, Propagate, act)
 
 	// PersonOrganisationId may be set when a person is created, never changed afterwards.
-	require.Contains(t, persons.WritableFields(SideWebCRM, false), "organisation")
-	require.NotContains(t, persons.WritableFields(SideWebCRM, true), "organisation")
+	require.Contains(t, persons.WritableFields(domain.WebCRM, false), "organisation")
+	require.NotContains(t, persons.WritableFields(domain.WebCRM, true), "organisation")
 	// The opportunity status is derived in webCRM and never written there.
-	require.NotContains(t, pairing(t, s, "opportunities").WritableFields(SideWebCRM, false), "status")
+	require.NotContains(t, pairing(t, s, "opportunities").WritableFields(domain.WebCRM, false), "status")
 }
 
 func TestDefaultFilesAreTheSixPairings(t *testing.T) {

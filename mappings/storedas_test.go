@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/domain"
 )
 
 // TestStoredAsTellsTheServersRewritesFromEdits: what a server may make of a value on
@@ -14,12 +15,12 @@ func TestStoredAsTellsTheServersRewritesFromEdits(t *testing.T) {
 	p := widgets(t)
 	sent := Canonical{"newest": "+45 11 22 33 44", "crm-owned": "Acme Corporation", "erp-owned": "same", "to-erp": "Quiet", "count": int64(3)}
 	stored := Canonical{"newest": "+4511223344", "crm-owned": "Acme Corp", "erp-owned": "same", "to-erp": "Loud", "count": int64(3)}
-	rewritten, edited := p.StoredAs(SideWebCRM, sent, stored, []string{"newest", "crm-owned", "erp-owned", "to-erp", "count"})
+	rewritten, edited := p.StoredAs(domain.WebCRM, sent, stored, []string{"newest", "crm-owned", "erp-owned", "to-erp", "count"})
 	assert.Equal(t, Canonical{"newest": "+4511223344", "crm-owned": "Acme Corp"}, rewritten)
 	assert.Equal(t, []string{"to-erp"}, edited)
 
 	for sent, stored := range map[string]string{"ab cd": "AB CD", "x": "X ", "Acme": "Acme"} {
-		rewritten, edited := p.StoredAs(SideWebCRM, Canonical{"newest": sent}, Canonical{"newest": stored}, []string{"newest"})
+		rewritten, edited := p.StoredAs(domain.WebCRM, Canonical{"newest": sent}, Canonical{"newest": stored}, []string{"newest"})
 		assert.Empty(t, edited, "%q -> %q", sent, stored)
 		if sent != stored {
 			assert.Len(t, rewritten, 1, "%q -> %q", sent, stored)
@@ -27,11 +28,11 @@ func TestStoredAsTellsTheServersRewritesFromEdits(t *testing.T) {
 	}
 	// Cleared, or a longer value, is no rewrite.
 	for _, stored := range []any{nil, "", "Acme Corporation International"} {
-		_, edited := p.StoredAs(SideWebCRM, Canonical{"newest": "Acme Corporation"}, Canonical{"newest": stored}, []string{"newest"})
+		_, edited := p.StoredAs(domain.WebCRM, Canonical{"newest": "Acme Corporation"}, Canonical{"newest": stored}, []string{"newest"})
 		assert.Equal(t, []string{"newest"}, edited, "%v", stored)
 	}
 	// A value cut at the side's own maximum length agrees already.
-	r, e := p.StoredAs(SideWebCRM, Canonical{"short-crm": "abcdef"}, Canonical{"short-crm": "abc"}, []string{"short-crm"})
+	r, e := p.StoredAs(domain.WebCRM, Canonical{"short-crm": "abcdef"}, Canonical{"short-crm": "abc"}, []string{"short-crm"})
 	assert.Empty(t, r)
 	assert.Empty(t, e)
 }
@@ -79,7 +80,7 @@ func TestMergeTakesAStoredAsValueForTheSnapshot(t *testing.T) {
 func TestStoredFieldsAndSameValue(t *testing.T) {
 	t.Parallel()
 	p := widgets(t)
-	fields := p.StoredFields(SideWebCRM)
+	fields := p.StoredFields(domain.WebCRM)
 	require.Contains(t, fields, "newest")
 	assert.Len(t, fields, len(p.Fields))
 	assert.True(t, p.SameValue("count", int64(3), float64(3)))

@@ -5,32 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tandemsync/tandem/domain"
 )
-
-// Side names one of the two systems.
-type Side string
-
-// The two sides of every pairing.
-const (
-	SideWebCRM Side = "webcrm"
-	SideERP    Side = "erp"
-)
-
-// Other returns the opposite side.
-func (s Side) Other() Side {
-	if s == SideWebCRM {
-		return SideERP
-	}
-	return SideWebCRM
-}
-
-// label is the side's name as people write it in messages.
-func (s Side) label() string {
-	if s == SideWebCRM {
-		return "webCRM"
-	}
-	return "ERP"
-}
 
 // Direction says which way a field's edits flow.
 type Direction string
@@ -43,14 +20,14 @@ const (
 )
 
 // Writes reports whether values of a field with this direction are ever written to side s.
-func (d Direction) Writes(s Side) bool {
+func (d Direction) Writes(s domain.Side) bool {
 	switch d {
 	case Both:
 		return true
 	case WebCRMToERP:
-		return s == SideERP
+		return s == domain.ERP
 	case ERPToWebCRM:
-		return s == SideWebCRM
+		return s == domain.WebCRM
 	}
 	return false
 }
@@ -69,7 +46,7 @@ const (
 )
 
 // Allows reports whether records may be created on side s.
-func (c Creation) Allows(s Side) bool { return Direction(c).Writes(s) }
+func (c Creation) Allows(s domain.Side) bool { return Direction(c).Writes(s) }
 
 // Owner decides a field that was changed on both sides to different values.
 type Owner string
@@ -137,20 +114,20 @@ type Canonical map[string]any
 type Resolver interface {
 	// Resolve translates an id of `pairing`'s record on side `from` into the id on the other
 	// side. ok=false means not linked yet (the caller blocks or syncs the dependency first).
-	Resolve(ctx context.Context, pairing string, from Side, id string) (otherID string, ok bool, err error)
+	Resolve(ctx context.Context, pairing string, from domain.Side, id string) (otherID string, ok bool, err error)
 }
 
 // UnresolvedReference is returned (possibly joined with others; see [Unresolved]) when a
 // referenced record has no link yet.
 type UnresolvedReference struct {
-	Pairing string // the referenced pairing, e.g. "organisations"
-	Side    Side   // the side the id belongs to
-	ID      string // the id that could not be translated
+	Pairing string      // the referenced pairing, e.g. "organisations"
+	Side    domain.Side // the side the id belongs to
+	ID      string      // the id that could not be translated
 }
 
 // Error names the pairing, side and id that has no link yet.
 func (e *UnresolvedReference) Error() string {
-	return fmt.Sprintf("no %s link yet for %s record %q", e.Pairing, e.Side.label(), e.ID)
+	return fmt.Sprintf("no %s link yet for %s record %q", e.Pairing, e.Side.Label(), e.ID)
 }
 
 // Warning is something a mapping did that a person may want to know about, such as a value
@@ -158,13 +135,13 @@ func (e *UnresolvedReference) Error() string {
 type Warning struct {
 	Pairing string
 	Field   string
-	Side    Side
+	Side    domain.Side
 	Message string
 }
 
 // String formats the warning as "pairing.field (side): message".
 func (w Warning) String() string {
-	return fmt.Sprintf("%s.%s (%s): %s", w.Pairing, w.Field, w.Side.label(), w.Message)
+	return fmt.Sprintf("%s.%s (%s): %s", w.Pairing, w.Field, w.Side.Label(), w.Message)
 }
 
 // Pairing is one loaded and validated mapping file.
@@ -275,13 +252,13 @@ type DeletePolicy struct {
 
 // OnDelete says what to do with the counterpart when the record on side deletedOn is gone.
 // The returned Deactivation is non-nil only with Deactivate.
-func (d DeletePolicy) OnDelete(deletedOn Side) (DeleteAction, *Deactivation) {
+func (d DeletePolicy) OnDelete(deletedOn domain.Side) (DeleteAction, *Deactivation) {
 	switch d.Policy {
 	case Propagate:
 		return Propagate, nil
 	case Deactivate:
 		target := d.DeactivateERP
-		if deletedOn == SideERP {
+		if deletedOn == domain.ERP {
 			target = d.DeactivateWebCRM
 		}
 		if target == nil {
@@ -308,7 +285,7 @@ type Field struct {
 	Unmapped string
 	Line     int // line of the field in its file
 
-	enumIndex map[Side]map[string]string // enum key of a side value → canonical value
+	enumIndex map[domain.Side]map[string]string // enum key of a side value → canonical value
 }
 
 // indexValues builds the enum lookup tables (called once the field is complete).
@@ -316,11 +293,11 @@ func (f *Field) indexValues() {
 	if len(f.Values) == 0 {
 		return
 	}
-	f.enumIndex = map[Side]map[string]string{SideWebCRM: {}, SideERP: {}}
+	f.enumIndex = map[domain.Side]map[string]string{domain.WebCRM: {}, domain.ERP: {}}
 	for _, ev := range f.Values {
-		for _, side := range []Side{SideWebCRM, SideERP} {
+		for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 			main, also := ev.WebCRM, ev.AlsoWebCRM
-			if side == SideERP {
+			if side == domain.ERP {
 				main, also = ev.ERP, ev.AlsoERP
 			}
 			for _, v := range append([]any{main}, also...) {
@@ -336,8 +313,8 @@ func (f *Field) indexValues() {
 }
 
 // Side returns the field's description of side s.
-func (f *Field) Side(s Side) *SideSpec {
-	if s == SideWebCRM {
+func (f *Field) Side(s domain.Side) *SideSpec {
+	if s == domain.WebCRM {
 		return &f.WebCRM
 	}
 	return &f.ERP
@@ -441,7 +418,7 @@ func (p *Pairing) FieldNames() []string {
 
 // WritableFields returns, sorted, the fields whose values may be written to side s when
 // the record there is being created (existing=false) or updated (existing=true).
-func (p *Pairing) WritableFields(s Side, existing bool) []string {
+func (p *Pairing) WritableFields(s domain.Side, existing bool) []string {
 	var out []string
 	for i := range p.Fields {
 		if p.Fields[i].canWrite(s, existing) {
@@ -455,7 +432,7 @@ func (p *Pairing) WritableFields(s Side, existing bool) []string {
 // StoredFields names the fields kept in a property (or properties) of side s, whose
 // value a write to s may carry: every field but those derived from other properties
 // there, in the pairing's field order.
-func (p *Pairing) StoredFields(s Side) []string {
+func (p *Pairing) StoredFields(s domain.Side) []string {
 	var out []string
 	for i := range p.Fields {
 		if spec := p.Fields[i].Side(s); len(spec.Derived) == 0 && (spec.Property != "" || len(spec.Lines) > 0 || spec.Name != nil) {
@@ -466,7 +443,7 @@ func (p *Pairing) StoredFields(s Side) []string {
 }
 
 // canWrite reports whether the field may be written to side s.
-func (f *Field) canWrite(s Side, existing bool) bool {
+func (f *Field) canWrite(s domain.Side, existing bool) bool {
 	spec := f.Side(s)
 	if !f.Direction.Writes(s) || len(spec.Derived) > 0 {
 		return false
@@ -488,11 +465,11 @@ func (p *Pairing) Accepts(erpRecord map[string]any) bool {
 
 // MayCreate reports whether a counterpart may be created on side s for a record whose
 // canonical values are c: the creation rule must allow s, and for the ERP the gate must pass.
-func (p *Pairing) MayCreate(s Side, c Canonical) bool {
+func (p *Pairing) MayCreate(s domain.Side, c Canonical) bool {
 	if !p.Creation.Allows(s) {
 		return false
 	}
-	if s == SideERP && p.Gate == GateWonOnly {
+	if s == domain.ERP && p.Gate == GateWonOnly {
 		v, _ := c["status"].(string)
 		return v == "won"
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -74,7 +75,7 @@ func (e *env) takeSnap() (*snap, error) {
 		l := &linkRef{id: w.id, pairing: w.attrs[workflows.PairingKey.GetName()], crmID: w.attrs[workflows.CrmIDKey.GetName()],
 			erpID: w.attrs[workflows.ErpIDKey.GetName()], state: w.attrs[workflows.StateKey.GetName()]}
 		if l.pairing == "" {
-			if p, _, _, err := workflows.ParseLinkWorkflowID(w.id); err == nil {
+			if p, _, _, err := domain.ParseLinkWorkflowID(w.id); err == nil {
 				l.pairing = p
 			}
 		}
@@ -112,9 +113,9 @@ func crmIDField(entity string) string {
 }
 
 // linkOf returns the one home link naming a record, or nil.
-func (s *snap) linkOf(pairing string, side workflows.Side, id string) *linkRef {
+func (s *snap) linkOf(pairing string, side domain.Side, id string) *linkRef {
 	ls := s.byCrm[pairing][id]
-	if side == workflows.ERP {
+	if side == domain.ERP {
 		ls = s.byErp[pairing][id]
 	}
 	if len(ls) == 1 {
@@ -143,7 +144,7 @@ func (e *env) checkAll(s *snap) []string {
 		checkCoverage(&ps, s, p)
 		checkTokens(&ps, s, p)
 		for _, l := range s.homes[name] {
-			if l.state == workflows.StateOK && l.crmID != "" && l.erpID != "" {
+			if l.state == domain.StateOK && l.crmID != "" && l.erpID != "" {
 				crm, erp := s.crm[name][l.crmID], s.erp[name][l.erpID]
 				if crm == nil || erp == nil {
 					continue // reported by checkLinks
@@ -197,10 +198,10 @@ func (e *env) checkLinks(ps *problems, s *snap, p *mappings.Pairing) {
 		crm, crmOK := s.crm[name][l.crmID]
 		erp, erpOK := s.erp[name][l.erpID]
 		switch l.state {
-		case workflows.StatePending:
+		case domain.StatePending:
 			ps.add("%s: still pending after quiescence", l)
 			continue
-		case workflows.StateError, workflows.StateBlocked:
+		case domain.StateError, domain.StateBlocked:
 			st, err := e.queryLink(l.id)
 			switch {
 			case err != nil:
@@ -211,10 +212,10 @@ func (e *env) checkLinks(ps *problems, s *snap, p *mappings.Pairing) {
 				ps.add("%s: %s: %s", l, st.State, st.Reason)
 			}
 			continue
-		case workflows.StateDeleted:
+		case domain.StateDeleted:
 			checkDeleted(ps, p, l, crm, erp, crmOK, erpOK)
 			continue
-		case workflows.StateOK:
+		case domain.StateOK:
 		default:
 			ps.add("%s: unknown state", l)
 			continue
@@ -233,12 +234,12 @@ func (e *env) checkLinks(ps *problems, s *snap, p *mappings.Pairing) {
 				ps.add("%s: %v", l, err)
 				continue
 			}
-			missing := mappings.SideWebCRM
+			missing := domain.WebCRM
 			if l.erpID == "" {
-				missing = mappings.SideERP
+				missing = domain.ERP
 			}
 			rec := crm
-			if missing == mappings.SideWebCRM {
+			if missing == domain.WebCRM {
 				rec = erp
 			}
 			c, _, _ := canonical(context.Background(), p, s, missing.Other(), rec)
@@ -256,14 +257,14 @@ func (e *env) checkLinks(ps *problems, s *snap, p *mappings.Pairing) {
 // checkDeleted checks a link in state deleted: one record is gone and the
 // other shows the pairing's delete policy.
 func checkDeleted(ps *problems, p *mappings.Pairing, l *linkRef, crm, erp map[string]any, crmOK, erpOK bool) {
-	var gone mappings.Side
+	var gone domain.Side
 	var other map[string]any
 	otherOK := false
 	switch {
 	case l.crmID != "" && !crmOK:
-		gone, other, otherOK = mappings.SideWebCRM, erp, erpOK && l.erpID != ""
+		gone, other, otherOK = domain.WebCRM, erp, erpOK && l.erpID != ""
 	case l.erpID != "" && !erpOK:
-		gone, other, otherOK = mappings.SideERP, crm, crmOK && l.crmID != ""
+		gone, other, otherOK = domain.ERP, crm, crmOK && l.crmID != ""
 	default:
 		ps.add("%s: state deleted, but its records exist", l)
 		return
@@ -283,7 +284,7 @@ func checkDeleted(ps *problems, p *mappings.Pairing, l *linkRef, crm, erp map[st
 		}
 	default:
 		ownID := l.erpID
-		if gone == mappings.SideERP {
+		if gone == domain.ERP {
 			ownID = l.crmID
 		}
 		if !otherOK && ownID != "" {
@@ -295,16 +296,16 @@ func checkDeleted(ps *problems, p *mappings.Pairing, l *linkRef, crm, erp map[st
 // checkCoverage checks that every record of a pairing on either side has
 // a link: every change the engine saw reached a link.
 func checkCoverage(ps *problems, s *snap, p *mappings.Pairing) {
-	for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		recs, by := s.crm[p.Name], s.byCrm[p.Name]
-		if side == workflows.ERP {
+		if side == domain.ERP {
 			recs, by = s.erp[p.Name], s.byErp[p.Name]
 		}
 		for _, id := range sortedKeys(recs) {
 			if len(by[id]) > 0 {
 				continue
 			}
-			alias := workflows.LinkWorkflowID(p.Name, side, id)
+			alias := domain.LinkWorkflowID(p.Name, side, id)
 			if s.aliases[alias] {
 				ps.add("%s: %s record %s has an index entry but no link names it", p.Name, side, id)
 			} else {
@@ -319,7 +320,7 @@ func checkCoverage(ps *problems, s *snap, p *mappings.Pairing) {
 // token, linked by the link that created it (promise 2: no duplicates).
 func checkTokens(ps *problems, s *snap, p *mappings.Pairing) {
 	prefix := "link/" + p.Name + "/"
-	check := func(side workflows.Side, recs map[string]map[string]any, field string) {
+	check := func(side domain.Side, recs map[string]map[string]any, field string) {
 		byToken := map[string][]string{}
 		for id, r := range recs {
 			if tok, _ := r[field].(string); strings.HasPrefix(tok, prefix) {
@@ -332,7 +333,7 @@ func checkTokens(ps *problems, s *snap, p *mappings.Pairing) {
 			if len(ids) > 1 {
 				ps.add("%s: %d %s records carry the token %s: %v (promise 2: a counterpart is created at most once)", p.Name, len(ids), side, tok, ids)
 			}
-			_, tside, tid, err := workflows.ParseLinkWorkflowID(tok)
+			_, tside, tid, err := domain.ParseLinkWorkflowID(tok)
 			if err != nil {
 				ps.add("%s: %s record %s carries a malformed token %q", p.Name, side, ids[0], tok)
 				continue
@@ -343,7 +344,7 @@ func checkTokens(ps *problems, s *snap, p *mappings.Pairing) {
 					continue // reported by checkCoverage or checkLinks
 				}
 				creator := l.crmID
-				if tside == workflows.ERP {
+				if tside == domain.ERP {
 					creator = l.erpID
 				}
 				if creator != tid {
@@ -352,9 +353,9 @@ func checkTokens(ps *problems, s *snap, p *mappings.Pairing) {
 			}
 		}
 	}
-	check(workflows.ERP, s.erp[p.Name], "externalRef")
+	check(domain.ERP, s.erp[p.Name], "externalRef")
 	if p.CorrelationField != "" {
-		check(workflows.WebCRM, s.crm[p.Name], p.CorrelationField)
+		check(domain.WebCRM, s.crm[p.Name], p.CorrelationField)
 	}
 }
 
@@ -363,14 +364,14 @@ func checkTokens(ps *problems, s *snap, p *mappings.Pairing) {
 type snapResolver struct{ s *snap }
 
 // Resolve implements mappings.Resolver.
-func (r snapResolver) Resolve(_ context.Context, pairing string, from mappings.Side, id string) (string, bool, error) {
+func (r snapResolver) Resolve(_ context.Context, pairing string, from domain.Side, id string) (string, bool, error) {
 	by := r.s.byErp[pairing]
-	if from == mappings.SideWebCRM {
+	if from == domain.WebCRM {
 		by = r.s.byCrm[pairing]
 	}
 	for _, l := range by[id] {
 		other := l.crmID
-		if from == mappings.SideWebCRM {
+		if from == domain.WebCRM {
 			other = l.erpID
 		}
 		if other != "" {
@@ -381,8 +382,8 @@ func (r snapResolver) Resolve(_ context.Context, pairing string, from mappings.S
 }
 
 // canonical maps a record of side to the pairing's canonical form.
-func canonical(ctx context.Context, p *mappings.Pairing, s *snap, side mappings.Side, rec map[string]any) (mappings.Canonical, []mappings.Warning, error) {
-	if side == mappings.SideWebCRM {
+func canonical(ctx context.Context, p *mappings.Pairing, s *snap, side domain.Side, rec map[string]any) (mappings.Canonical, []mappings.Warning, error) {
+	if side == domain.WebCRM {
 		return p.FromWebCRM(ctx, rec, snapResolver{s})
 	}
 	return p.FromERP(ctx, rec, snapResolver{s})
@@ -392,11 +393,11 @@ func canonical(ctx context.Context, p *mappings.Pairing, s *snap, side mappings.
 // field, respecting directions: a one-way field whose source is empty never
 // clears the other side, so it is not compared.
 func compareRecords(ctx context.Context, p *mappings.Pairing, s *snap, crm, erp map[string]any) []string {
-	cw, _, err := canonical(ctx, p, s, mappings.SideWebCRM, crm)
+	cw, _, err := canonical(ctx, p, s, domain.WebCRM, crm)
 	if err != nil {
 		return []string{fmt.Sprintf("the webCRM record cannot be mapped: %v", err)}
 	}
-	ce, _, err := canonical(ctx, p, s, mappings.SideERP, erp)
+	ce, _, err := canonical(ctx, p, s, domain.ERP, erp)
 	if err != nil {
 		return []string{fmt.Sprintf("the ERP record cannot be mapped: %v", err)}
 	}

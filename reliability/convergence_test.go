@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
-	"github.com/tandemsync/tandem/workflows"
 )
 
 // Flags of TestConvergence (see README.md).
@@ -426,11 +425,11 @@ func (r *runner) summary() {
 
 // editLog remembers, per record and side, the properties last written to
 // each field in this scenario.
-type editLog map[*rec]map[workflows.Side]map[string]map[string]any
+type editLog map[*rec]map[domain.Side]map[string]map[string]any
 
-func (l editLog) add(r *rec, side workflows.Side, field string, props map[string]any) {
+func (l editLog) add(r *rec, side domain.Side, field string, props map[string]any) {
 	if l[r] == nil {
-		l[r] = map[workflows.Side]map[string]map[string]any{}
+		l[r] = map[domain.Side]map[string]map[string]any{}
 	}
 	if l[r][side] == nil {
 		l[r][side] = map[string]map[string]any{}
@@ -439,7 +438,7 @@ func (l editLog) add(r *rec, side workflows.Side, field string, props map[string
 }
 
 // resolve replaces references with the parents' ids on side.
-func (r *runner) resolve(props map[string]any, side workflows.Side) (map[string]any, error) {
+func (r *runner) resolve(props map[string]any, side domain.Side) (map[string]any, error) {
 	out := make(map[string]any, len(props))
 	for k, v := range props {
 		switch x := v.(type) {
@@ -448,7 +447,7 @@ func (r *runner) resolve(props map[string]any, side workflows.Side) (map[string]
 			if !ok {
 				return nil, fmt.Errorf("%s has no known id in %s", x.to, side)
 			}
-			if side == workflows.WebCRM {
+			if side == domain.WebCRM {
 				n, err := strconv.Atoi(id)
 				if err != nil {
 					return nil, fmt.Errorf("%s: webCRM id %q", x.to, id)
@@ -498,7 +497,7 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 			o.made.retired = true
 		}
 	}
-	if erp == nil && (o.side == workflows.ERP || o.kind == opTwin) {
+	if erp == nil && (o.side == domain.ERP || o.kind == opTwin) {
 		fail(errDown)
 		return
 	}
@@ -510,7 +509,7 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 	shown = props
 	switch o.kind {
 	case opTwin:
-		erpProps, err := r.resolve(o.erp, workflows.ERP)
+		erpProps, err := r.resolve(o.erp, domain.ERP)
 		if err != nil {
 			fail(err)
 			return
@@ -530,7 +529,7 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 		o.made.crmID = id
 		tl.creates += 2
 	case opCreate:
-		if o.side == workflows.WebCRM {
+		if o.side == domain.WebCRM {
 			id, err := e.crm.Put(p.WebCRMEntity, props)
 			if err != nil {
 				fail(fmt.Errorf("webCRM %s: %w", p.WebCRMEntity, err))
@@ -552,7 +551,7 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 			fail(fmt.Errorf("no id in %s", o.side))
 			return
 		}
-		if o.side == workflows.WebCRM {
+		if o.side == domain.WebCRM {
 			n, _ := strconv.Atoi(id)
 			err = e.crm.Patch(p.WebCRMEntity, n, props)
 		} else {
@@ -570,7 +569,7 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 			fail(fmt.Errorf("no id in %s", o.side))
 			return
 		}
-		if o.side == workflows.WebCRM {
+		if o.side == domain.WebCRM {
 			n, _ := strconv.Atoi(id)
 			err = e.crm.Remove(p.WebCRMEntity, n)
 		} else {
@@ -583,7 +582,7 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 			tl.refused++
 			return
 		}
-		if o.side == workflows.WebCRM {
+		if o.side == domain.WebCRM {
 			tl.crmDeletes[o.pairing] = true
 		}
 		tl.deletes++
@@ -602,18 +601,18 @@ func (r *runner) exec(o *op, tl *tally, log editLog) {
 func (r *runner) checkModel(s *snap) []string {
 	var out []string
 	known := map[string]bool{} // pairing/side/id
-	mark := func(pairing string, side workflows.Side, id string) {
+	mark := func(pairing string, side domain.Side, id string) {
 		if id != "" && id != "0" {
 			known[pairing+"/"+string(side)+"/"+id] = true
 		}
 	}
 	for _, x := range r.m.recs {
-		mark(x.pairing, workflows.WebCRM, strconv.Itoa(x.crmID))
-		mark(x.pairing, workflows.ERP, x.erpID)
+		mark(x.pairing, domain.WebCRM, strconv.Itoa(x.crmID))
+		mark(x.pairing, domain.ERP, x.erpID)
 		l := s.linkOf(x.pairing, x.home, x.homeID())
 		if l != nil {
-			mark(x.pairing, workflows.WebCRM, l.crmID)
-			mark(x.pairing, workflows.ERP, l.erpID)
+			mark(x.pairing, domain.WebCRM, l.crmID)
+			mark(x.pairing, domain.ERP, l.erpID)
 		}
 		if x.retired {
 			continue
@@ -625,16 +624,16 @@ func (r *runner) checkModel(s *snap) []string {
 		if x.twin && (l.crmID != strconv.Itoa(x.crmID) || l.erpID != x.erpID) {
 			out = append(out, fmt.Sprintf("%s: twins webCRM %d and ERP %s were not matched: %s", x, x.crmID, x.erpID, l))
 		}
-		if !x.oneSided && (l.state != workflows.StateOK || l.crmID == "" || l.erpID == "") {
+		if !x.oneSided && (l.state != domain.StateOK || l.crmID == "" || l.erpID == "") {
 			out = append(out, fmt.Sprintf("%s: not synced: %s", x, l))
 			continue
 		}
 		x.linkCrm, x.linkErp = l.crmID, l.erpID
 	}
 	for _, name := range allPairings {
-		for _, side := range []workflows.Side{workflows.WebCRM, workflows.ERP} {
+		for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 			recs := s.crm[name]
-			if side == workflows.ERP {
+			if side == domain.ERP {
 				recs = s.erp[name]
 			}
 			for _, id := range sortedKeys(recs) {
@@ -660,11 +659,11 @@ func (r *runner) checkEdits(s *snap, log editLog) []string {
 		}
 		p, _ := r.e.set.Pairing(x.pairing)
 		for side, fields := range sides {
-			other := mappings.Side(side.Other())
+			other := domain.Side(side.Other())
 			flows := p.WritableFields(other, true)
 			id, _ := x.idOn(side)
 			cur := s.crm[x.pairing][id]
-			if side == workflows.ERP {
+			if side == domain.ERP {
 				cur = s.erp[x.pairing][id]
 			}
 			if cur == nil {

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/service"
@@ -515,7 +516,7 @@ func (e *env) pairingStatus(name string) (workflows.PairingStatus, error) {
 }
 
 // queryLink reads a link workflow's state by workflow ID (waking a link at rest).
-func (e *env) queryLink(id string) (workflows.LinkState, error) {
+func (e *env) queryLink(id string) (domain.LinkState, error) {
 	ctx, cancel := callCtx()
 	defer cancel()
 	return links.State(ctx, e.c, id)
@@ -575,15 +576,15 @@ func linksQuery(pairing string, states ...string) string {
 
 // reconcile runs a pairing's ReconcileWorkflow as its schedule would, with
 // a mass-delete guard of share (0: the schedule's default), and waits.
-func (e *env) reconcile(pairing string, share float64, n int) (workflows.ReconcileResult, error) {
+func (e *env) reconcile(pairing string, share float64, n int) (domain.ReconcileResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       fmt.Sprintf("reliability-reconcile/%s/%d", pairing, n),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-	}, workflows.ReconcileWorkflow, workflows.ReconcileInput{Pairing: pairing, MaxDeleteShare: share})
-	var res workflows.ReconcileResult
+	}, workflows.ReconcileWorkflow, domain.ReconcileInput{Pairing: pairing, MaxDeleteShare: share})
+	var res domain.ReconcileResult
 	if err != nil {
 		return res, fmt.Errorf("start reconcile of %s: %w", pairing, err)
 	}
@@ -802,7 +803,7 @@ func (e *env) waitQuiet(timeout time.Duration, allowed map[string]bool) error {
 			last = "API writes still going on: " + c1.diff(c0)
 			continue
 		}
-		busy, err := e.listWorkflows(linksQuery("", workflows.StatePending, workflows.StateBlocked, workflows.StateError))
+		busy, err := e.listWorkflows(linksQuery("", domain.StatePending, domain.StateBlocked, domain.StateError))
 		if err != nil {
 			last = err.Error()
 			continue
@@ -834,7 +835,7 @@ func (e *env) waitQuiet(timeout time.Duration, allowed map[string]bool) error {
 }
 
 // lookupLink returns the home link and state of the link that owns a record.
-func (e *env) lookupLink(pairing string, side workflows.Side, id string) (string, workflows.LinkState, bool, error) {
+func (e *env) lookupLink(pairing string, side domain.Side, id string) (string, domain.LinkState, bool, error) {
 	ctx, cancel := callCtx()
 	defer cancel()
 	return links.Lookup(ctx, e.c, pairing, side, id)

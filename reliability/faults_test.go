@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/customerp"
-	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
@@ -172,11 +172,11 @@ func TestPoisonRecord(t *testing.T) {
 		t.Fatalf("create the poison organisation: %v", err)
 	}
 	tl.creates++
-	r.add(&op{made: &rec{pairing: "organisations", home: workflows.WebCRM, crmID: created, born: 1, retired: true}})
+	r.add(&op{made: &rec{pairing: "organisations", home: domain.WebCRM, crmID: created, born: 1, retired: true}})
 	// Poison the webCRM organisation with the most records depending on it,
 	// then edit one of those in the ERP: translating its customer reference
 	// goes through the poisoned organisation's link.
-	orgs := r.m.live("organisations", func(x *rec) bool { return x.home == workflows.WebCRM && !x.twin })
+	orgs := r.m.live("organisations", func(x *rec) bool { return x.home == domain.WebCRM && !x.twin })
 	if len(orgs) == 0 {
 		t.Fatalf("the baseline made no webCRM organisation to poison")
 	}
@@ -188,14 +188,14 @@ func TestPoisonRecord(t *testing.T) {
 	edited.retired = true // the model no longer predicts it
 	tl.edits++
 	for _, x := range r.m.recs {
-		if x.retired || x.parents["organisation"] != edited || !g.has(x, workflows.ERP) {
+		if x.retired || x.parents["organisation"] != edited || !g.has(x, domain.ERP) {
 			continue
 		}
 		field, prop := "title", "title"
 		if x.pairing == "opportunities" {
 			field, prop = "description", "description"
 		}
-		o := &op{kind: opEdit, pairing: x.pairing, side: workflows.ERP, target: x, field: field,
+		o := &op{kind: opEdit, pairing: x.pairing, side: domain.ERP, target: x, field: field,
 			props: map[string]any{prop: fmt.Sprintf("After the poison %d", x.n)}}
 		t.Logf("%s, which refers to the poisoned organisation", o)
 		r.exec(o, &tl, log)
@@ -208,8 +208,8 @@ func TestPoisonRecord(t *testing.T) {
 	}
 
 	poison := map[string]string{ // link ID -> webCRM id
-		workflows.LinkWorkflowID("organisations", workflows.WebCRM, strconv.Itoa(created)):      strconv.Itoa(created),
-		workflows.LinkWorkflowID("organisations", workflows.WebCRM, strconv.Itoa(edited.crmID)): strconv.Itoa(edited.crmID),
+		domain.LinkWorkflowID("organisations", domain.WebCRM, strconv.Itoa(created)):      strconv.Itoa(created),
+		domain.LinkWorkflowID("organisations", domain.WebCRM, strconv.Itoa(edited.crmID)): strconv.Itoa(edited.crmID),
 	}
 	allowed := map[string]bool{}
 	for id := range poison {
@@ -221,7 +221,7 @@ func TestPoisonRecord(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if st.State != workflows.StateError {
+			if st.State != domain.StateError {
 				return fmt.Errorf("link is %s (%s)", st.State, st.Reason)
 			}
 			// The reason names the record and the cause (the field the ERP refused).
@@ -263,7 +263,7 @@ func TestPoisonRecord(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if st.State != workflows.StateOK || st.ErpID == "" {
+			if st.State != domain.StateOK || st.ErpID == "" {
 				return fmt.Errorf("link is %s (%s)", st.State, st.Reason)
 			}
 			rec, ok := e.erpServer().Record("customers", st.ErpID)
@@ -301,7 +301,7 @@ type watch struct {
 
 type watchKey struct {
 	r    *rec
-	side workflows.Side
+	side domain.Side
 }
 
 // watched is the latest change of one record on one side.
@@ -367,8 +367,8 @@ func (w *watch) record(o *op) {
 	field := o.field // "" for a create
 	p, _ := w.r.e.set.Pairing(o.pairing)
 	ch := &watched{op: o.String()}
-	if o.side == workflows.WebCRM {
-		id, _ := x.idOn(workflows.WebCRM)
+	if o.side == domain.WebCRM {
+		id, _ := x.idOn(domain.WebCRM)
 		n, _ := strconv.Atoi(id)
 		rec, ok := w.r.e.crm.Record(p.WebCRMEntity, n)
 		if !ok {
@@ -381,7 +381,7 @@ func (w *watch) record(o *op) {
 		}
 		ch.at = at
 	} else {
-		id, _ := x.idOn(workflows.ERP)
+		id, _ := x.idOn(domain.ERP)
 		ctx, cancel := callCtx()
 		defer cancel()
 		items, next, err := w.erp.Changes(ctx, customerp.Resource(p.ERPResource), w.cursor[p.ERPResource], 1000)
@@ -463,7 +463,7 @@ func (w *watch) sample() {
 		for k, ch := range w.pending {
 			if s == nil || !w.synced(s, k, ch) {
 				n++
-				if k.side == workflows.ERP {
+				if k.side == domain.ERP {
 					fmt.Fprintf(&b, "\n   unsynced ERP change %s seq %d one-sided %v", ch.op, ch.seq, k.r.oneSided)
 				}
 			}
@@ -481,7 +481,7 @@ func (w *watch) sample() {
 		w.checked++
 		st := statuses[k.r.pairing]
 		switch k.side {
-		case workflows.WebCRM:
+		case domain.WebCRM:
 			if st.WebCRMWatermark.After(ch.at) && !w.heldByLink(k, snapAt) {
 				ch.flagged = true
 				w.found = append(w.found, fmt.Sprintf("pairing %s: the webCRM watermark %s passed %s (changed at %s) before it reached the ERP; %s",
@@ -506,16 +506,16 @@ func (w *watch) sample() {
 // before that snapshot). A watermark may pass such a change; that it still
 // arrives is checked by report.
 func (w *watch) heldByLink(k watchKey, snapAt time.Time) bool {
-	st, err := w.r.e.queryLink(workflows.LinkWorkflowID(k.r.pairing, k.r.home, k.r.homeID()))
+	st, err := w.r.e.queryLink(domain.LinkWorkflowID(k.r.pairing, k.r.home, k.r.homeID()))
 	if err != nil {
 		return false
 	}
-	return st.State == workflows.StateError || st.State == workflows.StateBlocked || st.UpdatedAt.After(snapAt)
+	return st.State == domain.StateError || st.State == domain.StateBlocked || st.UpdatedAt.After(snapAt)
 }
 
 // linkNote describes the link of a watched record.
 func (w *watch) linkNote(k watchKey) string {
-	id := workflows.LinkWorkflowID(k.r.pairing, k.r.home, k.r.homeID())
+	id := domain.LinkWorkflowID(k.r.pairing, k.r.home, k.r.homeID())
 	st, err := w.r.e.queryLink(id)
 	if err != nil {
 		return fmt.Sprintf("link %s: %v", id, err)
@@ -529,7 +529,7 @@ func (w *watch) linkNote(k watchKey) string {
 func (w *watch) synced(s *snap, k watchKey, ch *watched) bool {
 	x := k.r
 	l := s.linkOf(x.pairing, x.home, x.homeID())
-	if l == nil || l.state != workflows.StateOK {
+	if l == nil || l.state != domain.StateOK {
 		return false
 	}
 	if x.oneSided {
@@ -541,8 +541,8 @@ func (w *watch) synced(s *snap, k watchKey, ch *watched) bool {
 	}
 	p, _ := w.r.e.set.Pairing(x.pairing)
 	ctx := context.Background()
-	cw, _, err1 := canonical(ctx, p, s, mappings.SideWebCRM, crm)
-	ce, _, err2 := canonical(ctx, p, s, mappings.SideERP, erp)
+	cw, _, err1 := canonical(ctx, p, s, domain.WebCRM, crm)
+	ce, _, err2 := canonical(ctx, p, s, domain.ERP, erp)
 	if err1 != nil || err2 != nil {
 		return false
 	}
@@ -596,9 +596,9 @@ func TestWebCRMMaintenancePage(t *testing.T) {
 	log := editLog{}
 	var products []*rec
 	for k := 0; k < 10; k++ {
-		o := &op{kind: opCreate, pairing: "products", side: workflows.WebCRM,
-			made: &rec{pairing: "products", home: workflows.WebCRM, born: 0, parents: map[string]*rec{}, number: productNumber(900 + k)}}
-		o.props = g.productProps(workflows.WebCRM, 900+k, o.made.number)
+		o := &op{kind: opCreate, pairing: "products", side: domain.WebCRM,
+			made: &rec{pairing: "products", home: domain.WebCRM, born: 0, parents: map[string]*rec{}, number: productNumber(900 + k)}}
+		o.props = g.productProps(domain.WebCRM, 900+k, o.made.number)
 		r.add(o)
 		r.exec(o, &tl, log)
 		products = append(products, o.made)
@@ -622,7 +622,7 @@ func TestWebCRMMaintenancePage(t *testing.T) {
 	}
 	versions := map[string]string{} // ERP id -> version after the edit
 	for _, x := range products {
-		o := &op{kind: opEdit, pairing: "products", side: workflows.ERP, target: x, field: "name",
+		o := &op{kind: opEdit, pairing: "products", side: domain.ERP, target: x, field: "name",
 			props: map[string]any{"name": fmt.Sprintf("Renamed during maintenance %d", x.n)}}
 		r.exec(o, &tl, log)
 		rec, _ := e.erpServer().Record("products", x.linkErp)
@@ -634,7 +634,7 @@ func TestWebCRMMaintenancePage(t *testing.T) {
 	// for three of those rounds.
 	if err := waitFor(4*time.Minute, 200*time.Millisecond, func() error {
 		for erpID, v := range versions {
-			_, st, _, err := e.lookupLink("products", workflows.ERP, erpID)
+			_, st, _, err := e.lookupLink("products", domain.ERP, erpID)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -34,7 +35,7 @@ func TestTwinsMatchedFromERPSide(t *testing.T) {
 	}
 	firstID := fmt.Sprint(first["id"])
 	if err := waitFor(30*time.Second, 50*time.Millisecond, func() error {
-		if l := e.mustSnapLink("organisations", workflows.ERP, firstID); l == nil || l.crmID == "" {
+		if l := e.mustSnapLink("organisations", domain.ERP, firstID); l == nil || l.crmID == "" {
 			return fmt.Errorf("ERP customer %s not linked yet", firstID)
 		}
 		return nil
@@ -56,7 +57,7 @@ func TestTwinsMatchedFromERPSide(t *testing.T) {
 	}
 	erpID := fmt.Sprint(twin["id"])
 	if err := waitFor(60*time.Second, 50*time.Millisecond, func() error {
-		if l := e.mustSnapLink("organisations", workflows.ERP, erpID); l == nil || l.state != workflows.StateOK {
+		if l := e.mustSnapLink("organisations", domain.ERP, erpID); l == nil || l.state != domain.StateOK {
 			return fmt.Errorf("ERP customer %s not linked yet: %v", erpID, l)
 		}
 		return nil
@@ -69,7 +70,7 @@ func TestTwinsMatchedFromERPSide(t *testing.T) {
 	if err := e.waitQuiet(faultQuietTimeout, nil); err != nil {
 		t.Fatalf("no quiescence: %v", err)
 	}
-	l := e.mustSnapLink("organisations", workflows.ERP, erpID)
+	l := e.mustSnapLink("organisations", domain.ERP, erpID)
 	st, _ := e.pairingStatus("organisations")
 	t.Logf("ERP customer %s: %v; webCRM answered 429 %d times; last poll error: %q", erpID, l, e.crm.Stats().RateLimited, st.LastError)
 	if l == nil || l.crmID != strconv.Itoa(crmID) {
@@ -116,7 +117,7 @@ func (e *env) signal(pairing, name string, arg any) {
 }
 
 // mustSnapLink returns the home link naming a record, from a fresh snapshot.
-func (e *env) mustSnapLink(pairing string, side workflows.Side, id string) *linkRef {
+func (e *env) mustSnapLink(pairing string, side domain.Side, id string) *linkRef {
 	e.t.Helper()
 	s, err := e.takeSnap()
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tandemsync/tandem/workflows"
+	"github.com/tandemsync/tandem/domain"
 )
 
 // The generator makes random operations from a seeded source. Its choices
@@ -21,7 +21,7 @@ import (
 type rec struct {
 	n       int
 	pairing string
-	home    workflows.Side
+	home    domain.Side
 	crmID   int    // webCRM id when the generator made it there (home webCRM or twin)
 	erpID   string // ERP id when the generator made it there (home ERP or twin)
 	born    int    // scenario
@@ -41,8 +41,8 @@ type rec struct {
 
 // idOn returns the id of r on side s: the one the generator made, or the
 // counterpart its link names.
-func (r *rec) idOn(s workflows.Side) (string, bool) {
-	if s == workflows.WebCRM {
+func (r *rec) idOn(s domain.Side) (string, bool) {
+	if s == domain.WebCRM {
 		if r.crmID != 0 {
 			return strconv.Itoa(r.crmID), true
 		}
@@ -56,7 +56,7 @@ func (r *rec) idOn(s workflows.Side) (string, bool) {
 
 // homeID is the id of the record on its home side.
 func (r *rec) homeID() string {
-	if r.home == workflows.WebCRM {
+	if r.home == domain.WebCRM {
 		return strconv.Itoa(r.crmID)
 	}
 	return r.erpID
@@ -98,7 +98,7 @@ const (
 type op struct {
 	kind    opKind
 	pairing string
-	side    workflows.Side
+	side    domain.Side
 	target  *rec           // edit, delete
 	field   string         // edit: canonical field
 	props   map[string]any // create or edit: properties for side (references as *ref)
@@ -154,11 +154,11 @@ func (g *gen) next(erpDown bool) *op {
 }
 
 // pickSide picks webCRM or the ERP (webCRM only while the ERP is down).
-func (g *gen) pickSide(erpDown bool) workflows.Side {
+func (g *gen) pickSide(erpDown bool) domain.Side {
 	if erpDown || g.rng.IntN(2) == 0 {
-		return workflows.WebCRM
+		return domain.WebCRM
 	}
-	return workflows.ERP
+	return domain.ERP
 }
 
 // settled reports whether r's counterpart is known (from the links checked
@@ -166,8 +166,8 @@ func (g *gen) pickSide(erpDown bool) workflows.Side {
 func (g *gen) settled(r *rec) bool { return r.born < g.scenario && !r.oneSided }
 
 // has reports whether r can be named on side s in this scenario.
-func (g *gen) has(r *rec, s workflows.Side) bool {
-	if s == workflows.WebCRM && r.crmID != 0 || s == workflows.ERP && r.erpID != "" {
+func (g *gen) has(r *rec, s domain.Side) bool {
+	if s == domain.WebCRM && r.crmID != 0 || s == domain.ERP && r.erpID != "" {
 		return true
 	}
 	return g.settled(r)
@@ -183,7 +183,7 @@ func pick[T any](g *gen, xs []T) (T, bool) {
 }
 
 // parent picks a live record of pairing that can be named on side s.
-func (g *gen) parent(pairing string, s workflows.Side, ok func(*rec) bool) *rec {
+func (g *gen) parent(pairing string, s domain.Side, ok func(*rec) bool) *rec {
 	r, _ := pick(g, g.m.live(pairing, func(r *rec) bool { return g.has(r, s) && (ok == nil || ok(r)) }))
 	return r
 }
@@ -227,7 +227,7 @@ func (g *gen) create(erpDown bool) *op {
 		o.props = g.personProps(side, n, org)
 	case "users":
 		o.props = g.userProps(side, n)
-		made.oneSided = side == workflows.ERP
+		made.oneSided = side == domain.ERP
 	case "products":
 		made.number = productNumber(n)
 		o.props = g.productProps(side, n, made.number)
@@ -245,7 +245,7 @@ func (g *gen) create(erpDown bool) *op {
 		if u := g.parent("users", side, func(r *rec) bool { return !r.oneSided }); u != nil && g.rng.IntN(3) > 0 {
 			made.parents["sales-rep"] = u
 		}
-		made.oneSided = side == workflows.ERP
+		made.oneSided = side == domain.ERP
 		o.props = g.oppProps(side, n, made.parents)
 	case "quotationlines":
 		opp := g.parent("opportunities", side, nil)
@@ -276,29 +276,29 @@ func (g *gen) twin(erpDown bool) *op {
 	pairings := []string{"organisations", "persons", "users", "products"}
 	pairing, _ := pick(g, pairings)
 	n := g.serial()
-	made := &rec{pairing: pairing, home: workflows.WebCRM, born: g.scenario, parents: map[string]*rec{}, twin: true}
-	o := &op{kind: opTwin, pairing: pairing, side: workflows.WebCRM, made: made}
+	made := &rec{pairing: pairing, home: domain.WebCRM, born: g.scenario, parents: map[string]*rec{}, twin: true}
+	o := &op{kind: opTwin, pairing: pairing, side: domain.WebCRM, made: made}
 	switch pairing {
 	case "organisations":
-		o.props = g.orgProps(workflows.WebCRM, n, vat(n))
+		o.props = g.orgProps(domain.WebCRM, n, vat(n))
 		// The same number as the other system writes it.
-		o.erp = g.orgProps(workflows.ERP, n, strings.ToLower(strings.ReplaceAll(vat(n), " ", "")))
+		o.erp = g.orgProps(domain.ERP, n, strings.ToLower(strings.ReplaceAll(vat(n), " ", "")))
 	case "persons":
 		// Twins need a parent known on both sides.
-		org := g.parent("organisations", workflows.WebCRM, func(r *rec) bool { return g.has(r, workflows.ERP) })
+		org := g.parent("organisations", domain.WebCRM, func(r *rec) bool { return g.has(r, domain.ERP) })
 		if org == nil {
 			return nil
 		}
 		made.parents["organisation"] = org
-		o.props = g.personProps(workflows.WebCRM, n, org)
-		o.erp = g.personProps(workflows.ERP, n, org)
+		o.props = g.personProps(domain.WebCRM, n, org)
+		o.erp = g.personProps(domain.ERP, n, org)
 	case "users":
-		o.props = g.userProps(workflows.WebCRM, n)
-		o.erp = g.userProps(workflows.ERP, n)
+		o.props = g.userProps(domain.WebCRM, n)
+		o.erp = g.userProps(domain.ERP, n)
 	case "products":
 		made.number = productNumber(n)
-		o.props = g.productProps(workflows.WebCRM, n, made.number)
-		o.erp = g.productProps(workflows.ERP, n, made.number)
+		o.props = g.productProps(domain.WebCRM, n, made.number)
+		o.erp = g.productProps(domain.ERP, n, made.number)
 	}
 	// The twins differ in one field besides the key, so the first match
 	// has something to merge.
@@ -334,7 +334,7 @@ func (g *gen) edit(erpDown bool) *op {
 	side := g.pickSide(erpDown)
 	if !g.has(target, side) {
 		side = side.Other()
-		if erpDown && side == workflows.ERP || !g.has(target, side) {
+		if erpDown && side == domain.ERP || !g.has(target, side) {
 			return nil
 		}
 	}
@@ -359,7 +359,7 @@ func (g *gen) remove(erpDown bool) *op {
 	side := g.pickSide(erpDown)
 	if !g.has(target, side) {
 		side = side.Other()
-		if erpDown && side == workflows.ERP || !g.has(target, side) {
+		if erpDown && side == domain.ERP || !g.has(target, side) {
 			return nil
 		}
 	}
@@ -411,7 +411,7 @@ func day(r *rand.Rand) time.Time {
 func crmDate(t time.Time) string { return t.Format("2006-01-02T15:04:05.0000000Z") }
 func erpDate(t time.Time) string { return t.Format("2006-01-02") }
 
-func (g *gen) orgProps(side workflows.Side, n int, vatNumber string) map[string]any {
+func (g *gen) orgProps(side domain.Side, n int, vatNumber string) map[string]any {
 	r := g.rng
 	street := fmt.Sprintf("%s Street %d", strings.ToUpper(word(r)[:1])+word(r)[1:], 1+r.IntN(200))
 	floor := fmt.Sprintf("%d. floor", 1+r.IntN(9))
@@ -419,7 +419,7 @@ func (g *gen) orgProps(side workflows.Side, n int, vatNumber string) map[string]
 	city := cities[r.IntN(len(cities))]
 	code := strconv.Itoa(1000 + r.IntN(9000))
 	name := fmt.Sprintf("Org %d %s", n, word(r))
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		return map[string]any{
 			"OrganisationName": name, "OrganisationVatNumber": vatNumber, "OrganisationAddress": street + "\n" + floor,
 			"OrganisationPostCode": code, "OrganisationCity": city, "OrganisationCountry": c.crm,
@@ -432,12 +432,12 @@ func (g *gen) orgProps(side workflows.Side, n int, vatNumber string) map[string]
 	}
 }
 
-func (g *gen) personProps(side workflows.Side, n int, org *rec) map[string]any {
+func (g *gen) personProps(side domain.Side, n int, org *rec) map[string]any {
 	r := g.rng
 	first, last := firsts[r.IntN(len(firsts))], lasts[r.IntN(len(lasts))]
 	email := fmt.Sprintf("p%d@example.com", n)
 	born := day(r).AddDate(-40, 0, 0)
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		return map[string]any{
 			"PersonOrganisationId": &ref{org}, "PersonFirstName": first, "PersonLastName": last, "PersonEmail": email,
 			"PersonDirectPhone": phone(r), "PersonMobilePhone": phone(r), "PersonTitle": title(r),
@@ -450,11 +450,11 @@ func (g *gen) personProps(side workflows.Side, n int, org *rec) map[string]any {
 	}
 }
 
-func (g *gen) userProps(side workflows.Side, n int) map[string]any {
+func (g *gen) userProps(side domain.Side, n int) map[string]any {
 	r := g.rng
 	first, last := firsts[r.IntN(len(firsts))], lasts[r.IntN(len(lasts))]
 	email := fmt.Sprintf("u%d@tandem.example", n)
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		return map[string]any{"UserName": first + " " + last, "UserEmail": email, "UserTelephone": phone(r),
 			"UserMobilePhone": phone(r), "UserTitle": title(r)}
 	}
@@ -462,11 +462,11 @@ func (g *gen) userProps(side workflows.Side, n int) map[string]any {
 		"email": email, "phoneWork": phone(r), "phoneMobile": phone(r), "title": title(r), "active": true}
 }
 
-func (g *gen) productProps(side workflows.Side, n int, number string) map[string]any {
+func (g *gen) productProps(side domain.Side, n int, number string) map[string]any {
 	r := g.rng
 	name := fmt.Sprintf("Widget %d %s", n, word(r))
 	vc := vatCodes[r.IntN(len(vatCodes))]
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		return map[string]any{"ProductCustom1": number, "ProductCustom2": name, "ProductCustom3": "stk",
 			"ProductPrice": money(r, 500), "ProductCostPrice": money(r, 200), "ProductVatCode": vc}
 	}
@@ -474,14 +474,14 @@ func (g *gen) productProps(side workflows.Side, n int, number string) map[string
 		"costPrice": money(r, 200), "vatCode": vc, "stockQuantity": float64(r.IntN(1000)), "active": true}
 }
 
-func (g *gen) oppProps(side workflows.Side, n int, parents map[string]*rec) map[string]any {
+func (g *gen) oppProps(side domain.Side, n int, parents map[string]*rec) map[string]any {
 	r := g.rng
 	d := day(r)
 	number := fmt.Sprintf("T-%06d", n)
 	desc := fmt.Sprintf("Deal %d %s", n, word(r))
 	cur := currs[r.IntN(len(currs))]
 	disc := percent(r)
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		p := map[string]any{"OpportunityOrganisationId": &ref{parents["organisation"]}, "OpportunityNumber": number,
 			"OpportunityDescription": desc, "OpportunityCurrencyName": cur, "OpportunityOrderDate": crmDate(d),
 			"OpportunityDiscount": disc, "OpportunityWinYesNo": false}
@@ -512,9 +512,9 @@ func (g *gen) lineProduct() *rec {
 	return p
 }
 
-func (g *gen) lineProps(side workflows.Side, n int, opp, product *rec) map[string]any {
+func (g *gen) lineProps(side domain.Side, n int, opp, product *rec) map[string]any {
 	r := g.rng
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		return map[string]any{"QuotationLineOpportunityId": &ref{opp}, "QuotationLineData1": product.number,
 			"QuotationLineQuantity": float64(1 + r.IntN(20)), "QuotationLinePrice": money(r, 300),
 			"QuotationLineDiscount": percent(r), "QuotationLineVatPercentage": 25.0, "QuotationLineCostPrice": money(r, 100),
@@ -526,9 +526,9 @@ func (g *gen) lineProps(side workflows.Side, n int, opp, product *rec) map[strin
 }
 
 // editProps draws a field of target to edit on side and its new properties.
-func (g *gen) editProps(target *rec, side workflows.Side) (string, map[string]any) {
+func (g *gen) editProps(target *rec, side domain.Side) (string, map[string]any) {
 	r := g.rng
-	crm := side == workflows.WebCRM
+	crm := side == domain.WebCRM
 	n := g.serial()
 	both := func(field string, crmProp string, crmVal any, erpProp string, erpVal any) (string, map[string]any) {
 		if crm {
@@ -615,7 +615,7 @@ func (g *gen) editProps(target *rec, side workflows.Side) (string, map[string]an
 		default:
 			// Move the person to another organisation: webCRM's UI may;
 			// an ERP move is put back (webCRM refuses it through the API).
-			org := g.parent("organisations", side, func(o *rec) bool { return o != target.parents["organisation"] && (crm || g.has(o, workflows.WebCRM)) })
+			org := g.parent("organisations", side, func(o *rec) bool { return o != target.parents["organisation"] && (crm || g.has(o, domain.WebCRM)) })
 			if org == nil {
 				return "", nil
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -183,7 +184,7 @@ func TestResyncLinkAndLinks(t *testing.T) {
 	assert.NotEqual(t, "-", erpID[1])
 	_, ok := e.erp.Record("customers", erpID[1])
 	assert.True(t, ok, "the customer exists in the ERP")
-	home := workflows.LinkWorkflowID("organisations", workflows.WebCRM, crmID)
+	home := domain.LinkWorkflowID("organisations", domain.WebCRM, crmID)
 	assert.Regexp(t, `(?m)^link\s+`+regexp.QuoteMeta(home)+`$`, r.stdout)
 
 	// Again: nothing to write.
@@ -201,13 +202,13 @@ func TestResyncLinkAndLinks(t *testing.T) {
 	r = e.run("link", "--pairing", "organisations", "--erp-id", erpID[1], "--json")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	var shown struct {
-		Link  string              `json:"link"`
-		State workflows.LinkState `json:"state"`
+		Link  string           `json:"link"`
+		State domain.LinkState `json:"state"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &shown))
 	assert.Equal(t, home, shown.Link)
 	assert.Equal(t, crmID, shown.State.CrmID)
-	assert.Equal(t, workflows.StateOK, shown.State.State)
+	assert.Equal(t, domain.StateOK, shown.State.State)
 
 	// No such record, no such link.
 	r = e.run("resync", "--pairing", "organisations", "--webcrm-id", "987654")
@@ -249,7 +250,7 @@ func TestResyncLinkAndLinks(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &inbox))
 		require.Len(t, inbox.Links, 1)
 		assert.Equal(t, int64(1), inbox.Total)
-		assert.Equal(t, workflows.StateError, inbox.Links[0].State)
+		assert.Equal(t, domain.StateError, inbox.Links[0].State)
 		assert.NotEmpty(t, inbox.Links[0].Reason)
 		assert.NotContains(t, inbox.Links[0].Reason, "no answer")
 	} else {

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
@@ -46,21 +47,21 @@ func (r *recordFlags) register(cmd *cobra.Command) {
 }
 
 // record returns the side and id named by the flags.
-func (r *recordFlags) record() (workflows.Side, string, error) {
+func (r *recordFlags) record() (domain.Side, string, error) {
 	if r.webcrmID != "" {
 		if n, err := strconv.ParseInt(r.webcrmID, 10, 64); err != nil || n <= 0 {
 			return "", "", usageErrorf("--webcrm-id %q is not a positive number", r.webcrmID)
 		}
-		return workflows.WebCRM, r.webcrmID, nil
+		return domain.WebCRM, r.webcrmID, nil
 	}
 	if strings.TrimSpace(r.erpID) == "" {
 		return "", "", usageErrorf("--erp-id is empty")
 	}
-	return workflows.ERP, r.erpID, nil
+	return domain.ERP, r.erpID, nil
 }
 
 // resolveRecord checks the record flags and the pairing, and dials Temporal.
-func (a *app) resolveRecord(ctx context.Context, r recordFlags) (*mappings.Pairing, workflows.Side, string, client.Client, error) {
+func (a *app) resolveRecord(ctx context.Context, r recordFlags) (*mappings.Pairing, domain.Side, string, client.Client, error) {
 	side, id, err := r.record()
 	if err != nil {
 		return nil, "", "", nil, err
@@ -77,8 +78,8 @@ func (a *app) resolveRecord(ctx context.Context, r recordFlags) (*mappings.Pairi
 }
 
 // label names a record in messages: "webCRM Organisations record 12".
-func recordLabel(p *mappings.Pairing, side workflows.Side, id string) string {
-	if side == workflows.WebCRM {
+func recordLabel(p *mappings.Pairing, side domain.Side, id string) string {
+	if side == domain.WebCRM {
 		return fmt.Sprintf("webCRM %s record %s", p.WebCRMEntity, id)
 	}
 	return fmt.Sprintf("ERP %s record %s", p.ERPResource, id)
@@ -115,7 +116,7 @@ Exits 1 when the record does not exist or the link ends in state error.`,
 			}
 			actx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			out, err := links.NewDispatcher(c, "").Apply(actx, r.pairing, workflows.Change{Side: side, ID: id, Source: workflows.SourceResync})
+			out, err := links.NewDispatcher(c, "").Apply(actx, r.pairing, domain.Change{Side: side, ID: id, Source: domain.SourceResync})
 			if err != nil {
 				if actx.Err() != nil && ctx.Err() == nil {
 					return fmt.Errorf("resync of %s: no outcome within %s (is a worker running?)", recordLabel(p, side, id), timeout)
@@ -124,7 +125,7 @@ Exits 1 when the record does not exist or the link ends in state error.`,
 			}
 			home, _, _, _ := links.Lookup(ctx, c, r.pairing, side, id)
 			a.printOutcome(out, home)
-			if out.State == workflows.StateError {
+			if out.State == domain.StateError {
 				return fmt.Errorf("resync of %s ended in error: %s", recordLabel(p, side, id), out.Reason)
 			}
 			return nil
@@ -135,7 +136,7 @@ Exits 1 when the record does not exist or the link ends in state error.`,
 	return cmd
 }
 
-func (a *app) printOutcome(out workflows.Outcome, home string) {
+func (a *app) printOutcome(out domain.Outcome, home string) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "action\t%s\n", out.Action)
 	fmt.Fprintf(tw, "state\t%s\n", out.State)
@@ -156,13 +157,13 @@ func (a *app) printOutcome(out workflows.Outcome, home string) {
 // checkRecord makes sure a record that has no link exists on its side, so
 // resync does not start a link for a mistyped id. It is skipped when the
 // side's credentials are not configured (the worker reads the record then).
-func (a *app) checkRecord(ctx context.Context, p *mappings.Pairing, side workflows.Side, id string) error {
+func (a *app) checkRecord(ctx context.Context, p *mappings.Pairing, side domain.Side, id string) error {
 	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
 	label := recordLabel(p, side, id)
-	if side == workflows.WebCRM {
+	if side == domain.WebCRM {
 		if cfg.WebCRM.APIToken == "" {
 			return nil
 		}
@@ -214,7 +215,7 @@ type linkRow struct {
 	BlockedOn string `json:"blockedOn,omitempty"`
 }
 
-var linkStates = []string{workflows.StateError, workflows.StateBlocked, workflows.StateOK, workflows.StateDeleted, workflows.StatePending}
+var linkStates = []string{domain.StateError, domain.StateBlocked, domain.StateOK, domain.StateDeleted, domain.StatePending}
 
 func (a *app) linksCommand() *cobra.Command {
 	var pairing, state string
@@ -351,7 +352,7 @@ func addReasons(ctx context.Context, c client.Client, rows []linkRow) {
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for i := range rows {
-		if rows[i].State != workflows.StateError && rows[i].State != workflows.StateBlocked {
+		if rows[i].State != domain.StateError && rows[i].State != domain.StateBlocked {
 			continue
 		}
 		wg.Go(func() {
@@ -407,9 +408,9 @@ applied to the record is an "apply" update.`,
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
-					Link    string              `json:"link"`
-					State   workflows.LinkState `json:"state"`
-					History string              `json:"history,omitempty"`
+					Link    string           `json:"link"`
+					State   domain.LinkState `json:"state"`
+					History string           `json:"history,omitempty"`
 				}{home, st, history})
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -175,7 +176,7 @@ func (a *app) countLinks(ctx context.Context, c client.Client, pairing string) (
 	for _, q := range []struct {
 		state string
 		dst   *int64
-	}{{"", &out.Total}, {workflows.StateError, &out.Error}, {workflows.StateBlocked, &out.Blocked}} {
+	}{{"", &out.Total}, {domain.StateError, &out.Error}, {domain.StateBlocked, &out.Blocked}} {
 		n, err := a.count(ctx, c, linkQuery(pairing, q.state))
 		if err != nil {
 			return out, fmt.Errorf("count links of %s: %w", pairing, err)

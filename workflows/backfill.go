@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -55,33 +56,7 @@ type BackfillProgress struct {
 	// record changed before then has been visited, so a pairing that starts
 	// (or is) behind it skips re-reading them. Zero for a side not read, or
 	// read with Since.
-	From Positions `json:"from,omitzero"`
-}
-
-// BackfillCountInput is the input of the BackfillCount activity.
-type BackfillCountInput struct {
-	Pairing string    `json:"pairing"`
-	Side    string    `json:"side"`
-	Since   time.Time `json:"since,omitempty"`
-}
-
-// BackfillPageInput is the input of the BackfillPage activity.
-type BackfillPageInput struct {
-	Pairing     string    `json:"pairing"`
-	Side        string    `json:"side"`
-	Cursor      string    `json:"cursor,omitempty"`
-	Since       time.Time `json:"since,omitempty"`
-	PageSize    int       `json:"pageSize"`
-	Concurrency int       `json:"concurrency"`
-}
-
-// BackfillPageResult is the result of the BackfillPage activity.
-type BackfillPageResult struct {
-	Next    string         `json:"next,omitempty"`
-	Last    bool           `json:"last"`
-	Seen    int            `json:"seen"`
-	Failed  int            `json:"failed"`
-	Actions map[string]int `json:"actions,omitempty"`
+	From domain.Positions `json:"from,omitzero"`
 }
 
 // BackfillWorkflow pages through one side of a pairing, or both, and
@@ -137,16 +112,16 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			}
 			var n int
 			if err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "count "+side+" records")),
-				ActivityBackfillCount, BackfillCountInput{Pairing: in.Pairing, Side: side, Since: in.Since}).Get(ctx, &n); err != nil {
+				ActivityBackfillCount, domain.BackfillCountInput{Pairing: in.Pairing, Side: domain.Side(side), Since: in.Since}).Get(ctx, &n); err != nil {
 				return progress, err
 			}
 			progress.Total = max(progress.Total, 0) + n
 		}
 		for {
-			var page BackfillPageResult
+			var page domain.BackfillPageResult
 			summary := fmt.Sprintf("backfill %s page %d", side, progress.Pages+1)
-			err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, summary)), ActivityBackfillPage, BackfillPageInput{
-				Pairing: in.Pairing, Side: side, Cursor: progress.Cursor, Since: in.Since,
+			err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, summary)), ActivityBackfillPage, domain.BackfillPageInput{
+				Pairing: in.Pairing, Side: domain.Side(side), Cursor: progress.Cursor, Since: in.Since,
 				PageSize: in.PageSize, Concurrency: in.Concurrency,
 			}).Get(ctx, &page)
 			if err != nil {
@@ -184,13 +159,13 @@ const versionBackfillHandOver = "backfill-hand-over"
 
 // markPhase records where the pairing may read side from once this phase is
 // done. A webCRM side read with Since is not read in full and hands nothing.
-func markPhase(ctx, qctx workflow.Context, in BackfillInput, side string, from *Positions) error {
+func markPhase(ctx, qctx workflow.Context, in BackfillInput, side string, from *domain.Positions) error {
 	if side == BackfillWebCRM && !in.Since.IsZero() {
 		return nil
 	}
-	var mark Positions
+	var mark domain.Positions
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "mark where "+side+" stands before reading it")),
-		ActivityBackfillMark, BackfillCountInput{Pairing: in.Pairing, Side: side}).Get(ctx, &mark)
+		ActivityBackfillMark, domain.BackfillCountInput{Pairing: in.Pairing, Side: domain.Side(side)}).Get(ctx, &mark)
 	if err != nil {
 		return err
 	}
@@ -206,7 +181,7 @@ func markPhase(ctx, qctx workflow.Context, in BackfillInput, side string, from *
 // handOverTo signals the positions to the pairing. A pairing that does not
 // run picks them up when it starts (StartPositions), so a failed signal is
 // only logged.
-func handOverTo(ctx workflow.Context, pairing string, from Positions) {
+func handOverTo(ctx workflow.Context, pairing string, from domain.Positions) {
 	err := workflow.SignalExternalWorkflow(ctx, PairingWorkflowID(pairing), "", SignalAdvance, from).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Info("pairing not running; it takes the backfill's positions when it starts",
@@ -248,35 +223,15 @@ func addCounts(a, b map[string]int) map[string]int {
 	return a
 }
 
-// ReconcileInput is the input of ReconcileWorkflow.
-type ReconcileInput struct {
-	Pairing string `json:"pairing"`
-	// MaxDeleteShare is the share of a pairing's links that one run may treat
-	// as deleted before the mass-delete guard stops it (default 0.1).
-	MaxDeleteShare float64 `json:"maxDeleteShare,omitempty"`
-}
-
-// ReconcileResult is the result of the Reconcile activity and workflow.
-type ReconcileResult struct {
-	Links   int `json:"links"`
-	Missing int `json:"missing"`
-	// Unlisted counts linked records missing from a listing that a read by id
-	// found: they were not taken for deleted.
-	Unlisted   int    `json:"unlisted,omitempty"`
-	Dispatched int    `json:"dispatched"`
-	Guarded    bool   `json:"guarded"`
-	Reason     string `json:"reason,omitempty"`
-}
-
 // ReconcileWorkflow finds the linked records that disappeared, from webCRM
 // (which has no tombstones and no deletes in its API) and from the ERP (whose
 // tombstone a pairing started from a backfill's position never read), and
 // hands each to its link, which applies the pairing's delete policy. More
 // than MaxDeleteShare missing stops the run (the mass-delete guard) and
 // reports it. Run it on a Temporal Schedule.
-func ReconcileWorkflow(ctx workflow.Context, in ReconcileInput) (ReconcileResult, error) {
+func ReconcileWorkflow(ctx workflow.Context, in domain.ReconcileInput) (domain.ReconcileResult, error) {
 	if in.Pairing == "" {
-		return ReconcileResult{}, temporal.NewNonRetryableApplicationError(`reconcile input needs "pairing"`, "InvalidInput", nil)
+		return domain.ReconcileResult{}, temporal.NewNonRetryableApplicationError(`reconcile input needs "pairing"`, "InvalidInput", nil)
 	}
 	if in.MaxDeleteShare <= 0 {
 		in.MaxDeleteShare = 0.1
@@ -288,7 +243,7 @@ func ReconcileWorkflow(ctx workflow.Context, in ReconcileInput) (ReconcileResult
 		Summary:             "list ids on both sides and hand missing records to their links",
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
-	var res ReconcileResult
+	var res domain.ReconcileResult
 	err := workflow.ExecuteActivity(actx, ActivityReconcile, in).Get(ctx, &res)
 	if err == nil {
 		summary := fmt.Sprintf("Reconciled **%s**: %d links, %d missing records, %d dispatched", in.Pairing, res.Links, res.Missing, res.Dispatched)

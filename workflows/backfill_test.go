@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/domain"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -20,12 +21,12 @@ import (
 type backfillScript struct {
 	counts map[string]int
 	// pages maps side and cursor to the page read there.
-	pages map[string]map[string]BackfillPageResult
+	pages map[string]map[string]domain.BackfillPageResult
 
 	mu         sync.Mutex
 	calls      []string
-	pageInputs []BackfillPageInput
-	countInput []BackfillCountInput
+	pageInputs []domain.BackfillPageInput
+	countInput []domain.BackfillCountInput
 }
 
 func (s *backfillScript) log() []string {
@@ -36,21 +37,21 @@ func (s *backfillScript) log() []string {
 
 // drive registers the script; every page takes pageTime on the workflow clock.
 func (s *backfillScript) drive(env *testsuite.TestWorkflowEnvironment, pageTime time.Duration) {
-	env.OnActivity(ActivityBackfillCount, mock.Anything, mock.Anything).Return(func(_ context.Context, in BackfillCountInput) (int, error) {
+	env.OnActivity(ActivityBackfillCount, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.BackfillCountInput) (int, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.calls = append(s.calls, "count:"+in.Side)
+		s.calls = append(s.calls, "count:"+string(in.Side))
 		s.countInput = append(s.countInput, in)
-		return s.counts[in.Side], nil
+		return s.counts[string(in.Side)], nil
 	})
-	page := env.OnActivity(ActivityBackfillPage, mock.Anything, mock.Anything).Return(func(_ context.Context, in BackfillPageInput) (BackfillPageResult, error) {
+	page := env.OnActivity(ActivityBackfillPage, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.BackfillPageInput) (domain.BackfillPageResult, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.calls = append(s.calls, "page:"+in.Side+":"+in.Cursor)
+		s.calls = append(s.calls, "page:"+string(in.Side)+":"+in.Cursor)
 		s.pageInputs = append(s.pageInputs, in)
-		res, ok := s.pages[in.Side][in.Cursor]
+		res, ok := s.pages[string(in.Side)][in.Cursor]
 		if !ok {
-			return BackfillPageResult{}, temporal.NewNonRetryableApplicationError("no page at "+in.Side+" "+in.Cursor, "Test", nil)
+			return domain.BackfillPageResult{}, temporal.NewNonRetryableApplicationError("no page at "+string(in.Side)+" "+in.Cursor, "Test", nil)
 		}
 		return res, nil
 	})
@@ -60,11 +61,11 @@ func (s *backfillScript) drive(env *testsuite.TestWorkflowEnvironment, pageTime 
 }
 
 // webcrmPages is a 12-record webCRM side read in three pages.
-func webcrmPages() map[string]BackfillPageResult {
-	return map[string]BackfillPageResult{
-		"":   {Next: "c1", Seen: 5, Actions: map[string]int{ActionUpdated: 3, ActionNoop: 2}},
-		"c1": {Next: "c2", Seen: 5, Failed: 1, Actions: map[string]int{ActionCreatedERP: 4, ActionError: 1}},
-		"c2": {Last: true, Seen: 2, Actions: map[string]int{ActionSeen: 2}},
+func webcrmPages() map[string]domain.BackfillPageResult {
+	return map[string]domain.BackfillPageResult{
+		"":   {Next: "c1", Seen: 5, Actions: map[string]int{domain.ActionUpdated: 3, domain.ActionNoop: 2}},
+		"c1": {Next: "c2", Seen: 5, Failed: 1, Actions: map[string]int{domain.ActionCreatedERP: 4, domain.ActionError: 1}},
+		"c2": {Last: true, Seen: 2, Actions: map[string]int{domain.ActionSeen: 2}},
 	}
 }
 
@@ -76,7 +77,7 @@ func startBackfill(env *testsuite.TestWorkflowEnvironment, in BackfillInput) {
 func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]BackfillPageResult{BackfillWebCRM: webcrmPages()}}
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]domain.BackfillPageResult{BackfillWebCRM: webcrmPages()}}
 	s.drive(env, 10*time.Second)
 	start := env.Now()
 	var during1, during2 BackfillProgress
@@ -90,7 +91,7 @@ func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	var res BackfillProgress
 	require.NoError(t, env.GetWorkflowResult(&res))
 	assert.Equal(t, []string{"count:webcrm", "page:webcrm:", "page:webcrm:c1", "page:webcrm:c2"}, s.log())
-	assert.Equal(t, BackfillCountInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since}, s.countInput[0])
+	assert.Equal(t, domain.BackfillCountInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since}, s.countInput[0])
 	for _, in := range s.pageInputs {
 		assert.Equal(t, 500, in.PageSize, "default page size")
 		assert.Equal(t, 64, in.Concurrency, "default concurrency")
@@ -105,14 +106,14 @@ func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	assert.Equal(t, 5, during2.Done)
 	assert.Equal(t, "c1", during2.Cursor)
 	assert.Equal(t, 1, during2.Pages)
-	assert.Equal(t, map[string]int{ActionUpdated: 3, ActionNoop: 2}, during2.Actions)
+	assert.Equal(t, map[string]int{domain.ActionUpdated: 3, domain.ActionNoop: 2}, during2.Actions)
 
 	assert.Equal(t, "done", res.Phase)
 	assert.Equal(t, 12, res.Total)
 	assert.Equal(t, 12, res.Done)
 	assert.Equal(t, 1, res.Failed)
 	assert.Empty(t, res.Cursor)
-	assert.Equal(t, map[string]int{ActionUpdated: 3, ActionNoop: 2, ActionCreatedERP: 4, ActionError: 1, ActionSeen: 2}, res.Actions)
+	assert.Equal(t, map[string]int{domain.ActionUpdated: 3, domain.ActionNoop: 2, domain.ActionCreatedERP: 4, domain.ActionError: 1, domain.ActionSeen: 2}, res.Actions)
 	assert.Equal(t, res, query[BackfillProgress](t, env, QueryProgress), "the query shows the final progress too")
 }
 
@@ -124,11 +125,11 @@ func TestBackfillBothReadsWebCRMThenERP(t *testing.T) {
 			env := newEnv(t)
 			s := &backfillScript{
 				counts: map[string]int{BackfillWebCRM: 3, BackfillERP: 4},
-				pages: map[string]map[string]BackfillPageResult{
-					BackfillWebCRM: {"": {Last: true, Seen: 3, Actions: map[string]int{ActionMatched: 3}}},
+				pages: map[string]map[string]domain.BackfillPageResult{
+					BackfillWebCRM: {"": {Last: true, Seen: 3, Actions: map[string]int{domain.ActionMatched: 3}}},
 					BackfillERP: {
-						"":   {Next: "e1", Seen: 2, Actions: map[string]int{ActionCreatedWebCRM: 2}},
-						"e1": {Last: true, Seen: 2, Failed: 2, Actions: map[string]int{ActionBlocked: 2}},
+						"":   {Next: "e1", Seen: 2, Actions: map[string]int{domain.ActionCreatedWebCRM: 2}},
+						"e1": {Last: true, Seen: 2, Failed: 2, Actions: map[string]int{domain.ActionBlocked: 2}},
 					},
 				},
 			}
@@ -142,7 +143,7 @@ func TestBackfillBothReadsWebCRMThenERP(t *testing.T) {
 			assert.Equal(t, 7, res.Total, "totals of both sides add up")
 			assert.Equal(t, 7, res.Done)
 			assert.Equal(t, 2, res.Failed)
-			assert.Equal(t, map[string]int{ActionMatched: 3, ActionCreatedWebCRM: 2, ActionBlocked: 2}, res.Actions)
+			assert.Equal(t, map[string]int{domain.ActionMatched: 3, domain.ActionCreatedWebCRM: 2, domain.ActionBlocked: 2}, res.Actions)
 			for _, in := range s.pageInputs {
 				assert.Equal(t, 100, in.PageSize)
 				assert.Equal(t, 4, in.Concurrency)
@@ -156,7 +157,7 @@ func TestBackfillERPOnly(t *testing.T) {
 	env := newEnv(t)
 	s := &backfillScript{
 		counts: map[string]int{BackfillERP: 1},
-		pages:  map[string]map[string]BackfillPageResult{BackfillERP: {"": {Last: true, Seen: 1}}},
+		pages:  map[string]map[string]domain.BackfillPageResult{BackfillERP: {"": {Last: true, Seen: 1}}},
 	}
 	s.drive(env, 0)
 	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillERP})
@@ -182,7 +183,7 @@ func TestBackfillInvalidInput(t *testing.T) {
 func TestBackfillPageFailureFailsTheRun(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]BackfillPageResult{
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]domain.BackfillPageResult{
 		BackfillWebCRM: {"": {Next: "gone", Seen: 5}},
 	}}
 	s.drive(env, 0)
@@ -195,7 +196,7 @@ func TestBackfillPageFailureFailsTheRun(t *testing.T) {
 func TestBackfillContinuesAsNewAndResumesFromCursor(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]BackfillPageResult{BackfillWebCRM: webcrmPages()}}
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 12}, pages: map[string]map[string]domain.BackfillPageResult{BackfillWebCRM: webcrmPages()}}
 	s.drive(env, 10*time.Second)
 	start := env.Now()
 	// Suggested while the first page is read: the run continues as new after it.
@@ -218,10 +219,10 @@ func TestBackfillContinuesAsNewAndResumesFromCursor(t *testing.T) {
 	assert.Equal(t, 5, p.Done)
 	assert.Equal(t, 1, p.Pages)
 	assert.True(t, start.Equal(p.StartedAt))
-	assert.Equal(t, map[string]int{ActionUpdated: 3, ActionNoop: 2}, p.Actions)
+	assert.Equal(t, map[string]int{domain.ActionUpdated: 3, domain.ActionNoop: 2}, p.Actions)
 
 	env2 := newEnv(t)
-	s2 := &backfillScript{counts: map[string]int{BackfillWebCRM: 99}, pages: map[string]map[string]BackfillPageResult{BackfillWebCRM: webcrmPages()}}
+	s2 := &backfillScript{counts: map[string]int{BackfillWebCRM: 99}, pages: map[string]map[string]domain.BackfillPageResult{BackfillWebCRM: webcrmPages()}}
 	s2.drive(env2, 0)
 	startBackfill(env2, next)
 	require.NoError(t, env2.GetWorkflowError())
@@ -239,12 +240,12 @@ func TestBackfillContinuedInERPPhaseSkipsWebCRM(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	started := time.Date(2025, 2, 2, 8, 0, 0, 0, time.UTC)
-	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 50, BackfillERP: 50}, pages: map[string]map[string]BackfillPageResult{
-		BackfillERP: {"e7": {Last: true, Seen: 3, Actions: map[string]int{ActionUpdated: 3}}},
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 50, BackfillERP: 50}, pages: map[string]map[string]domain.BackfillPageResult{
+		BackfillERP: {"e7": {Last: true, Seen: 3, Actions: map[string]int{domain.ActionUpdated: 3}}},
 	}}
 	s.drive(env, 0)
 	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillBoth, Progress: &BackfillProgress{
-		Phase: BackfillERP, Cursor: "e7", Total: 20, Done: 17, Pages: 4, StartedAt: started, Actions: map[string]int{ActionUpdated: 17},
+		Phase: BackfillERP, Cursor: "e7", Total: 20, Done: 17, Pages: 4, StartedAt: started, Actions: map[string]int{domain.ActionUpdated: 17},
 	}})
 	require.NoError(t, env.GetWorkflowError())
 	var res BackfillProgress
@@ -253,31 +254,31 @@ func TestBackfillContinuedInERPPhaseSkipsWebCRM(t *testing.T) {
 	assert.Equal(t, "done", res.Phase)
 	assert.Equal(t, 20, res.Total)
 	assert.Equal(t, 20, res.Done)
-	assert.Equal(t, map[string]int{ActionUpdated: 20}, res.Actions)
+	assert.Equal(t, map[string]int{domain.ActionUpdated: 20}, res.Actions)
 }
 
 // handOverScript marks each side and records the hand-over signals.
 type handOverScript struct {
-	marks     map[string]Positions
+	marks     map[string]domain.Positions
 	signalErr error
 
 	mu      sync.Mutex
 	marked  []string
-	signals []Positions
+	signals []domain.Positions
 }
 
 func (h *handOverScript) drive(env *testsuite.TestWorkflowEnvironment) {
-	env.OnActivity(ActivityBackfillMark, mock.Anything, mock.Anything).Return(func(_ context.Context, in BackfillCountInput) (Positions, error) {
+	env.OnActivity(ActivityBackfillMark, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.BackfillCountInput) (domain.Positions, error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.marked = append(h.marked, in.Side)
-		return h.marks[in.Side], nil
+		h.marked = append(h.marked, string(in.Side))
+		return h.marks[string(in.Side)], nil
 	})
 	env.OnSignalExternalWorkflow(mock.Anything, PairingWorkflowID(testPairing), "", SignalAdvance, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			h.signals = append(h.signals, arg.(Positions))
+			h.signals = append(h.signals, arg.(domain.Positions))
 			return h.signalErr
 		})
 }
@@ -289,18 +290,18 @@ func TestBackfillHandsThePairingThePositionsItStartedFrom(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env := newEnv(t)
-			s := &backfillScript{counts: map[string]int{BackfillWebCRM: 3, BackfillERP: 1}, pages: map[string]map[string]BackfillPageResult{
+			s := &backfillScript{counts: map[string]int{BackfillWebCRM: 3, BackfillERP: 1}, pages: map[string]map[string]domain.BackfillPageResult{
 				BackfillWebCRM: {"": {Last: true, Seen: 3}},
 				BackfillERP:    {"": {Last: true, Seen: 1}},
 			}}
 			s.drive(env, 0)
-			h := &handOverScript{marks: map[string]Positions{BackfillWebCRM: {WebCRMSince: mark}, BackfillERP: {ERPToken: "77"}}, signalErr: signalErr}
+			h := &handOverScript{marks: map[string]domain.Positions{BackfillWebCRM: {WebCRMSince: mark}, BackfillERP: {ERPToken: "77"}}, signalErr: signalErr}
 			h.drive(env)
 			startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillBoth})
 			require.NoError(t, env.GetWorkflowError(), "a pairing that does not run takes the positions when it starts")
 			var res BackfillProgress
 			require.NoError(t, env.GetWorkflowResult(&res))
-			want := Positions{WebCRMSince: mark, ERPToken: "77"}
+			want := domain.Positions{WebCRMSince: mark, ERPToken: "77"}
 			assert.Equal(t, []string{BackfillWebCRM, BackfillERP}, h.marked, "each side is marked before it is read")
 			assert.True(t, want.WebCRMSince.Equal(res.From.WebCRMSince))
 			assert.Equal(t, want.ERPToken, res.From.ERPToken)
@@ -314,11 +315,11 @@ func TestBackfillHandsThePairingThePositionsItStartedFrom(t *testing.T) {
 func TestBackfillWithSinceHandsNoWebCRMPosition(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 3}, pages: map[string]map[string]BackfillPageResult{
+	s := &backfillScript{counts: map[string]int{BackfillWebCRM: 3}, pages: map[string]map[string]domain.BackfillPageResult{
 		BackfillWebCRM: {"": {Last: true, Seen: 3}},
 	}}
 	s.drive(env, 0)
-	h := &handOverScript{marks: map[string]Positions{BackfillWebCRM: {WebCRMSince: time.Now()}}}
+	h := &handOverScript{marks: map[string]domain.Positions{BackfillWebCRM: {WebCRMSince: time.Now()}}}
 	h.drive(env)
 	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, Since: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)})
 	require.NoError(t, env.GetWorkflowError())
@@ -332,29 +333,29 @@ func TestBackfillWithSinceHandsNoWebCRMPosition(t *testing.T) {
 func TestReconcilePassesThroughActivityResult(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
-		in        ReconcileInput
+		in        domain.ReconcileInput
 		wantShare float64
-		res       ReconcileResult
+		res       domain.ReconcileResult
 	}{
-		"default share": {ReconcileInput{Pairing: testPairing}, 0.1, ReconcileResult{Links: 120, Missing: 3, Dispatched: 3}},
-		"guarded":       {ReconcileInput{Pairing: "persons", MaxDeleteShare: 0.05}, 0.05, ReconcileResult{Links: 100, Missing: 40, Guarded: true, Reason: "40 of 100 missing (limit 5%)"}},
+		"default share": {domain.ReconcileInput{Pairing: testPairing}, 0.1, domain.ReconcileResult{Links: 120, Missing: 3, Dispatched: 3}},
+		"guarded":       {domain.ReconcileInput{Pairing: "persons", MaxDeleteShare: 0.05}, 0.05, domain.ReconcileResult{Links: 100, Missing: 40, Guarded: true, Reason: "40 of 100 missing (limit 5%)"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env := newEnv(t)
-			var got []ReconcileInput
-			env.OnActivity(ActivityReconcile, mock.Anything, mock.Anything).Return(func(_ context.Context, in ReconcileInput) (ReconcileResult, error) {
+			var got []domain.ReconcileInput
+			env.OnActivity(ActivityReconcile, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.ReconcileInput) (domain.ReconcileResult, error) {
 				got = append(got, in)
 				return tc.res, nil
 			})
 			env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: ReconcileWorkflowID(tc.in.Pairing)})
 			env.ExecuteWorkflow(ReconcileWorkflow, tc.in)
 			require.NoError(t, env.GetWorkflowError())
-			var res ReconcileResult
+			var res domain.ReconcileResult
 			require.NoError(t, env.GetWorkflowResult(&res))
 			assert.Equal(t, tc.res, res)
 			require.Len(t, got, 1)
-			assert.Equal(t, ReconcileInput{Pairing: tc.in.Pairing, MaxDeleteShare: tc.wantShare}, got[0])
+			assert.Equal(t, domain.ReconcileInput{Pairing: tc.in.Pairing, MaxDeleteShare: tc.wantShare}, got[0])
 		})
 	}
 }
@@ -363,11 +364,11 @@ func TestReconcileActivityFailureFailsAfterThreeAttempts(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	calls := 0
-	env.OnActivity(ActivityReconcile, mock.Anything, mock.Anything).Return(func(context.Context, ReconcileInput) (ReconcileResult, error) {
+	env.OnActivity(ActivityReconcile, mock.Anything, mock.Anything).Return(func(context.Context, domain.ReconcileInput) (domain.ReconcileResult, error) {
 		calls++
-		return ReconcileResult{}, temporal.NewApplicationError("ERP list customers: 500", "Server")
+		return domain.ReconcileResult{}, temporal.NewApplicationError("ERP list customers: 500", "Server")
 	})
-	env.ExecuteWorkflow(ReconcileWorkflow, ReconcileInput{Pairing: testPairing})
+	env.ExecuteWorkflow(ReconcileWorkflow, domain.ReconcileInput{Pairing: testPairing})
 	err := env.GetWorkflowError()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ERP list customers: 500")
@@ -377,6 +378,6 @@ func TestReconcileActivityFailureFailsAfterThreeAttempts(t *testing.T) {
 func TestReconcileInvalidInput(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	env.ExecuteWorkflow(ReconcileWorkflow, ReconcileInput{})
+	env.ExecuteWorkflow(ReconcileWorkflow, domain.ReconcileInput{})
 	requireInvalidInput(t, env.GetWorkflowError())
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/tandemsync/tandem/domain"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
@@ -16,33 +17,35 @@ import (
 // Stand-ins for the activities, registered under the names the workflows
 // call. Every test drives them with env.OnActivity; one that is called
 // without being driven fails the activity loudly.
-func standInApply(context.Context, ApplyInput) (ApplyResult, error) {
-	return ApplyResult{}, errors.New("stand-in Apply called without env.OnActivity")
+func standInApply(context.Context, domain.ApplyInput) (domain.ApplyResult, error) {
+	return domain.ApplyResult{}, errors.New("stand-in Apply called without env.OnActivity")
 }
 
-func standInSync(context.Context, SyncInput) (SyncResult, error) {
-	return SyncResult{}, errors.New("stand-in sync called without env.OnActivity")
+func standInSync(context.Context, domain.SyncInput) (domain.SyncResult, error) {
+	return domain.SyncResult{}, errors.New("stand-in sync called without env.OnActivity")
 }
 
-func standInBackfillCount(context.Context, BackfillCountInput) (int, error) {
+func standInBackfillCount(context.Context, domain.BackfillCountInput) (int, error) {
 	return 0, errors.New("stand-in BackfillCount called without env.OnActivity")
 }
 
-func standInBackfillPage(context.Context, BackfillPageInput) (BackfillPageResult, error) {
-	return BackfillPageResult{}, errors.New("stand-in BackfillPage called without env.OnActivity")
+func standInBackfillPage(context.Context, domain.BackfillPageInput) (domain.BackfillPageResult, error) {
+	return domain.BackfillPageResult{}, errors.New("stand-in BackfillPage called without env.OnActivity")
 }
 
 // standInBackfillMark and standInStartPositions answer as when there is
 // nothing to hand over (an empty side, no finished backfill), so the tests
 // that do not drive them see the workflows as before the hand-over.
-func standInBackfillMark(context.Context, BackfillCountInput) (Positions, error) {
-	return Positions{}, nil
+func standInBackfillMark(context.Context, domain.BackfillCountInput) (domain.Positions, error) {
+	return domain.Positions{}, nil
 }
 
-func standInStartPositions(context.Context, string) (Positions, error) { return Positions{}, nil }
+func standInStartPositions(context.Context, string) (domain.Positions, error) {
+	return domain.Positions{}, nil
+}
 
-func standInReconcile(context.Context, ReconcileInput) (ReconcileResult, error) {
-	return ReconcileResult{}, errors.New("stand-in Reconcile called without env.OnActivity")
+func standInReconcile(context.Context, domain.ReconcileInput) (domain.ReconcileResult, error) {
+	return domain.ReconcileResult{}, errors.New("stand-in Reconcile called without env.OnActivity")
 }
 
 // activityRegistrar is the part of a worker, replayer or test environment
@@ -89,12 +92,12 @@ type updateCall struct {
 	accepted bool
 	rejected error
 	done     bool
-	out      Outcome
+	out      domain.Outcome
 	err      error
 }
 
 // sendUpdate sends an update with ch to the workflow under test.
-func sendUpdate(t *testing.T, env *testsuite.TestWorkflowEnvironment, name, id string, ch Change) *updateCall {
+func sendUpdate(t *testing.T, env *testsuite.TestWorkflowEnvironment, name, id string, ch domain.Change) *updateCall {
 	t.Helper()
 	c := &updateCall{}
 	env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
@@ -103,7 +106,7 @@ func sendUpdate(t *testing.T, env *testsuite.TestWorkflowEnvironment, name, id s
 		OnComplete: func(v any, err error) {
 			c.done, c.err = true, err
 			switch r := v.(type) {
-			case Outcome:
+			case domain.Outcome:
 				c.out = r
 			case converter.EncodedValue:
 				if r != nil && r.HasValue() {

@@ -1,10 +1,5 @@
 package workflows
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Task queues. Workflows and most activities run on TaskQueue; activities
 // whose cost is dominated by webCRM calls run on WebCRMTaskQueue, whose
 // worker sets TaskQueueActivitiesPerSecond to stay inside the token's budget.
@@ -12,26 +7,6 @@ const (
 	TaskQueue       = "tandem"
 	WebCRMTaskQueue = "tandem-webcrm"
 )
-
-// Side names one of the two systems a pairing connects.
-type Side string
-
-// The two sides of every pairing.
-const (
-	WebCRM Side = "webcrm"
-	ERP    Side = "erp"
-)
-
-// Other returns the opposite side.
-func (s Side) Other() Side {
-	if s == WebCRM {
-		return ERP
-	}
-	return WebCRM
-}
-
-// Valid reports whether s is one of the two sides.
-func (s Side) Valid() bool { return s == WebCRM || s == ERP }
 
 // PairingWorkflowID is the workflow ID of a pairing's poller.
 func PairingWorkflowID(pairing string) string { return "pairing/" + pairing }
@@ -42,22 +17,3 @@ func BackfillWorkflowID(pairing, side string) string { return "backfill/" + pair
 
 // ReconcileWorkflowID is the workflow ID (and schedule ID) of a pairing's reconciliation.
 func ReconcileWorkflowID(pairing string) string { return "reconcile/" + pairing }
-
-// LinkWorkflowID is the workflow ID of the link (or alias) of one record:
-// link/<pairing>/<side>/<id>.
-func LinkWorkflowID(pairing string, side Side, id string) string {
-	return "link/" + pairing + "/" + string(side) + "/" + id
-}
-
-// ParseLinkWorkflowID splits a link workflow ID into its parts.
-func ParseLinkWorkflowID(workflowID string) (pairing string, side Side, id string, err error) {
-	parts := strings.SplitN(workflowID, "/", 4)
-	if len(parts) != 4 || parts[0] != "link" || parts[1] == "" || parts[3] == "" {
-		return "", "", "", fmt.Errorf("%q is not a link workflow ID (want link/<pairing>/<side>/<id>)", workflowID)
-	}
-	side = Side(parts[2])
-	if !side.Valid() {
-		return "", "", "", fmt.Errorf("link workflow ID %q: unknown side %q", workflowID, parts[2])
-	}
-	return parts[1], side, parts[3], nil
-}

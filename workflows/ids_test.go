@@ -5,24 +5,25 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/domain"
 )
 
 func TestLinkWorkflowIDRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		pairing string
-		side    Side
+		side    domain.Side
 		id      string
 		want    string
 	}{
-		{"organisations", WebCRM, "123", "link/organisations/webcrm/123"},
-		{"persons", ERP, "c-9f2", "link/persons/erp/c-9f2"},
+		{"organisations", domain.WebCRM, "123", "link/organisations/webcrm/123"},
+		{"persons", domain.ERP, "c-9f2", "link/persons/erp/c-9f2"},
 		// An id may itself hold slashes; only the first three separate parts.
-		{"quotationlines", ERP, "orders/7/lines/2", "link/quotationlines/erp/orders/7/lines/2"},
+		{"quotationlines", domain.ERP, "orders/7/lines/2", "link/quotationlines/erp/orders/7/lines/2"},
 	} {
-		got := LinkWorkflowID(tc.pairing, tc.side, tc.id)
+		got := domain.LinkWorkflowID(tc.pairing, tc.side, tc.id)
 		assert.Equal(t, tc.want, got)
-		p, s, id, err := ParseLinkWorkflowID(got)
+		p, s, id, err := domain.ParseLinkWorkflowID(got)
 		require.NoError(t, err, got)
 		assert.Equal(t, tc.pairing, p)
 		assert.Equal(t, tc.side, s)
@@ -41,11 +42,11 @@ func TestParseLinkWorkflowIDRejects(t *testing.T) {
 		"pairing/organisations/webcrm/1",
 		"Link/organisations/webcrm/1",
 	} {
-		_, _, _, err := ParseLinkWorkflowID(id)
+		_, _, _, err := domain.ParseLinkWorkflowID(id)
 		require.Error(t, err, id)
 		assert.Contains(t, err.Error(), "not a link workflow ID", id)
 	}
-	_, _, _, err := ParseLinkWorkflowID("link/organisations/crm/1")
+	_, _, _, err := domain.ParseLinkWorkflowID("link/organisations/crm/1")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `unknown side "crm"`)
 }
@@ -59,12 +60,12 @@ func TestOtherWorkflowIDs(t *testing.T) {
 
 func TestSide(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, ERP, WebCRM.Other())
-	assert.Equal(t, WebCRM, ERP.Other())
-	assert.True(t, WebCRM.Valid())
-	assert.True(t, ERP.Valid())
-	assert.False(t, Side("").Valid())
-	assert.False(t, Side("WebCRM").Valid())
+	assert.Equal(t, domain.ERP, domain.WebCRM.Other())
+	assert.Equal(t, domain.WebCRM, domain.ERP.Other())
+	assert.True(t, domain.WebCRM.Valid())
+	assert.True(t, domain.ERP.Valid())
+	assert.False(t, domain.Side("").Valid())
+	assert.False(t, domain.Side("WebCRM").Valid())
 }
 
 func TestSearchAttributeNames(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -44,19 +45,19 @@ const (
 // LinkInput is the input of LinkWorkflow. Side and ID name the record that
 // was seen first (the link's home); State is carried through continue-as-new.
 type LinkInput struct {
-	Pairing string     `json:"pairing"`
-	Side    Side       `json:"side"`
-	ID      string     `json:"id"`
-	State   *LinkState `json:"state,omitempty"`
-	Retries int        `json:"retries,omitempty"`
+	Pairing string            `json:"pairing"`
+	Side    domain.Side       `json:"side"`
+	ID      string            `json:"id"`
+	State   *domain.LinkState `json:"state,omitempty"`
+	Retries int               `json:"retries,omitempty"`
 	// RetryPending carries a pending retry of a transient error through
 	// continue-as-new.
 	RetryPending bool `json:"retryPending,omitempty"`
 	// FirstChange and FirstAction tell, for a link started with a state
 	// computed by a poll or backfill activity, which change that was and
 	// what was done; the UI's current details show them.
-	FirstChange *Change `json:"firstChange,omitempty"`
-	FirstAction string  `json:"firstAction,omitempty"`
+	FirstChange *domain.Change `json:"firstChange,omitempty"`
+	FirstAction string         `json:"firstAction,omitempty"`
 }
 
 // LinkWorkflow is the entity workflow of one link between a webCRM record and
@@ -76,7 +77,7 @@ func LinkWorkflow(ctx workflow.Context, in LinkInput) error {
 type link struct {
 	in      LinkInput
 	id      string
-	state   LinkState
+	state   domain.LinkState
 	mu      workflow.Mutex
 	logger  log.Logger
 	retries int
@@ -89,29 +90,8 @@ type link struct {
 	applies    int
 	lastAction string
 	lastSource string
-	lastSide   Side
-	memo       LinkMemo
-}
-
-// MemoSeen is the memo key under which a link keeps its LinkMemo.
-const MemoSeen = "seen"
-
-// LinkMemo holds the record versions a link in state ok has synced. It holds
-// versions only, never record contents.
-type LinkMemo struct {
-	CrmVersion string `json:"crmVersion,omitempty"`
-	ErpVersion string `json:"erpVersion,omitempty"`
-}
-
-// Seen reports whether a change names a version the memo records as synced.
-func (m LinkMemo) Seen(ch Change) bool {
-	if ch.Deleted || ch.Version == "" {
-		return false
-	}
-	if ch.Side == WebCRM {
-		return ch.Version == m.CrmVersion
-	}
-	return ch.Version == m.ErpVersion
+	lastSide   domain.Side
+	memo       domain.LinkMemo
 }
 
 func (l *link) setup(ctx workflow.Context, in LinkInput) error {
@@ -131,19 +111,19 @@ func (l *link) setup(ctx workflow.Context, in LinkInput) error {
 	if in.State != nil {
 		l.state = *in.State
 	} else {
-		l.state = LinkState{State: StatePending}
-		if in.Side == WebCRM {
+		l.state = domain.LinkState{State: domain.StatePending}
+		if in.Side == domain.WebCRM {
 			l.state.CrmID = in.ID
 		} else {
 			l.state.ErpID = in.ID
 		}
 	}
-	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryState, func() (LinkState, error) {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryState, func() (domain.LinkState, error) {
 		return l.state, nil
 	}, workflow.QueryHandlerOptions{Description: "The link's ids, state, reason, versions and counters."}); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateWake, func(workflow.Context) (LinkState, error) {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateWake, func(workflow.Context) (domain.LinkState, error) {
 		return l.state, nil
 	}, workflow.UpdateHandlerOptions{Description: "Wake a link started at rest and return its state (a query cannot wake it)."}); err != nil {
 		return err
@@ -164,7 +144,7 @@ func (l *link) setup(ctx workflow.Context, in LinkInput) error {
 	return nil
 }
 
-func validateChange(_ workflow.Context, ch Change) error {
+func validateChange(_ workflow.Context, ch domain.Change) error {
 	if !ch.Side.Valid() || ch.ID == "" {
 		return fmt.Errorf("a change needs side (webcrm or erp) and id; got side %q id %q", ch.Side, ch.ID)
 	}
@@ -229,7 +209,7 @@ func (l *link) run(ctx workflow.Context) error {
 // needsRetry reports whether the link should try again by itself: it is
 // blocked on a reference, or its last error was transient.
 func (l *link) needsRetry() bool {
-	return l.state.State == StateBlocked || (l.state.State == StateError && l.retryArmed)
+	return l.state.State == domain.StateBlocked || (l.state.State == domain.StateError && l.retryArmed)
 }
 
 func retryDelay(retries int) time.Duration {
@@ -247,32 +227,32 @@ func (l *link) retry(ctx workflow.Context) error {
 	defer l.mu.Unlock()
 	l.retries++
 	side, id := l.in.Side, l.in.ID
-	_, err := l.applyLocked(ctx, Change{Side: side, ID: id, Source: SourceRetry})
+	_, err := l.applyLocked(ctx, domain.Change{Side: side, ID: id, Source: domain.SourceRetry})
 	return err
 }
 
-func (l *link) apply(ctx workflow.Context, ch Change) (Outcome, error) {
+func (l *link) apply(ctx workflow.Context, ch domain.Change) (domain.Outcome, error) {
 	if err := l.mu.Lock(ctx); err != nil {
-		return Outcome{}, err
+		return domain.Outcome{}, err
 	}
 	defer l.mu.Unlock()
 	return l.applyLocked(ctx, ch)
 }
 
-func (l *link) ensure(ctx workflow.Context, ch Change) (Outcome, error) {
+func (l *link) ensure(ctx workflow.Context, ch domain.Change) (domain.Outcome, error) {
 	if err := l.mu.Lock(ctx); err != nil {
-		return Outcome{}, err
+		return domain.Outcome{}, err
 	}
 	defer l.mu.Unlock()
-	if l.state.CrmID != "" && l.state.ErpID != "" && l.state.State != StatePending {
-		return l.outcome(ActionSeen), nil
+	if l.state.CrmID != "" && l.state.ErpID != "" && l.state.State != domain.StatePending {
+		return l.outcome(domain.ActionSeen), nil
 	}
-	ch.Source = SourceDependency
+	ch.Source = domain.SourceDependency
 	return l.applyLocked(ctx, ch)
 }
 
-func (l *link) outcome(action string) Outcome {
-	return Outcome{
+func (l *link) outcome(action string) domain.Outcome {
+	return domain.Outcome{
 		Action: action, State: l.state.State, Reason: l.state.Reason,
 		CrmID: l.state.CrmID, ErpID: l.state.ErpID, Forward: l.retireTo,
 	}
@@ -280,24 +260,24 @@ func (l *link) outcome(action string) Outcome {
 
 // alreadySeen reports whether the change names a version this link has
 // already synced, so it can be skipped without calling either API.
-func (l *link) alreadySeen(ch Change) bool {
-	if ch.Deleted || ch.Version == "" || l.state.State != StateOK {
+func (l *link) alreadySeen(ch domain.Change) bool {
+	if ch.Deleted || ch.Version == "" || l.state.State != domain.StateOK {
 		return false
 	}
 	switch ch.Side {
-	case WebCRM:
+	case domain.WebCRM:
 		return ch.ID == l.state.CrmID && ch.Version == l.state.CrmVersion
 	default:
 		return ch.ID == l.state.ErpID && ch.Version == l.state.ErpVersion
 	}
 }
 
-func (l *link) applyLocked(ctx workflow.Context, ch Change) (Outcome, error) {
+func (l *link) applyLocked(ctx workflow.Context, ch domain.Change) (domain.Outcome, error) {
 	if l.retireTo != "" {
-		return l.outcome(ActionForwarded), nil
+		return l.outcome(domain.ActionForwarded), nil
 	}
 	if l.alreadySeen(ch) {
-		return l.outcome(ActionSeen), nil
+		return l.outcome(domain.ActionSeen), nil
 	}
 	// Apply is a regular activity: it may wait on the links of referenced
 	// records and on rate-limited APIs, and the UI shows it while it is
@@ -313,30 +293,30 @@ func (l *link) applyLocked(ctx workflow.Context, ch Change) (Outcome, error) {
 			MaximumAttempts:    6,
 		},
 	})
-	var res ApplyResult
-	err := workflow.ExecuteActivity(actx, ActivityApply, ApplyInput{
+	var res domain.ApplyResult
+	err := workflow.ExecuteActivity(actx, ActivityApply, domain.ApplyInput{
 		Pairing: l.in.Pairing, LinkID: l.id, State: l.state, Change: ch,
 	}).Get(ctx, &res)
 	l.lastSource, l.lastSide = ch.Source, ch.Side
 	l.applies++
 	if err != nil {
 		if temporal.IsCanceledError(err) {
-			return Outcome{}, err
+			return domain.Outcome{}, err
 		}
 		// The activity gave up: a permanent error (validation, not found)
 		// waits for the next change or an operator; a transient one is
 		// retried by the link's own timer, so nothing is dropped.
-		l.state.State = StateError
+		l.state.State = domain.StateError
 		l.state.Reason = errorReason(err)
 		l.retryArmed = !isPermanent(err)
 		l.state.UpdatedAt = workflow.Now(ctx)
-		l.lastAction = ActionError
+		l.lastAction = domain.ActionError
 		l.logger.Warn("change not applied", "side", ch.Side, "id", ch.ID, "reason", l.state.Reason)
 		l.publish(ctx)
-		return l.outcome(ActionError), nil
+		return l.outcome(domain.ActionError), nil
 	}
 	l.retryArmed = false
-	if res.State.State != StateBlocked {
+	if res.State.State != domain.StateBlocked {
 		l.retries = 0
 	}
 	res.State.UpdatedAt = workflow.Now(ctx)
@@ -383,12 +363,12 @@ func (l *link) publish(ctx workflow.Context) {
 	}
 	// The synced versions go in the memo, so a dispatcher can skip a change
 	// this link has already seen with one Describe call, without waking it.
-	seen := LinkMemo{}
-	if l.state.State == StateOK {
-		seen = LinkMemo{CrmVersion: l.state.CrmVersion, ErpVersion: l.state.ErpVersion}
+	seen := domain.LinkMemo{}
+	if l.state.State == domain.StateOK {
+		seen = domain.LinkMemo{CrmVersion: l.state.CrmVersion, ErpVersion: l.state.ErpVersion}
 	}
 	if seen != l.memo {
-		if err := workflow.UpsertMemo(ctx, map[string]any{MemoSeen: seen}); err != nil {
+		if err := workflow.UpsertMemo(ctx, map[string]any{domain.MemoSeen: seen}); err != nil {
 			l.logger.Warn("memo not updated", "error", err)
 		}
 		l.memo = seen
@@ -439,9 +419,9 @@ func isPermanent(err error) bool {
 
 // AliasInput is the input of LinkAliasWorkflow.
 type AliasInput struct {
-	Pairing string `json:"pairing"`
-	Side    Side   `json:"side"`
-	ID      string `json:"id"`
+	Pairing string      `json:"pairing"`
+	Side    domain.Side `json:"side"`
+	ID      string      `json:"id"`
 	// Home is the workflow ID of the link that owns this record.
 	Home string `json:"home"`
 }
@@ -455,11 +435,11 @@ func LinkAliasWorkflow(ctx workflow.Context, in AliasInput) error {
 	if in.Home == "" {
 		return temporal.NewNonRetryableApplicationError("alias input needs the home link ID", "InvalidInput", nil)
 	}
-	reject := func(workflow.Context, Change) error {
+	reject := func(workflow.Context, domain.Change) error {
 		return temporal.NewApplicationError("record is linked by "+in.Home, ErrTypeAlias, in.Home)
 	}
-	forward := func(workflow.Context, Change) (Outcome, error) {
-		return Outcome{Action: ActionForwarded, Forward: in.Home}, nil
+	forward := func(workflow.Context, domain.Change) (domain.Outcome, error) {
+		return domain.Outcome{Action: domain.ActionForwarded, Forward: in.Home}, nil
 	}
 	for _, name := range []string{UpdateApply, UpdateEnsure} {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, name, forward, workflow.UpdateHandlerOptions{

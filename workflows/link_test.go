@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/domain"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -26,7 +27,7 @@ const (
 // applyCall is one call of the Apply stand-in: its input and the test
 // clock's time when it ran.
 type applyCall struct {
-	in ApplyInput
+	in domain.ApplyInput
 	at time.Time
 }
 
@@ -43,8 +44,8 @@ func (r *applyRecorder) list() []applyCall {
 }
 
 // drive makes env's Apply activity call answer(callIndex, input).
-func (r *applyRecorder) drive(env *testsuite.TestWorkflowEnvironment, answer func(n int, in ApplyInput) (ApplyResult, error)) {
-	env.OnActivity(ActivityApply, mock.Anything, mock.Anything).Return(func(_ context.Context, in ApplyInput) (ApplyResult, error) {
+func (r *applyRecorder) drive(env *testsuite.TestWorkflowEnvironment, answer func(n int, in domain.ApplyInput) (domain.ApplyResult, error)) {
+	env.OnActivity(ActivityApply, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.ApplyInput) (domain.ApplyResult, error) {
 		r.mu.Lock()
 		n := len(r.calls)
 		r.calls = append(r.calls, applyCall{in: in, at: env.Now()})
@@ -54,31 +55,31 @@ func (r *applyRecorder) drive(env *testsuite.TestWorkflowEnvironment, answer fun
 }
 
 // linkedState is the state of a link whose two records agree.
-func linkedState(crmVersion, erpVersion string) LinkState {
-	return LinkState{
-		CrmID: testCrmID, ErpID: testErpID, State: StateOK,
+func linkedState(crmVersion, erpVersion string) domain.LinkState {
+	return domain.LinkState{
+		CrmID: testCrmID, ErpID: testErpID, State: domain.StateOK,
 		CrmVersion: crmVersion, ErpVersion: erpVersion, Hash: "h1", Applied: 1, Writes: 1,
 	}
 }
 
 // okResult answers an apply with a linked, agreeing state at the change's version.
-func okResult(in ApplyInput, action string) ApplyResult {
+func okResult(in domain.ApplyInput, action string) domain.ApplyResult {
 	st := in.State
-	st.CrmID, st.ErpID, st.State, st.Reason, st.BlockedOn = testCrmID, testErpID, StateOK, "", ""
-	if in.Change.Side == WebCRM {
+	st.CrmID, st.ErpID, st.State, st.Reason, st.BlockedOn = testCrmID, testErpID, domain.StateOK, "", ""
+	if in.Change.Side == domain.WebCRM {
 		st.CrmVersion = in.Change.Version
 	} else {
 		st.ErpVersion = in.Change.Version
 	}
 	st.Applied++
-	return ApplyResult{State: st, Outcome: Outcome{Action: action}}
+	return domain.ApplyResult{State: st, Outcome: domain.Outcome{Action: action}}
 }
 
 // startLink runs LinkWorkflow for the webCRM record testCrmID under its
 // real workflow ID; callbacks must have been registered before.
-func startLink(env *testsuite.TestWorkflowEnvironment, state *LinkState) {
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, WebCRM, testCrmID)})
-	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, State: state})
+func startLink(env *testsuite.TestWorkflowEnvironment, state *domain.LinkState) {
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)})
+	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: testCrmID, State: state})
 }
 
 // stopAt cancels the workflow under test at d, after running before.
@@ -116,41 +117,41 @@ func requireBecameAlias(t *testing.T, env *testsuite.TestWorkflowEnvironment, ho
 	var alias AliasInput
 	can := continueAsNew(t, env, &alias)
 	assert.Equal(t, "LinkAliasWorkflow", can.WorkflowType.Name)
-	assert.Equal(t, AliasInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, Home: home}, alias)
+	assert.Equal(t, AliasInput{Pairing: testPairing, Side: domain.WebCRM, ID: testCrmID, Home: home}, alias)
 }
 
 func TestLinkApplyRunsApplyAndReturnsOutcome(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) {
-		res := okResult(in, ActionCreatedERP)
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		res := okResult(in, domain.ActionCreatedERP)
 		res.State.Writes, res.State.Hash = 1, "hash-1"
-		res.Conflicts = []ConflictNote{{Field: "name", Winner: WebCRM, Rule: "newest"}}
+		res.Conflicts = []domain.ConflictNote{{Field: "name", Winner: domain.WebCRM, Rule: "newest"}}
 		return res, nil
 	})
 	var u *updateCall
-	var st LinkState
+	var st domain.LinkState
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v1", Source: SourcePoll})
+		u = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1", Source: domain.SourcePoll})
 	}, time.Second)
-	stopAt(env, time.Minute, func() { st = query[LinkState](t, env, QueryState) })
+	stopAt(env, time.Minute, func() { st = query[domain.LinkState](t, env, QueryState) })
 	startLink(env, nil)
 	requireCanceled(t, env)
 
 	require.True(t, u.done && u.accepted, "update not completed: %+v", u)
 	require.NoError(t, u.err)
-	assert.Equal(t, Outcome{Action: ActionCreatedERP, State: StateOK, CrmID: testCrmID, ErpID: testErpID}, u.out)
+	assert.Equal(t, domain.Outcome{Action: domain.ActionCreatedERP, State: domain.StateOK, CrmID: testCrmID, ErpID: testErpID}, u.out)
 
 	calls := rec.list()
 	require.Len(t, calls, 1)
 	in := calls[0].in
 	assert.Equal(t, testPairing, in.Pairing)
-	assert.Equal(t, LinkWorkflowID(testPairing, WebCRM, testCrmID), in.LinkID)
-	assert.Equal(t, LinkState{CrmID: testCrmID, State: StatePending}, in.State, "a new link starts pending with its home id")
-	assert.Equal(t, Change{Side: WebCRM, ID: testCrmID, Version: "v1", Source: SourcePoll}, in.Change)
+	assert.Equal(t, domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID), in.LinkID)
+	assert.Equal(t, domain.LinkState{CrmID: testCrmID, State: domain.StatePending}, in.State, "a new link starts pending with its home id")
+	assert.Equal(t, domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1", Source: domain.SourcePoll}, in.Change)
 
-	assert.Equal(t, StateOK, st.State)
+	assert.Equal(t, domain.StateOK, st.State)
 	assert.Equal(t, testCrmID, st.CrmID)
 	assert.Equal(t, testErpID, st.ErpID)
 	assert.Equal(t, "v1", st.CrmVersion)
@@ -163,20 +164,22 @@ func TestLinkSkipsAlreadySeenVersion(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) { return okResult(in, ActionUpdated), nil })
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		return okResult(in, domain.ActionUpdated), nil
+	})
 	var first, again, otherSide, newer *updateCall
 	env.RegisterDelayedCallback(func() {
-		first = sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v1"})
+		first = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1"})
 	}, time.Second)
 	env.RegisterDelayedCallback(func() {
-		again = sendUpdate(t, env, UpdateApply, "u2", Change{Side: WebCRM, ID: testCrmID, Version: "v1", Source: SourceHook})
+		again = sendUpdate(t, env, UpdateApply, "u2", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1", Source: domain.SourceHook})
 	}, 2*time.Second)
 	env.RegisterDelayedCallback(func() {
 		// The same version string on the other side is not the same change.
-		otherSide = sendUpdate(t, env, UpdateApply, "u3", Change{Side: ERP, ID: testErpID, Version: "v1"})
+		otherSide = sendUpdate(t, env, UpdateApply, "u3", domain.Change{Side: domain.ERP, ID: testErpID, Version: "v1"})
 	}, 3*time.Second)
 	env.RegisterDelayedCallback(func() {
-		newer = sendUpdate(t, env, UpdateApply, "u4", Change{Side: WebCRM, ID: testCrmID, Version: "v2"})
+		newer = sendUpdate(t, env, UpdateApply, "u4", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v2"})
 	}, 4*time.Second)
 	stopAt(env, time.Minute, nil)
 	startLink(env, nil)
@@ -186,14 +189,14 @@ func TestLinkSkipsAlreadySeenVersion(t *testing.T) {
 		require.True(t, u.done, "update not completed")
 		require.NoError(t, u.err)
 	}
-	assert.Equal(t, ActionUpdated, first.out.Action)
-	assert.Equal(t, Outcome{Action: ActionSeen, State: StateOK, CrmID: testCrmID, ErpID: testErpID}, again.out)
-	assert.Equal(t, ActionUpdated, otherSide.out.Action)
-	assert.Equal(t, ActionUpdated, newer.out.Action)
+	assert.Equal(t, domain.ActionUpdated, first.out.Action)
+	assert.Equal(t, domain.Outcome{Action: domain.ActionSeen, State: domain.StateOK, CrmID: testCrmID, ErpID: testErpID}, again.out)
+	assert.Equal(t, domain.ActionUpdated, otherSide.out.Action)
+	assert.Equal(t, domain.ActionUpdated, newer.out.Action)
 	calls := rec.list()
 	require.Len(t, calls, 3, "only the repeated version is skipped")
 	assert.Equal(t, "v1", calls[0].in.Change.Version)
-	assert.Equal(t, ERP, calls[1].in.Change.Side)
+	assert.Equal(t, domain.ERP, calls[1].in.Change.Side)
 	assert.Equal(t, "v2", calls[2].in.Change.Version)
 }
 
@@ -201,21 +204,23 @@ func TestLinkAlreadySeenDoesNotSkipDeletesOrUnversionedChanges(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) { return okResult(in, ActionNoop), nil })
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		return okResult(in, domain.ActionNoop), nil
+	})
 	var deleted, unversioned *updateCall
 	env.RegisterDelayedCallback(func() {
-		deleted = sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v1", Deleted: true})
+		deleted = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1", Deleted: true})
 	}, time.Second)
 	env.RegisterDelayedCallback(func() {
-		unversioned = sendUpdate(t, env, UpdateApply, "u2", Change{Side: WebCRM, ID: testCrmID, Source: SourceResync})
+		unversioned = sendUpdate(t, env, UpdateApply, "u2", domain.Change{Side: domain.WebCRM, ID: testCrmID, Source: domain.SourceResync})
 	}, 2*time.Second)
 	stopAt(env, time.Minute, nil)
 	st := linkedState("v1", "e1")
 	startLink(env, &st)
 	requireCanceled(t, env)
 	require.True(t, deleted.done && unversioned.done)
-	assert.Equal(t, ActionNoop, deleted.out.Action)
-	assert.Equal(t, ActionNoop, unversioned.out.Action)
+	assert.Equal(t, domain.ActionNoop, deleted.out.Action)
+	assert.Equal(t, domain.ActionNoop, unversioned.out.Action)
 	assert.Len(t, rec.list(), 2)
 }
 
@@ -223,10 +228,12 @@ func TestLinkEnsureOnLinkedLinkReturnsIDsWithoutActivity(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) { return okResult(in, ActionUpdated), nil })
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		return okResult(in, domain.ActionUpdated), nil
+	})
 	var u *updateCall
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateEnsure, "e1", Change{Side: WebCRM, ID: testCrmID})
+		u = sendUpdate(t, env, UpdateEnsure, "e1", domain.Change{Side: domain.WebCRM, ID: testCrmID})
 	}, time.Second)
 	stopAt(env, time.Minute, nil)
 	st := linkedState("v1", "e1")
@@ -234,7 +241,7 @@ func TestLinkEnsureOnLinkedLinkReturnsIDsWithoutActivity(t *testing.T) {
 	requireCanceled(t, env)
 	require.True(t, u.done)
 	require.NoError(t, u.err)
-	assert.Equal(t, Outcome{Action: ActionSeen, State: StateOK, CrmID: testCrmID, ErpID: testErpID}, u.out)
+	assert.Equal(t, domain.Outcome{Action: domain.ActionSeen, State: domain.StateOK, CrmID: testCrmID, ErpID: testErpID}, u.out)
 	assert.Empty(t, rec.list(), "a linked link answers ensure without calling Apply")
 }
 
@@ -242,62 +249,64 @@ func TestLinkEnsureOnPendingLinkApplies(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) { return okResult(in, ActionCreatedERP), nil })
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		return okResult(in, domain.ActionCreatedERP), nil
+	})
 	var u *updateCall
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateEnsure, "e1", Change{Side: WebCRM, ID: testCrmID, Source: SourcePoll})
+		u = sendUpdate(t, env, UpdateEnsure, "e1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Source: domain.SourcePoll})
 	}, time.Second)
 	stopAt(env, time.Minute, nil)
 	startLink(env, nil)
 	requireCanceled(t, env)
 	require.True(t, u.done)
 	require.NoError(t, u.err)
-	assert.Equal(t, Outcome{Action: ActionCreatedERP, State: StateOK, CrmID: testCrmID, ErpID: testErpID}, u.out)
+	assert.Equal(t, domain.Outcome{Action: domain.ActionCreatedERP, State: domain.StateOK, CrmID: testCrmID, ErpID: testErpID}, u.out)
 	calls := rec.list()
 	require.Len(t, calls, 1)
-	assert.Equal(t, SourceDependency, calls[0].in.Change.Source, "ensure marks its change as a dependency sync")
+	assert.Equal(t, domain.SourceDependency, calls[0].in.Change.Source, "ensure marks its change as a dependency sync")
 }
 
 func TestLinkNonRetryableErrorSetsErrorWithoutRetrying(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(int, ApplyInput) (ApplyResult, error) {
-		return ApplyResult{}, temporal.NewNonRetryableApplicationError("update ERP customer C-7: name is required", "Validation", nil)
+	rec.drive(env, func(int, domain.ApplyInput) (domain.ApplyResult, error) {
+		return domain.ApplyResult{}, temporal.NewNonRetryableApplicationError("update ERP customer C-7: name is required", "Validation", nil)
 	})
 	var u *updateCall
-	var st LinkState
+	var st domain.LinkState
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v2"})
+		u = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v2"})
 	}, time.Second)
 	// Long enough for any retry timer (the longest is 30 minutes) to fire.
-	stopAt(env, 2*time.Hour, func() { st = query[LinkState](t, env, QueryState) })
+	stopAt(env, 2*time.Hour, func() { st = query[domain.LinkState](t, env, QueryState) })
 	s0 := linkedState("v1", "e1")
 	startLink(env, &s0)
 	requireCanceled(t, env)
 
 	require.True(t, u.done)
 	require.NoError(t, u.err, "an activity failure is an outcome, not an update failure")
-	assert.Equal(t, ActionError, u.out.Action)
-	assert.Equal(t, StateError, u.out.State)
+	assert.Equal(t, domain.ActionError, u.out.Action)
+	assert.Equal(t, domain.StateError, u.out.State)
 	assert.Contains(t, u.out.Reason, "name is required")
 	assert.Equal(t, testCrmID, u.out.CrmID)
 	assert.Equal(t, testErpID, u.out.ErpID)
 
 	assert.Len(t, rec.list(), 1, "a permanent error is neither retried by the activity nor by the link")
-	assert.Equal(t, StateError, st.State)
+	assert.Equal(t, domain.StateError, st.State)
 	assert.Contains(t, st.Reason, "name is required")
 	assert.Equal(t, "v1", st.CrmVersion, "the failed version is not recorded as synced")
 }
 
 // transientThenOK fails the first `failures` Apply calls with a retryable
 // error and succeeds afterwards.
-func transientThenOK(failures int) func(int, ApplyInput) (ApplyResult, error) {
-	return func(n int, in ApplyInput) (ApplyResult, error) {
+func transientThenOK(failures int) func(int, domain.ApplyInput) (domain.ApplyResult, error) {
+	return func(n int, in domain.ApplyInput) (domain.ApplyResult, error) {
 		if n < failures {
-			return ApplyResult{}, temporal.NewApplicationError("webCRM GET Organisations 101: 503 Service Unavailable", "Server")
+			return domain.ApplyResult{}, temporal.NewApplicationError("webCRM GET Organisations 101: 503 Service Unavailable", "Server")
 		}
-		return okResult(in, ActionUpdated), nil
+		return okResult(in, domain.ActionUpdated), nil
 	}
 }
 
@@ -313,44 +322,44 @@ func TestLinkTransientErrorIsRetriedByTimer(t *testing.T) {
 	var rec applyRecorder
 	rec.drive(env, transientThenOK(applyAttempts))
 	var u *updateCall
-	var afterFailure, end LinkState
+	var afterFailure, end domain.LinkState
 	var failedAt time.Time
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v2"})
+		u = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v2"})
 	}, time.Second)
 	// The activity's own attempts end 31 s after the first (1+2+4+8+16 s backoff).
-	env.RegisterDelayedCallback(func() { afterFailure, failedAt = query[LinkState](t, env, QueryState), env.Now() }, 35*time.Second)
-	stopAt(env, time.Hour, func() { end = query[LinkState](t, env, QueryState) })
+	env.RegisterDelayedCallback(func() { afterFailure, failedAt = query[domain.LinkState](t, env, QueryState), env.Now() }, 35*time.Second)
+	stopAt(env, time.Hour, func() { end = query[domain.LinkState](t, env, QueryState) })
 	s0 := linkedState("v1", "e1")
 	startLink(env, &s0)
 	requireCanceled(t, env)
 
 	require.True(t, u.done)
-	assert.Equal(t, ActionError, u.out.Action)
-	assert.Equal(t, StateError, afterFailure.State)
+	assert.Equal(t, domain.ActionError, u.out.Action)
+	assert.Equal(t, domain.StateError, afterFailure.State)
 	assert.Contains(t, afterFailure.Reason, "503")
 
 	calls := rec.list()
 	require.Len(t, calls, applyAttempts+1, "the link retries once by itself after the activity gave up")
 	retry := calls[applyAttempts]
-	assert.Equal(t, SourceRetry, retry.in.Change.Source)
-	assert.Equal(t, Change{Side: WebCRM, ID: testCrmID, Source: SourceRetry}, retry.in.Change)
+	assert.Equal(t, domain.SourceRetry, retry.in.Change.Source)
+	assert.Equal(t, domain.Change{Side: domain.WebCRM, ID: testCrmID, Source: domain.SourceRetry}, retry.in.Change)
 	lastAttempt := calls[applyAttempts-1].at
 	assert.Equal(t, firstRetryDelay, retry.at.Sub(lastAttempt), "the link retries after its first retry delay")
 	assert.True(t, retry.at.After(failedAt) || retry.at.Equal(failedAt))
-	assert.Equal(t, StateOK, end.State)
+	assert.Equal(t, domain.StateOK, end.State)
 	assert.Empty(t, end.Reason)
 }
 
 // blockedThenOK answers the first `blocked` Apply calls with state blocked.
-func blockedThenOK(blocked int) func(int, ApplyInput) (ApplyResult, error) {
-	return func(n int, in ApplyInput) (ApplyResult, error) {
+func blockedThenOK(blocked int) func(int, domain.ApplyInput) (domain.ApplyResult, error) {
+	return func(n int, in domain.ApplyInput) (domain.ApplyResult, error) {
 		if n < blocked {
 			st := in.State
-			st.State, st.Reason, st.BlockedOn = StateBlocked, "customer C-1 not linked yet", "link/organisations/erp/C-1"
-			return ApplyResult{State: st, Outcome: Outcome{Action: ActionBlocked}}, nil
+			st.State, st.Reason, st.BlockedOn = domain.StateBlocked, "customer C-1 not linked yet", "link/organisations/erp/C-1"
+			return domain.ApplyResult{State: st, Outcome: domain.Outcome{Action: domain.ActionBlocked}}, nil
 		}
-		return okResult(in, ActionUpdated), nil
+		return okResult(in, domain.ActionUpdated), nil
 	}
 }
 
@@ -362,22 +371,22 @@ func TestLinkBlockedAfterApplyIsRetriedByTimer(t *testing.T) {
 	var rec applyRecorder
 	rec.drive(env, blockedThenOK(2))
 	var u *updateCall
-	var end LinkState
+	var end domain.LinkState
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v1"})
+		u = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1"})
 	}, time.Second)
-	stopAt(env, time.Hour, func() { end = query[LinkState](t, env, QueryState) })
+	stopAt(env, time.Hour, func() { end = query[domain.LinkState](t, env, QueryState) })
 	startLink(env, nil)
 	requireCanceled(t, env)
 
 	require.True(t, u.done)
-	assert.Equal(t, Outcome{Action: ActionBlocked, State: StateBlocked, Reason: "customer C-1 not linked yet", CrmID: testCrmID}, u.out)
+	assert.Equal(t, domain.Outcome{Action: domain.ActionBlocked, State: domain.StateBlocked, Reason: "customer C-1 not linked yet", CrmID: testCrmID}, u.out)
 	calls := rec.list()
 	require.Len(t, calls, 3, "blocked twice, then linked; no retries once linked")
 	assert.Equal(t, firstRetryDelay, calls[1].at.Sub(calls[0].at))
 	assert.Equal(t, 2*firstRetryDelay, calls[2].at.Sub(calls[1].at), "the delay grows")
-	assert.Equal(t, SourceRetry, calls[1].in.Change.Source)
-	assert.Equal(t, StateOK, end.State)
+	assert.Equal(t, domain.SourceRetry, calls[1].in.Change.Source)
+	assert.Equal(t, domain.StateOK, end.State)
 }
 
 func TestLinkBlockedStateRetriesWithGrowingDelay(t *testing.T) {
@@ -385,10 +394,10 @@ func TestLinkBlockedStateRetriesWithGrowingDelay(t *testing.T) {
 	env := newEnv(t)
 	var rec applyRecorder
 	rec.drive(env, blockedThenOK(3))
-	var end LinkState
-	stopAt(env, 3*time.Hour, func() { end = query[LinkState](t, env, QueryState) })
+	var end domain.LinkState
+	stopAt(env, 3*time.Hour, func() { end = query[domain.LinkState](t, env, QueryState) })
 	start := env.Now()
-	st := LinkState{CrmID: testCrmID, State: StateBlocked, Reason: "waiting", BlockedOn: "link/organisations/erp/C-1"}
+	st := domain.LinkState{CrmID: testCrmID, State: domain.StateBlocked, Reason: "waiting", BlockedOn: "link/organisations/erp/C-1"}
 	startLink(env, &st)
 	requireCanceled(t, env)
 
@@ -397,10 +406,10 @@ func TestLinkBlockedStateRetriesWithGrowingDelay(t *testing.T) {
 	prev := start
 	for i, want := range []time.Duration{firstRetryDelay, 2 * firstRetryDelay, 4 * firstRetryDelay, 8 * firstRetryDelay} {
 		assert.Equal(t, want, calls[i].at.Sub(prev), "delay before retry %d", i+1)
-		assert.Equal(t, Change{Side: WebCRM, ID: testCrmID, Source: SourceRetry}, calls[i].in.Change)
+		assert.Equal(t, domain.Change{Side: domain.WebCRM, ID: testCrmID, Source: domain.SourceRetry}, calls[i].in.Change)
 		prev = calls[i].at
 	}
-	assert.Equal(t, StateOK, end.State)
+	assert.Equal(t, domain.StateOK, end.State)
 }
 
 func TestLinkRetryDelayIsCapped(t *testing.T) {
@@ -410,9 +419,9 @@ func TestLinkRetryDelayIsCapped(t *testing.T) {
 	rec.drive(env, blockedThenOK(1))
 	stopAt(env, 2*time.Hour, nil)
 	start := env.Now()
-	st := LinkState{CrmID: testCrmID, State: StateBlocked}
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, WebCRM, testCrmID)})
-	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, State: &st, Retries: 20})
+	st := domain.LinkState{CrmID: testCrmID, State: domain.StateBlocked}
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)})
+	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: testCrmID, State: &st, Retries: 20})
 	requireCanceled(t, env)
 	calls := rec.list()
 	require.Len(t, calls, 2)
@@ -423,22 +432,22 @@ func TestLinkRetryDelayIsCapped(t *testing.T) {
 func TestLinkForwardContinuesAsAlias(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	home := LinkWorkflowID(testPairing, ERP, testErpID)
+	home := domain.LinkWorkflowID(testPairing, domain.ERP, testErpID)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) {
-		res := okResult(in, ActionMatched)
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		res := okResult(in, domain.ActionMatched)
 		res.Outcome.Forward = home
 		return res, nil
 	})
 	var u *updateCall
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v1"})
+		u = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1"})
 	}, time.Second)
 	startLink(env, nil)
 
 	require.True(t, u.done)
 	require.NoError(t, u.err)
-	assert.Equal(t, Outcome{Action: ActionMatched, State: StateOK, CrmID: testCrmID, ErpID: testErpID, Forward: home}, u.out)
+	assert.Equal(t, domain.Outcome{Action: domain.ActionMatched, State: domain.StateOK, CrmID: testCrmID, ErpID: testErpID, Forward: home}, u.out)
 	requireBecameAlias(t, env, home)
 }
 
@@ -446,13 +455,13 @@ func TestLinkIgnoresForwardToItself(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) {
-		res := okResult(in, ActionMatched)
-		res.Outcome.Forward = LinkWorkflowID(testPairing, WebCRM, testCrmID)
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		res := okResult(in, domain.ActionMatched)
+		res.Outcome.Forward = domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)
 		return res, nil
 	})
 	env.RegisterDelayedCallback(func() {
-		sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v1"})
+		sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1"})
 	}, time.Second)
 	stopAt(env, time.Minute, nil)
 	startLink(env, nil)
@@ -462,17 +471,17 @@ func TestLinkIgnoresForwardToItself(t *testing.T) {
 func TestLinkRetireSignalMakesItAnAlias(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	home := LinkWorkflowID(testPairing, ERP, testErpID)
-	self := LinkWorkflowID(testPairing, WebCRM, testCrmID)
+	home := domain.LinkWorkflowID(testPairing, domain.ERP, testErpID)
+	self := domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRetire, "") }, time.Second)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRetire, self) }, 2*time.Second)
-	var stillLink LinkState
-	env.RegisterDelayedCallback(func() { stillLink = query[LinkState](t, env, QueryState) }, 3*time.Second)
+	var stillLink domain.LinkState
+	env.RegisterDelayedCallback(func() { stillLink = query[domain.LinkState](t, env, QueryState) }, 3*time.Second)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRetire, home) }, 4*time.Second)
 	st := linkedState("v1", "e1")
 	startLink(env, &st)
 
-	assert.Equal(t, StateOK, stillLink.State, "a retire without a target, or naming the link itself, is ignored")
+	assert.Equal(t, domain.StateOK, stillLink.State, "a retire without a target, or naming the link itself, is ignored")
 	requireBecameAlias(t, env, home)
 }
 
@@ -480,14 +489,14 @@ func TestLinkContinuesAsNewWhenSuggestedCarryingState(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) {
-		res := okResult(in, ActionUpdated)
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		res := okResult(in, domain.ActionUpdated)
 		res.State.Hash, res.State.Snapshot = "h2", []byte(`{"name":"Acme"}`)
 		return res, nil
 	})
 	var u *updateCall
 	env.RegisterDelayedCallback(func() {
-		u = sendUpdate(t, env, UpdateApply, "u1", Change{Side: ERP, ID: testErpID, Version: "7"})
+		u = sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.ERP, ID: testErpID, Version: "7"})
 	}, time.Second)
 	env.RegisterDelayedCallback(func() {
 		env.SetContinueAsNewSuggested(true)
@@ -495,18 +504,18 @@ func TestLinkContinuesAsNewWhenSuggestedCarryingState(t *testing.T) {
 		env.SignalWorkflow(SignalRetire, "")
 	}, 2*time.Second)
 	s0 := linkedState("v1", "6")
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, WebCRM, testCrmID)})
-	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, State: &s0, Retries: 0})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)})
+	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: testCrmID, State: &s0, Retries: 0})
 
 	require.True(t, u.done)
 	var next LinkInput
 	can := continueAsNew(t, env, &next)
 	assert.Equal(t, "LinkWorkflow", can.WorkflowType.Name)
 	assert.Equal(t, testPairing, next.Pairing)
-	assert.Equal(t, WebCRM, next.Side)
+	assert.Equal(t, domain.WebCRM, next.Side)
 	assert.Equal(t, testCrmID, next.ID)
 	require.NotNil(t, next.State)
-	assert.Equal(t, StateOK, next.State.State)
+	assert.Equal(t, domain.StateOK, next.State.State)
 	assert.Equal(t, "7", next.State.ErpVersion)
 	assert.Equal(t, "v1", next.State.CrmVersion)
 	assert.Equal(t, "h2", next.State.Hash)
@@ -518,18 +527,18 @@ func TestLinkContinuesAsNewAtStartWhenSuggested(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	env.SetContinueAsNewSuggested(true)
-	st := LinkState{CrmID: testCrmID, ErpID: testErpID, State: StateBlocked, Reason: "waiting"}
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, WebCRM, testCrmID)})
-	first := &Change{Side: WebCRM, ID: testCrmID, Version: "v1", Source: SourceBackfill}
-	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, State: &st, Retries: 3,
-		FirstChange: first, FirstAction: ActionCreatedERP})
+	st := domain.LinkState{CrmID: testCrmID, ErpID: testErpID, State: domain.StateBlocked, Reason: "waiting"}
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)})
+	first := &domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1", Source: domain.SourceBackfill}
+	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: testCrmID, State: &st, Retries: 3,
+		FirstChange: first, FirstAction: domain.ActionCreatedERP})
 	var next LinkInput
 	continueAsNew(t, env, &next)
 	require.NotNil(t, next.State)
 	assert.Equal(t, st, *next.State)
 	assert.Equal(t, 3, next.Retries, "the retry count, and so the growing delay, survives continue-as-new")
 	assert.Equal(t, first, next.FirstChange)
-	assert.Equal(t, ActionCreatedERP, next.FirstAction)
+	assert.Equal(t, domain.ActionCreatedERP, next.FirstAction)
 }
 
 // Regression: whether the last error is transient was once not carried
@@ -541,7 +550,7 @@ func TestLinkTransientErrorStillRetriedAfterContinueAsNew(t *testing.T) {
 	var rec applyRecorder
 	rec.drive(env, transientThenOK(applyAttempts))
 	env.RegisterDelayedCallback(func() {
-		sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v2"})
+		sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v2"})
 	}, time.Second)
 	// The activity gives up after 31 s; suggest continue-as-new before the
 	// link's own retry delay has passed.
@@ -554,14 +563,16 @@ func TestLinkTransientErrorStillRetriedAfterContinueAsNew(t *testing.T) {
 	var next LinkInput
 	continueAsNew(t, env, &next)
 	require.NotNil(t, next.State)
-	require.Equal(t, StateError, next.State.State)
+	require.Equal(t, domain.StateError, next.State.State)
 
 	// The next run must retry by itself.
 	env2 := newEnv(t)
 	var rec2 applyRecorder
-	rec2.drive(env2, func(_ int, in ApplyInput) (ApplyResult, error) { return okResult(in, ActionUpdated), nil })
+	rec2.drive(env2, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		return okResult(in, domain.ActionUpdated), nil
+	})
 	stopAt(env2, time.Hour, nil)
-	env2.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, WebCRM, testCrmID)})
+	env2.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)})
 	env2.ExecuteWorkflow(LinkWorkflow, next)
 	requireCanceled(t, env2)
 	assert.Len(t, rec2.list(), 1, "the continued link retries its transient error")
@@ -585,17 +596,17 @@ func TestLinkPublishesSearchAttributes(t *testing.T) {
 		mu.Unlock()
 	}).Return(nil)
 	var rec applyRecorder
-	rec.drive(env, func(n int, in ApplyInput) (ApplyResult, error) {
+	rec.drive(env, func(n int, in domain.ApplyInput) (domain.ApplyResult, error) {
 		if n == 0 {
-			return okResult(in, ActionCreatedERP), nil
+			return okResult(in, domain.ActionCreatedERP), nil
 		}
-		return ApplyResult{}, temporal.NewNonRetryableApplicationError("ERP rejected the customer", "Validation", nil)
+		return domain.ApplyResult{}, temporal.NewNonRetryableApplicationError("ERP rejected the customer", "Validation", nil)
 	})
 	env.RegisterDelayedCallback(func() {
-		sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v1"})
+		sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v1"})
 	}, time.Second)
 	env.RegisterDelayedCallback(func() {
-		sendUpdate(t, env, UpdateApply, "u2", Change{Side: WebCRM, ID: testCrmID, Version: "v2"})
+		sendUpdate(t, env, UpdateApply, "u2", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v2"})
 	}, 2*time.Second)
 	stopAt(env, time.Minute, nil)
 	startLink(env, nil)
@@ -604,21 +615,23 @@ func TestLinkPublishesSearchAttributes(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, upserts, 3, "at start and after each apply")
-	assert.Equal(t, map[string]string{"TandemPairing": testPairing, "TandemState": StatePending, "TandemCrmId": testCrmID}, upserts[0])
-	assert.Equal(t, map[string]string{"TandemPairing": testPairing, "TandemState": StateOK, "TandemCrmId": testCrmID, "TandemErpId": testErpID}, upserts[1])
-	assert.Equal(t, map[string]string{"TandemPairing": testPairing, "TandemState": StateError, "TandemCrmId": testCrmID, "TandemErpId": testErpID}, upserts[2])
+	assert.Equal(t, map[string]string{"TandemPairing": testPairing, "TandemState": domain.StatePending, "TandemCrmId": testCrmID}, upserts[0])
+	assert.Equal(t, map[string]string{"TandemPairing": testPairing, "TandemState": domain.StateOK, "TandemCrmId": testCrmID, "TandemErpId": testErpID}, upserts[1])
+	assert.Equal(t, map[string]string{"TandemPairing": testPairing, "TandemState": domain.StateError, "TandemCrmId": testCrmID, "TandemErpId": testErpID}, upserts[2])
 }
 
 func TestLinkRejectsChangeWithoutSideOrID(t *testing.T) {
 	t.Parallel()
-	bad := []Change{
+	bad := []domain.Change{
 		{ID: testCrmID},
-		{Side: WebCRM},
+		{Side: domain.WebCRM},
 		{Side: "crm", ID: testCrmID},
 	}
 	env := newEnv(t)
 	var rec applyRecorder
-	rec.drive(env, func(_ int, in ApplyInput) (ApplyResult, error) { return okResult(in, ActionUpdated), nil })
+	rec.drive(env, func(_ int, in domain.ApplyInput) (domain.ApplyResult, error) {
+		return okResult(in, domain.ActionUpdated), nil
+	})
 	var calls []*updateCall
 	env.RegisterDelayedCallback(func() {
 		for i, ch := range bad {
@@ -643,10 +656,10 @@ func TestLinkRejectsChangeWithoutSideOrID(t *testing.T) {
 func TestLinkInvalidInputFailsWithoutRetry(t *testing.T) {
 	t.Parallel()
 	for name, in := range map[string]LinkInput{
-		"no pairing": {Side: WebCRM, ID: "1"},
+		"no pairing": {Side: domain.WebCRM, ID: "1"},
 		"no side":    {Pairing: testPairing, ID: "1"},
 		"bad side":   {Pairing: testPairing, Side: "crm", ID: "1"},
-		"no id":      {Pairing: testPairing, Side: ERP},
+		"no id":      {Pairing: testPairing, Side: domain.ERP},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -669,19 +682,19 @@ func requireInvalidInput(t *testing.T, err error) {
 func TestLinkAliasRejectsChangesNamingHome(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	home := LinkWorkflowID(testPairing, WebCRM, testCrmID)
+	home := domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)
 	var apply, ensure *updateCall
 	var gotHome string
 	env.RegisterDelayedCallback(func() {
-		apply = sendUpdate(t, env, UpdateApply, "a", Change{Side: ERP, ID: testErpID, Version: "3"})
-		ensure = sendUpdate(t, env, UpdateEnsure, "e", Change{Side: ERP, ID: testErpID})
+		apply = sendUpdate(t, env, UpdateApply, "a", domain.Change{Side: domain.ERP, ID: testErpID, Version: "3"})
+		ensure = sendUpdate(t, env, UpdateEnsure, "e", domain.Change{Side: domain.ERP, ID: testErpID})
 		v, err := env.QueryWorkflow(QueryHome)
 		require.NoError(t, err)
 		require.NoError(t, v.Get(&gotHome))
 	}, time.Second)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalRetire, "") }, time.Minute)
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, ERP, testErpID)})
-	env.ExecuteWorkflow(LinkAliasWorkflow, AliasInput{Pairing: testPairing, Side: ERP, ID: testErpID, Home: home})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: domain.LinkWorkflowID(testPairing, domain.ERP, testErpID)})
+	env.ExecuteWorkflow(LinkAliasWorkflow, AliasInput{Pairing: testPairing, Side: domain.ERP, ID: testErpID, Home: home})
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError(), "retire ends the alias")
@@ -701,7 +714,7 @@ func TestLinkAliasRejectsChangesNamingHome(t *testing.T) {
 func TestLinkAliasInvalidInput(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	env.ExecuteWorkflow(LinkAliasWorkflow, AliasInput{Pairing: testPairing, Side: ERP, ID: testErpID})
+	env.ExecuteWorkflow(LinkAliasWorkflow, AliasInput{Pairing: testPairing, Side: domain.ERP, ID: testErpID})
 	requireInvalidInput(t, env.GetWorkflowError())
 }
 
@@ -713,7 +726,7 @@ func TestLinkAliasCancelEndsIt(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	stopAt(env, time.Minute, nil)
-	env.ExecuteWorkflow(LinkAliasWorkflow, AliasInput{Pairing: testPairing, Side: ERP, ID: testErpID, Home: "link/organisations/webcrm/1"})
+	env.ExecuteWorkflow(LinkAliasWorkflow, AliasInput{Pairing: testPairing, Side: domain.ERP, ID: testErpID, Home: "link/organisations/webcrm/1"})
 	requireCanceled(t, env)
 }
 
@@ -732,27 +745,27 @@ func TestLinkApplyWhileBlockedReplansRetry(t *testing.T) {
 	// A change that links the record arrives while the link waits to retry;
 	// a later change blocks it again, and the delay starts from the first
 	// step again because the link had recovered in between.
-	rec.drive(env, func(n int, in ApplyInput) (ApplyResult, error) {
+	rec.drive(env, func(n int, in domain.ApplyInput) (domain.ApplyResult, error) {
 		switch n {
 		case 0:
-			return okResult(in, ActionUpdated), nil
+			return okResult(in, domain.ActionUpdated), nil
 		case 1:
 			return blockedThenOK(1)(0, in)
 		default:
-			return okResult(in, ActionUpdated), nil
+			return okResult(in, domain.ActionUpdated), nil
 		}
 	})
 	start := env.Now()
 	env.RegisterDelayedCallback(func() {
-		sendUpdate(t, env, UpdateApply, "u1", Change{Side: WebCRM, ID: testCrmID, Version: "v2"})
+		sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v2"})
 	}, 10*time.Second)
 	env.RegisterDelayedCallback(func() {
-		sendUpdate(t, env, UpdateApply, "u2", Change{Side: WebCRM, ID: testCrmID, Version: "v3"})
+		sendUpdate(t, env, UpdateApply, "u2", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v3"})
 	}, 10*time.Minute)
 	stopAt(env, time.Hour, nil)
-	st := LinkState{CrmID: testCrmID, State: StateBlocked, Reason: "waiting"}
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: LinkWorkflowID(testPairing, WebCRM, testCrmID)})
-	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: testCrmID, State: &st, Retries: 3})
+	st := domain.LinkState{CrmID: testCrmID, State: domain.StateBlocked, Reason: "waiting"}
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: domain.LinkWorkflowID(testPairing, domain.WebCRM, testCrmID)})
+	env.ExecuteWorkflow(LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: testCrmID, State: &st, Retries: 3})
 	requireCanceled(t, env)
 
 	calls := rec.list()
@@ -760,6 +773,6 @@ func TestLinkApplyWhileBlockedReplansRetry(t *testing.T) {
 	assert.Equal(t, 10*time.Second, calls[0].at.Sub(start))
 	assert.Equal(t, "v2", calls[0].in.Change.Version)
 	assert.Equal(t, 10*time.Minute, calls[1].at.Sub(start))
-	assert.Equal(t, SourceRetry, calls[2].in.Change.Source)
+	assert.Equal(t, domain.SourceRetry, calls[2].in.Change.Source)
 	assert.Equal(t, firstRetryDelay, calls[2].at.Sub(calls[1].at), "the retry count was reset when the link recovered")
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandemsync/tandem/domain"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -30,15 +31,6 @@ const (
 	QueryStatus = "status"
 )
 
-// HeldDeletes are the ERP deletes the mass-delete guard stopped: the change-feed
-// token of the batch that holds them and the ids of the deleted records.
-type HeldDeletes struct {
-	Token string   `json:"token"`
-	IDs   []string `json:"ids"`
-	// Links is the number of the pairing's links the guard compared them with.
-	Links int `json:"links"`
-}
-
 // DeleteRelease is the payload of SignalReleaseDeletes.
 type DeleteRelease struct {
 	// By names who releases the deletes; it stays in the pairing's history.
@@ -53,7 +45,7 @@ type DeleteRelease struct {
 // ReleasedDeletes are held deletes an operator let through, kept until the
 // poll that reads past them.
 type ReleasedDeletes struct {
-	HeldDeletes
+	domain.HeldDeletes
 	By     string    `json:"by"`
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
@@ -63,7 +55,6 @@ type ReleasedDeletes struct {
 const (
 	DefaultPollInterval = 30 * time.Second
 	DefaultOverlap      = 5 * time.Second
-	DefaultBatchSize    = 500
 	// maxBatchesPerPoll bounds the batches one poll cycle reads per side, so
 	// a large backlog still lets the loop check for signals and continue-as-new.
 	maxBatchesPerPoll = 20
@@ -109,8 +100,8 @@ type PairingInput struct {
 	Totals        PairingCounters `json:"totals,omitempty"`
 	// HeldDeletes and ReleasedDeletes carry the mass-delete guard's state
 	// through continue-as-new.
-	HeldDeletes     *HeldDeletes     `json:"heldDeletes,omitempty"`
-	ReleasedDeletes *ReleasedDeletes `json:"releasedDeletes,omitempty"`
+	HeldDeletes     *domain.HeldDeletes `json:"heldDeletes,omitempty"`
+	ReleasedDeletes *ReleasedDeletes    `json:"releasedDeletes,omitempty"`
 }
 
 // PairingCounters counts what a pairing has done since it started.
@@ -135,7 +126,7 @@ type PairingStatus struct {
 	FailedLinks     []string        `json:"failedLinks,omitempty"`
 	Totals          PairingCounters `json:"totals"`
 	// HeldDeletes are the deletes the mass-delete guard holds, while it does.
-	HeldDeletes *HeldDeletes `json:"heldDeletes,omitempty"`
+	HeldDeletes *domain.HeldDeletes `json:"heldDeletes,omitempty"`
 	// LastRelease is the last release of held deletes: what, by whom, when.
 	LastRelease *ReleasedDeletes `json:"lastRelease,omitempty"`
 }
@@ -177,7 +168,7 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 		in.OverlapSeconds = int(DefaultOverlap / time.Second)
 	}
 	if in.BatchSize <= 0 {
-		in.BatchSize = DefaultBatchSize
+		in.BatchSize = domain.DefaultBatchSize
 	}
 	if in.ERPPollIntervalSeconds >= in.PollIntervalSeconds {
 		in.ERPPollIntervalSeconds = 0 // read with webCRM
@@ -310,7 +301,7 @@ func (p *pairing) receive(ctx workflow.Context, c workflow.ReceiveChannel) bool 
 		c.Receive(ctx, nil)
 		p.status.Paused, p.status.PauseReason = false, ""
 	case p.advance:
-		var to Positions
+		var to domain.Positions
 		c.Receive(ctx, &to)
 		p.advanceTo(to)
 		return false
@@ -387,7 +378,7 @@ func (p *pairing) startFromBackfill(ctx workflow.Context) {
 		Summary:             "find the positions a finished backfill handed over",
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
-	var from Positions
+	var from domain.Positions
 	if err := workflow.ExecuteActivity(actx, ActivityStartPositions, p.in.Pairing).Get(ctx, &from); err != nil {
 		p.logger.Warn("could not look up a backfill's positions; reading from the input's", "error", err)
 		return
@@ -405,7 +396,7 @@ func (p *pairing) startFromBackfill(ctx workflow.Context) {
 // backfill visited every record changed before its mark. The ERP token,
 // which the pairing cannot compare, is taken only while the pairing has none:
 // the feed also carries deletes, which a backfill does not visit.
-func (p *pairing) advanceTo(to Positions) {
+func (p *pairing) advanceTo(to domain.Positions) {
 	if to.WebCRMSince.After(p.status.WebCRMWatermark) {
 		p.logger.Info("webCRM watermark advanced to a backfill's mark", "from", p.status.WebCRMWatermark, "to", to.WebCRMSince)
 		p.status.WebCRMWatermark = to.WebCRMSince
@@ -443,14 +434,14 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 	began := workflow.Now(ctx)
 	for i := 0; full && i < maxBatchesPerPoll; i++ {
 		since := p.status.WebCRMWatermark
-		in := SyncInput{
+		in := domain.SyncInput{
 			Pairing: p.in.Pairing, Since: since, Recent: p.in.Recent, Limit: p.in.BatchSize,
 			Overlap: overlap,
 			// The overlap window is read once per poll, not per batch, and
 			// not at all once it has settled.
 			ReadWindow: i == 0 && !since.Equal(p.in.WindowSettled),
 		}
-		var res SyncResult
+		var res domain.SyncResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, withSummary(actx, fmt.Sprintf("poll webCRM changes since %s", in.Since.Format(time.RFC3339)))),
 			ActivitySyncWebCRM, in).Get(ctx, &res)
 		if err != nil {
@@ -479,12 +470,12 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 	}
 	erpCtx := workflow.WithTaskQueue(actx, TaskQueue)
 	for i := 0; i < maxBatchesPerPoll; i++ {
-		in := SyncInput{Pairing: p.in.Pairing, Token: p.status.ERPToken, Limit: p.in.BatchSize}
+		in := domain.SyncInput{Pairing: p.in.Pairing, Token: p.status.ERPToken, Limit: p.in.BatchSize}
 		released := p.in.ReleasedDeletes
 		if released != nil && released.Token == in.Token {
 			in.AllowDeletes = released.IDs
 		}
-		var res SyncResult
+		var res domain.SyncResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(erpCtx, withSummary(erpCtx, "read the ERP change feed from "+tokenLabel(in.Token))),
 			ActivitySyncERP, in).Get(ctx, &res)
 		if err != nil {
@@ -525,7 +516,7 @@ func tokenLabel(token string) string {
 	return "token " + token
 }
 
-func (p *pairing) count(res SyncResult) {
+func (p *pairing) count(res domain.SyncResult) {
 	p.status.Totals.Seen += res.Seen
 	p.status.Totals.Dispatched += res.Dispatched
 	p.status.Totals.Failed += res.Failed
@@ -542,7 +533,7 @@ func (p *pairing) fail(side string, err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeMassDelete {
 		p.setPaused(massDeletePause + appErr.Message())
-		var held HeldDeletes
+		var held domain.HeldDeletes
 		if appErr.HasDetails() && appErr.Details(&held) == nil {
 			p.status.HeldDeletes = &held
 		}

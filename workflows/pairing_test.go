@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/domain"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -20,7 +21,7 @@ import (
 // syncCall is one call of a sync stand-in.
 type syncCall struct {
 	activity string
-	in       SyncInput
+	in       domain.SyncInput
 	at       time.Time
 }
 
@@ -54,8 +55,8 @@ func (r *syncRecorder) offsets(activity string, start time.Time) []time.Duration
 
 // drive makes the named activity answer answer(n, in), n counting that
 // activity's calls from 0.
-func (r *syncRecorder) drive(env *testsuite.TestWorkflowEnvironment, activity string, answer func(n int, in SyncInput) (SyncResult, error)) {
-	env.OnActivity(activity, mock.Anything, mock.Anything).Return(func(_ context.Context, in SyncInput) (SyncResult, error) {
+func (r *syncRecorder) drive(env *testsuite.TestWorkflowEnvironment, activity string, answer func(n int, in domain.SyncInput) (domain.SyncResult, error)) {
+	env.OnActivity(activity, mock.Anything, mock.Anything).Return(func(_ context.Context, in domain.SyncInput) (domain.SyncResult, error) {
 		r.mu.Lock()
 		n := 0
 		for _, c := range r.calls {
@@ -73,10 +74,10 @@ func (r *syncRecorder) drive(env *testsuite.TestWorkflowEnvironment, activity st
 var base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // webcrmStep advances the watermark by a minute per call and reports one record seen.
-func webcrmStep(more func(n int) bool) func(int, SyncInput) (SyncResult, error) {
-	return func(n int, in SyncInput) (SyncResult, error) {
+func webcrmStep(more func(n int) bool) func(int, domain.SyncInput) (domain.SyncResult, error) {
+	return func(n int, in domain.SyncInput) (domain.SyncResult, error) {
 		next := in.Since.Add(time.Minute)
-		return SyncResult{
+		return domain.SyncResult{
 			Next: next, Recent: []string{fmt.Sprintf("%d@%s", n+1, next.Format(time.RFC3339))},
 			Seen: 2, Dispatched: 1, Skipped: 1, More: more(n),
 		}, nil
@@ -84,10 +85,10 @@ func webcrmStep(more func(n int) bool) func(int, SyncInput) (SyncResult, error) 
 }
 
 // erpStep advances the feed token by one per call.
-func erpStep(more func(n int) bool) func(int, SyncInput) (SyncResult, error) {
-	return func(n int, in SyncInput) (SyncResult, error) {
+func erpStep(more func(n int) bool) func(int, domain.SyncInput) (domain.SyncResult, error) {
+	return func(n int, in domain.SyncInput) (domain.SyncResult, error) {
 		tok, _ := strconv.Atoi(in.Token)
-		return SyncResult{NextToken: strconv.Itoa(tok + 1), Seen: 3, Dispatched: 3, More: more(n)}, nil
+		return domain.SyncResult{NextToken: strconv.Itoa(tok + 1), Seen: 3, Dispatched: 3, More: more(n)}, nil
 	}
 }
 
@@ -131,7 +132,7 @@ func TestPairingPollSyncsWebCRMThenERPWhileMore(t *testing.T) {
 		"one poll reads webCRM until More is false, then the ERP feed")
 
 	crm := rec.list(ActivitySyncWebCRM)
-	assert.Equal(t, SyncInput{Pairing: testPairing, Since: base, Overlap: DefaultOverlap, ReadWindow: true, Recent: []string{"9@x"}, Limit: DefaultBatchSize}, crm[0].in)
+	assert.Equal(t, domain.SyncInput{Pairing: testPairing, Since: base, Overlap: DefaultOverlap, ReadWindow: true, Recent: []string{"9@x"}, Limit: domain.DefaultBatchSize}, crm[0].in)
 	for i := 1; i < len(crm); i++ {
 		assert.False(t, crm[i].in.ReadWindow, "only the first call of a poll reads the overlap window")
 	}
@@ -141,7 +142,7 @@ func TestPairingPollSyncsWebCRMThenERPWhileMore(t *testing.T) {
 		assert.Equal(t, []string{fmt.Sprintf("%d@%s", i, want.Format(time.RFC3339))}, crm[i].in.Recent, "call %d gets the previous Recent", i)
 	}
 	erp := rec.list(ActivitySyncERP)
-	assert.Equal(t, SyncInput{Pairing: testPairing, Token: "40", Limit: DefaultBatchSize}, erp[0].in)
+	assert.Equal(t, domain.SyncInput{Pairing: testPairing, Token: "40", Limit: domain.DefaultBatchSize}, erp[0].in)
 	assert.Equal(t, "41", erp[1].in.Token)
 
 	assert.Equal(t, testPairing, st.Pairing)
@@ -196,7 +197,9 @@ func TestPairingPollsStartEveryIntervalHoweverLongTheyTake(t *testing.T) {
 	rec := &syncRecorder{}
 	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
 	// The ERP side of each poll takes 3 s, except the third poll's, which takes 14 s.
-	erp := func(context.Context, SyncInput) (SyncResult, error) { return SyncResult{NextToken: "1"}, nil }
+	erp := func(context.Context, domain.SyncInput) (domain.SyncResult, error) {
+		return domain.SyncResult{NextToken: "1"}, nil
+	}
 	env.OnActivity(ActivitySyncERP, mock.Anything, mock.Anything).Return(erp).After(3 * time.Second).Twice()
 	env.OnActivity(ActivitySyncERP, mock.Anything, mock.Anything).Return(erp).After(14 * time.Second).Once()
 	env.OnActivity(ActivitySyncERP, mock.Anything, mock.Anything).Return(erp).After(3 * time.Second)
@@ -216,15 +219,15 @@ func TestPairingKeepsWatermarksOnFailureAndRecordsLastError(t *testing.T) {
 	okERP := erpStep(never)
 	// Poll 1 succeeds; in poll 2 webCRM fails (3 attempts), in poll 3 the
 	// ERP feed fails (3 attempts); poll 4 succeeds.
-	rec.drive(env, ActivitySyncWebCRM, func(n int, in SyncInput) (SyncResult, error) {
+	rec.drive(env, ActivitySyncWebCRM, func(n int, in domain.SyncInput) (domain.SyncResult, error) {
 		if n >= 1 && n <= 3 {
-			return SyncResult{}, temporal.NewApplicationError("webCRM /Queries: 503 Service Unavailable", "Server")
+			return domain.SyncResult{}, temporal.NewApplicationError("webCRM /Queries: 503 Service Unavailable", "Server")
 		}
 		return okCRM(n, in)
 	})
-	rec.drive(env, ActivitySyncERP, func(n int, in SyncInput) (SyncResult, error) {
+	rec.drive(env, ActivitySyncERP, func(n int, in domain.SyncInput) (domain.SyncResult, error) {
 		if n >= 2 && n <= 4 {
-			return SyncResult{}, temporal.NewApplicationError("ERP /changes: connection reset", "Network")
+			return domain.SyncResult{}, temporal.NewApplicationError("ERP /changes: connection reset", "Network")
 		}
 		return okERP(n, in)
 	})
@@ -272,8 +275,8 @@ func TestPairingMassDeleteGuardPausesWithReason(t *testing.T) {
 	env := newEnv(t)
 	var rec syncRecorder
 	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, func(int, SyncInput) (SyncResult, error) {
-		return SyncResult{}, temporal.NewApplicationError("37 of 120 links would be deleted (limit 10%)", ErrTypeMassDelete)
+	rec.drive(env, ActivitySyncERP, func(int, domain.SyncInput) (domain.SyncResult, error) {
+		return domain.SyncResult{}, temporal.NewApplicationError("37 of 120 links would be deleted (limit 10%)", ErrTypeMassDelete)
 	})
 	var st PairingStatus
 	stopAt(env, time.Hour, func() { st = query[PairingStatus](t, env, QueryStatus) })
@@ -295,8 +298,8 @@ func TestPairingMassDeleteGuardStopsThePoll(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, func(int, SyncInput) (SyncResult, error) {
-		return SyncResult{}, temporal.NewApplicationError("30 of 40 links would be deleted", ErrTypeMassDelete)
+	rec.drive(env, ActivitySyncWebCRM, func(int, domain.SyncInput) (domain.SyncResult, error) {
+		return domain.SyncResult{}, temporal.NewApplicationError("30 of 40 links would be deleted", ErrTypeMassDelete)
 	})
 	rec.drive(env, ActivitySyncERP, erpStep(never))
 	var st PairingStatus
@@ -311,11 +314,11 @@ func TestPairingMassDeleteGuardStopsThePoll(t *testing.T) {
 
 // guardERP answers the ERP poll like the mass-delete guard: the batch from
 // token 5 holds three deletes, which pass only when all are allowed.
-func guardERP(n int, in SyncInput) (SyncResult, error) {
+func guardERP(n int, in domain.SyncInput) (domain.SyncResult, error) {
 	held := []string{"CU-1", "CU-2", "CU-3"}
 	if in.Token == "5" && !slices.Equal(in.AllowDeletes, held) {
-		return SyncResult{}, temporal.NewNonRetryableApplicationError("3 ERP deletes in one batch is more than 10% of its 20 links", ErrTypeMassDelete, nil,
-			HeldDeletes{Token: "5", IDs: held, Links: 20})
+		return domain.SyncResult{}, temporal.NewNonRetryableApplicationError("3 ERP deletes in one batch is more than 10% of its 20 links", ErrTypeMassDelete, nil,
+			domain.HeldDeletes{Token: "5", IDs: held, Links: 20})
 	}
 	return erpStep(never)(n, in)
 }
@@ -352,7 +355,7 @@ func TestPairingReleaseLetsExactlyTheHeldDeletesThrough(t *testing.T) {
 	assert.Equal(t, "archived on purpose", released.LastRelease.Reason)
 	assert.NotEqual(t, "5", released.ERPToken, "the batch passed the guard")
 	calls := rec.list(ActivitySyncERP)
-	var allowed []SyncInput
+	var allowed []domain.SyncInput
 	for _, c := range calls {
 		if len(c.in.AllowDeletes) > 0 {
 			allowed = append(allowed, c.in)
@@ -454,7 +457,7 @@ func TestPairingKeepsLastTenFailedLinksOfAPoll(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	var rec syncRecorder
-	rec.drive(env, ActivitySyncWebCRM, func(n int, in SyncInput) (SyncResult, error) {
+	rec.drive(env, ActivitySyncWebCRM, func(n int, in domain.SyncInput) (domain.SyncResult, error) {
 		res, _ := webcrmStep(func(n int) bool { return n < 1 })(n, in)
 		if n < 2 {
 			for i := 0; i < 6; i++ {
@@ -568,9 +571,9 @@ func TestPairingCancelEndsPausedPairing(t *testing.T) {
 }
 
 // startPositionsCalls drives StartPositions with from and counts its calls.
-func startPositionsCalls(env *testsuite.TestWorkflowEnvironment, from Positions, err error) *int {
+func startPositionsCalls(env *testsuite.TestWorkflowEnvironment, from domain.Positions, err error) *int {
 	calls := new(int)
-	env.OnActivity(ActivityStartPositions, mock.Anything, testPairing).Return(func(context.Context, string) (Positions, error) {
+	env.OnActivity(ActivityStartPositions, mock.Anything, testPairing).Return(func(context.Context, string) (domain.Positions, error) {
 		*calls++
 		return from, err
 	})
@@ -581,7 +584,7 @@ func TestPairingStartsFromTheBackfillsPositions(t *testing.T) {
 	t.Parallel()
 	env, rec := steadyPairingEnv(t)
 	mark := base.Add(48 * time.Hour)
-	calls := startPositionsCalls(env, Positions{WebCRMSince: mark, ERPToken: "900"}, nil)
+	calls := startPositionsCalls(env, domain.Positions{WebCRMSince: mark, ERPToken: "900"}, nil)
 	stopAt(env, 5*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing})
 	requireCanceled(t, env)
@@ -594,7 +597,7 @@ func TestPairingStartsFromTheBackfillsPositions(t *testing.T) {
 func TestPairingKeepsThePositionsItsInputNames(t *testing.T) {
 	t.Parallel()
 	env, rec := steadyPairingEnv(t)
-	calls := startPositionsCalls(env, Positions{WebCRMSince: base.Add(48 * time.Hour), ERPToken: "900"}, nil)
+	calls := startPositionsCalls(env, domain.Positions{WebCRMSince: base.Add(48 * time.Hour), ERPToken: "900"}, nil)
 	stopAt(env, 5*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, WebCRMSince: base})
 	requireCanceled(t, env)
@@ -612,7 +615,7 @@ func TestPairingWithPositionsOrPollsLooksNothingUp(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			env, rec := steadyPairingEnv(t)
-			calls := startPositionsCalls(env, Positions{WebCRMSince: base.Add(time.Hour), ERPToken: "900"}, nil)
+			calls := startPositionsCalls(env, domain.Positions{WebCRMSince: base.Add(time.Hour), ERPToken: "900"}, nil)
 			stopAt(env, 5*time.Second, nil)
 			startPairing(env, in)
 			requireCanceled(t, env)
@@ -626,7 +629,7 @@ func TestPairingWithPositionsOrPollsLooksNothingUp(t *testing.T) {
 func TestPairingReadsFromTheBeginningWhenTheLookUpFails(t *testing.T) {
 	t.Parallel()
 	env, rec := steadyPairingEnv(t)
-	calls := startPositionsCalls(env, Positions{}, temporal.NewApplicationError("Temporal unreachable", "Test"))
+	calls := startPositionsCalls(env, domain.Positions{}, temporal.NewApplicationError("Temporal unreachable", "Test"))
 	stopAt(env, 30*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing})
 	requireCanceled(t, env)
@@ -643,8 +646,8 @@ func TestPairingAdvanceMovesPositionsForwardOnly(t *testing.T) {
 	// A poll at 0 s moves the watermark to base+1m and the token to 6. A
 	// backfill then hands over a later webCRM mark and a token; another an
 	// earlier mark.
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, Positions{WebCRMSince: later, ERPToken: "900"}) }, 2*time.Second)
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, Positions{WebCRMSince: base}) }, 3*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, domain.Positions{WebCRMSince: later, ERPToken: "900"}) }, 2*time.Second)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, domain.Positions{WebCRMSince: base}) }, 3*time.Second)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 4*time.Second)
 	stopAt(env, 5*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, WebCRMSince: base, ERPToken: "5", PollIntervalSeconds: 60})
@@ -660,8 +663,8 @@ func TestPairingAdvanceSetsAnERPTokenItDoesNotHave(t *testing.T) {
 	env := newEnv(t)
 	rec := &syncRecorder{}
 	rec.drive(env, ActivitySyncWebCRM, webcrmStep(never))
-	rec.drive(env, ActivitySyncERP, func(int, SyncInput) (SyncResult, error) { return SyncResult{}, nil }) // an empty feed
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, Positions{ERPToken: "900"}) }, 2*time.Second)
+	rec.drive(env, ActivitySyncERP, func(int, domain.SyncInput) (domain.SyncResult, error) { return domain.SyncResult{}, nil }) // an empty feed
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalAdvance, domain.Positions{ERPToken: "900"}) }, 2*time.Second)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 4*time.Second)
 	stopAt(env, 5*time.Second, nil)
 	startPairing(env, PairingInput{Pairing: testPairing, WebCRMSince: base, PollIntervalSeconds: 60})
@@ -715,8 +718,8 @@ func TestPairingKeepsAWebCRMErrorThroughERPOnlyPolls(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	rec := &syncRecorder{}
-	rec.drive(env, ActivitySyncWebCRM, func(int, SyncInput) (SyncResult, error) {
-		return SyncResult{}, temporal.NewNonRetryableApplicationError("webCRM says 401", "Unauthorized", nil)
+	rec.drive(env, ActivitySyncWebCRM, func(int, domain.SyncInput) (domain.SyncResult, error) {
+		return domain.SyncResult{}, temporal.NewNonRetryableApplicationError("webCRM says 401", "Unauthorized", nil)
 	})
 	rec.drive(env, ActivitySyncERP, erpStep(never))
 	var st PairingStatus
@@ -737,7 +740,9 @@ func TestPairingReadsASettledWindowNoMore(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
 	rec := &syncRecorder{}
-	still := func(_ int, in SyncInput) (SyncResult, error) { return SyncResult{Next: in.Since}, nil } // nothing new
+	still := func(_ int, in domain.SyncInput) (domain.SyncResult, error) {
+		return domain.SyncResult{Next: in.Since}, nil
+	} // nothing new
 	rec.drive(env, ActivitySyncWebCRM, still)
 	rec.drive(env, ActivitySyncERP, erpStep(never))
 	watermark := env.Now().Add(-2 * time.Second).UTC()

@@ -42,6 +42,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/testenv"
 )
 
@@ -192,34 +193,34 @@ const (
 
 // fakeApply links webCRM record N with ERP record E-N and reports an update;
 // the change's Version selects the special answers above.
-func fakeApply(_ context.Context, in ApplyInput) (ApplyResult, error) {
+func fakeApply(_ context.Context, in domain.ApplyInput) (domain.ApplyResult, error) {
 	switch in.Change.Version {
 	case fakeVersionInvalid:
-		return ApplyResult{}, temporal.NewNonRetryableApplicationError("fake ERP: name is required", "Validation", nil)
+		return domain.ApplyResult{}, temporal.NewNonRetryableApplicationError("fake ERP: name is required", "Validation", nil)
 	}
 	st := in.State
 	if st.CrmID == "" || st.ErpID == "" {
 		st.CrmID = strings.TrimPrefix(in.Change.ID, "E-")
 		st.ErpID = "E-" + st.CrmID
 	}
-	out := Outcome{Action: ActionUpdated}
+	out := domain.Outcome{Action: domain.ActionUpdated}
 	if in.State.ErpID == "" {
-		out.Action = ActionCreatedERP
+		out.Action = domain.ActionCreatedERP
 	}
-	if in.Change.Side == WebCRM {
+	if in.Change.Side == domain.WebCRM {
 		st.CrmVersion = in.Change.Version
 	} else {
 		st.ErpVersion = in.Change.Version
 	}
-	st.State, st.Reason, st.BlockedOn = StateOK, "", ""
+	st.State, st.Reason, st.BlockedOn = domain.StateOK, "", ""
 	st.Hash = "hash-" + in.Change.Version
 	st.Applied++
 	st.Writes++
 	if in.Change.Version == fakeVersionForward {
-		out.Action = ActionMatched
-		out.Forward = LinkWorkflowID(in.Pairing, ERP, st.ErpID)
+		out.Action = domain.ActionMatched
+		out.Forward = domain.LinkWorkflowID(in.Pairing, domain.ERP, st.ErpID)
 	}
-	return ApplyResult{State: st, Outcome: out}, nil
+	return domain.ApplyResult{State: st, Outcome: out}, nil
 }
 
 // recordBase is the webCRM watermark the fake poller starts from.
@@ -227,65 +228,65 @@ var recordBase = time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
 
 // fakeSyncWebCRM advances the watermark by a minute; the very first call
 // reports More so that a poll reads twice.
-func fakeSyncWebCRM(_ context.Context, in SyncInput) (SyncResult, error) {
+func fakeSyncWebCRM(_ context.Context, in domain.SyncInput) (domain.SyncResult, error) {
 	since := in.Since
 	if since.IsZero() {
 		since = recordBase
 	}
 	next := since.Add(time.Minute)
-	return SyncResult{Next: next, Recent: []string{"1@" + next.Format(time.RFC3339)}, Seen: 1, Dispatched: 1, More: in.Since.IsZero()}, nil
+	return domain.SyncResult{Next: next, Recent: []string{"1@" + next.Format(time.RFC3339)}, Seen: 1, Dispatched: 1, More: in.Since.IsZero()}, nil
 }
 
 // fakeSyncERP advances the feed token by one.
-func fakeSyncERP(_ context.Context, in SyncInput) (SyncResult, error) {
+func fakeSyncERP(_ context.Context, in domain.SyncInput) (domain.SyncResult, error) {
 	tok, _ := strconv.Atoi(in.Token)
-	return SyncResult{NextToken: strconv.Itoa(tok + 1), Seen: 2, Dispatched: 1, Skipped: 1}, nil
+	return domain.SyncResult{NextToken: strconv.Itoa(tok + 1), Seen: 2, Dispatched: 1, Skipped: 1}, nil
 }
 
 // fakeBackfillCount reports 7 records on each side.
-func fakeBackfillCount(context.Context, BackfillCountInput) (int, error) { return 7, nil }
+func fakeBackfillCount(context.Context, domain.BackfillCountInput) (int, error) { return 7, nil }
 
 // fakeBackfillPage serves 7 records in two pages.
-func fakeBackfillPage(_ context.Context, in BackfillPageInput) (BackfillPageResult, error) {
+func fakeBackfillPage(_ context.Context, in domain.BackfillPageInput) (domain.BackfillPageResult, error) {
 	if in.Cursor == "" {
-		return BackfillPageResult{Next: "p2", Seen: 5, Actions: map[string]int{ActionCreatedERP: 3, ActionMatched: 2}}, nil
+		return domain.BackfillPageResult{Next: "p2", Seen: 5, Actions: map[string]int{domain.ActionCreatedERP: 3, domain.ActionMatched: 2}}, nil
 	}
-	return BackfillPageResult{Last: true, Seen: 2, Failed: 1, Actions: map[string]int{ActionUpdated: 1, ActionError: 1}}, nil
+	return domain.BackfillPageResult{Last: true, Seen: 2, Failed: 1, Actions: map[string]int{domain.ActionUpdated: 1, domain.ActionError: 1}}, nil
 }
 
 // fakeBackfillMark marks the webCRM side at recordBase and the ERP feed at "7".
-func fakeBackfillMark(_ context.Context, in BackfillCountInput) (Positions, error) {
+func fakeBackfillMark(_ context.Context, in domain.BackfillCountInput) (domain.Positions, error) {
 	if in.Side == BackfillERP {
-		return Positions{ERPToken: "7"}, nil
+		return domain.Positions{ERPToken: "7"}, nil
 	}
-	return Positions{WebCRMSince: recordBase}, nil
+	return domain.Positions{WebCRMSince: recordBase}, nil
 }
 
 // fakeStartPositions hands over the ERP feed's beginning only, so the
 // recorded pairing polls as it did before the hand-over existed.
-func fakeStartPositions(context.Context, string) (Positions, error) {
-	return Positions{ERPToken: "0"}, nil
+func fakeStartPositions(context.Context, string) (domain.Positions, error) {
+	return domain.Positions{ERPToken: "0"}, nil
 }
 
 // fakeReconcile reports one missing record.
-func fakeReconcile(context.Context, ReconcileInput) (ReconcileResult, error) {
-	return ReconcileResult{Links: 10, Missing: 1, Dispatched: 1}, nil
+func fakeReconcile(context.Context, domain.ReconcileInput) (domain.ReconcileResult, error) {
+	return domain.ReconcileResult{Links: 10, Missing: 1, Dispatched: 1}, nil
 }
 
-func (r *recorder) update(c client.Client, workflowID, name string, ch Change) (Outcome, error) {
+func (r *recorder) update(c client.Client, workflowID, name string, ch domain.Change) (domain.Outcome, error) {
 	r.t.Helper()
 	h, err := c.UpdateWorkflow(r.ctx, client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: name, Args: []any{ch}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return Outcome{}, err
+		return domain.Outcome{}, err
 	}
-	var out Outcome
+	var out domain.Outcome
 	err = h.Get(r.ctx, &out)
 	return out, err
 }
 
-func (r *recorder) mustUpdate(c client.Client, workflowID, name string, ch Change) Outcome {
+func (r *recorder) mustUpdate(c client.Client, workflowID, name string, ch domain.Change) domain.Outcome {
 	r.t.Helper()
 	out, err := r.update(c, workflowID, name, ch)
 	require.NoError(r.t, err, "%s %s %+v", workflowID, name, ch)
@@ -353,23 +354,23 @@ func (r *recorder) collect(c client.Client, scenario, id, firstRunID string) []s
 // a change and ends on retire.
 func (r *recorder) recordLink(c client.Client) {
 	t := r.t
-	id := LinkWorkflowID(testPairing, WebCRM, "1")
-	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: "1"})
+	id := domain.LinkWorkflowID(testPairing, domain.WebCRM, "1")
+	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: "1"})
 
-	out := r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: "v1", Source: SourcePoll})
-	require.Equal(t, Outcome{Action: ActionCreatedERP, State: StateOK, CrmID: "1", ErpID: "E-1"}, out)
-	out = r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: "v1", Source: SourceHook})
-	require.Equal(t, ActionSeen, out.Action)
-	out = r.mustUpdate(c, id, UpdateApply, Change{Side: ERP, ID: "E-1", Version: fakeVersionInvalid, Source: SourcePoll})
-	require.Equal(t, ActionError, out.Action)
-	require.Equal(t, StateError, out.State)
+	out := r.mustUpdate(c, id, UpdateApply, domain.Change{Side: domain.WebCRM, ID: "1", Version: "v1", Source: domain.SourcePoll})
+	require.Equal(t, domain.Outcome{Action: domain.ActionCreatedERP, State: domain.StateOK, CrmID: "1", ErpID: "E-1"}, out)
+	out = r.mustUpdate(c, id, UpdateApply, domain.Change{Side: domain.WebCRM, ID: "1", Version: "v1", Source: domain.SourceHook})
+	require.Equal(t, domain.ActionSeen, out.Action)
+	out = r.mustUpdate(c, id, UpdateApply, domain.Change{Side: domain.ERP, ID: "E-1", Version: fakeVersionInvalid, Source: domain.SourcePoll})
+	require.Equal(t, domain.ActionError, out.Action)
+	require.Equal(t, domain.StateError, out.State)
 	require.Contains(t, out.Reason, "name is required")
-	out = r.mustUpdate(c, id, UpdateApply, Change{Side: ERP, ID: "E-1", Version: "3", Source: SourcePoll})
-	require.Equal(t, StateOK, out.State)
-	out = r.mustUpdate(c, id, UpdateEnsure, Change{Side: WebCRM, ID: "1"})
-	require.Equal(t, ActionSeen, out.Action)
-	home := LinkWorkflowID(testPairing, ERP, "E-1")
-	out = r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: fakeVersionForward, Source: SourceBackfill})
+	out = r.mustUpdate(c, id, UpdateApply, domain.Change{Side: domain.ERP, ID: "E-1", Version: "3", Source: domain.SourcePoll})
+	require.Equal(t, domain.StateOK, out.State)
+	out = r.mustUpdate(c, id, UpdateEnsure, domain.Change{Side: domain.WebCRM, ID: "1"})
+	require.Equal(t, domain.ActionSeen, out.Action)
+	home := domain.LinkWorkflowID(testPairing, domain.ERP, "E-1")
+	out = r.mustUpdate(c, id, UpdateApply, domain.Change{Side: domain.WebCRM, ID: "1", Version: fakeVersionForward, Source: domain.SourceBackfill})
 	require.Equal(t, home, out.Forward)
 
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, r.waitClosed(c, id, run.GetRunID()))
@@ -380,7 +381,7 @@ func (r *recorder) recordLink(c client.Client) {
 	var got string
 	require.NoError(t, v.Get(&got))
 	require.Equal(t, home, got)
-	_, err = r.update(c, id, UpdateApply, Change{Side: WebCRM, ID: "1", Version: "v9"})
+	_, err = r.update(c, id, UpdateApply, domain.Change{Side: domain.WebCRM, ID: "1", Version: "v9"})
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
 	require.Equal(t, ErrTypeAlias, appErr.Type())
@@ -397,10 +398,10 @@ func (r *recorder) recordLink(c client.Client) {
 // record becomes an alias; a second retire ends the alias.
 func (r *recorder) recordLinkRetire(c client.Client) {
 	t := r.t
-	id := LinkWorkflowID(testPairing, WebCRM, "2")
-	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: "2"})
-	r.mustUpdate(c, id, UpdateEnsure, Change{Side: WebCRM, ID: "2", Version: "v1"})
-	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalRetire, LinkWorkflowID(testPairing, ERP, "E-2")))
+	id := domain.LinkWorkflowID(testPairing, domain.WebCRM, "2")
+	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: "2"})
+	r.mustUpdate(c, id, UpdateEnsure, domain.Change{Side: domain.WebCRM, ID: "2", Version: "v1"})
+	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalRetire, domain.LinkWorkflowID(testPairing, domain.ERP, "E-2")))
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, r.waitClosed(c, id, run.GetRunID()))
 	require.NoError(t, c.SignalWorkflow(r.ctx, id, "", SignalRetire, ""))
 	require.Equal(t, []string{"LinkWorkflow", "LinkAliasWorkflow"}, r.collect(c, "link-retire", id, run.GetRunID()))
@@ -410,21 +411,21 @@ func (r *recorder) recordLinkRetire(c client.Client) {
 // continue-as-new; the continued run knows the last version it synced.
 func (r *recorder) recordLinkContinueAsNew(c client.Client) {
 	t := r.t
-	id := LinkWorkflowID(testPairing, WebCRM, "3")
-	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: WebCRM, ID: "3"})
+	id := domain.LinkWorkflowID(testPairing, domain.WebCRM, "3")
+	run := r.start(c, id, LinkWorkflow, LinkInput{Pairing: testPairing, Side: domain.WebCRM, ID: "3"})
 	last := ""
 	for i := 1; ; i++ {
 		require.LessOrEqual(t, i, 15, "the server never suggested continue-as-new")
 		last = "v" + strconv.Itoa(i)
-		r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "3", Version: last, Source: SourcePoll})
+		r.mustUpdate(c, id, UpdateApply, domain.Change{Side: domain.WebCRM, ID: "3", Version: last, Source: domain.SourcePoll})
 		d, err := c.DescribeWorkflow(r.ctx, id, run.GetRunID())
 		require.NoError(t, err)
 		if d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW {
 			break
 		}
 	}
-	out := r.mustUpdate(c, id, UpdateApply, Change{Side: WebCRM, ID: "3", Version: last, Source: SourceHook})
-	require.Equal(t, ActionSeen, out.Action, "the continued run carries the synced version")
+	out := r.mustUpdate(c, id, UpdateApply, domain.Change{Side: domain.WebCRM, ID: "3", Version: last, Source: domain.SourceHook})
+	require.Equal(t, domain.ActionSeen, out.Action, "the continued run carries the synced version")
 	require.NoError(t, c.TerminateWorkflow(r.ctx, id, "", "recording done"))
 	types := r.collect(c, "link-continued", id, run.GetRunID())
 	require.Equal(t, []string{"LinkWorkflow", "LinkWorkflow"}, types)
@@ -512,7 +513,7 @@ func (r *recorder) recordBackfill(c client.Client) {
 	require.Equal(t, "done", res.Phase)
 	require.Equal(t, 14, res.Total)
 	require.Equal(t, 14, res.Done)
-	require.Equal(t, Positions{WebCRMSince: recordBase, ERPToken: "7"}, res.From)
+	require.Equal(t, domain.Positions{WebCRMSince: recordBase, ERPToken: "7"}, res.From)
 	require.Equal(t, []string{"BackfillWorkflow"}, r.collect(c, "backfill-hand-over", id, run.GetRunID()))
 }
 
@@ -520,9 +521,9 @@ func (r *recorder) recordBackfill(c client.Client) {
 func (r *recorder) recordReconcile(c client.Client) {
 	t := r.t
 	id := ReconcileWorkflowID(testPairing)
-	run := r.start(c, id, ReconcileWorkflow, ReconcileInput{Pairing: testPairing})
-	var res ReconcileResult
+	run := r.start(c, id, ReconcileWorkflow, domain.ReconcileInput{Pairing: testPairing})
+	var res domain.ReconcileResult
 	require.NoError(t, run.Get(r.ctx, &res))
-	require.Equal(t, ReconcileResult{Links: 10, Missing: 1, Dispatched: 1}, res)
+	require.Equal(t, domain.ReconcileResult{Links: 10, Missing: 1, Dispatched: 1}, res)
 	require.Equal(t, []string{"ReconcileWorkflow"}, r.collect(c, "reconcile", id, run.GetRunID()))
 }

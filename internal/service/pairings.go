@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -67,7 +68,7 @@ func ensureReconcileSchedule(ctx context.Context, c client.Client, pairing strin
 		Action: &client.ScheduleWorkflowAction{
 			ID:        id,
 			Workflow:  workflows.ReconcileWorkflow,
-			Args:      []any{workflows.ReconcileInput{Pairing: pairing}},
+			Args:      []any{domain.ReconcileInput{Pairing: pairing}},
 			TaskQueue: workflows.TaskQueue,
 			RetryPolicy: &temporal.RetryPolicy{
 				MaximumAttempts: 1,

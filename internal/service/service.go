@@ -30,6 +30,7 @@ import (
 
 	"github.com/tandemsync/tandem/activities"
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/codec"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/hooks"
@@ -455,14 +456,14 @@ func (h *hookSink) Poke(ctx context.Context, ev hooks.Event) (int, error) {
 
 func (h *hookSink) Deleted(ctx context.Context, entity string, id int64) error {
 	for _, name := range h.pairings(entity) {
-		home, err := links.FindHome(ctx, h.c, name, workflows.WebCRM, fmt.Sprint(id))
+		home, err := links.FindHome(ctx, h.c, name, domain.WebCRM, fmt.Sprint(id))
 		if err != nil {
 			return err
 		}
 		if home == "" {
 			continue
 		}
-		if _, err := h.d.ApplyTo(ctx, name, home, workflows.Change{Side: workflows.WebCRM, ID: fmt.Sprint(id), Deleted: true, Source: workflows.SourceHook}); err != nil {
+		if _, err := h.d.ApplyTo(ctx, name, home, domain.Change{Side: domain.WebCRM, ID: fmt.Sprint(id), Deleted: true, Source: domain.SourceHook}); err != nil {
 			return err
 		}
 	}

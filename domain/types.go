@@ -1,0 +1,169 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Link states, as shown in the TandemState search attribute.
+const (
+	StatePending = "pending" // the link exists but has not applied a change yet
+	StateOK      = "ok"      // both records agree (or the counterpart is deliberately absent; see Reason)
+	StateError   = "error"   // the last change could not be applied; Reason says why
+	StateBlocked = "blocked" // waiting for a referenced record to be linked; Reason says which
+	StateDeleted = "deleted" // a record was deleted and the pairing's delete policy was applied
+)
+
+// Sources of a change, recorded on the link's timeline.
+const (
+	SourcePoll       = "poll"
+	SourceHook       = "hook"
+	SourceBackfill   = "backfill"
+	SourceResync     = "resync"
+	SourceDependency = "dependency"
+	SourceRetry      = "retry"
+	SourceReconcile  = "reconcile"
+)
+
+// Change tells a link that one of its records changed, was deleted or should
+// be read again.
+type Change struct {
+	Side    Side   `json:"side"`
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted,omitempty"`
+	// Version is the webCRM UpdatedAt (RFC 3339) or the ERP version of the
+	// record as delivered, when known. A link that has already synced this
+	// version skips the change without calling either API.
+	Version string `json:"version,omitempty"`
+	// Record is the record as the poll delivered it, when it did; the link
+	// then reads only the counterpart.
+	Record json.RawMessage `json:"record,omitempty"`
+	Source string          `json:"source,omitempty"`
+}
+
+// Outcome is what a link did with one change; the dispatcher gets it back
+// from the update.
+type Outcome struct {
+	Action    string `json:"action"`
+	State     string `json:"state"`
+	Reason    string `json:"reason,omitempty"`
+	CrmID     string `json:"crmId,omitempty"`
+	ErpID     string `json:"erpId,omitempty"`
+	Conflicts int    `json:"conflicts,omitempty"`
+	// Forward is set when the change belongs to another link (this one is,
+	// or has just become, an alias of it): the dispatcher sends it there.
+	Forward string `json:"forward,omitempty"`
+}
+
+// Actions reported in Outcome.Action.
+const (
+	ActionCreatedWebCRM = "created-in-webcrm"
+	ActionCreatedERP    = "created-in-erp"
+	ActionMatched       = "matched"
+	ActionUpdated       = "updated"
+	ActionNoop          = "no-op"
+	ActionSeen          = "already-seen"
+	ActionDeleted       = "deleted"
+	ActionBlocked       = "blocked"
+	ActionError         = "error"
+	ActionForwarded     = "forwarded"
+	ActionSkipped       = "skipped"
+)
+
+// LinkState is the compact state of a link, carried through continue-as-new.
+// It holds ids, versions, a hash and the last synced canonical record (a few
+// hundred bytes), never the raw records.
+type LinkState struct {
+	CrmID      string          `json:"crmId,omitempty"`
+	ErpID      string          `json:"erpId,omitempty"`
+	Snapshot   json.RawMessage `json:"snapshot,omitempty"`
+	Hash       string          `json:"hash,omitempty"`
+	CrmVersion string          `json:"crmVersion,omitempty"`
+	ErpVersion string          `json:"erpVersion,omitempty"`
+	// CrmStored and ErpStored are canonical values of fields that side's server
+	// stored differently from what tandem wrote (a name cut at its limit, a phone
+	// number reformatted): that side holding them holds the snapshot's value.
+	CrmStored json.RawMessage `json:"crmStored,omitempty"`
+	ErpStored json.RawMessage `json:"erpStored,omitempty"`
+	State     string          `json:"state"`
+	Reason    string          `json:"reason,omitempty"`
+	// BlockedOn names the link this one waits for, when State is blocked.
+	BlockedOn string    `json:"blockedOn,omitempty"`
+	Applied   int       `json:"applied,omitempty"`
+	Writes    int       `json:"writes,omitempty"`
+	Conflicts int       `json:"conflicts,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt,omitempty"`
+}
+
+// Positions are where a pairing reads each side from: the webCRM watermark
+// and the ERP change-feed token. A zero field means "from the beginning" (or
+// "nothing to hand over").
+type Positions struct {
+	WebCRMSince time.Time `json:"webcrmSince,omitzero"`
+	ERPToken    string    `json:"erpToken,omitempty"`
+}
+
+// IsZero reports whether p names no position on either side.
+func (p Positions) IsZero() bool { return p.WebCRMSince.IsZero() && p.ERPToken == "" }
+
+// ApplyInput is the input of the Apply activity: one change for one link.
+type ApplyInput struct {
+	Pairing string    `json:"pairing"`
+	LinkID  string    `json:"linkId"`
+	State   LinkState `json:"state"`
+	Change  Change    `json:"change"`
+}
+
+// ConflictNote records one conflict decision. It names the field and the
+// rule, not the values, which stay out of search and logs.
+type ConflictNote struct {
+	Field  string `json:"field"`
+	Winner Side   `json:"winner"`
+	Rule   string `json:"rule"`
+}
+
+// ApplyResult is the result of the Apply activity.
+type ApplyResult struct {
+	State     LinkState      `json:"state"`
+	Outcome   Outcome        `json:"outcome"`
+	Conflicts []ConflictNote `json:"conflicts,omitempty"`
+	Warnings  []string       `json:"warnings,omitempty"`
+}
+
+// SyncInput is the input of the SyncWebCRM and SyncERP activities: read the
+// changes of one side since a watermark and dispatch each to its link.
+type SyncInput struct {
+	Pairing string `json:"pairing"`
+	// Since is the webCRM watermark (SyncWebCRM).
+	Since time.Time `json:"since,omitempty"`
+	// Overlap is the window before Since that is read again, to catch
+	// records committed late with an earlier UpdatedAt; ReadWindow says
+	// whether this call reads it (the first call of a poll does).
+	Overlap    time.Duration `json:"overlap,omitempty"`
+	ReadWindow bool          `json:"readWindow,omitempty"`
+	// Recent lists "id@version" of records already dispatched inside the
+	// overlap window, so they are not dispatched again.
+	Recent []string `json:"recent,omitempty"`
+	// Token is the ERP change-feed token (SyncERP).
+	Token string `json:"token,omitempty"`
+	// AllowDeletes are ids of ERP records whose deletes an operator released
+	// from the mass-delete guard (SyncERP): they pass it.
+	AllowDeletes []string `json:"allowDeletes,omitempty"`
+	// Limit bounds the records read in one call.
+	Limit int `json:"limit,omitempty"`
+}
+
+// SyncResult is the result of SyncWebCRM and SyncERP.
+type SyncResult struct {
+	Next       time.Time `json:"next,omitempty"`
+	NextToken  string    `json:"nextToken,omitempty"`
+	Recent     []string  `json:"recent,omitempty"`
+	Seen       int       `json:"seen"`
+	Dispatched int       `json:"dispatched"`
+	Skipped    int       `json:"skipped"`
+	Failed     int       `json:"failed"`
+	// FailedLinks names up to ten links whose change ended in error or blocked.
+	FailedLinks []string `json:"failedLinks,omitempty"`
+	// More is true when the call stopped at Limit and another call should follow.
+	More bool `json:"more"`
+}
