@@ -1,17 +1,17 @@
-// Package activities holds tandem's Temporal activities: the thin layer that
-// calls the webCRM and CustomERP clients and the mappings on behalf of the
-// workflows. Apply does one change of one link; SyncWebCRM and SyncERP read
-// a side's changes and dispatch them to their links; BackfillCount,
-// BackfillPage, BackfillMark and Reconcile serve the bulk workflows, and
-// StartPositions tells a starting pairing what a backfill handed over.
-//
-// Activities are methods on Activities, which holds the clients. They are
-// registered under the names the workflows package uses.
+// Package activities holds tandem's Temporal activities. Each wires the
+// webCRM and CustomERP clients (through package stores) and the link
+// workflows (through package links) into the sync engine, which decides
+// everything, and reports heartbeats while the engine works: Apply does one
+// change of one link; SyncWebCRM and SyncERP read a side's changes and
+// dispatch them to their links; BackfillCount, BackfillPage, BackfillMark and
+// Reconcile serve the bulk workflows, and StartPositions tells a starting
+// pairing what a backfill handed over. Errors leave as Temporal application
+// errors whose type and retry decision follow the engine's classes (see
+// errors.go).
 package activities
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -20,38 +20,46 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/stores"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
 
-// Activities holds what the activities need. Build it once per worker
-// process and share it: the clients hold the process-wide webCRM rate
-// limiter and connection pools.
+// Activities holds the engine and what the activities need beside it. Build
+// it once per worker process and share it: the clients hold the process-wide
+// webCRM rate limiter and connection pools, and the engine its merge indexes.
 type Activities struct {
-	Temporal    client.Client
-	WebCRM      *webcrm.Client
-	ERP         *customerp.Client
-	Mappings    *mappings.Set
-	Logger      *slog.Logger
-	Metrics     *Metrics
-	Concurrency int    // changes dispatched at once by one activity (default 16)
-	TaskQueue   string // where links run (default workflows.TaskQueue)
-
-	dispatcher *links.Dispatcher
-	indexes    *normIndexes
+	temporal client.Client
+	engine   *engine.Engine
+	mappings *mappings.Set
 }
 
-// New returns Activities wired to the given clients.
-func New(c client.Client, wc *webcrm.Client, ec *customerp.Client, set *mappings.Set, logger *slog.Logger, m *Metrics) *Activities {
+// New returns Activities wired to the given clients. Links are started on
+// workflows.TaskQueue; concurrency is the number of changes one activity
+// dispatches at once (engine.DefaultConcurrency when 0).
+func New(c client.Client, wc *webcrm.Client, ec *customerp.Client, set *mappings.Set, logger *slog.Logger, m *Metrics, concurrency int) *Activities {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	a := &Activities{Temporal: c, WebCRM: wc, ERP: ec, Mappings: set, Logger: logger, Metrics: m, Concurrency: 16, TaskQueue: workflows.TaskQueue}
-	a.dispatcher = links.NewDispatcher(c, a.TaskQueue)
-	a.indexes = &normIndexes{}
-	return a
+	var metrics engine.Metrics
+	if m != nil {
+		metrics = m
+	}
+	clients := stores.Clients{WebCRM: wc, ERP: ec, Logger: logger}
+	e := engine.New(engine.Options{
+		Pairings: set, Sides: clients.Sides, Links: links.New(c, workflows.TaskQueue),
+		Classify: stores.Classify, Logger: logger, Metrics: metrics, Concurrency: concurrency,
+		Heartbeat: func(ctx context.Context, details ...any) {
+			if activity.IsActivity(ctx) {
+				activity.RecordHeartbeat(ctx, details...)
+			}
+		},
+	})
+	return &Activities{temporal: c, engine: e, mappings: set}
 }
 
 // RegisterMain registers the activities that run on workflows.TaskQueue.
@@ -75,24 +83,60 @@ func (a *Activities) RegisterWebCRM(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(a.Reconcile, activity.RegisterOptions{Name: workflows.ActivityReconcile})
 }
 
-// pairing returns the mapping of a pairing or a non-retryable error.
-func (a *Activities) pairing(name string) (*mappings.Pairing, error) {
-	p, ok := a.Mappings.Pairing(name)
-	if !ok {
-		return nil, permanent(fmt.Errorf("unknown pairing %q (known: %v)", name, a.Mappings.Names()), "UnknownPairing")
-	}
-	return p, nil
+// Apply applies one change to one link (engine.Engine.Apply).
+func (a *Activities) Apply(ctx context.Context, in domain.ApplyInput) (domain.ApplyResult, error) {
+	res, err := a.engine.Apply(ctx, in)
+	return res, a.temporalError(err)
 }
 
-func (a *Activities) concurrency() int {
-	if a.Concurrency <= 0 {
-		return 16
-	}
-	return a.Concurrency
+// SyncWebCRM reads the pairing's webCRM changes since the watermark and
+// dispatches them (engine.Engine.PollWebCRM).
+func (a *Activities) SyncWebCRM(ctx context.Context, in domain.SyncInput) (domain.SyncResult, error) {
+	defer keepAlive(ctx)()
+	res, err := a.engine.PollWebCRM(ctx, in)
+	return res, a.temporalError(err)
+}
+
+// SyncERP reads the pairing's ERP change feed from its token and dispatches
+// the changes (engine.Engine.PollERP).
+func (a *Activities) SyncERP(ctx context.Context, in domain.SyncInput) (domain.SyncResult, error) {
+	defer keepAlive(ctx)()
+	res, err := a.engine.PollERP(ctx, in)
+	return res, a.temporalError(err)
+}
+
+// BackfillCount counts the records a backfill of one side will visit.
+func (a *Activities) BackfillCount(ctx context.Context, in domain.BackfillCountInput) (int, error) {
+	defer keepAlive(ctx)()
+	n, err := a.engine.BackfillCount(ctx, in)
+	return n, a.temporalError(err)
+}
+
+// BackfillPage reads one page of one side and dispatches its records.
+func (a *Activities) BackfillPage(ctx context.Context, in domain.BackfillPageInput) (domain.BackfillPageResult, error) {
+	defer keepAlive(ctx)()
+	res, err := a.engine.BackfillPage(ctx, in)
+	return res, a.temporalError(err)
+}
+
+// BackfillMark returns where a pairing can start reading one side once a
+// backfill of it that starts now is done.
+func (a *Activities) BackfillMark(ctx context.Context, in domain.BackfillCountInput) (domain.Positions, error) {
+	defer keepAlive(ctx)()
+	mark, err := a.engine.BackfillMark(ctx, in)
+	return mark, a.temporalError(err)
+}
+
+// Reconcile finds linked records that disappeared and hands each to its link
+// as a delete.
+func (a *Activities) Reconcile(ctx context.Context, in domain.ReconcileInput) (domain.ReconcileResult, error) {
+	defer keepAlive(ctx)()
+	res, err := a.engine.Reconcile(ctx, in)
+	return res, a.temporalError(err)
 }
 
 // keepAliveEvery is how often keepAlive heartbeats. The poll activities'
-// heartbeat timeout (workflows.pollHeartbeatTimeout) is a few times longer.
+// heartbeat timeout is a few times longer.
 const keepAliveEvery = 5 * time.Second
 
 // keepAlive heartbeats every keepAliveEvery until the returned function is

@@ -4,16 +4,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/engine"
 )
 
-// Metrics are tandem's own Prometheus metrics, next to the SDK's. A nil
-// *Metrics records nothing.
+// Metrics are tandem's own Prometheus metrics, next to the SDK's; they
+// receive what the engine counts.
 type Metrics struct {
 	changes   *prometheus.CounterVec
 	conflicts *prometheus.CounterVec
 	polled    *prometheus.CounterVec
 	watermark *prometheus.GaugeVec
 }
+
+var _ engine.Metrics = (*Metrics)(nil)
 
 // NewMetrics creates tandem's metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -43,23 +48,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) applied(pairing, from, action string) {
-	if m != nil {
-		m.changes.WithLabelValues(pairing, from, action).Inc()
-	}
+// Applied implements engine.Metrics.
+func (m *Metrics) Applied(pairing string, from domain.Side, action string) {
+	m.changes.WithLabelValues(pairing, string(from), action).Inc()
 }
 
-func (m *Metrics) conflict(pairing string, n int) {
-	if m != nil && n > 0 {
+// Conflicts implements engine.Metrics.
+func (m *Metrics) Conflicts(pairing string, n int) {
+	if n > 0 {
 		m.conflicts.WithLabelValues(pairing).Add(float64(n))
 	}
 }
 
-func (m *Metrics) recordPoll(pairing, side string, n int, watermark time.Time) {
-	if m == nil {
-		return
-	}
-	m.polled.WithLabelValues(pairing, side).Add(float64(n))
+// Polled implements engine.Metrics.
+func (m *Metrics) Polled(pairing string, side domain.Side, n int, watermark time.Time) {
+	m.polled.WithLabelValues(pairing, string(side)).Add(float64(n))
 	if !watermark.IsZero() {
 		m.watermark.WithLabelValues(pairing).Set(float64(watermark.Unix()))
 	}

@@ -54,7 +54,7 @@ type env struct {
 	erpPx  *faultProxy
 	away   *elsewhere
 	logs   *logSink
-	d      *links.Dispatcher
+	d      *links.Client
 	seq    atomic.Int64
 	worker chan error // receives Run's result when the worker stops
 }
@@ -77,7 +77,7 @@ func newEnv(t *testing.T, srv *devserver.Server, pairings ...string) *env {
 	}
 	t.Cleanup(c.Close)
 	e.c = c
-	e.d = links.NewDispatcher(c, "")
+	e.d = links.New(c, "")
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if e.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: crmToken, RateLimitPerMinute: -1, Seed: 7, Logger: quiet}); err != nil {
@@ -172,7 +172,7 @@ type outcome struct {
 func (e *env) linkState(pairing string, side domain.Side, id string) (domain.LinkState, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, st, found, err := links.Lookup(ctx, e.c, pairing, side, id)
+	_, st, found, err := links.New(e.c, "").Lookup(ctx, pairing, side, id)
 	return st, found, err
 }
 

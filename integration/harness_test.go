@@ -389,7 +389,7 @@ func linkID(pairing string, side domain.Side, id string) string {
 func (s *stack) lookup(pairing string, side domain.Side, id string) (string, domain.LinkState, bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return links.Lookup(ctx, s.c, pairing, side, id)
+	return links.New(s.c, "").Lookup(ctx, pairing, side, id)
 }
 
 // waitLinked waits until the record's link is in state ok with both ids.
@@ -958,7 +958,7 @@ func (s *stack) updates(id, runID string) string {
 func (s *stack) queryLink(id string) (domain.LinkState, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return links.State(ctx, s.c, id)
+	return links.New(s.c, "").State(ctx, id)
 }
 
 // ---- values ----

@@ -1,14 +1,16 @@
-// Package links drives link workflows from outside a workflow: it delivers a
+// Package links reaches link workflows from outside a workflow: it delivers a
 // change to the link that owns a record (starting the link when there is
-// none, following alias index entries to their home link), registers alias
-// entries, and looks links up by record id. Activities, the hooks endpoint
-// and the starter CLI all reach links through it.
+// none, following index entries to their home link), starts links with a
+// state computed outside them, registers index entries, and looks links up by
+// record id. The engine, the hooks endpoint and the starter CLI all reach
+// links through a Client.
 package links
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -16,53 +18,58 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/workflows"
 )
 
-// maxHops bounds how many alias forwards one dispatch follows.
+// maxHops bounds how many index-entry forwards one delivery follows.
 const maxHops = 4
 
-// Dispatcher delivers changes to link workflows. It is safe for concurrent use.
-type Dispatcher struct {
+// Client reaches the link workflows of one Temporal namespace. It is safe for
+// concurrent use.
+type Client struct {
 	c         client.Client
 	taskQueue string
 }
 
-// NewDispatcher returns a Dispatcher that starts links on taskQueue
-// (workflows.TaskQueue when empty).
-func NewDispatcher(c client.Client, taskQueue string) *Dispatcher {
+var _ engine.Links = (*Client)(nil)
+
+// New returns a Client that starts links on taskQueue (workflows.TaskQueue
+// when empty).
+func New(c client.Client, taskQueue string) *Client {
 	if taskQueue == "" {
 		taskQueue = workflows.TaskQueue
 	}
-	return &Dispatcher{c: c, taskQueue: taskQueue}
+	return &Client{c: c, taskQueue: taskQueue}
 }
 
-// Client returns the Temporal client the dispatcher uses.
-func (d *Dispatcher) Client() client.Client { return d.c }
+// Temporal returns the Temporal client.
+func (l *Client) Temporal() client.Client { return l.c }
 
 // Apply delivers ch to the link of its record and waits for the outcome.
-func (d *Dispatcher) Apply(ctx context.Context, pairing string, ch domain.Change) (domain.Outcome, error) {
-	return d.send(ctx, workflows.UpdateApply, pairing, domain.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
+func (l *Client) Apply(ctx context.Context, pairing string, ch domain.Change) (domain.Outcome, error) {
+	return l.send(ctx, workflows.UpdateApply, pairing, domain.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
 }
 
 // ApplyTo delivers ch to the link with the given workflow ID, which the
 // caller knows owns the record, and waits for the outcome.
-func (d *Dispatcher) ApplyTo(ctx context.Context, pairing, linkID string, ch domain.Change) (domain.Outcome, error) {
-	return d.send(ctx, workflows.UpdateApply, pairing, linkID, ch)
+func (l *Client) ApplyTo(ctx context.Context, pairing, linkID string, ch domain.Change) (domain.Outcome, error) {
+	return l.send(ctx, workflows.UpdateApply, pairing, linkID, ch)
 }
 
 // Ensure returns the ids of the link of ch's record, syncing the record first
 // when it is not linked yet.
-func (d *Dispatcher) Ensure(ctx context.Context, pairing string, ch domain.Change) (domain.Outcome, error) {
-	return d.send(ctx, workflows.UpdateEnsure, pairing, domain.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
+func (l *Client) Ensure(ctx context.Context, pairing string, ch domain.Change) (domain.Outcome, error) {
+	return l.send(ctx, workflows.UpdateEnsure, pairing, domain.LinkWorkflowID(pairing, ch.Side, ch.ID), ch)
 }
 
-func (d *Dispatcher) send(ctx context.Context, update, pairing, target string, ch domain.Change) (domain.Outcome, error) {
+func (l *Client) send(ctx context.Context, update, pairing, target string, ch domain.Change) (domain.Outcome, error) {
 	for hop := 0; hop < maxHops; hop++ {
-		out, err := d.updateWithStart(ctx, update, target, ch)
+		out, err := l.updateWithStart(ctx, update, target, ch)
 		if home, ok := aliasHome(err); ok {
 			target = home
 			continue
@@ -76,22 +83,23 @@ func (d *Dispatcher) send(ctx context.Context, update, pairing, target string, c
 		}
 		return out, nil
 	}
-	return domain.Outcome{}, fmt.Errorf("deliver %s change of %s record %s: more than %d alias forwards, last %s", pairing, ch.Side, ch.ID, maxHops, target)
+	return domain.Outcome{}, fmt.Errorf("deliver %s change of %s record %s: more than %d index-entry forwards, last %s", pairing, ch.Side, ch.ID, maxHops, target)
 }
 
 // updateWithStart sends the update to the link, starting it with the record
 // named by its workflow ID when no run is open. An update that reaches a run
-// which is just continuing as new is retried a few times.
-func (d *Dispatcher) updateWithStart(ctx context.Context, update, target string, ch domain.Change) (domain.Outcome, error) {
+// just continuing as new is sent again, a few times: that is the only
+// failure this layer retries (the engine's callers retry the others).
+func (l *Client) updateWithStart(ctx context.Context, update, target string, ch domain.Change) (domain.Outcome, error) {
 	pairing, side, id, err := domain.ParseLinkWorkflowID(target)
 	if err != nil {
 		return domain.Outcome{}, err
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		start := d.c.NewWithStartWorkflowOperation(d.startOptions(target, pairing, side, id), workflows.LinkWorkflow,
+		start := l.c.NewWithStartWorkflowOperation(l.startOptions(target, pairing, side, id), workflows.LinkWorkflowName,
 			workflows.LinkInput{Pairing: pairing, Side: side, ID: id})
-		handle, err := d.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		handle, err := l.c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 			StartWorkflowOperation: start,
 			UpdateOptions: client.UpdateWorkflowOptions{
 				WorkflowID:   target,
@@ -120,7 +128,7 @@ func (d *Dispatcher) updateWithStart(ctx context.Context, update, target string,
 	return domain.Outcome{}, lastErr
 }
 
-func (d *Dispatcher) startOptions(id, pairing string, side domain.Side, recordID string) client.StartWorkflowOptions {
+func (l *Client) startOptions(id, pairing string, side domain.Side, recordID string) client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
 		workflows.PairingKey.ValueSet(pairing),
 		workflows.StateKey.ValueSet(domain.StatePending),
@@ -132,7 +140,7 @@ func (d *Dispatcher) startOptions(id, pairing string, side domain.Side, recordID
 	}
 	return client.StartWorkflowOptions{
 		ID:                       id,
-		TaskQueue:                d.taskQueue,
+		TaskQueue:                l.taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
@@ -142,8 +150,8 @@ func (d *Dispatcher) startOptions(id, pairing string, side domain.Side, recordID
 	}
 }
 
-// aliasHome reports whether err is an alias rejecting a change, and the home
-// link it names.
+// aliasHome reports whether err is an index entry rejecting a change, and the
+// home link it names.
 func aliasHome(err error) (string, bool) {
 	var appErr *temporal.ApplicationError
 	if err == nil || !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeAlias {
@@ -175,24 +183,45 @@ func runClosing(err error) bool {
 	return strings.Contains(msg, "workflow execution already completed") || strings.Contains(msg, "workflow is closing")
 }
 
-// StartLink starts the link of (pairing, side, id) with a state computed
-// outside the workflow (the first contact done by a poll or backfill
-// activity). started is false when a link already runs there; the caller
-// then delivers its change as an update.
-func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, side domain.Side, id string, state domain.LinkState, first domain.Change, action string) (started bool, err error) {
-	d := NewDispatcher(c, taskQueue)
+// Link rest: a link in step has nothing to do until a record changes, so it
+// starts at rest, with its first workflow task deferred (one history event,
+// nothing for a worker to run or cache). A change wakes it at once (an update
+// wakes a resting workflow). Otherwise it wakes once, when the delay ends, and
+// then waits like any link; the delay is spread over restSpread by the link's
+// ID, so the links of one backfill do not all wake in the same minutes.
+const (
+	restBase   = 30 * 24 * time.Hour
+	restSpread = 30 * 24 * time.Hour
+)
+
+// MemoRest is the memo key of a link started at rest; its value says so, in
+// words, for the UI (whose start time of such a link is when its rest ends).
+const MemoRest = "rest"
+
+// restDelay is how long the link with the given ID rests.
+func restDelay(linkID string) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(linkID))
+	return restBase + time.Duration(h.Sum64()%uint64(restSpread/time.Minute))*time.Minute
+}
+
+// Start starts the link of (pairing, side, id) with a state computed outside
+// the workflow (the first contact done by a poll or backfill). started is
+// false when a link already runs there; the caller then delivers its change.
+func (l *Client) Start(ctx context.Context, pairing string, side domain.Side, id string, state domain.LinkState, first domain.Change, action string) (started bool, err error) {
 	linkID := domain.LinkWorkflowID(pairing, side, id)
-	opts := d.startOptions(linkID, pairing, side, id)
+	opts := l.startOptions(linkID, pairing, side, id)
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	if state.State == domain.StateOK {
-		// A link in step has nothing to do until a record changes, so it
-		// starts at rest: the server defers its first workflow task, which
-		// halves the server's work per link in a backfill. Its state is in
-		// its input, its memo and its search attributes; the first change
-		// (an update wakes a resting workflow), or UpdateWake, runs it.
-		opts.StartDelay = restDelay
-		opts.Memo = map[string]any{domain.MemoSeen: domain.LinkMemo{CrmVersion: state.CrmVersion, ErpVersion: state.ErpVersion}}
+		delay := restDelay(linkID)
+		now := time.Now().UTC()
+		opts.StartDelay = delay
+		opts.Memo = map[string]any{
+			domain.MemoSeen: domain.LinkMemo{CrmVersion: state.CrmVersion, ErpVersion: state.ErpVersion},
+			MemoRest: fmt.Sprintf("started at rest, in step, at %s: it runs when either record changes, or else once at %s (the start time shown)",
+				now.Format(time.RFC3339), now.Add(delay).Format(time.RFC3339)),
+		}
 		opts.StaticDetails += " Started in step, at rest: it runs when either record next changes."
 	}
 	attrs := []temporal.SearchAttributeUpdate{workflows.PairingKey.ValueSet(pairing), workflows.StateKey.ValueSet(state.State)}
@@ -204,7 +233,7 @@ func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, 
 	}
 	opts.TypedSearchAttributes = temporal.NewSearchAttributes(attrs...)
 	first.Record = nil
-	_, err = c.ExecuteWorkflow(ctx, opts, workflows.LinkWorkflow, workflows.LinkInput{
+	_, err = l.c.ExecuteWorkflow(ctx, opts, workflows.LinkWorkflowName, workflows.LinkInput{
 		Pairing: pairing, Side: side, ID: id, State: &state, FirstChange: &first, FirstAction: action,
 	})
 	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
@@ -216,26 +245,19 @@ func StartLink(ctx context.Context, c client.Client, taskQueue, pairing string, 
 	return true, nil
 }
 
-// restDelay is how long a link started in step rests before its first
-// workflow task unless a change wakes it first; when it passes, the link
-// merely runs its set-up.
-const restDelay = 365 * 24 * time.Hour
-
 // RegisterAlias makes the record (side, id) of pairing an index entry of the
 // link home. It is idempotent. When a link of its own already runs for the
-// record (a dispatcher saw the record before the alias existed), that link is
-// told to retire into home.
-func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing string, side domain.Side, id, home string) error {
-	if taskQueue == "" {
-		taskQueue = workflows.TaskQueue
-	}
+// record (a delivery saw the record before the entry existed), that link is
+// told to retire into home, unless it is the one to stay (see
+// engine.ClaimedError).
+func (l *Client) RegisterAlias(ctx context.Context, pairing string, side domain.Side, id, home string) error {
 	aliasID := domain.LinkWorkflowID(pairing, side, id)
 	if aliasID == home {
 		return nil
 	}
-	_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	_, err := l.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       aliasID,
-		TaskQueue:                taskQueue,
+		TaskQueue:                l.taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		// Without it, ExecuteWorkflow hands back the run already there
@@ -243,106 +265,44 @@ func RegisterAlias(ctx context.Context, c client.Client, taskQueue, pairing stri
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		StaticSummary:                            fmt.Sprintf("%s index entry of %s record %s", pairing, side, id),
 		StaticDetails:                            fmt.Sprintf("Changes of %s record `%s` are handled by the link `%s`.", side, id, home),
-	}, workflows.LinkAliasWorkflow, workflows.AliasInput{Pairing: pairing, Side: side, ID: id, Home: home})
+	}, workflows.LinkAliasWorkflowName, workflows.AliasInput{Pairing: pairing, Side: side, ID: id, Home: home})
 	if err == nil {
 		return nil
 	}
 	if !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		return fmt.Errorf("register index entry %s for %s: %w", aliasID, home, err)
 	}
-	// Something runs there already: an earlier attempt's alias (fine), or a
-	// link a dispatcher started for the record before the alias existed.
-	// Two links that claim the same pair settle it the same way from both
-	// ends: the one with the smaller workflow ID stays the home.
-	kind, err := DescribeID(ctx, c, aliasID)
+	// Something runs there already: an earlier attempt's entry (fine), or a
+	// link a delivery started for the record before the entry existed. Two
+	// links that claim the same pair settle it the same way from both ends:
+	// the one with the smaller workflow ID stays the home.
+	info, err := l.Inspect(ctx, aliasID)
 	if err != nil {
 		return err
 	}
-	if kind != KindLink {
+	if info.Kind != engine.HomeLink {
 		return nil
 	}
 	if aliasID < home {
-		return &ClaimedError{Home: aliasID}
+		return &engine.ClaimedError{Home: aliasID}
 	}
-	// Signal-with-start, because a plain signal does not wake a link at
-	// rest; should the link have ended meanwhile, the link it starts
-	// retires into home at once, which is the index entry wanted.
-	pairingName, side, id, err := domain.ParseLinkWorkflowID(aliasID)
-	if err != nil {
-		return err
-	}
-	d := NewDispatcher(c, taskQueue)
-	if _, err := c.SignalWithStartWorkflow(ctx, aliasID, workflows.SignalRetire, home,
-		d.startOptions(aliasID, pairingName, side, id), workflows.LinkWorkflow,
-		workflows.LinkInput{Pairing: pairingName, Side: side, ID: id}); err != nil {
+	// Signal-with-start, because a plain signal does not wake a link at rest;
+	// should the link have ended meanwhile, the link it starts retires into
+	// home at once, which is the index entry wanted.
+	if _, err := l.c.SignalWithStartWorkflow(ctx, aliasID, workflows.SignalRetire, home,
+		l.startOptions(aliasID, pairing, side, id), workflows.LinkWorkflowName,
+		workflows.LinkInput{Pairing: pairing, Side: side, ID: id}); err != nil {
 		return fmt.Errorf("retire duplicate link %s into %s: %w", aliasID, home, err)
 	}
 	return nil
 }
 
-// ClaimedError says that another link already holds the record and stays
-// its home; the caller's link should become an alias of Home.
-type ClaimedError struct{ Home string }
-
-func (e *ClaimedError) Error() string { return "the record is already held by " + e.Home }
-
-// Kind is what runs under a link workflow ID.
-type Kind int
-
-// Kinds of link workflow IDs.
-const (
-	KindNone  Kind = iota // nothing is running there
-	KindLink              // a home link
-	KindAlias             // an index entry of another link
-)
-
-// Describe tells what runs under the link workflow ID of (pairing, side, id).
-func Describe(ctx context.Context, c client.Client, pairing string, side domain.Side, id string) (Kind, error) {
-	return DescribeID(ctx, c, domain.LinkWorkflowID(pairing, side, id))
-}
-
-// DescribeID tells what runs under a link workflow ID.
-func DescribeID(ctx context.Context, c client.Client, workflowID string) (Kind, error) {
-	kind, _, err := DescribeMemo(ctx, c, workflowID)
-	return kind, err
-}
-
-// DescribeMemo tells what runs under a link workflow ID and, for a link,
-// the versions it has synced.
-func DescribeMemo(ctx context.Context, c client.Client, workflowID string) (Kind, domain.LinkMemo, error) {
-	info, err := Inspect(ctx, c, workflowID)
-	return info.Kind, info.Seen, err
-}
-
-// Info is what one Describe call tells about a link workflow ID.
-type Info struct {
-	Kind Kind
-	// Seen holds the versions a link in state ok has synced.
-	Seen domain.LinkMemo
-	// CrmID and ErpID are a link's record ids, and State its state, from its
-	// search attributes.
-	CrmID, ErpID, State string
-}
-
-// Holds reports whether the link holds, or may take, the record (side,
-// id): its id on that side is that id, or not known yet.
-func (i Info) Holds(side domain.Side, id string) bool {
-	if i.Kind != KindLink {
-		return false
-	}
-	have := i.CrmID
-	if side == domain.ERP {
-		have = i.ErpID
-	}
-	return have == "" || have == id
-}
-
-// Inspect describes a link workflow ID with one call. The memo is decoded
-// with the client's data converter, so it reads the same with payload
-// encryption on.
-func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, error) {
-	var info Info
-	desc, err := c.DescribeWorkflow(ctx, workflowID, "")
+// Inspect describes a link workflow ID with one call. The memo is decoded with
+// the client's data converter, so it reads the same with payload encryption
+// on.
+func (l *Client) Inspect(ctx context.Context, workflowID string) (engine.LinkInfo, error) {
+	var info engine.LinkInfo
+	desc, err := l.c.DescribeWorkflow(ctx, workflowID, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return info, nil
@@ -353,11 +313,11 @@ func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, err
 	if desc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return info, nil
 	}
-	if desc.WorkflowType.Name == "LinkAliasWorkflow" {
-		info.Kind = KindAlias
+	if desc.WorkflowType.Name == workflows.LinkAliasWorkflowName {
+		info.Kind = engine.AliasLink
 		return info, nil
 	}
-	info.Kind = KindLink
+	info.Kind = engine.HomeLink
 	_ = desc.GetMemoValue(domain.MemoSeen, &info.Seen)
 	info.CrmID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.CrmIDKey)
 	info.ErpID, _ = desc.TypedSearchAttributes.GetKeyword(workflows.ErpIDKey)
@@ -365,17 +325,16 @@ func Inspect(ctx context.Context, c client.Client, workflowID string) (Info, err
 	return info, nil
 }
 
-// FindHome returns the workflow ID of the home link that holds (pairing,
-// side, id), or "" when there is none. The record's own link ID answers
-// when it is the home or has an index entry; a counterpart tandem created
-// carries its home's ID as a token instead, and is found through the
-// search attributes.
-func FindHome(ctx context.Context, c client.Client, pairing string, side domain.Side, id string) (string, error) {
+// FindHome returns the workflow ID of the home link that holds (pairing, side,
+// id), or "" when there is none. The record's own link ID answers when it is
+// the home or has an index entry; a counterpart tandem created carries its
+// home's ID as a token instead, and is found through the search attributes.
+func (l *Client) FindHome(ctx context.Context, pairing string, side domain.Side, id string) (string, error) {
 	own := domain.LinkWorkflowID(pairing, side, id)
-	kind, err := DescribeID(ctx, c, own)
-	if err != nil || kind != KindNone {
-		if kind == KindAlias {
-			return home(ctx, c, own)
+	info, err := l.Inspect(ctx, own)
+	if err != nil || info.Kind != engine.NoLink {
+		if info.Kind == engine.AliasLink {
+			return l.home(ctx, own)
 		}
 		return own, err
 	}
@@ -383,10 +342,9 @@ func FindHome(ctx context.Context, c client.Client, pairing string, side domain.
 	if side == domain.ERP {
 		key = workflows.ErpIDKey
 	}
-	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+	resp, err := l.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		PageSize: 2,
-		Query: fmt.Sprintf("WorkflowType = 'LinkWorkflow' AND ExecutionStatus = 'Running' AND %s = '%s' AND %s = '%s'",
-			workflows.PairingKey.GetName(), pairing, key.GetName(), strings.ReplaceAll(id, "'", "")),
+		Query:    Query(pairing, Eq(key.GetName(), id)),
 	})
 	if err != nil {
 		return "", fmt.Errorf("look up the link of %s %s record %s: %w", pairing, side, id, err)
@@ -398,8 +356,8 @@ func FindHome(ctx context.Context, c client.Client, pairing string, side domain.
 }
 
 // home asks an index entry for its home link.
-func home(ctx context.Context, c client.Client, aliasID string) (string, error) {
-	v, err := c.QueryWorkflow(ctx, aliasID, "", workflows.QueryHome)
+func (l *Client) home(ctx context.Context, aliasID string) (string, error) {
+	v, err := l.c.QueryWorkflow(ctx, aliasID, "", workflows.QueryHome)
 	if err != nil {
 		return "", fmt.Errorf("ask index entry %s for its link: %w", aliasID, err)
 	}
@@ -412,44 +370,40 @@ func home(ctx context.Context, c client.Client, aliasID string) (string, error) 
 
 // Lookup returns the home link ID and state of the link that owns (pairing,
 // side, id); found is false when the record is not linked.
-func Lookup(ctx context.Context, c client.Client, pairing string, side domain.Side, id string) (home string, state domain.LinkState, found bool, err error) {
-	target, err := FindHome(ctx, c, pairing, side, id)
+func (l *Client) Lookup(ctx context.Context, pairing string, side domain.Side, id string) (home string, state domain.LinkState, found bool, err error) {
+	target, err := l.FindHome(ctx, pairing, side, id)
 	if err != nil || target == "" {
 		return "", state, false, err
 	}
 	for hop := 0; hop < maxHops; hop++ {
-		kind, err := DescribeID(ctx, c, target)
-		if err != nil || kind == KindNone {
+		info, err := l.Inspect(ctx, target)
+		if err != nil || info.Kind == engine.NoLink {
 			return "", state, false, err
 		}
-		if kind == KindAlias {
-			v, err := c.QueryWorkflow(ctx, target, "", workflows.QueryHome)
-			if err != nil {
-				return "", state, false, fmt.Errorf("ask index entry %s for its link: %w", target, err)
-			}
-			if err := v.Get(&target); err != nil {
-				return "", state, false, fmt.Errorf("decode home of %s: %w", target, err)
+		if info.Kind == engine.AliasLink {
+			if target, err = l.home(ctx, target); err != nil {
+				return "", state, false, err
 			}
 			continue
 		}
-		state, err := State(ctx, c, target)
+		state, err := l.State(ctx, target)
 		if err != nil {
 			return "", state, false, err
 		}
 		return target, state, true, nil
 	}
-	return "", state, false, fmt.Errorf("look up %s: more than %d alias hops", domain.LinkWorkflowID(pairing, side, id), maxHops)
+	return "", state, false, fmt.Errorf("look up %s: more than %d index-entry hops", domain.LinkWorkflowID(pairing, side, id), maxHops)
 }
 
 // State returns the state of the link workflowID. It queries the link, and
-// wakes it with an update when it is at rest (a link at rest runs no code
-// and so answers no query).
-func State(ctx context.Context, c client.Client, workflowID string) (domain.LinkState, error) {
+// wakes it with an update when it is at rest (a link at rest runs no code and
+// so answers no query).
+func (l *Client) State(ctx context.Context, workflowID string) (domain.LinkState, error) {
 	var st domain.LinkState
-	v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
+	v, err := l.c.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
 	var notReady *serviceerror.WorkflowNotReady
 	if errors.As(err, &notReady) {
-		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		h, err := l.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 			WorkflowID: workflowID, UpdateName: workflows.UpdateWake, WaitForStage: client.WorkflowUpdateStageCompleted,
 		})
 		if err == nil {
@@ -467,4 +421,72 @@ func State(ctx context.Context, c client.Client, workflowID string) (domain.Link
 		return st, fmt.Errorf("decode state of %s: %w", workflowID, err)
 	}
 	return st, nil
+}
+
+// Count counts the running home links of a pairing.
+func (l *Client) Count(ctx context.Context, pairing string) (int, error) {
+	resp, err := l.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: Query(pairing)})
+	if err != nil {
+		return 0, fmt.Errorf("count %s links: %w", pairing, err)
+	}
+	return int(resp.GetCount()), nil
+}
+
+// List lists the running home links of a pairing through visibility, calling
+// fn with each page.
+func (l *Client) List(ctx context.Context, pairing string, fn func([]engine.LinkRef) error) error {
+	var token []byte
+	dc := converter.GetDefaultDataConverter()
+	for {
+		resp, err := l.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: Query(pairing), PageSize: 1000, NextPageToken: token,
+		})
+		if err != nil {
+			return fmt.Errorf("list %s links: %w", pairing, err)
+		}
+		page := make([]engine.LinkRef, 0, len(resp.GetExecutions()))
+		for _, e := range resp.GetExecutions() {
+			var ref engine.LinkRef
+			fields := e.GetSearchAttributes().GetIndexedFields()
+			for name, dst := range map[string]*string{
+				workflows.CrmIDKey.GetName(): &ref.CrmID,
+				workflows.ErpIDKey.GetName(): &ref.ErpID,
+				workflows.StateKey.GetName(): &ref.State,
+			} {
+				if pl, ok := fields[name]; ok {
+					_ = dc.FromPayload(pl, dst)
+				}
+			}
+			page = append(page, ref)
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			return nil
+		}
+	}
+}
+
+// A Cond is one condition of a visibility query; build it with Eq.
+type Cond string
+
+// Eq is attribute = 'value', quoted as visibility queries quote strings: in
+// single quotes, a quote inside doubled.
+func Eq(attribute, value string) Cond {
+	return Cond(attribute + " = '" + strings.ReplaceAll(value, "'", "''") + "'")
+}
+
+// Query is the visibility query of a pairing's running home links that also
+// meet conds; with pairing "", of every pairing.
+func Query(pairing string, conds ...Cond) string {
+	parts := []string{"WorkflowType = '" + workflows.LinkWorkflowName + "'", "ExecutionStatus = 'Running'"}
+	if pairing != "" {
+		parts = append(parts, string(Eq(workflows.PairingKey.GetName(), pairing)))
+	}
+	for _, c := range conds {
+		parts = append(parts, string(c))
+	}
+	return strings.Join(parts, " AND ")
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/workflows"
@@ -49,7 +50,7 @@ func TestApplyStartsTheLinkAndFollowsAnAlias(t *testing.T) {
 	c := startWorker(t, "CU-9")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d := links.NewDispatcher(c, "")
+	d := links.New(c, "")
 
 	out, err := d.Apply(ctx, "organisations", domain.Change{Side: domain.WebCRM, ID: "5", Version: "v1", Source: domain.SourcePoll})
 	require.NoError(t, err)
@@ -57,24 +58,24 @@ func TestApplyStartsTheLinkAndFollowsAnAlias(t *testing.T) {
 	require.Equal(t, "CU-9", out.ErpID)
 
 	home := domain.LinkWorkflowID("organisations", domain.WebCRM, "5")
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", domain.ERP, "CU-9", home))
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", domain.ERP, "CU-9", home), "registering twice is harmless")
-	kind, err := links.Describe(ctx, c, "organisations", domain.ERP, "CU-9")
+	require.NoError(t, links.New(c, "").RegisterAlias(ctx, "organisations", domain.ERP, "CU-9", home))
+	require.NoError(t, links.New(c, "").RegisterAlias(ctx, "organisations", domain.ERP, "CU-9", home), "registering twice is harmless")
+	info, err := links.New(c, "").Inspect(ctx, domain.LinkWorkflowID("organisations", domain.ERP, "CU-9"))
 	require.NoError(t, err)
-	require.Equal(t, links.KindAlias, kind)
+	require.Equal(t, engine.AliasLink, info.Kind)
 
 	// A change of the ERP record reaches the home link through the alias.
 	out, err = d.Apply(ctx, "organisations", domain.Change{Side: domain.ERP, ID: "CU-9", Source: domain.SourcePoll})
 	require.NoError(t, err)
 	require.Equal(t, "5", out.CrmID)
 
-	got, st, found, err := links.Lookup(ctx, c, "organisations", domain.ERP, "CU-9")
+	got, st, found, err := links.New(c, "").Lookup(ctx, "organisations", domain.ERP, "CU-9")
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, home, got)
 	require.Equal(t, 2, st.Applied, "both changes were applied by the one home link")
 
-	_, _, found, err = links.Lookup(ctx, c, "organisations", domain.ERP, "CU-404")
+	_, _, found, err = links.New(c, "").Lookup(ctx, "organisations", domain.ERP, "CU-404")
 	require.NoError(t, err)
 	require.False(t, found)
 }
@@ -83,7 +84,7 @@ func TestTwoLinksClaimingOnePairSettleOnTheSmallerID(t *testing.T) {
 	c := startWorker(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d := links.NewDispatcher(c, "")
+	d := links.New(c, "")
 	// Both records got a link of their own before either knew of the other.
 	_, err := d.Apply(ctx, "persons", domain.Change{Side: domain.WebCRM, ID: "8", Source: domain.SourcePoll})
 	require.NoError(t, err)
@@ -95,18 +96,18 @@ func TestTwoLinksClaimingOnePairSettleOnTheSmallerID(t *testing.T) {
 
 	// The webCRM-side link tries to take the ERP record: it is told the
 	// ERP-side link, whose ID is smaller, keeps it.
-	err = links.RegisterAlias(ctx, c, "", "persons", domain.ERP, "CT-3", crmLink)
-	var claimed *links.ClaimedError
+	err = links.New(c, "").RegisterAlias(ctx, "persons", domain.ERP, "CT-3", crmLink)
+	var claimed *engine.ClaimedError
 	require.ErrorAs(t, err, &claimed)
 	require.Equal(t, erpLink, claimed.Home)
 
 	// The ERP-side link takes the webCRM record: the other link retires into it.
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "persons", domain.WebCRM, "8", erpLink))
+	require.NoError(t, links.New(c, "").RegisterAlias(ctx, "persons", domain.WebCRM, "8", erpLink))
 	require.Eventually(t, func() bool {
-		kind, err := links.DescribeID(ctx, c, crmLink)
-		return err == nil && kind == links.KindAlias
+		info, err := links.New(c, "").Inspect(ctx, crmLink)
+		return err == nil && info.Kind == engine.AliasLink
 	}, 30*time.Second, 100*time.Millisecond, "the retired link continues as an alias")
-	home, _, found, err := links.Lookup(ctx, c, "persons", domain.WebCRM, "8")
+	home, _, found, err := links.New(c, "").Lookup(ctx, "persons", domain.WebCRM, "8")
 	require.NoError(t, err)
 	require.True(t, found)
 	require.Equal(t, erpLink, home)
@@ -118,16 +119,16 @@ func TestStartLinkRefusesASecondRun(t *testing.T) {
 	defer cancel()
 	st := domain.LinkState{CrmID: "11", ErpID: "CU-11", State: domain.StateOK, CrmVersion: "v1"}
 	ch := domain.Change{Side: domain.WebCRM, ID: "11", Version: "v1", Source: domain.SourceBackfill}
-	started, err := links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "11", st, ch, domain.ActionCreatedERP)
+	started, err := links.New(c, "").Start(ctx, "organisations", domain.WebCRM, "11", st, ch, domain.ActionCreatedERP)
 	require.NoError(t, err)
 	require.True(t, started)
-	started, err = links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "11", st, ch, domain.ActionCreatedERP)
+	started, err = links.New(c, "").Start(ctx, "organisations", domain.WebCRM, "11", st, ch, domain.ActionCreatedERP)
 	require.NoError(t, err)
 	require.False(t, started, "a link that runs is left alone; the caller sends its change as an update")
 
 	require.Eventually(t, func() bool {
-		kind, memo, err := links.DescribeMemo(ctx, c, domain.LinkWorkflowID("organisations", domain.WebCRM, "11"))
-		return err == nil && kind == links.KindLink && memo.Seen(ch)
+		info, err := links.New(c, "").Inspect(ctx, domain.LinkWorkflowID("organisations", domain.WebCRM, "11"))
+		return err == nil && info.Kind == engine.HomeLink && info.Seen.Seen(ch)
 	}, 30*time.Second, 100*time.Millisecond, "the link publishes the versions it has synced in its memo")
 }
 
@@ -140,7 +141,7 @@ func TestALinkStartedInStepRests(t *testing.T) {
 	defer cancel()
 	st := domain.LinkState{CrmID: "21", ErpID: "CU-21", State: domain.StateOK, CrmVersion: "v1", ErpVersion: "e1"}
 	ch := domain.Change{Side: domain.WebCRM, ID: "21", Version: "v1", Source: domain.SourceBackfill}
-	started, err := links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "21", st, ch, domain.ActionCreatedERP)
+	started, err := links.New(c, "").Start(ctx, "organisations", domain.WebCRM, "21", st, ch, domain.ActionCreatedERP)
 	require.NoError(t, err)
 	require.True(t, started)
 	id := domain.LinkWorkflowID("organisations", domain.WebCRM, "21")
@@ -148,34 +149,34 @@ func TestALinkStartedInStepRests(t *testing.T) {
 	// At rest: the history holds the start alone, and Describe still tells
 	// what the link has synced, so a dispatcher skips what it has seen.
 	require.Equal(t, []enumspb.EventType{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED}, eventTypes(ctx, t, c, id))
-	kind, memo, err := links.DescribeMemo(ctx, c, id)
+	info, err := links.New(c, "").Inspect(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, links.KindLink, kind)
-	require.True(t, memo.Seen(ch))
-	require.True(t, memo.Seen(domain.Change{Side: domain.ERP, ID: "CU-21", Version: "e1"}))
+	require.Equal(t, engine.HomeLink, info.Kind)
+	require.True(t, info.Seen.Seen(ch))
+	require.True(t, info.Seen.Seen(domain.Change{Side: domain.ERP, ID: "CU-21", Version: "e1"}))
 
 	// A query cannot wake it; State does, and returns the state it started with.
-	got, err := links.State(ctx, c, id)
+	got, err := links.New(c, "").State(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, st, got)
 	require.Greater(t, len(eventTypes(ctx, t, c, id)), 1, "the link ran")
 
 	// A change reaches a resting link too.
-	started, err = links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "22", st, domain.Change{Side: domain.WebCRM, ID: "22", Version: "v1"}, domain.ActionMatched)
+	started, err = links.New(c, "").Start(ctx, "organisations", domain.WebCRM, "22", st, domain.Change{Side: domain.WebCRM, ID: "22", Version: "v1"}, domain.ActionMatched)
 	require.NoError(t, err)
 	require.True(t, started)
-	out, err := links.NewDispatcher(c, "").Apply(ctx, "organisations", domain.Change{Side: domain.WebCRM, ID: "22", Version: "v2", Source: domain.SourcePoll})
+	out, err := links.New(c, "").Apply(ctx, "organisations", domain.Change{Side: domain.WebCRM, ID: "22", Version: "v2", Source: domain.SourcePoll})
 	require.NoError(t, err)
 	require.Equal(t, domain.ActionUpdated, out.Action)
 
 	// And a resting link told to retire does (a plain signal would not wake it).
-	started, err = links.StartLink(ctx, c, "", "organisations", domain.WebCRM, "23", st, domain.Change{Side: domain.WebCRM, ID: "23", Version: "v1"}, domain.ActionMatched)
+	started, err = links.New(c, "").Start(ctx, "organisations", domain.WebCRM, "23", st, domain.Change{Side: domain.WebCRM, ID: "23", Version: "v1"}, domain.ActionMatched)
 	require.NoError(t, err)
 	require.True(t, started)
-	require.NoError(t, links.RegisterAlias(ctx, c, "", "organisations", domain.WebCRM, "23", id))
+	require.NoError(t, links.New(c, "").RegisterAlias(ctx, "organisations", domain.WebCRM, "23", id))
 	require.Eventually(t, func() bool {
-		kind, err := links.DescribeID(ctx, c, domain.LinkWorkflowID("organisations", domain.WebCRM, "23"))
-		return err == nil && kind == links.KindAlias
+		info, err := links.New(c, "").Inspect(ctx, domain.LinkWorkflowID("organisations", domain.WebCRM, "23"))
+		return err == nil && info.Kind == engine.AliasLink
 	}, 30*time.Second, 100*time.Millisecond, "the resting link woke and continued as an alias")
 }
 

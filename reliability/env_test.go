@@ -519,7 +519,7 @@ func (e *env) pairingStatus(name string) (workflows.PairingStatus, error) {
 func (e *env) queryLink(id string) (domain.LinkState, error) {
 	ctx, cancel := callCtx()
 	defer cancel()
-	return links.State(ctx, e.c, id)
+	return links.New(e.c, "").State(ctx, id)
 }
 
 // listWorkflows lists running workflows matching a visibility query.
@@ -838,5 +838,5 @@ func (e *env) waitQuiet(timeout time.Duration, allowed map[string]bool) error {
 func (e *env) lookupLink(pairing string, side domain.Side, id string) (string, domain.LinkState, bool, error) {
 	ctx, cancel := callCtx()
 	defer cancel()
-	return links.Lookup(ctx, e.c, pairing, side, id)
+	return links.New(e.c, "").Lookup(ctx, pairing, side, id)
 }

@@ -32,7 +32,7 @@ func crmOrg(n int) map[string]any {
 }
 
 // putOrgs creates n organisations in the webCRM simulator.
-func (e *engine) putOrgs(from, n int) []int {
+func (e *testbed) putOrgs(from, n int) []int {
 	e.t.Helper()
 	ids := make([]int, n)
 	for i := range ids {

@@ -110,10 +110,10 @@ func webcrmSim(t *testing.T) (*webcrmsim.Server, string) {
 	return sim, srv.URL
 }
 
-// engine is one test's real parts: a namespace of its own on the shared
+// testbed is one test's real parts: a namespace of its own on the shared
 // Temporal dev server, both simulators on 127.0.0.1 and, when asked, a
 // tandem worker running in this process.
-type engine struct {
+type testbed struct {
 	t   *testing.T
 	srv *devserver.Server
 	ns  string
@@ -125,16 +125,16 @@ type engine struct {
 }
 
 // newEngine brings the parts up; everything stops in t.Cleanup.
-func newEngine(t *testing.T, worker bool) *engine {
+func newEngine(t *testing.T, worker bool) *testbed {
 	t.Helper()
 	return newEngineWithKeys(t, worker, "")
 }
 
 // newEngineWithKeys is newEngine with payloads encrypted with codecKeys
 // (TANDEM_CODEC_KEYS format) when it is not empty; the keys are in env.
-func newEngineWithKeys(t *testing.T, worker bool, codecKeys string) *engine {
+func newEngineWithKeys(t *testing.T, worker bool, codecKeys string) *testbed {
 	t.Helper()
-	e := &engine{t: t, srv: testenv.Temporal(t)}
+	e := &testbed{t: t, srv: testenv.Temporal(t)}
 	e.ns = newNamespace(t, e.srv)
 	var err error
 	var crmURL string
@@ -175,7 +175,7 @@ func newEngineWithKeys(t *testing.T, worker bool, codecKeys string) *engine {
 	return e
 }
 
-func (e *engine) startWorker() {
+func (e *testbed) startWorker() {
 	e.t.Helper()
 	svc, err := service.New(e.cfg, service.Options{Client: e.c, Logger: slog.New(slog.DiscardHandler), WebCRMActivitiesPerSecond: 200})
 	if err != nil {
@@ -203,14 +203,14 @@ func (e *engine) startWorker() {
 	})
 }
 
-// run runs the starter against the engine.
-func (e *engine) run(args ...string) result {
+// run runs the starter against the testbed.
+func (e *testbed) run(args ...string) result {
 	e.t.Helper()
 	return runCLI(e.t, e.env, args...)
 }
 
 // count counts workflow executions matching a visibility query.
-func (e *engine) count(query string) int64 {
+func (e *testbed) count(query string) int64 {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

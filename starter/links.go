@@ -22,6 +22,7 @@ import (
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
@@ -105,25 +106,26 @@ Exits 1 when the record does not exist or the link ends in state error.`,
 			if err != nil {
 				return err
 			}
-			kind, err := links.Describe(ctx, c, r.pairing, side, id)
+			lc := links.New(c, "")
+			info, err := lc.Inspect(ctx, domain.LinkWorkflowID(r.pairing, side, id))
 			if err != nil {
 				return err
 			}
-			if kind == links.KindNone {
+			if info.Kind == engine.NoLink {
 				if err := a.checkRecord(ctx, p, side, id); err != nil {
 					return err
 				}
 			}
 			actx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			out, err := links.NewDispatcher(c, "").Apply(actx, r.pairing, domain.Change{Side: side, ID: id, Source: domain.SourceResync})
+			out, err := lc.Apply(actx, r.pairing, domain.Change{Side: side, ID: id, Source: domain.SourceResync})
 			if err != nil {
 				if actx.Err() != nil && ctx.Err() == nil {
 					return fmt.Errorf("resync of %s: no outcome within %s (is a worker running?)", recordLabel(p, side, id), timeout)
 				}
 				return fmt.Errorf("resync of %s: %w", recordLabel(p, side, id), err)
 			}
-			home, _, _, _ := links.Lookup(ctx, c, r.pairing, side, id)
+			home, _, _, _ := lc.Lookup(ctx, r.pairing, side, id)
 			a.printOutcome(out, home)
 			if out.State == domain.StateError {
 				return fmt.Errorf("resync of %s ended in error: %s", recordLabel(p, side, id), out.Reason)
@@ -360,7 +362,7 @@ func addReasons(ctx context.Context, c client.Client, rows []linkRow) {
 			defer func() { <-sem }()
 			qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 			defer cancel()
-			st, err := links.State(qctx, c, rows[i].Link)
+			st, err := links.New(c, "").State(qctx, rows[i].Link)
 			if err != nil {
 				rows[i].Reason = "(no answer: " + oneLine(explain(err).Error()) + ")"
 				return
@@ -390,7 +392,7 @@ applied to the record is an "apply" update.`,
 			if err != nil {
 				return err
 			}
-			home, st, found, err := links.Lookup(ctx, c, r.pairing, side, id)
+			home, st, found, err := links.New(c, "").Lookup(ctx, r.pairing, side, id)
 			if err != nil {
 				return err
 			}

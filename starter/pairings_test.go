@@ -13,7 +13,7 @@ import (
 )
 
 // statusJSON runs `status --json` and decodes it by pairing.
-func (e *engine) statusJSON(args ...string) map[string]pairingView {
+func (e *testbed) statusJSON(args ...string) map[string]pairingView {
 	e.t.Helper()
 	r := e.run(append([]string{"status", "--json"}, args...)...)
 	require.Equal(e.t, exitOK, r.code, r.stderr)

@@ -70,6 +70,7 @@ type Service struct {
 	ownsConn bool
 	set      *mappings.Set
 	acts     *activities.Activities
+	wc       *webcrm.Client
 	registry *prometheus.Registry
 	opts     Options
 	keys     *codec.Keys // payload keys; nil = payloads unencrypted
@@ -230,8 +231,8 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.acts = activities.New(s.client, wc, ec, set, logger, m)
-	s.acts.Concurrency = cfg.Sync.Concurrency
+	s.acts = activities.New(s.client, wc, ec, set, logger, m, cfg.Sync.Concurrency)
+	s.wc = wc
 	return s, nil
 }
 
@@ -297,11 +298,11 @@ func (s *Service) Start() (stop func(), err error) {
 		grace = 0
 	}
 	mainWorker := worker.New(s.client, workflows.TaskQueue, worker.Options{WorkerStopTimeout: grace})
-	mainWorker.RegisterWorkflowWithOptions(workflows.PairingWorkflow, workflow.RegisterOptions{Name: "PairingWorkflow"})
-	mainWorker.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: "LinkWorkflow"})
-	mainWorker.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: "LinkAliasWorkflow"})
-	mainWorker.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: "BackfillWorkflow"})
-	mainWorker.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: "ReconcileWorkflow"})
+	mainWorker.RegisterWorkflowWithOptions(workflows.PairingWorkflow, workflow.RegisterOptions{Name: workflows.PairingWorkflowName})
+	mainWorker.RegisterWorkflowWithOptions(workflows.LinkWorkflow, workflow.RegisterOptions{Name: workflows.LinkWorkflowName})
+	mainWorker.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: workflows.LinkAliasWorkflowName})
+	mainWorker.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
+	mainWorker.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: workflows.ReconcileWorkflowName})
 	s.acts.RegisterMain(mainWorker)
 
 	perSecond := s.opts.WebCRMActivitiesPerSecond
@@ -336,7 +337,7 @@ func (s *Service) Start() (stop func(), err error) {
 		if s.cfg.Worker.HooksSecret == "" {
 			s.logger.Warn("hooks endpoint off: TANDEM_HOOKS_SECRET is not set; polling alone keeps the pairings in sync")
 		} else {
-			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, newHookSink(s.client, s.set, s.acts.WebCRM, s.logger), 50, s.logger)
+			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, newHookSink(s.client, s.set, s.wc, s.logger), 50, s.logger)
 			if err != nil {
 				return stop, err
 			}
@@ -407,17 +408,17 @@ func serve(addr, what string, h http.Handler, logger *slog.Logger) (*http.Server
 
 // hookSink turns hook calls into pokes and deletes.
 type hookSink struct {
-	c    client.Client
-	set  *mappings.Set
-	d    *links.Dispatcher
-	gate *pokeGate
+	c     client.Client
+	set   *mappings.Set
+	links *links.Client
+	gate  *pokeGate
 	// wc tells which records this process wrote moments ago: hooks about
 	// them are echoes and poke nothing.
 	wc *webcrm.Client
 }
 
 func newHookSink(c client.Client, set *mappings.Set, wc *webcrm.Client, logger *slog.Logger) *hookSink {
-	h := &hookSink{c: c, set: set, d: links.NewDispatcher(c, ""), wc: wc}
+	h := &hookSink{c: c, set: set, links: links.New(c, ""), wc: wc}
 	h.gate = newPokeGate(pokeGap, func(ctx context.Context, name string) error {
 		if err := c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.SignalPoke, nil); err != nil {
 			return fmt.Errorf("poke pairing %s: %w", name, err)
@@ -456,14 +457,14 @@ func (h *hookSink) Poke(ctx context.Context, ev hooks.Event) (int, error) {
 
 func (h *hookSink) Deleted(ctx context.Context, entity string, id int64) error {
 	for _, name := range h.pairings(entity) {
-		home, err := links.FindHome(ctx, h.c, name, domain.WebCRM, fmt.Sprint(id))
+		home, err := h.links.FindHome(ctx, name, domain.WebCRM, fmt.Sprint(id))
 		if err != nil {
 			return err
 		}
 		if home == "" {
 			continue
 		}
-		if _, err := h.d.ApplyTo(ctx, name, home, domain.Change{Side: domain.WebCRM, ID: fmt.Sprint(id), Deleted: true, Source: domain.SourceHook}); err != nil {
+		if _, err := h.links.ApplyTo(ctx, name, home, domain.Change{Side: domain.WebCRM, ID: fmt.Sprint(id), Deleted: true, Source: domain.SourceHook}); err != nil {
 			return err
 		}
 	}

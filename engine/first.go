@@ -1,0 +1,394 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/mappings"
+)
+
+// firstContact handles a record whose counterpart is not known yet: it hands
+// the record to the link that created it, links it to exactly one unlinked
+// match, or creates the counterpart. done is true when the run ends here.
+func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, err error) {
+	home := r.recs[side]
+	other := side.Other()
+	if side == domain.ERP && !r.p.Accepts(home.Fields) {
+		_, err := r.settle(domain.ActionSkipped, "not a record of this pairing")
+		return true, err
+	}
+	if tok := r.store(side).Token(home.Fields); tok != "" && tok != r.in.LinkID {
+		info, err := r.e.links.Inspect(ctx, tok)
+		if err != nil {
+			return true, err
+		}
+		if info.Holds(side, r.st.ID(side)) {
+			r.res.Outcome = domain.Outcome{Action: domain.ActionForwarded, Forward: tok}
+			r.res.State = r.st
+			return true, nil
+		}
+	}
+	if len(r.p.MergeCriteria) == 0 && !r.p.Creation.Allows(other) {
+		// Nothing to match by and nothing to create: no need to map it.
+		_, err := r.settle(domain.ActionSkipped, fmt.Sprintf("not created in %s: the %s pairing creates records %s only", other, r.p.Name, r.p.Creation))
+		return true, err
+	}
+	c, err := r.canonical(ctx, side, home)
+	if r.blocked(err) {
+		return true, nil
+	}
+	if err != nil {
+		return true, mappingError(fmt.Errorf("map %s record %s: %w", side, r.st.ID(side), err))
+	}
+	matches, err := r.match(ctx, other, c)
+	if err != nil {
+		return true, err
+	}
+	switch len(matches) {
+	case 1:
+		r.st.SetID(other, matches[0])
+		rec, err := r.get(ctx, other, matches[0])
+		if err != nil {
+			return true, fmt.Errorf("read matched %s %s: %w", r.store(other).Label(), matches[0], err)
+		}
+		r.recs[other] = rec
+		if err := r.e.links.RegisterAlias(ctx, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
+			return true, r.handOver(err)
+		}
+		r.res.Outcome.Action = domain.ActionMatched
+		return false, nil
+	case 0:
+	default:
+		r.st.State = domain.StateError
+		r.st.Reason = fmt.Sprintf("%d %s records match by %s (%s); merge the duplicates, then run `starter resync`",
+			len(matches), r.store(other).Label(), strings.Join(mergeFields(r.p), ", "), strings.Join(matches, ", "))
+		r.res.Outcome.Action = domain.ActionError
+		r.res.State = r.st
+		return true, nil
+	}
+	if !r.p.MayCreate(other, c) {
+		why := fmt.Sprintf("the %s pairing creates records %s only", r.p.Name, r.p.Creation)
+		if r.p.Creation.Allows(other) {
+			why = fmt.Sprintf("the %s gate holds it back", r.p.Gate)
+		}
+		_, err := r.settle(domain.ActionSkipped, fmt.Sprintf("not created in %s: %s", other, why))
+		return true, err
+	}
+	return true, r.create(ctx, other, c)
+}
+
+// handOver turns a *ClaimedError into a forward: another link holds the
+// counterpart and stays the home, so this link becomes its index entry.
+func (r *run) handOver(err error) error {
+	var claimed *ClaimedError
+	if !errors.As(err, &claimed) {
+		return err
+	}
+	r.res.Outcome = domain.Outcome{Action: domain.ActionForwarded, Forward: claimed.Home}
+	r.res.State = r.st
+	return nil
+}
+
+// match looks for unlinked counterparts by the pairing's merge criteria. The
+// normalised index answers (it finds values written differently too, and
+// costs one request per batch when nothing changed); when it gives a broken
+// answer, equality look-ups of the value as it is and normalised still find
+// every exact twin.
+func (r *run) match(ctx context.Context, other domain.Side, c mappings.Canonical) ([]string, error) {
+	key, ok := r.p.MatchKey(c)
+	if !ok {
+		return nil, nil
+	}
+	found, answered, err := r.e.indexCandidates(ctx, r.p, r.sides, other, c, r.batch.askedAt(r.e.now))
+	if err != nil {
+		if r.e.unavailable(err) {
+			// Deciding now could create a twin of a record the index would
+			// have found: try again once the API answers.
+			return nil, err
+		}
+		// A broken answer will not mend by retrying.
+		r.e.log.WarnContext(ctx, "normalised merge index unavailable; matching by equal values only", "pairing", r.p.Name, "error", err)
+		answered = false
+	}
+	if !answered {
+		found = nil
+		for _, q := range matchQueries(r.p, c, other) {
+			ids, err := r.store(other).Find(ctx, q.Property, q.Value)
+			if err != nil {
+				return nil, fmt.Errorf("look for a matching %s by %s: %w", r.store(other).Label(), q.Property, err)
+			}
+			found = append(found, ids...)
+		}
+	}
+	sort.Strings(found)
+	var out []string
+	for i, id := range found {
+		if i > 0 && found[i-1] == id {
+			continue
+		}
+		ok, err := r.candidate(ctx, other, id, key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// candidate reports whether the record id on side other matches key and is
+// not linked yet.
+func (r *run) candidate(ctx context.Context, other domain.Side, id, key string) (bool, error) {
+	rec, err := r.get(ctx, other, id)
+	if err != nil {
+		return false, err
+	}
+	if rec.Gone || (other == domain.ERP && !r.p.Accepts(rec.Fields)) {
+		return false, nil
+	}
+	cand, err := r.canonical(ctx, other, rec)
+	if err != nil {
+		return false, nil // a candidate that cannot be mapped is not a match
+	}
+	if k, ok := r.p.MatchKey(cand); !ok || k != key {
+		return false, nil
+	}
+	ok, err := r.free(ctx, other, id)
+	if err != nil || !ok {
+		return false, err
+	}
+	// A record tandem created for another link carries that link's ID even
+	// before it has an index entry of its own.
+	if tok := r.store(other).Token(rec.Fields); tok != "" && tok != r.in.LinkID {
+		info, err := r.e.links.Inspect(ctx, tok)
+		if err != nil || info.Holds(other, id) {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// free reports whether the link workflow of the candidate record (other,
+// id) leaves the record free to link to this one: nothing runs there; or a
+// link runs that has no counterpart yet (its own first contact may be under
+// way: registering the index entry settles which of the two stays, the same
+// way from both ends) or has this record already; or an index entry points
+// here.
+func (r *run) free(ctx context.Context, other domain.Side, id string) (bool, error) {
+	info, err := r.e.links.Inspect(ctx, domain.LinkWorkflowID(r.p.Name, other, id))
+	if err != nil {
+		return false, err
+	}
+	switch info.Kind {
+	case NoLink:
+		return true, nil
+	case AliasLink:
+		home, err := r.e.links.FindHome(ctx, r.p.Name, other, id)
+		return home == r.in.LinkID, err
+	}
+	mine := other.Other()
+	return info.Holds(mine, r.st.ID(mine)), nil
+}
+
+// create writes the counterpart of the home record on side, registers its
+// index entry and records the snapshot. A create on a side whose store takes
+// batches is left pending when the run defers creates.
+func (r *run) create(ctx context.Context, side domain.Side, c mappings.Canonical) error {
+	fields := r.p.WritableFields(side, false)
+	if err := r.ensureLookups(ctx, side, c, fields); err != nil {
+		return err
+	}
+	body, err := r.render(ctx, side, c, fields)
+	if r.blocked(err) {
+		return nil
+	}
+	if err != nil {
+		return mappingError(fmt.Errorf("map record for %s: %w", r.store(side).Label(), err))
+	}
+	if missing := r.missingRequired(side, body); len(missing) > 0 {
+		return permanentf("cannot create the %s counterpart of %s record %s: %s has no value for %s, which %s needs",
+			r.store(side).Label(), side.Other(), r.st.ID(side.Other()), side.Other(), strings.Join(missing, ", "), r.store(side).Label())
+	}
+	if _, ok := r.store(side).(BatchStore); ok && r.deferCreates {
+		r.pending = &pendingCreate{side: side, body: body, c: c}
+		return nil
+	}
+	id, rec, err := r.store(side).Create(ctx, body, r.in.LinkID)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", r.store(side).Label(), err)
+	}
+	return r.created(ctx, side, id, rec, c)
+}
+
+// ensureLookups makes sure that the records this record names by value (a
+// quotation line's product number: a pairing it depends on without an id
+// reference, whose merge criterion is one of this pairing's fields) exist on
+// side before it is written there: a product only in the other system is
+// synced first through its link; one in neither is an error naming the value.
+func (r *run) ensureLookups(ctx context.Context, side domain.Side, c mappings.Canonical, fields []string) error {
+	for _, dep := range r.p.DependsOn {
+		if r.referenced(dep) {
+			continue
+		}
+		q, ok := r.e.set.Pairing(dep)
+		if !ok || len(q.MergeCriteria) != 1 {
+			continue
+		}
+		name := q.MergeCriteria[0].Field
+		if !slices.Contains(fields, name) {
+			continue
+		}
+		value, _ := c[name].(string)
+		qf, ok := q.Field(name)
+		if !ok || strings.TrimSpace(value) == "" {
+			continue
+		}
+		qs := r.e.sides(q)
+		here, there := qs.Store[side], qs.Store[side.Other()]
+		ids, err := here.Find(ctx, qf.Side(side).Property, value)
+		if err != nil {
+			return fmt.Errorf("look up %s %s %q in %s: %w", dep, name, value, side, err)
+		}
+		if len(ids) > 0 {
+			continue
+		}
+		ids, err = there.Find(ctx, qf.Side(side.Other()).Property, value)
+		if err != nil {
+			return fmt.Errorf("look up %s %s %q in %s: %w", dep, name, value, side.Other(), err)
+		}
+		if len(ids) == 0 {
+			return permanentf("%s %s record %s refers to %s %s %q, which neither system has",
+				r.p.Name, side.Other(), r.st.ID(side.Other()), dep, name, value)
+		}
+		if _, _, err := r.refs.Resolve(ctx, dep, side.Other(), ids[0]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// referenced reports whether the pairing refers to dep by id.
+func (r *run) referenced(dep string) bool {
+	for _, ref := range r.p.References {
+		if ref.Pairing == dep {
+			return true
+		}
+	}
+	return false
+}
+
+// missingRequired lists the properties a record created on side needs (the
+// pairing's required-on-create) that body leaves empty.
+func (r *run) missingRequired(side domain.Side, body map[string]any) []string {
+	required := r.p.WebCRMRequired
+	if side == domain.ERP {
+		required = r.p.ERPRequired
+	}
+	var out []string
+	for _, prop := range required {
+		if v := lookupPath(body, prop); v == nil || v == "" {
+			out = append(out, prop)
+		}
+	}
+	return out
+}
+
+// created finishes a create: the new record's id, its index entry, the
+// snapshot and the state.
+func (r *run) created(ctx context.Context, side domain.Side, id string, rec Record, c mappings.Canonical) error {
+	r.st.SetID(side, id)
+	// A record tandem created carries this link's ID as its token, which
+	// leads a change of it here; its index entry is then made on first use.
+	// Only a record without a token needs the entry now. This halves the
+	// workflows a backfill starts, which is what bounds its rate.
+	if s := r.store(side); s.Token(rec.Fields) != r.in.LinkID && !s.CarriesToken() {
+		if err := r.e.links.RegisterAlias(ctx, r.p.Name, side, id, r.in.LinkID); err != nil {
+			return r.handOver(err)
+		}
+	}
+	r.remember(c, side.Other(), r.recs[side.Other()])
+	r.setStored(side.Other(), nil)
+	r.setStored(side, nil)
+	rec = r.storedAs(ctx, side, c, nil, rec, r.p.WritableFields(side, false))
+	r.remember(c, side, rec)
+	r.st.Writes++
+	action := domain.ActionCreatedERP
+	if side == domain.WebCRM {
+		action = domain.ActionCreatedWebCRM
+	}
+	_, err := r.settle(action, "")
+	return err
+}
+
+// mergeFields names a pairing's merge criteria.
+func mergeFields(p *mappings.Pairing) []string {
+	out := make([]string, len(p.MergeCriteria))
+	for i, k := range p.MergeCriteria {
+		out[i] = k.Field
+	}
+	return out
+}
+
+// lookup is one query for match candidates: property = value on one side.
+type lookup struct{ Property, Value string }
+
+// matchQueries returns the look-ups that find candidates for a record with
+// canonical values c on side other: the first merge criterion's property on
+// that side, with the value as it is and as the criterion normalises it.
+// Candidates are then compared on the full normalised key.
+func matchQueries(p *mappings.Pairing, c mappings.Canonical, other domain.Side) []lookup {
+	if len(p.MergeCriteria) == 0 {
+		return nil
+	}
+	k := p.MergeCriteria[0]
+	f, ok := p.Field(k.Field)
+	if !ok {
+		return nil
+	}
+	prop := f.Side(other).Property
+	if prop == "" || c[k.Field] == nil {
+		return nil
+	}
+	raw := strings.TrimSpace(fmt.Sprint(c[k.Field]))
+	if raw == "" {
+		return nil
+	}
+	out := []lookup{{prop, raw}}
+	if norm := k.Apply(c[k.Field]); norm != raw && norm != "" {
+		out = append(out, lookup{prop, norm})
+	}
+	return out
+}
+
+// lookupPath reads a dotted path of a nested record.
+func lookupPath(rec map[string]any, path string) any {
+	var cur any = rec
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
+// setPath sets a dotted path in a nested record.
+func setPath(rec map[string]any, path string, v any) {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := rec[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			rec[p] = next
+		}
+		rec = next
+	}
+	rec[parts[len(parts)-1]] = v
+}

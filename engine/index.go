@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/mappings"
+)
+
+// normIndexes keeps, per pairing and side, every record's first merge value
+// normalised ("DK 12.34-56 78" and "dk12345678" are one key), so that records
+// written differently on the two sides still match, which an equality look-up
+// cannot find. An index is read in full once per process (IndexFeed from ""),
+// then kept up to date from where the last read ended before it answers.
+type normIndexes struct {
+	mu sync.Mutex
+	m  map[string]*normIndex
+}
+
+type normIndex struct {
+	mu     sync.Mutex
+	ready  bool
+	cursor string // where the feed reads on from
+	// refreshed is when the last refresh began: a look-up asked before it is
+	// answered without another.
+	refreshed time.Time
+	ids       map[string]map[string]bool // normalised value → ids
+	valueOf   map[string]string          // id → normalised value
+}
+
+func (x *normIndexes) get(key string) *normIndex {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m == nil {
+		x.m = map[string]*normIndex{}
+	}
+	idx, ok := x.m[key]
+	if !ok {
+		idx = &normIndex{ids: map[string]map[string]bool{}, valueOf: map[string]string{}}
+		x.m[key] = idx
+	}
+	return idx
+}
+
+func (idx *normIndex) put(id, value string) {
+	if old, ok := idx.valueOf[id]; ok {
+		delete(idx.ids[old], id)
+		delete(idx.valueOf, id)
+	}
+	if value == "" {
+		return
+	}
+	if idx.ids[value] == nil {
+		idx.ids[value] = map[string]bool{}
+	}
+	idx.ids[value][id] = true
+	idx.valueOf[id] = value
+}
+
+// indexCandidates returns the ids of side's records whose normalised first
+// merge value equals c's. answered is false when the pairing has no such value
+// to match by (or c has none): the index has nothing to say.
+func (e *Engine) indexCandidates(ctx context.Context, p *mappings.Pairing, s Sides, side domain.Side, c mappings.Canonical, asked time.Time) (ids []string, answered bool, err error) {
+	if len(p.MergeCriteria) == 0 {
+		return nil, false, nil
+	}
+	k := p.MergeCriteria[0]
+	return e.indexLookup(ctx, p, s, side, []string{k.Apply(c[k.Field])}, asked)
+}
+
+// indexLookup returns the ids of side's records whose normalised first merge
+// value is one of wants, sorted, from an index brought up to date after asked.
+// answered is false when the pairing has no merge value on side, side has no
+// index feed, or wants holds none.
+func (e *Engine) indexLookup(ctx context.Context, p *mappings.Pairing, s Sides, side domain.Side, wants []string, asked time.Time) (ids []string, answered bool, err error) {
+	feed := s.Index[side]
+	if feed == nil || len(p.MergeCriteria) == 0 {
+		return nil, false, nil
+	}
+	k := p.MergeCriteria[0]
+	f, ok := p.Field(k.Field)
+	if !ok {
+		return nil, false, nil
+	}
+	prop := f.Side(side).Property
+	if prop == "" || !slices.ContainsFunc(wants, func(w string) bool { return w != "" }) {
+		return nil, false, nil
+	}
+	idx := e.indexes.get(p.Name + "/" + string(side))
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	// Bring the index up to date unless a refresh began after this look-up was
+	// asked: concurrent first contacts (and the first contacts of one batch,
+	// asked at its start) share one refresh (one request when nothing
+	// changed), and none misses a record created before it was asked.
+	if !idx.ready || idx.refreshed.Before(asked) {
+		began := e.now()
+		next, err := feed.ReadIndex(ctx, prop, idx.cursor, func(id string, value any, gone bool) {
+			if gone {
+				idx.put(id, "")
+				return
+			}
+			idx.put(id, k.Apply(value))
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("index %s %s merge values: %w", p.Name, side, err)
+		}
+		idx.cursor, idx.ready, idx.refreshed = next, true, began
+	}
+	seen := map[string]bool{}
+	for _, want := range wants {
+		for id := range idx.ids[want] { // put keeps no "" value
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids, true, nil
+}
+
+// batch is what the first contacts of one dispatched batch share: the moment
+// the batch began, so that the normalised merge index is brought up to date
+// once for the batch rather than once per record, and the records the index
+// names as match candidates of the batch's records, read in bulk. A nil *batch
+// is valid: look-ups then refresh the index themselves and read candidates one
+// by one.
+type batch struct {
+	asOf time.Time
+	mu   sync.Mutex
+	recs map[domain.Side]map[string]Record
+}
+
+// askedAt is the moment a look-up counts as asked: the start of the batch, or
+// now outside one. The index answers from a refresh begun after it.
+func (b *batch) askedAt(now func() time.Time) time.Time {
+	if b == nil {
+		return now()
+	}
+	return b.asOf
+}
+
+// record returns a record the batch read in bulk.
+func (b *batch) record(side domain.Side, id string) (Record, bool) {
+	if b == nil {
+		return Record{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.recs[side][id]
+	return r, ok
+}
+
+// prefetch starts the first contacts of a batch of changes: for each side
+// whose store reads in bulk it brings the merge index up to date once and
+// reads, in as few requests as it can, the records the index names as
+// candidates of the other side's records among changes. A batch of new
+// records (no candidates) costs one request when nothing changed; a batch of
+// twins a request per few dozen matches instead of one each. When an index
+// gives a broken answer the batch goes on without prefetched records: each
+// look-up falls back on its own.
+func (e *Engine) prefetch(ctx context.Context, p *mappings.Pairing, s Sides, changes []domain.Change) (*batch, error) {
+	b := &batch{asOf: e.now(), recs: map[domain.Side]map[string]Record{}}
+	if len(p.MergeCriteria) == 0 {
+		return b, nil
+	}
+	k := p.MergeCriteria[0]
+	f, ok := p.Field(k.Field)
+	if !ok {
+		return b, nil
+	}
+	for _, side := range domain.Sides() {
+		bulk, ok := s.Store[side].(BatchStore)
+		from := side.Other()
+		if !ok || f.Side(side).Property == "" || f.Side(from).Property == "" {
+			continue
+		}
+		var wants []string
+		for _, ch := range changes {
+			if ch.Side != from || ch.Deleted || len(ch.Record) == 0 {
+				continue
+			}
+			var rec map[string]any
+			if json.Unmarshal(ch.Record, &rec) != nil {
+				continue
+			}
+			if v := k.Apply(lookupPath(rec, f.Side(from).Property)); v != "" {
+				wants = append(wants, v)
+			}
+		}
+		if len(wants) == 0 {
+			continue
+		}
+		ids, _, err := e.indexLookup(ctx, p, s, side, wants, b.asOf)
+		if err != nil {
+			if e.unavailable(err) {
+				return nil, err
+			}
+			e.log.WarnContext(ctx, "normalised merge index unavailable; each first contact looks on its own", "pairing", p.Name, "side", string(side), "error", err)
+			continue
+		}
+		recs, err := bulk.GetMany(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("prefetch %d %s match candidates: %w", len(ids), strings.TrimSpace(bulk.Label()), err)
+		}
+		b.recs[side] = recs
+	}
+	return b, nil
+}
