@@ -2,11 +2,9 @@ package badinput
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/service"
+	"github.com/tandemsync/tandem/internal/testkit"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
@@ -53,7 +52,7 @@ type env struct {
 	crmPx  *faultProxy
 	erpPx  *faultProxy
 	away   *elsewhere
-	logs   *logSink
+	logs   *testkit.LogSink
 	d      *links.Client
 	seq    atomic.Int64
 	worker chan error // receives Run's result when the worker stops
@@ -64,13 +63,13 @@ type env struct {
 func newEnv(t *testing.T, srv *devserver.Server, pairings ...string) *env {
 	t.Helper()
 	began := time.Now()
-	e := &env{logs: &logSink{}}
+	e := &env{logs: &testkit.LogSink{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  srv.Address(),
 		Namespace: srv.Namespace(),
-		Logger:    sdklog.NewStructuredLogger(slog.New(e.logs.handler("sdk"))),
+		Logger:    sdklog.NewStructuredLogger(slog.New(e.logs.Handler("sdk", 0))),
 	})
 	if err != nil {
 		t.Fatalf("dial Temporal at %s: %v", srv.Address(), err)
@@ -99,7 +98,7 @@ func newEnv(t *testing.T, srv *devserver.Server, pairings ...string) *env {
 	cfg.ERP.BaseURL, cfg.ERP.APIKey = e.erpPx.URL(), erpKey
 	cfg.Sync.PollInterval = time.Second
 	cfg.Worker.MetricsAddr, cfg.Worker.HooksAddr, cfg.Worker.CodecAddr = "off", "off", "off"
-	svc, err := service.New(cfg, service.Options{Client: c, Logger: slog.New(e.logs.handler("worker")), WebCRMActivitiesPerSecond: 1000})
+	svc, err := service.New(cfg, service.Options{Client: c, Logger: slog.New(e.logs.Handler("worker", 0)), WebCRMActivitiesPerSecond: 1000})
 	if err != nil {
 		t.Fatalf("service.New: %v", err)
 	}
@@ -117,7 +116,7 @@ func newEnv(t *testing.T, srv *devserver.Server, pairings ...string) *env {
 			t.Errorf("worker did not stop within 30 s")
 		}
 	})
-	t.Cleanup(func() { e.logs.report(t) })
+	t.Cleanup(func() { reportLogs(t, e.logs) })
 	if len(pairings) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -201,92 +200,13 @@ func (e *env) syncLinked(t reporter, pairing string, side domain.Side, id string
 
 // ---- worker logs ----
 
-// logEntry is one log record of the worker or the SDK.
-type logEntry struct {
-	source string
-	level  slog.Level
-	text   string // message and attributes
-}
-
-// logSink keeps the warnings and errors the worker and the SDK log, and
-// counts the rest.
-type logSink struct {
-	mu       sync.Mutex
-	problems []logEntry
-	lines    int
-}
-
-func (l *logSink) handler(source string) slog.Handler { return &sinkHandler{sink: l, source: source} }
-
-func (l *logSink) add(e logEntry) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines++
-	if e.level >= slog.LevelWarn {
-		l.problems = append(l.problems, e)
-	}
-}
-
-// warnings returns the warnings and errors whose text contains every word.
-func (l *logSink) warnings(words ...string) []logEntry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []logEntry
-next:
-	for _, e := range l.problems {
-		for _, w := range words {
-			if !strings.Contains(e.text, w) {
-				continue next
-			}
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// report logs how many warnings the run produced, and checks that none of
-// them is a panic.
-func (l *logSink) report(t reporter) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range l.problems {
-		if strings.Contains(strings.ToLower(e.text), "panic") {
-			t.Errorf("the worker logged a panic: %s %s: %.2000s", e.source, e.level, e.text)
+// reportLogs logs how many records the run produced and checks that no
+// warning or error is a panic.
+func reportLogs(t reporter, l *testkit.LogSink) {
+	for _, e := range l.Warnings() {
+		if strings.Contains(strings.ToLower(e.Text()), "panic") {
+			t.Errorf("the worker logged a panic: %s %s: %.2000s", e.Source, e.Level, e.Text())
 		}
 	}
-	t.Logf("worker and SDK logged %d records, %d of them warnings or errors", l.lines, len(l.problems))
+	t.Logf("worker and SDK logged %d records, %d of them warnings or errors", l.Lines(), len(l.Warnings()))
 }
-
-// sinkHandler is the slog.Handler feeding a logSink.
-type sinkHandler struct {
-	sink   *logSink
-	source string
-	attrs  string
-}
-
-func (h *sinkHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-
-func (h *sinkHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Message)
-	b.WriteString(h.attrs)
-	r.Attrs(func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Resolve())
-		return true
-	})
-	h.sink.add(logEntry{source: h.source, level: r.Level, text: b.String()})
-	return nil
-}
-
-func (h *sinkHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	c := *h
-	var b strings.Builder
-	b.WriteString(h.attrs)
-	for _, a := range attrs {
-		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value.Resolve())
-	}
-	c.attrs = b.String()
-	return &c
-}
-
-func (h *sinkHandler) WithGroup(string) slog.Handler { return h }

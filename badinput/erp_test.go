@@ -186,7 +186,7 @@ func erpCases() []recordCase {
 				if got := str(k.e.crmGet(k.t, webcrm.Organisations, st.CrmID), "OrganisationCity"); got != longCity[:50] {
 					k.t.Errorf("webCRM OrganisationCity is %q, want the first 50 characters", got)
 				}
-				if w := k.e.logs.warnings("cut from 80 to 50"); len(w) == 0 {
+				if w := k.e.logs.Warnings("cut from 80 to 50"); len(w) == 0 {
 					k.t.Errorf("the worker logged no warning about cutting the city to webCRM's 50 characters")
 				}
 			},

@@ -275,12 +275,12 @@ func (p *pollRun) handledCond(id, want string) cond {
 // "poll failed" warning.
 func (p *pollRun) pollErrorCond(pairing, want string) cond {
 	return cond{fmt.Sprintf("pairing %s to report a poll error saying %q", pairing, want), func() error {
-		if len(p.e.logs.warnings("poll failed", pairing, want)) > 0 {
+		if len(p.e.logs.Warnings("poll failed", pairing, want)) > 0 {
 			return nil
 		}
 		// A row that cannot be synced at all is passed over with a warning
 		// that names it, so the rest of the poll goes on.
-		if len(p.e.logs.warnings("passes over", want)) > 0 {
+		if len(p.e.logs.Warnings("passes over", want)) > 0 {
 			return nil
 		}
 		st, err := p.e.pairingStatus(pairing)

@@ -1,11 +1,9 @@
 package customerp_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/customerp/contracttest"
+	"github.com/tandemsync/tandem/internal/testkit"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 )
 
@@ -25,7 +24,7 @@ type env struct {
 	hs   *httptest.Server
 	ct   *contracttest.Transport
 	c    *customerp.Client
-	logs *syncBuffer
+	logs *testkit.Buffer
 	// lax skips the end-of-test contract check (for tests that inject malformed answers).
 	lax bool
 }
@@ -35,7 +34,7 @@ type envOption func(*erpsim.Options, *customerp.Config)
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	so := erpsim.Options{APIKey: testKey}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	cfg := customerp.Config{APIKey: testKey, Timeout: 10 * time.Second, RetryMax: 3,
 		RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
@@ -63,22 +62,4 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}
 	})
 	return e
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -167,3 +167,57 @@ type SyncResult struct {
 	// More is true when the call stopped at Limit and another call should follow.
 	More bool `json:"more"`
 }
+
+// ID returns the link's record id on side s ("" when it has none yet).
+func (st *LinkState) ID(s Side) string {
+	if s == WebCRM {
+		return st.CrmID
+	}
+	return st.ErpID
+}
+
+// SetID sets the link's record id on side s.
+func (st *LinkState) SetID(s Side, id string) {
+	if s == WebCRM {
+		st.CrmID = id
+	} else {
+		st.ErpID = id
+	}
+}
+
+// Version returns the version of side s's record the link last synced.
+func (st *LinkState) Version(s Side) string {
+	if s == WebCRM {
+		return st.CrmVersion
+	}
+	return st.ErpVersion
+}
+
+// SetVersion records the version of side s's record the link synced.
+func (st *LinkState) SetVersion(s Side, v string) {
+	if s == WebCRM {
+		st.CrmVersion = v
+	} else {
+		st.ErpVersion = v
+	}
+}
+
+// Stored returns side s's stored-as values (see CrmStored), as JSON.
+func (st *LinkState) Stored(s Side) json.RawMessage {
+	if s == WebCRM {
+		return st.CrmStored
+	}
+	return st.ErpStored
+}
+
+// SetStored sets side s's stored-as values (nil for none).
+func (st *LinkState) SetStored(s Side, raw json.RawMessage) {
+	if s == WebCRM {
+		st.CrmStored = raw
+	} else {
+		st.ErpStored = raw
+	}
+}
+
+// Sides lists the two sides, webCRM first.
+func Sides() []Side { return []Side{WebCRM, ERP} }

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +28,7 @@ import (
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/internal/testenv"
+	"github.com/tandemsync/tandem/internal/testkit"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
@@ -132,7 +132,7 @@ type stack struct {
 	crmURL  string
 	erpURL  string
 	cfg     config.Config
-	logs    *logSink
+	logs    *testkit.LogSink
 	started []string      // pairings started
 	timeout time.Duration // bound of the helpers' waits
 	poll    time.Duration // the pairings' poll interval
@@ -155,7 +155,7 @@ type workerRun struct {
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	began := time.Now()
-	s := &stack{t: t, logs: newLogSink(), timeout: opts.Timeout, poll: opts.PollEvery}
+	s := &stack{t: t, logs: &testkit.LogSink{}, timeout: opts.Timeout, poll: opts.PollEvery}
 	if s.timeout <= 0 {
 		s.timeout = waitTimeout
 	}
@@ -163,14 +163,14 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		s.poll = pollInterval
 	}
 	s.srv = testenv.StartTemporal(t, testenv.Options{SuggestContinueAsNew: opts.SuggestContinueAsNew})
-	t.Cleanup(func() { s.logs.report(t) })
+	t.Cleanup(func() { s.logs.Report(t, os.Getenv("TANDEM_IT_LOGS") != "") })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  s.srv.Address(),
 		Namespace: s.srv.Namespace(),
-		Logger:    sdklog.NewStructuredLogger(slog.New(s.logs.handler("sdk"))),
+		Logger:    sdklog.NewStructuredLogger(slog.New(s.logs.Handler("sdk", 0))),
 	})
 	if err != nil {
 		t.Fatalf("dial Temporal at %s: %v", s.srv.Address(), err)
@@ -224,7 +224,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if !opts.ExpectWarnings {
 		// Runs before the worker stops (cleanups run last first).
 		t.Cleanup(func() {
-			if w := s.logs.warnings(); len(w) > 0 {
+			if w := s.logs.Warnings(); len(w) > 0 {
 				t.Errorf("the worker logged %d warnings or errors; the first: %s", len(w), w[0])
 			}
 		})
@@ -271,7 +271,7 @@ func (s *stack) startWorker() {
 	s.t.Helper()
 	svc, err := service.New(s.cfg, service.Options{
 		Client:                    s.c,
-		Logger:                    slog.New(s.logs.handler("worker")),
+		Logger:                    slog.New(s.logs.Handler("worker", 0)),
 		WebCRMActivitiesPerSecond: 200,
 		// stopWorker stands for a crash: running activities are cut off.
 		StopGrace: -1,
@@ -999,144 +999,6 @@ func same(a, b string) bool {
 }
 
 // ---- worker logs ----
-
-// logEntry is one log record of the worker or the SDK.
-type logEntry struct {
-	at     time.Time
-	source string
-	level  slog.Level
-	msg    string
-	attrs  string
-}
-
-func (e logEntry) String() string {
-	return fmt.Sprintf("%s %s %-5s %s %s", e.at.Format("15:04:05.000"), e.source, e.level, e.msg, e.attrs)
-}
-
-// logSink keeps the worker's and the SDK's log records of one test: the
-// last ones for a failure report, and every warning and error.
-type logSink struct {
-	mu       sync.Mutex
-	recent   []logEntry
-	problems []logEntry
-}
-
-const logKeep = 400
-
-func newLogSink() *logSink { return &logSink{} }
-
-func (l *logSink) handler(source string) slog.Handler { return &sinkHandler{sink: l, source: source} }
-
-func (l *logSink) add(e logEntry) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.recent = append(l.recent, e)
-	if len(l.recent) > 2*logKeep {
-		l.recent = slices.Clone(l.recent[len(l.recent)-logKeep:])
-	}
-	if e.level >= slog.LevelWarn {
-		l.problems = append(l.problems, e)
-	}
-}
-
-// warnings returns the warnings and errors logged so far.
-func (l *logSink) warnings() []logEntry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.problems)
-}
-
-// report logs a summary of the warnings and errors, and on failure the
-// last log records.
-func (l *logSink) report(t *testing.T) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	counts := map[string]int{}
-	for _, e := range l.problems {
-		counts[e.level.String()+" "+e.source+": "+e.msg]++
-	}
-	if len(counts) > 0 {
-		keys := make([]string, 0, len(counts))
-		for k := range counts {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var b strings.Builder
-		for _, k := range keys {
-			fmt.Fprintf(&b, "\n  %4d× %s", counts[k], k)
-		}
-		t.Logf("worker warnings and errors:%s", b.String())
-	}
-	if t.Failed() || os.Getenv("TANDEM_IT_LOGS") != "" {
-		recent := l.recent
-		if len(recent) > logKeep {
-			recent = recent[len(recent)-logKeep:]
-		}
-		var b strings.Builder
-		for _, e := range recent {
-			b.WriteString("\n  ")
-			b.WriteString(e.String())
-		}
-		t.Logf("last %d worker log records:%s", len(recent), b.String())
-		var p strings.Builder
-		for i, e := range l.problems {
-			if i >= 60 {
-				fmt.Fprintf(&p, "\n  … %d more", len(l.problems)-i)
-				break
-			}
-			p.WriteString("\n  ")
-			p.WriteString(e.String())
-		}
-		if p.Len() > 0 {
-			t.Logf("worker warnings and errors in full:%s", p.String())
-		}
-	}
-}
-
-// sinkHandler is the slog.Handler feeding a logSink.
-type sinkHandler struct {
-	sink   *logSink
-	source string
-	attrs  []slog.Attr
-	group  string
-}
-
-func (h *sinkHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-
-func (h *sinkHandler) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	write := func(a slog.Attr) {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		key := a.Key
-		if h.group != "" {
-			key = h.group + "." + key
-		}
-		fmt.Fprintf(&b, "%s=%v", key, a.Value.Resolve())
-	}
-	for _, a := range h.attrs {
-		write(a)
-	}
-	r.Attrs(func(a slog.Attr) bool { write(a); return true })
-	h.sink.add(logEntry{at: r.Time, source: h.source, level: r.Level, msg: r.Message, attrs: b.String()})
-	return nil
-}
-
-func (h *sinkHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	c := *h
-	c.attrs = append(slices.Clone(h.attrs), attrs...)
-	return &c
-}
-
-func (h *sinkHandler) WithGroup(name string) slog.Handler {
-	c := *h
-	if c.group != "" {
-		name = c.group + "." + name
-	}
-	c.group = name
-	return &c
-}
 
 // itoa formats a webCRM id.
 func itoa(n int) string { return fmt.Sprint(n) }

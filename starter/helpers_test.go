@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/internal/testenv"
+	"github.com/tandemsync/tandem/internal/testkit"
 	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 )
@@ -32,24 +31,6 @@ const (
 	testWebCRMToken = "starter-test-webcrm-token"
 	testERPKey      = "starter-test-erp-key"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // result is what one run of the starter produced.
 type result struct {
@@ -68,7 +49,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) result {
 
 func runCtx(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testkit.Buffer
 	code := run(ctx, args, &out, &errb, func(k string) string { return env[k] })
 	r := result{code: code, stdout: out.String(), stderr: errb.String()}
 	t.Logf("starter %s -> %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/internal/testkit"
 )
 
 // fakeClock is a manually advanced clock for token expiry.
@@ -80,7 +81,7 @@ func TestReloginOnceOn401(t *testing.T) {
 		hits.Add(1)
 		orgHandler(w, r)
 	})
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	c := newTestClient(t, testConfig(f.srv.URL, logs))
 	ctx := context.Background()
 	_, err := c.Get(ctx, Organisations, 1)

@@ -1,7 +1,6 @@
 package webcrm
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -12,28 +11,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandemsync/tandem/internal/testkit"
 )
 
 // testAppToken is the application token all tests use; tests assert it never leaks.
 const testAppToken = "app-token-3f1c9a7e-5d2b-4c1e-9a0f-7b6d5e4c3b2a"
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // fakeAuth is a small real HTTP server implementing webCRM's login endpoints plus
 // whatever data handlers a test registers. It hands out access tokens "access-<n>".
@@ -121,7 +104,7 @@ func (f *fakeAuth) handle(pattern string, h http.HandlerFunc) {
 }
 
 // testConfig is a fast configuration: tiny backoff, no limiter, short timeout.
-func testConfig(baseURL string, logs *syncBuffer) Config {
+func testConfig(baseURL string, logs *testkit.Buffer) Config {
 	cfg := Config{
 		BaseURL:           baseURL,
 		APIToken:          testAppToken,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/internal/testkit"
 )
 
 // TestMalformedResponses: a 2xx whose body is not the JSON the operation expects is a
@@ -49,7 +50,7 @@ func TestMalformedResponses(t *testing.T) {
 			f.handle("GET /Organisations/{id}", serve)
 			f.handle("GET /Organisations", serve)
 			f.handle("GET /Queries", serve)
-			logs := &syncBuffer{}
+			logs := &testkit.Buffer{}
 			c := newTestClient(t, testConfig(f.srv.URL, logs))
 			ctx := context.Background()
 
@@ -397,7 +398,7 @@ func TestServerTextWithTokenIsRedacted(t *testing.T) {
 		// a (badly behaved) server echoing the credentials back
 		http.Error(w, "bad request from "+r.Header.Get("Authorization")+" app "+testAppToken, http.StatusBadRequest)
 	})
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	c := newTestClient(t, testConfig(f.srv.URL, logs))
 	_, err := c.Get(context.Background(), Users, 5)
 	require.Error(t, err)

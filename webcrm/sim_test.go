@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandemsync/tandem/internal/testkit"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 )
 
@@ -95,7 +96,7 @@ func count(s webcrmsim.Stats, pattern string, status int) int64 {
 func TestSimTokenExpiryAndRelogin(t *testing.T) {
 	t.Parallel()
 	simClock := newFakeClock()
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	tokens := &tokenRecorder{base: http.DefaultTransport}
 	env := newSimEnv(t, webcrmsim.Options{Now: simClock.Now, TokenTTL: 10 * time.Minute}, func(c *Config) {
 		c.Logger = testConfig("", logs).Logger

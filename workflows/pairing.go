@@ -64,9 +64,9 @@ const (
 // mass-delete guard; the pairing pauses itself with the reason.
 const ErrTypeMassDelete = "MassDeleteGuard"
 
-// PairingInput is the input of PairingWorkflow. Start it from the Temporal UI
-// with, for example, {"pairing": "organisations"}; the other fields are
-// optional. The watermark fields are carried through continue-as-new.
+// PairingInput is the input of PairingWorkflow, and its state: it continues
+// as new with the state it has reached. Start it from the Temporal UI with,
+// for example, {"pairing": "organisations"}; the other fields are optional.
 type PairingInput struct {
 	// Pairing is the name of the pairing: organisations, persons, users,
 	// products, opportunities or quotationlines.
@@ -98,10 +98,13 @@ type PairingInput struct {
 	// windowSettle); polls do not read it again while the watermark stays.
 	WindowSettled time.Time       `json:"windowSettled,omitzero"`
 	Totals        PairingCounters `json:"totals,omitempty"`
-	// HeldDeletes and ReleasedDeletes carry the mass-delete guard's state
-	// through continue-as-new.
+	// HeldDeletes, ReleasedDeletes and LastRelease carry the mass-delete
+	// guard's state through continue-as-new: the deletes it holds, those an
+	// operator released that a poll has not read past yet, and the last
+	// release (what, by whom, when).
 	HeldDeletes     *domain.HeldDeletes `json:"heldDeletes,omitempty"`
 	ReleasedDeletes *ReleasedDeletes    `json:"releasedDeletes,omitempty"`
+	LastRelease     *ReleasedDeletes    `json:"lastRelease,omitempty"`
 }
 
 // PairingCounters counts what a pairing has done since it started.
@@ -143,18 +146,25 @@ func PairingWorkflow(ctx workflow.Context, in PairingInput) error {
 	return p.run(ctx)
 }
 
+// pairing is one run of PairingWorkflow. Its state is st, the input it
+// continues as new with: positions, pause, counters, the overlap window's
+// keys and the mass-delete guard's deletes. last is what the latest polls
+// reported, which the status shows and a new run starts without.
 type pairing struct {
-	in      PairingInput
-	status  PairingStatus
-	logger  log.Logger
-	poke    workflow.ReceiveChannel
-	pause   workflow.ReceiveChannel
-	resume  workflow.ReceiveChannel
-	advance workflow.ReceiveChannel
-	release workflow.ReceiveChannel
-	// webcrmErr and erpErr describe the last read of each side ("" when it
-	// went well); LastError shows both.
-	webcrmErr, erpErr string
+	st     PairingInput
+	last   pollReport
+	logger log.Logger
+	// Signal channels.
+	poke, pause, resume, advance, release workflow.ReceiveChannel
+}
+
+// pollReport is what the latest polls of a pairing reported.
+type pollReport struct {
+	at time.Time // the end of the last complete poll
+	// webcrm and erp describe the last read of each side ("" when it went
+	// well); the status's LastError shows both.
+	webcrm, erp string
+	failed      []string // links whose change ended in error or blocked
 }
 
 func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
@@ -173,28 +183,39 @@ func (p *pairing) setup(ctx workflow.Context, in PairingInput) error {
 	if in.ERPPollIntervalSeconds >= in.PollIntervalSeconds {
 		in.ERPPollIntervalSeconds = 0 // read with webCRM
 	}
-	p.in = in
+	p.st = in
 	p.logger = log.With(workflow.GetLogger(ctx), "pairing", in.Pairing)
-	p.status = PairingStatus{
-		Pairing:         in.Pairing,
-		Paused:          in.Paused,
-		PauseReason:     in.PauseReason,
-		PollInterval:    time.Duration(in.PollIntervalSeconds) * time.Second,
-		ERPPollInterval: time.Duration(in.ERPPollIntervalSeconds) * time.Second,
-		WebCRMWatermark: in.WebCRMSince,
-		ERPToken:        in.ERPToken,
-		Totals:          in.Totals,
-		HeldDeletes:     in.HeldDeletes,
-		LastRelease:     in.ReleasedDeletes,
-	}
 	p.poke = workflow.GetSignalChannel(ctx, SignalPoke)
 	p.pause = workflow.GetSignalChannel(ctx, SignalPause)
 	p.resume = workflow.GetSignalChannel(ctx, SignalResume)
 	p.advance = workflow.GetSignalChannel(ctx, SignalAdvance)
 	p.release = workflow.GetSignalChannel(ctx, SignalReleaseDeletes)
 	return workflow.SetQueryHandlerWithOptions(ctx, QueryStatus, func() (PairingStatus, error) {
-		return p.status, nil
+		return p.status(), nil
 	}, workflow.QueryHandlerOptions{Description: "Paused or running, watermarks, last poll, last error and counters."})
+}
+
+// status is what QueryStatus returns: the state and the last polls' report.
+func (p *pairing) status() PairingStatus {
+	return PairingStatus{
+		Pairing:         p.st.Pairing,
+		Paused:          p.st.Paused,
+		PauseReason:     p.st.PauseReason,
+		PollInterval:    p.pollInterval(),
+		ERPPollInterval: time.Duration(p.st.ERPPollIntervalSeconds) * time.Second,
+		WebCRMWatermark: p.st.WebCRMSince,
+		ERPToken:        p.st.ERPToken,
+		LastPollAt:      p.last.at,
+		LastError:       joinErrors(p.last.webcrm, p.last.erp),
+		FailedLinks:     p.last.failed,
+		Totals:          p.st.Totals,
+		HeldDeletes:     p.st.HeldDeletes,
+		LastRelease:     p.st.LastRelease,
+	}
+}
+
+func (p *pairing) pollInterval() time.Duration {
+	return time.Duration(p.st.PollIntervalSeconds) * time.Second
 }
 
 func (p *pairing) run(ctx workflow.Context) error {
@@ -203,6 +224,7 @@ func (p *pairing) run(ctx workflow.Context) error {
 	// has an interval of its own, polls read the ERP feed only.
 	var webcrmDue time.Time
 	full := true
+	erpEvery := time.Duration(p.st.ERPPollIntervalSeconds) * time.Second
 	for {
 		p.drainSignals(ctx)
 		// Polls start every interval, however long a poll takes (at least
@@ -210,19 +232,19 @@ func (p *pairing) run(ctx workflow.Context) error {
 		// a poll reads it.
 		began := workflow.Now(ctx)
 		full = full || !began.Before(webcrmDue)
-		if !p.status.Paused {
+		if !p.st.Paused {
 			p.pollOnce(ctx, full)
 		}
 		if full {
-			webcrmDue = began.Add(p.status.PollInterval)
+			webcrmDue = began.Add(p.pollInterval())
 		}
 		p.publish(ctx)
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return p.continueAsNew(ctx)
 		}
 		next := webcrmDue
-		if p.status.ERPPollInterval > 0 {
-			next = minTime(next, began.Add(p.status.ERPPollInterval))
+		if erpEvery > 0 {
+			next = minTime(next, began.Add(erpEvery))
 		}
 		byTimer, err := p.wait(ctx, max(next.Sub(workflow.Now(ctx)), minPollGap))
 		if err != nil {
@@ -266,7 +288,7 @@ func (p *pairing) wait(ctx workflow.Context, d time.Duration) (byTimer bool, err
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
 	woke := false
-	if !p.status.Paused {
+	if !p.st.Paused {
 		timer := workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "wait for the next poll"})
 		sel.AddFuture(timer, func(workflow.Future) { woke, byTimer = true, true })
 	}
@@ -290,7 +312,8 @@ func (p *pairing) signals() []workflow.ReceiveChannel {
 }
 
 // receive takes one signal from c, which has one waiting, and applies it. It
-// reports whether the signal asks for a poll now (all but advance do).
+// reports whether the signal asks for a poll now (all but advance do). Both
+// the wait between polls and the drain before each poll apply signals here.
 func (p *pairing) receive(ctx workflow.Context, c workflow.ReceiveChannel) bool {
 	switch c {
 	case p.pause:
@@ -299,7 +322,7 @@ func (p *pairing) receive(ctx workflow.Context, c workflow.ReceiveChannel) bool 
 		p.setPaused(reason)
 	case p.resume:
 		c.Receive(ctx, nil)
-		p.status.Paused, p.status.PauseReason = false, ""
+		p.st.Paused, p.st.PauseReason = false, ""
 	case p.advance:
 		var to domain.Positions
 		c.Receive(ctx, &to)
@@ -319,7 +342,7 @@ func (p *pairing) setPaused(reason string) {
 	if reason == "" {
 		reason = "paused by an operator"
 	}
-	p.status.Paused, p.status.PauseReason = true, reason
+	p.st.Paused, p.st.PauseReason = true, reason
 }
 
 // drainSignals applies every buffered signal without blocking.
@@ -336,7 +359,7 @@ func (p *pairing) drainSignals(ctx workflow.Context) {
 // runs again. A release when none are held, or of another number than are
 // held, changes nothing.
 func (p *pairing) releaseDeletes(ctx workflow.Context, rel DeleteRelease) {
-	held := p.status.HeldDeletes
+	held := p.st.HeldDeletes
 	switch {
 	case held == nil:
 		p.logger.Warn("release of held deletes ignored: the mass-delete guard holds none", "by", rel.By)
@@ -348,10 +371,9 @@ func (p *pairing) releaseDeletes(ctx workflow.Context, rel DeleteRelease) {
 	}
 	r := &ReleasedDeletes{HeldDeletes: *held, By: rel.By, Reason: rel.Reason, At: workflow.Now(ctx)}
 	p.logger.Info("mass-delete guard released", "by", rel.By, "deletes", len(held.IDs), "token", held.Token, "reason", rel.Reason)
-	p.status.HeldDeletes, p.status.LastRelease = nil, r
-	p.in.ReleasedDeletes = r
-	if strings.HasPrefix(p.status.PauseReason, massDeletePause) {
-		p.status.Paused, p.status.PauseReason = false, ""
+	p.st.HeldDeletes, p.st.ReleasedDeletes, p.st.LastRelease = nil, r, r
+	if strings.HasPrefix(p.st.PauseReason, massDeletePause) {
+		p.st.Paused, p.st.PauseReason = false, ""
 	}
 }
 
@@ -367,7 +389,7 @@ const versionStartFromBackfill = "start-from-backfill"
 // has just visited. When the look-up fails the pairing reads from where its
 // input says: slower, never wrong.
 func (p *pairing) startFromBackfill(ctx workflow.Context) {
-	if p.status.Totals.Polls > 0 || (!p.status.WebCRMWatermark.IsZero() && p.status.ERPToken != "") {
+	if p.st.Totals.Polls > 0 || (!p.st.WebCRMSince.IsZero() && p.st.ERPToken != "") {
 		return
 	}
 	if workflow.GetVersion(ctx, versionStartFromBackfill, workflow.DefaultVersion, 1) < 1 {
@@ -379,15 +401,15 @@ func (p *pairing) startFromBackfill(ctx workflow.Context) {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
 	var from domain.Positions
-	if err := workflow.ExecuteActivity(actx, ActivityStartPositions, p.in.Pairing).Get(ctx, &from); err != nil {
+	if err := workflow.ExecuteActivity(actx, ActivityStartPositions, p.st.Pairing).Get(ctx, &from); err != nil {
 		p.logger.Warn("could not look up a backfill's positions; reading from the input's", "error", err)
 		return
 	}
-	if p.status.WebCRMWatermark.IsZero() {
-		p.status.WebCRMWatermark = from.WebCRMSince
+	if p.st.WebCRMSince.IsZero() {
+		p.st.WebCRMSince = from.WebCRMSince
 	}
-	if p.status.ERPToken == "" {
-		p.status.ERPToken = from.ERPToken
+	if p.st.ERPToken == "" {
+		p.st.ERPToken = from.ERPToken
 	}
 }
 
@@ -397,29 +419,22 @@ func (p *pairing) startFromBackfill(ctx workflow.Context) {
 // which the pairing cannot compare, is taken only while the pairing has none:
 // the feed also carries deletes, which a backfill does not visit.
 func (p *pairing) advanceTo(to domain.Positions) {
-	if to.WebCRMSince.After(p.status.WebCRMWatermark) {
-		p.logger.Info("webCRM watermark advanced to a backfill's mark", "from", p.status.WebCRMWatermark, "to", to.WebCRMSince)
-		p.status.WebCRMWatermark = to.WebCRMSince
+	if to.WebCRMSince.After(p.st.WebCRMSince) {
+		p.logger.Info("webCRM watermark advanced to a backfill's mark", "from", p.st.WebCRMSince, "to", to.WebCRMSince)
+		p.st.WebCRMSince = to.WebCRMSince
 	}
-	if p.status.ERPToken == "" && to.ERPToken != "" {
+	if p.st.ERPToken == "" && to.ERPToken != "" {
 		p.logger.Info("ERP feed token set to a backfill's mark", "to", to.ERPToken)
-		p.status.ERPToken = to.ERPToken
+		p.st.ERPToken = to.ERPToken
 	}
 }
 
-// pollOnce reads and dispatches the changes of both sides, or of the ERP
-// feed only when full is false. An activity that fails leaves its watermark
-// where it was, so the next poll covers the same changes again.
-func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
-	// LastError describes the last finished read of each side, so a
-	// pairing whose polls keep failing shows why while the next one runs.
-	p.erpErr = ""
-	if full {
-		p.webcrmErr = ""
-		p.status.FailedLinks = nil
-	}
-	defer func() { p.status.LastError = joinErrors(p.webcrmErr, p.erpErr) }()
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+// pollOptions are the poll activities' options: on the webCRM task queue
+// (the ERP poll moves to the main one), with a short heartbeat timeout and a
+// few attempts; a failed poll leaves its position where it was, so the next
+// poll covers the same changes again.
+func pollOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           WebCRMTaskQueue,
 		StartToCloseTimeout: 15 * time.Minute,
 		HeartbeatTimeout:    pollHeartbeatTimeout,
@@ -430,23 +445,56 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 			NonRetryableErrorTypes: []string{ErrTypeMassDelete},
 		},
 	})
-	overlap := time.Duration(p.in.OverlapSeconds) * time.Second
+}
+
+// pollOnce reads and dispatches the changes of both sides, or of the ERP
+// feed only when full is false.
+func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
+	// The report's errors describe the last finished read of each side, so
+	// a pairing whose polls keep failing shows why while the next one runs.
+	p.last.erp = ""
+	if full {
+		p.last.webcrm, p.last.failed = "", nil
+	}
+	actx := pollOptions(ctx)
+	if full {
+		p.pollWebCRM(ctx, actx)
+	}
+	if p.st.Paused {
+		// The guard paused the pairing: read nothing more until an operator resumes it.
+		return
+	}
+	p.pollERP(ctx, workflow.WithTaskQueue(actx, TaskQueue))
+	// Polls and the report's time count complete polls only: a poll that
+	// failed on either side, or read the ERP feed only, has not seen every
+	// change, and whoever waits for "two more polls" (an operator, a test for
+	// quiescence) must not be misled.
+	if full && p.last.webcrm == "" && p.last.erp == "" {
+		p.st.Totals.Polls++
+		p.last.at = workflow.Now(ctx)
+	}
+}
+
+// pollWebCRM reads webCRM's changes since the watermark, a batch at a time,
+// and moves the watermark on after each batch is dispatched.
+func (p *pairing) pollWebCRM(ctx, actx workflow.Context) {
+	overlap := time.Duration(p.st.OverlapSeconds) * time.Second
 	began := workflow.Now(ctx)
-	for i := 0; full && i < maxBatchesPerPoll; i++ {
-		since := p.status.WebCRMWatermark
+	for i := 0; i < maxBatchesPerPoll; i++ {
+		since := p.st.WebCRMSince
 		in := domain.SyncInput{
-			Pairing: p.in.Pairing, Since: since, Recent: p.in.Recent, Limit: p.in.BatchSize,
+			Pairing: p.st.Pairing, Since: since, Recent: p.st.Recent, Limit: p.st.BatchSize,
 			Overlap: overlap,
 			// The overlap window is read once per poll, not per batch, and
 			// not at all once it has settled.
-			ReadWindow: i == 0 && !since.Equal(p.in.WindowSettled),
+			ReadWindow: i == 0 && !since.Equal(p.st.WindowSettled),
 		}
 		var res domain.SyncResult
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, withSummary(actx, fmt.Sprintf("poll webCRM changes since %s", in.Since.Format(time.RFC3339)))),
 			ActivitySyncWebCRM, in).Get(ctx, &res)
 		if err != nil {
-			p.webcrmErr = p.fail("webCRM", err)
-			break
+			p.last.webcrm = p.fail("webCRM", err)
+			return
 		}
 		p.count(res)
 		if in.ReadWindow && began.Sub(since) >= overlap+windowSettle {
@@ -454,52 +502,44 @@ func (p *pairing) pollOnce(ctx workflow.Context, full bool) {
 			// watermark: a transaction that started in the window has
 			// committed by now. A burst of records written within the
 			// window (a bulk import) is read once, not every poll.
-			p.in.WindowSettled = since
+			p.st.WindowSettled = since
 		}
 		if !res.Next.IsZero() {
-			p.status.WebCRMWatermark = res.Next
+			p.st.WebCRMSince = res.Next
 		}
-		p.in.Recent = res.Recent
+		p.st.Recent = res.Recent
 		if !res.More {
-			break
+			return
 		}
 	}
-	if p.status.Paused {
-		// The guard paused the pairing: read nothing more until an operator resumes it.
-		return
-	}
-	erpCtx := workflow.WithTaskQueue(actx, TaskQueue)
+}
+
+// pollERP reads the ERP change feed from the token, a batch at a time, and
+// moves the token on after each batch is dispatched. The batch whose deletes
+// an operator released passes them.
+func (p *pairing) pollERP(ctx, actx workflow.Context) {
 	for i := 0; i < maxBatchesPerPoll; i++ {
-		in := domain.SyncInput{Pairing: p.in.Pairing, Token: p.status.ERPToken, Limit: p.in.BatchSize}
-		released := p.in.ReleasedDeletes
-		if released != nil && released.Token == in.Token {
+		in := domain.SyncInput{Pairing: p.st.Pairing, Token: p.st.ERPToken, Limit: p.st.BatchSize}
+		if released := p.st.ReleasedDeletes; released != nil && released.Token == in.Token {
 			in.AllowDeletes = released.IDs
 		}
 		var res domain.SyncResult
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(erpCtx, withSummary(erpCtx, "read the ERP change feed from "+tokenLabel(in.Token))),
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, withSummary(actx, "read the ERP change feed from "+tokenLabel(in.Token))),
 			ActivitySyncERP, in).Get(ctx, &res)
 		if err != nil {
-			p.erpErr = p.fail("ERP", err)
-			break
+			p.last.erp = p.fail("ERP", err)
+			return
 		}
 		p.count(res)
 		if len(in.AllowDeletes) > 0 {
-			p.in.ReleasedDeletes = nil // read past: the release is spent
+			p.st.ReleasedDeletes = nil // read past: the release is spent
 		}
 		if res.NextToken != "" {
-			p.status.ERPToken = res.NextToken
+			p.st.ERPToken = res.NextToken
 		}
 		if !res.More {
-			break
+			return
 		}
-	}
-	// Polls and LastPollAt count complete polls only: a poll that failed
-	// on either side, or read the ERP feed only, has not seen every change,
-	// and whoever waits for "two more polls" (an operator, a test for
-	// quiescence) must not be misled.
-	if full && p.webcrmErr == "" && p.erpErr == "" {
-		p.status.Totals.Polls++
-		p.status.LastPollAt = workflow.Now(ctx)
 	}
 }
 
@@ -517,17 +557,17 @@ func tokenLabel(token string) string {
 }
 
 func (p *pairing) count(res domain.SyncResult) {
-	p.status.Totals.Seen += res.Seen
-	p.status.Totals.Dispatched += res.Dispatched
-	p.status.Totals.Failed += res.Failed
-	p.status.FailedLinks = append(p.status.FailedLinks, res.FailedLinks...)
-	if len(p.status.FailedLinks) > 10 {
-		p.status.FailedLinks = p.status.FailedLinks[len(p.status.FailedLinks)-10:]
+	p.st.Totals.Seen += res.Seen
+	p.st.Totals.Dispatched += res.Dispatched
+	p.st.Totals.Failed += res.Failed
+	p.last.failed = append(p.last.failed, res.FailedLinks...)
+	if len(p.last.failed) > 10 {
+		p.last.failed = p.last.failed[len(p.last.failed)-10:]
 	}
 }
 
 // fail records a failed read of side and returns its description; the
-// mass-delete guard pauses the pairing.
+// mass-delete guard pauses the pairing and holds the deletes it stopped.
 func (p *pairing) fail(side string, err error) string {
 	p.logger.Warn("poll failed", "side", side, "error", err)
 	var appErr *temporal.ApplicationError
@@ -535,7 +575,7 @@ func (p *pairing) fail(side string, err error) string {
 		p.setPaused(massDeletePause + appErr.Message())
 		var held domain.HeldDeletes
 		if appErr.HasDetails() && appErr.Details(&held) == nil {
-			p.status.HeldDeletes = &held
+			p.st.HeldDeletes = &held
 		}
 	}
 	return fmt.Sprintf("%s poll failed: %s", side, errorReason(err))
@@ -549,7 +589,7 @@ func joinErrors(a, b string) string {
 }
 
 func (p *pairing) publish(ctx workflow.Context) {
-	s := p.status
+	s := p.status()
 	state := "running"
 	if s.Paused {
 		state = "paused (" + s.PauseReason + ")"
@@ -571,11 +611,5 @@ func (p *pairing) publish(ctx workflow.Context) {
 
 func (p *pairing) continueAsNew(ctx workflow.Context) error {
 	p.drainSignals(ctx)
-	next := p.in
-	next.HeldDeletes = p.status.HeldDeletes
-	next.Paused, next.PauseReason = p.status.Paused, p.status.PauseReason
-	next.WebCRMSince = p.status.WebCRMWatermark
-	next.ERPToken = p.status.ERPToken
-	next.Totals = p.status.Totals
-	return workflow.NewContinueAsNewError(ctx, PairingWorkflow, next)
+	return workflow.NewContinueAsNewError(ctx, PairingWorkflow, p.st)
 }

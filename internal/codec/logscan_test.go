@@ -16,27 +16,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandemsync/tandem/internal/testkit"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 	"github.com/tandemsync/tandem/webcrm"
 )
-
-// syncBuffer is a log sink safe for the client's background logins.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // tokenRecorder is the client's transport: it passes every request to the
 // real network and notes every access and refresh token that crosses it.
@@ -114,7 +97,7 @@ func TestWebCRMClientLogsNoSecrets(t *testing.T) {
 	apiToken := "api-token-" + randomHex(t)
 	wrongToken := "wrong-api-token-" + randomHex(t)
 	clock := &simClock{now: time.Now()}
-	var simLog, clientLog syncBuffer
+	var simLog, clientLog testkit.Buffer
 	debug := &slog.HandlerOptions{Level: slog.LevelDebug}
 	sim, err := webcrmsim.New(webcrmsim.Options{
 		APIToken: apiToken, TokenTTL: time.Hour, RateLimitPerMinute: -1,

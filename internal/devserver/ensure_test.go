@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tandemsync/tandem/internal/testkit"
 )
 
 func TestEnsureCLIHonoursEnvVariable(t *testing.T) {
@@ -97,24 +98,6 @@ func offlineProxy(t *testing.T) {
 
 var helloSpec = buildSpec{pkg: "example.com/tandemhello", version: "v1.0.0", binary: "tandemhello", what: "the test tool"}
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writers below.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestEnsureBuildsOnceUnderLock(t *testing.T) {
 	offlineProxy(t)
 	cache := filepath.Join(t.TempDir(), "cache")
@@ -123,7 +106,7 @@ func TestEnsureBuildsOnceUnderLock(t *testing.T) {
 
 	// Two concurrent callers share one build: each opens its own lock file
 	// descriptor, just as two test binaries would.
-	var progress syncBuffer
+	var progress testkit.Buffer
 	opts := EnsureOptions{CacheDir: cache, Progress: &progress, ProgressInterval: 20 * time.Millisecond}
 	paths := make([]string, 2)
 	errs := make([]error, 2)

@@ -189,15 +189,17 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 			return nil, fmt.Errorf("mappings: %w", err)
 		}
 	}
-	// Per-request timeouts and retries stay well inside the Apply
-	// activity's two minutes, so a hanging endpoint ends in an error that
-	// names the record and the call rather than in an activity timeout.
+	// Per-request timeouts and the one quick retry of a read, PUT or DELETE
+	// stay well inside the Apply activity's two minutes, so a hanging
+	// endpoint ends in an error that names the record and the call rather
+	// than in an activity timeout. Longer outages are the activities' to
+	// retry (docs/ARCHITECTURE.md, "Who retries what").
 	loc, err := cfg.WebCRM.Location()
 	if err != nil {
 		return nil, err
 	}
 	wc, err := webcrm.New(webcrm.Config{
-		Timeout: 20 * time.Second, RetryMax: 2,
+		Timeout: 20 * time.Second, RetryMax: 1,
 		BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken,
 		RequestsPerMinute: cfg.WebCRM.RequestsPerMinute, Logger: logger,
 		CorrelationFields: correlationFields(set), TimeZone: loc,
@@ -205,7 +207,7 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webCRM client: %w", err)
 	}
-	ec, err := customerp.New(customerp.Config{BaseURL: cfg.ERP.BaseURL, APIKey: cfg.ERP.APIKey, Logger: logger, Timeout: 20 * time.Second, RetryMax: 2})
+	ec, err := customerp.New(customerp.Config{BaseURL: cfg.ERP.BaseURL, APIKey: cfg.ERP.APIKey, Logger: logger, Timeout: 20 * time.Second, RetryMax: 1})
 	if err != nil {
 		return nil, fmt.Errorf("CustomERP client: %w", err)
 	}

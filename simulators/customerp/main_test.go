@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandemsync/tandem/customerp"
+	"github.com/tandemsync/tandem/internal/testkit"
 )
 
 // childEnv marks a re-executed test binary that runs the server instead of the tests.
@@ -52,7 +53,7 @@ func startChild(t *testing.T, env []string, args ...string) *child {
 	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	stderr := &syncBuffer{}
+	stderr := &testkit.Buffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	c := &child{cmd: cmd, out: &bytes.Buffer{}}
@@ -184,7 +185,7 @@ func TestRunFlagsAndDefaults(t *testing.T) {
 	assert.Equal(t, 1, run(context.Background(), []string{"--db", "", "--fault-error-rate", "2"}, io.Discard, &stderr, func(string) string { return "" }))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", "", "--seed-size", "3"}, out, io.Discard, func(string) string { return "" })
@@ -204,21 +205,4 @@ func TestRunFlagsAndDefaults(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not stop")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -9,40 +8,22 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandemsync/tandem/internal/testkit"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 )
-
-// syncBuffer is a goroutine-safe stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var urlRe = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 
 // start runs the command until the test ends and returns its base URL.
-func start(t *testing.T, args ...string) (string, *syncBuffer, func() error) {
+func start(t *testing.T, args ...string) (string, *testkit.Buffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
+	stderr := &testkit.Buffer{}
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), stderr) }()
 	var base string
@@ -96,7 +77,7 @@ func TestTokenFromEnvAndPersistOnShutdown(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	t.Parallel()
-	var stderr syncBuffer
+	var stderr testkit.Buffer
 	require.Error(t, run(context.Background(), []string{"--fault-5xx-rate", "2"}, &stderr))
 	require.Error(t, run(context.Background(), []string{"--nope"}, &stderr))
 	require.Error(t, run(context.Background(), []string{"--log-level", "loud"}, &stderr))
