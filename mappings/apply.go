@@ -577,6 +577,13 @@ func truncate(s string, n int) string {
 }
 
 // getPath reads a dotted path from nested objects.
+// Path returns the value at a dotted path of a nested record
+// ("postalAddress.city"), or nil when it has none.
+func Path(rec map[string]any, path string) any {
+	v, _ := getPath(rec, path)
+	return v
+}
+
 func getPath(rec map[string]any, path string) (any, bool) {
 	var cur any = rec
 	for {

@@ -1,7 +1,6 @@
 package stores
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -81,11 +80,9 @@ func (s ERP) Get(ctx context.Context, id string) (engine.Record, error) {
 
 // Decode implements engine.Store.
 func (s ERP) Decode(raw json.RawMessage) (engine.Record, error) {
-	var rec customerp.Record
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&rec); err != nil {
-		return engine.Record{}, fmt.Errorf("decode delivered %s record: %w (%w)", s.Label(), err, errInvalid)
+	rec, err := decode(raw, s.Label())
+	if err != nil {
+		return engine.Record{}, err
 	}
 	r, err := s.record(rec)
 	r.Delivered = true
@@ -323,7 +320,7 @@ func (s ERP) ReadIndex(ctx context.Context, path, cursor string, put func(id str
 				put(it.ID, nil, true)
 				continue
 			}
-			put(it.ID, lookupPath(it.Record, path), false)
+			put(it.ID, mappings.Path(it.Record, path), false)
 		}
 		if next != "" {
 			token = next
@@ -332,17 +329,4 @@ func (s ERP) ReadIndex(ctx context.Context, path, cursor string, put func(id str
 			return token, nil
 		}
 	}
-}
-
-// lookupPath reads a dotted path of a nested record.
-func lookupPath(rec map[string]any, path string) any {
-	var cur any = rec
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[part]
-	}
-	return cur
 }

@@ -5,7 +5,10 @@
 package stores
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/tandemsync/tandem/customerp"
@@ -43,6 +46,18 @@ func (c Clients) Sides(p *mappings.Pairing) engine.Sides {
 		WebCRM: w,
 		ERP:    e,
 	}
+}
+
+// decode reads a record a change delivered, numbers as json.Number, as the
+// clients read them.
+func decode(raw json.RawMessage, label string) (map[string]any, error) {
+	var rec map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rec); err != nil {
+		return nil, fmt.Errorf("decode delivered %s record: %w (%w)", label, err, errInvalid)
+	}
+	return rec, nil
 }
 
 // errInvalid marks a record or argument the stores cannot use: a Validation

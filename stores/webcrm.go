@@ -1,7 +1,6 @@
 package stores
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,11 +99,9 @@ func (s WebCRM) GetMany(ctx context.Context, ids []string) (map[string]engine.Re
 
 // Decode implements engine.Store.
 func (s WebCRM) Decode(raw json.RawMessage) (engine.Record, error) {
-	var rec webcrm.Record
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&rec); err != nil {
-		return engine.Record{}, fmt.Errorf("decode delivered %s record: %w (%w)", s.Label(), err, errInvalid)
+	rec, err := decode(raw, s.Label())
+	if err != nil {
+		return engine.Record{}, err
 	}
 	r, err := s.record(rec)
 	r.Delivered = true
