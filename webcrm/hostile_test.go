@@ -3,7 +3,9 @@ package webcrm
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,4 +289,37 @@ func TestHostileTimeStampsWithAnOffsetOrInLocalTime(t *testing.T) {
 			assert.Empty(t, again)
 		})
 	}
+}
+
+// TestHostileTheSameRowTwiceIsReadOnce: a page may carry the same row twice (a
+// join, a server's glitch). Both walks take it once, and the rows after it.
+func TestHostileTheSameRowTwiceIsReadOnce(t *testing.T) {
+	t.Parallel()
+	f := newFakeAuth(t)
+	row := func(id int) map[string]any {
+		return map[string]any{"OrganisationId": id, "OrganisationUpdatedAt": "2026-01-01T10:00:00.0000000Z", "OrganisationName": fmt.Sprint("Org ", id)}
+	}
+	f.handle("GET /Queries", func(w http.ResponseWriter, r *http.Request) {
+		// The first page carries row 2 twice; the keyset request after it
+		// (ids after 3) finds nothing more.
+		if strings.Contains(r.URL.Query().Get("script"), "OrganisationId > 3") {
+			writeJSON(w, []any{})
+			return
+		}
+		writeJSON(w, []any{row(1), row(2), row(2), row(3)})
+	})
+	c := newTestClient(t, testConfig(f.srv.URL, nil))
+	ctx := context.Background()
+	recs, _, err := c.ChangedSince(ctx, Organisations, time.Time{}, 0)
+	require.NoError(t, err)
+	assert.Len(t, recs, 3)
+	var ids []int
+	require.NoError(t, c.Scan(ctx, Select(Organisations), 4, func(page []Record) error {
+		for _, r := range page {
+			id, _ := r.ID(Organisations)
+			ids = append(ids, id)
+		}
+		return nil
+	}))
+	assert.Equal(t, []int{1, 2, 3}, ids)
 }

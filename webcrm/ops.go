@@ -327,6 +327,10 @@ func (w *changeWalk) walk(ctx context.Context, from, to time.Time) error {
 				w.unstamped[id] = r
 				continue
 			}
+			if old, ok := w.byID[id]; ok && old.at.Equal(at) {
+				// The same row twice (a join, a server's glitch): one is enough.
+				continue
+			}
 			switch {
 			case at.Before(from) || (!to.IsZero() && !at.Before(to)):
 				return &APIError{Op: w.op, Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true,

@@ -217,19 +217,25 @@ func (c *Client) Scan(ctx context.Context, s Script, size int, fn func(page []Re
 			return nil
 		}
 		prev := last
+		seen := make(map[int]bool, len(rows))
+		page := rows[:0:0]
 		for i, r := range rows {
 			id, err := r.ID(e)
 			if err != nil {
 				return &APIError{Op: "Scan", Entity: e, Status: http.StatusOK, Malformed: true, Err: err}
 			}
+			if seen[id] {
+				continue // the same row twice (a join, a server's glitch): one is enough
+			}
 			if id <= prev {
 				return &APIError{Op: "Scan", Entity: e, ID: strconv.Itoa(id), Status: http.StatusOK, Malformed: true,
 					Message: fmt.Sprintf("row %d of a page ordered by %s is not after %d: the server ignored ORDER BY or the id condition", i+1, e.IDField(), prev)}
 			}
-			prev = id
+			seen[id], prev = true, id
+			page = append(page, r)
 		}
 		last = prev
-		if err := fn(rows); err != nil {
+		if err := fn(page); err != nil {
 			return err
 		}
 		if len(rows) < size {
