@@ -767,6 +767,13 @@ func (e *env) pollCounts() (map[string]int, error) {
 // pairing's last poll failed. Links named in allowed may stay in error.
 func (e *env) waitQuiet(timeout time.Duration, allowed map[string]bool) error {
 	deadline := time.Now().Add(timeout)
+	// A wait that would outlast the test binary's -timeout ends a little
+	// before it, so that the test reports what it was waiting for.
+	if dt, ok := e.t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if d, ok := dt.Deadline(); ok && d.Add(-time.Minute).Before(deadline) {
+			deadline = d.Add(-time.Minute)
+		}
+	}
 	last := "not checked yet"
 	for time.Now().Before(deadline) {
 		c0 := e.counters()

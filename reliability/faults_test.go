@@ -482,13 +482,13 @@ func (w *watch) sample() {
 		st := statuses[k.r.pairing]
 		switch k.side {
 		case domain.WebCRM:
-			if st.WebCRMWatermark.After(ch.at) && !w.heldByLink(k, snapAt) {
+			if st.WebCRMWatermark.After(ch.at) && !w.heldByLink(s, k, ch, snapAt) {
 				ch.flagged = true
 				w.found = append(w.found, fmt.Sprintf("pairing %s: the webCRM watermark %s passed %s (changed at %s) before it reached the ERP; %s",
 					k.r.pairing, st.WebCRMWatermark.Format(time.RFC3339Nano), ch.op, ch.at.Format(time.RFC3339Nano), w.linkNote(k)))
 			}
 		default:
-			if tok, err := strconv.ParseInt(st.ERPToken, 10, 64); err == nil && tok >= ch.seq && !w.heldByLink(k, snapAt) {
+			if tok, err := strconv.ParseInt(st.ERPToken, 10, 64); err == nil && tok >= ch.seq && !w.heldByLink(s, k, ch, snapAt) {
 				ch.flagged = true
 				w.found = append(w.found, fmt.Sprintf("pairing %s: the ERP feed token %d passed %s (feed position %d) before it reached webCRM; %s",
 					k.r.pairing, tok, ch.op, ch.seq, w.linkNote(k)))
@@ -505,12 +505,24 @@ func (w *watch) sample() {
 // and has just applied it: the delivery that let the watermark pass ended
 // before that snapshot). A watermark may pass such a change; that it still
 // arrives is checked by report.
-func (w *watch) heldByLink(k watchKey, snapAt time.Time) bool {
-	st, err := w.r.e.queryLink(domain.LinkWorkflowID(k.r.pairing, k.r.home, k.r.homeID()))
+//
+// It also reports a change that had in fact arrived when the snapshot was
+// taken: the snapshot names links as the visibility store lists them, which
+// trails the links' own state (on a loaded machine by seconds: a link just
+// started by a poll, or one that applied a change a moment before the
+// snapshot, is not listed as it is yet). Judged with the link's own state,
+// the records the snapshot read may already agree.
+func (w *watch) heldByLink(s *snap, k watchKey, ch *watched, snapAt time.Time) bool {
+	id := domain.LinkWorkflowID(k.r.pairing, k.r.home, k.r.homeID())
+	st, err := w.r.e.queryLink(id)
 	if err != nil {
 		return false
 	}
-	return st.State == domain.StateError || st.State == domain.StateBlocked || st.UpdatedAt.After(snapAt)
+	if st.State == domain.StateError || st.State == domain.StateBlocked || st.UpdatedAt.After(snapAt) {
+		return true
+	}
+	own := &linkRef{id: id, pairing: k.r.pairing, crmID: st.CrmID, erpID: st.ErpID, state: st.State}
+	return s != nil && w.agreeIn(s, k, ch, own)
 }
 
 // linkNote describes the link of a watched record.
@@ -527,8 +539,13 @@ func (w *watch) linkNote(k watchKey) string {
 // record is linked (with its counterpart unless it is one-sided by design)
 // and the fields edited agree on both sides.
 func (w *watch) synced(s *snap, k watchKey, ch *watched) bool {
+	return w.agreeIn(s, k, ch, s.linkOf(k.r.pairing, k.r.home, k.r.homeID()))
+}
+
+// agreeIn reports whether a watched change had reached the other side in s,
+// with l as the record's link.
+func (w *watch) agreeIn(s *snap, k watchKey, ch *watched, l *linkRef) bool {
 	x := k.r
-	l := s.linkOf(x.pairing, x.home, x.homeID())
 	if l == nil || l.state != domain.StateOK {
 		return false
 	}

@@ -47,6 +47,8 @@ type flags struct {
 	seedSize     int
 	pollInterval time.Duration
 	hostileCRM   bool
+
+	temporalAddress string // with --dev: an external Temporal instead of the dev server
 }
 
 func main() {
@@ -89,6 +91,7 @@ TANDEM_CODEC_KEYS it encrypts payloads with a development key kept in
 	fl.BoolVar(&f.dev, "dev", false, "bring up the local stack (Temporal dev server, UI, simulators) and start the pairings")
 	fl.StringVar(&f.dataDir, "data-dir", ".tandem", "with --dev: where the dev server's SQLite file and the simulators' data live")
 	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "with --dev: Temporal dev server gRPC port")
+	fl.StringVar(&f.temporalAddress, "temporal-address", "", "with --dev: use the Temporal server at this host:port (e.g. scripts/temporal-postgres's) instead of starting the dev server; namespace TEMPORAL_NAMESPACE")
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "with --dev: Temporal UI port")
 	fl.IntVar(&f.webcrmPort, "webcrm-port", 8081, "with --dev: webCRM simulator port")
 	fl.IntVar(&f.erpPort, "erp-port", 8082, "with --dev: CustomERP server port")
@@ -182,6 +185,7 @@ func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Conf
 		WebCRMPort: f.webcrmPort, ERPPort: f.erpPort, WebCRMToken: webToken, ERPKey: erpKey,
 		Seed: 1, SeedSize: f.seedSize, HookSecret: hookSecret, Progress: out, Logger: logger,
 		UICodecEndpoint: uiCodec, WebCRMFaults: webCRMFaults(f),
+		TemporalAddress: f.temporalAddress, TemporalNamespace: cfg.Temporal.Namespace,
 	})
 	if err != nil {
 		return nil, err
@@ -253,6 +257,9 @@ func codecEndpoint(addr string) string {
 func printBanner(cmd *cobra.Command, st *devstack.Stack, cfg config.Config, pairings []string) {
 	w := cmd.OutOrStdout()
 	ui := st.Temporal.UIURL()
+	if ui == "" {
+		ui = "none started (--temporal-address: the server's own UI, if it has one)"
+	}
 	codecURL := codecEndpoint(cfg.Worker.CodecAddr)
 	if codecURL == "" {
 		codecURL = "off"

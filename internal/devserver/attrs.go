@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 )
 
@@ -19,7 +20,9 @@ import (
 // attributes attrs (name -> type). Attributes that already exist with the
 // same type are left alone, so calling it on every start is fine; one that
 // exists with another type is an error. It returns once the server lists
-// every attribute, or when ctx ends.
+// every attribute and accepts them in a query (a production server's
+// frontend learns of new ones when its namespace cache refreshes, after it
+// lists them), or when ctx ends.
 func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string, attrs map[string]enumspb.IndexedValueType) error {
 	if len(attrs) == 0 {
 		return nil
@@ -46,11 +49,32 @@ func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace st
 			return err
 		}
 		if len(missing) == 0 {
-			return nil
+			return waitQueryable(ctx, c, namespace, attrs)
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("search attributes %s not visible in namespace %q: %w", attrNames(missing), namespace, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitQueryable polls until a visibility query naming every attribute is
+// accepted.
+func waitQueryable(ctx context.Context, c client.Client, namespace string, attrs map[string]enumspb.IndexedValueType) error {
+	var conds []string
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		conds = append(conds, name+" IS NULL")
+	}
+	req := &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: strings.Join(conds, " OR ")}
+	for {
+		_, err := c.WorkflowService().CountWorkflowExecutions(ctx, req)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("search attributes %s not usable in namespace %q: %w (last error: %v)", attrNames(attrs), namespace, ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

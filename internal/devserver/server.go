@@ -111,6 +111,10 @@ type Server struct {
 	exited  chan struct{} // closed when the child has exited
 	waitErr error         // the child's exit status; read after exited is closed
 
+	// Set by External for a server this package did not start.
+	externalPID  int
+	externalStop func() error
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -489,8 +493,13 @@ func (s *Server) UIURL() string {
 	return "http://" + net.JoinHostPort(s.ip, strconv.Itoa(s.uiPort))
 }
 
-// PID is the child's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
+// PID is the child's process id (for External, the one it was given).
+func (s *Server) PID() int {
+	if s.cmd == nil {
+		return s.externalPID
+	}
+	return s.cmd.Process.Pid
+}
 
 // StartupDuration is the time from spawning the child until it was ready.
 func (s *Server) StartupDuration() time.Duration { return s.startTook }
@@ -507,6 +516,11 @@ func (s *Server) OutputTail() string { return s.tail.String() }
 // signalled; the exit status after SIGTERM is not an error.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		if s.cmd == nil { // External
+			s.stopErr = s.externalStop()
+			close(s.exited)
+			return
+		}
 		select {
 		case <-s.exited:
 			return

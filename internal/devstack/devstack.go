@@ -25,6 +25,8 @@ import (
 	"github.com/tandemsync/tandem/workflows"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 )
 
 // Default credentials of the simulators when none are given.
@@ -58,6 +60,15 @@ type Options struct {
 	UICodecEndpoint string
 	Progress        io.Writer
 	Logger          *slog.Logger
+
+	// TemporalAddress, when set, names a running Temporal server (such as
+	// scripts/temporal-postgres's) to use instead of starting the dev
+	// server: TemporalNamespace (default "default") is registered there if
+	// missing, with tandem's search attributes. TemporalPID is its process
+	// id, when known. The UI, DynamicConfig and TemporalPort do not apply.
+	TemporalAddress   string
+	TemporalNamespace string
+	TemporalPID       int
 }
 
 // Stack is a running local stack.
@@ -154,6 +165,10 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	for _, name := range workflows.SearchAttributeNames() {
 		attrs[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
+	if opts.TemporalAddress != "" {
+		st.Temporal, err = attachTemporal(ctx, opts, attrs)
+		return st, err
+	}
 	dsOpts := devserver.Options{
 		Ensure:           devserver.EnsureOptions{Progress: opts.Progress},
 		IP:               opts.IP,
@@ -228,4 +243,36 @@ func serveOn(ln net.Listener, h http.Handler) *http.Server {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return srv
+}
+
+// attachTemporal prepares the namespace on an external Temporal server.
+func attachTemporal(ctx context.Context, opts Options, attrs map[string]enumspb.IndexedValueType) (*devserver.Server, error) {
+	srv, err := devserver.External(devserver.ExternalOptions{Address: opts.TemporalAddress, Namespace: opts.TemporalNamespace, PID: opts.TemporalPID})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: sdklog.NewStructuredLogger(opts.Logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dial the Temporal server at %s: %w", srv.Address(), err)
+	}
+	defer c.Close()
+	if err := devserver.EnsureNamespace(ctx, c, srv.Namespace(), 7*24*time.Hour); err != nil {
+		return nil, fmt.Errorf("the Temporal server at %s: %w", srv.Address(), err)
+	}
+	if err := devserver.RegisterSearchAttributes(ctx, c, srv.Namespace(), attrs); err != nil {
+		return nil, fmt.Errorf("the Temporal server at %s: %w", srv.Address(), err)
+	}
+	// A production server's history hosts see new attributes when their
+	// namespace cache refreshes (every 2 s by default), a little after the
+	// frontend lists them.
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(2500 * time.Millisecond):
+	}
+	return srv, nil
 }

@@ -2,6 +2,11 @@
 // real Temporal dev server (see internal/devserver): one shared server per
 // test binary, or a dedicated one per test when it needs other settings.
 //
+// With TANDEM_TEST_TEMPORAL=postgres (EnvTemporal) they run against the
+// production server that scripts/temporal-postgres runs instead: a
+// namespace of their own on it, or a dedicated server on it for dynamic
+// config values.
+//
 // A package that uses Temporal or Client must stop the shared server after
 // its tests by declaring
 //
@@ -108,7 +113,7 @@ func Temporal(t testing.TB) *devserver.Server {
 		t.Fatal("testenv.Temporal: the package must declare `func TestMain(m *testing.M) { testenv.Main(m) }` so the shared Temporal server is stopped")
 	}
 	shared.once.Do(func() {
-		shared.srv, shared.err = start(Options{})
+		shared.srv, shared.err = start("", Options{})
 		shared.started.Store(shared.err == nil)
 	})
 	if shared.err != nil {
@@ -122,7 +127,7 @@ func Temporal(t testing.TB) *devserver.Server {
 // settings: every server costs CPU on a small machine.
 func StartTemporal(t testing.TB, opts Options) *devserver.Server {
 	t.Helper()
-	srv, err := start(opts)
+	srv, err := start(t.Name(), opts)
 	if err != nil {
 		t.Fatalf("testenv: start dedicated Temporal dev server: %v", err)
 	}
@@ -134,7 +139,9 @@ func StartTemporal(t testing.TB, opts Options) *devserver.Server {
 	return srv
 }
 
-func start(opts Options) (*devserver.Server, error) {
+// start starts a server with opts, or, when EnvTemporal says so, gives
+// name what it needs on the PostgreSQL-backed server.
+func start(name string, opts Options) (*devserver.Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	attrs := SearchAttributes()
@@ -143,6 +150,12 @@ func start(opts Options) (*devserver.Server, error) {
 	maps.Copy(dc, opts.DynamicConfig)
 	if opts.SuggestContinueAsNew > 0 {
 		dc[SuggestContinueAsNewKey] = opts.SuggestContinueAsNew
+	}
+	if pg, err := usePostgres(); err != nil || pg {
+		if err != nil {
+			return nil, err
+		}
+		return startPostgres(ctx, name, attrs, dc)
 	}
 	return devserver.Start(ctx, devserver.Options{
 		Ensure:           devserver.EnsureOptions{Progress: os.Stderr},
