@@ -153,6 +153,13 @@ func (r *run) candidate(ctx context.Context, other domain.Side, id, key string) 
 		return false, nil
 	}
 	cand, err := r.canonical(ctx, other, rec)
+	var re *resolveError
+	if errors.As(err, &re) {
+		// Its references could not be resolved for now (a referenced link out
+		// of reach): it may well be the match, and taking it for none would
+		// create its twin. Decide once they can be.
+		return false, err
+	}
 	if err != nil {
 		return false, nil // a candidate that cannot be mapped is not a match
 	}
