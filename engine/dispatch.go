@@ -199,14 +199,19 @@ func (e *Engine) tokenHome(ctx context.Context, p *mappings.Pairing, ch domain.C
 	if tok == "" || tok == domain.LinkWorkflowID(p.Name, ch.Side, ch.ID) {
 		return "", LinkInfo{}, nil
 	}
-	if tp, _, _, err := domain.ParseLinkWorkflowID(tok); err != nil || tp != p.Name {
+	if tp, ts, _, err := domain.ParseLinkWorkflowID(tok); err != nil || tp != p.Name || ts == ch.Side {
 		return "", LinkInfo{}, nil
 	}
 	info, err := e.links.Inspect(ctx, tok)
-	if err != nil || !info.Holds(ch.Side, ch.ID) {
+	if err != nil {
 		return "", info, err
 	}
-	return tok, info, nil
+	// The link that created the record owns it, also while it does not run
+	// yet (see tokenOwner): the change goes there, and starts it.
+	if info.Kind == NoLink || info.Holds(ch.Side, ch.ID) {
+		return tok, info, nil
+	}
+	return "", info, nil
 }
 
 // firstContact does the first contact (match or create the counterpart) of a

@@ -74,6 +74,41 @@ func TestATokenLeadsAChangeToTheLinkThatCreatedTheRecord(t *testing.T) {
 	assert.False(t, own)
 }
 
+// TestARecordMetBeforeItsCreatorsLinkRunsIsThatLinks: the link that creates a
+// record starts only once its first contact is done, moments after the create.
+// A poll of the other side that meets the record in between must not take it
+// for unlinked: its first contact would match the creator's record and claim
+// the pair, the creator's link would forward to the claimer, and the claimer
+// to the creator (the record carries its token), each an index entry of the
+// other. The change goes to the creator's link, which is started with it.
+func TestARecordMetBeforeItsCreatorsLinkRunsIsThatLinks(t *testing.T) {
+	e := newEnv(t)
+	oid := e.crm["Organisations"].add(crmOrg(9))
+	// The creator's customer, made by its first contact; its link has not
+	// started yet.
+	c := erpCustomer(9)
+	c["name"] = crmOrg(9)["OrganisationName"]
+	c["organisationNumber"] = crmOrg(9)["OrganisationVatNumber"]
+	c["externalRef"] = orgLink(oid)
+	cid := e.erp["customers"].add(c)
+
+	tally := e.dispatch("organisations", e.erp["customers"].change(cid))
+
+	assert.Zero(t, tally.Failed)
+	st := e.link(orgLink(oid))
+	assert.Equal(t, oid, st.CrmID, "the creator's link holds the pair")
+	assert.Equal(t, cid, st.ErpID)
+	_, own := e.links.state(erpLink(cid))
+	assert.False(t, own, "no second link claims the pair")
+	assert.Empty(t, e.links.aliasOf(orgLink(oid)), "the creator's link is no index entry")
+
+	// The creator starting its link finds it running and applies its change there.
+	tally = e.dispatch("organisations", e.crm["Organisations"].change(oid))
+	assert.Zero(t, tally.Failed)
+	assert.Equal(t, cid, e.link(orgLink(oid)).ErpID)
+	assert.Equal(t, 1, e.erp["customers"].size(), "no second customer")
+}
+
 // TestATokenThatLeadsNowhereUsefulIsAFirstContact: a token of another
 // pairing, of a link that holds another record, or a record that cannot be
 // read, does not route the change.

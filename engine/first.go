@@ -23,11 +23,11 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 		return true, err
 	}
 	if tok := r.store(side).Token(home.Fields); tok != "" && tok != r.in.LinkID {
-		info, err := r.e.links.Inspect(ctx, tok)
+		owner, err := r.e.tokenOwner(ctx, r.p.Name, side, r.st.ID(side), tok)
 		if err != nil {
 			return true, err
 		}
-		if info.Holds(side, r.st.ID(side)) {
+		if owner {
 			r.res.Outcome = domain.Outcome{Action: domain.ActionForwarded, Forward: tok}
 			r.res.State = r.st
 			return true, nil
@@ -171,14 +171,34 @@ func (r *run) candidate(ctx context.Context, other domain.Side, id, key string) 
 		return false, err
 	}
 	// A record tandem created for another link carries that link's ID even
-	// before it has an index entry of its own.
+	// before it has an index entry of its own: it is that link's.
 	if tok := r.store(other).Token(rec.Fields); tok != "" && tok != r.in.LinkID {
-		info, err := r.e.links.Inspect(ctx, tok)
-		if err != nil || info.Holds(other, id) {
+		owner, err := r.e.tokenOwner(ctx, r.p.Name, other, id, tok)
+		if err != nil || owner {
 			return false, err
 		}
 	}
 	return true, nil
+}
+
+// tokenOwner reports whether the link whose ID a record (side, id) carries as
+// its token owns the record: it holds it, or may take it, or does not run
+// yet. A record carries a token because that link created it, and the link
+// runs only once its first contact is done, moments after the create: a
+// record met in between is still that link's, and taking it for unlinked
+// would let a second link claim the pair, each then forwarding to the other.
+// A token naming another pairing, or a link that holds another record on
+// that side, owns nothing.
+func (e *Engine) tokenOwner(ctx context.Context, pairing string, side domain.Side, id, tok string) (bool, error) {
+	tp, ts, _, err := domain.ParseLinkWorkflowID(tok)
+	if err != nil || tp != pairing || ts == side {
+		return false, nil
+	}
+	info, err := e.links.Inspect(ctx, tok)
+	if err != nil {
+		return false, err
+	}
+	return info.Kind == NoLink || info.Holds(side, id), nil
 }
 
 // free reports whether the link workflow of the candidate record (other,
@@ -209,6 +229,9 @@ func (r *run) free(ctx context.Context, other domain.Side, id string) (bool, err
 func (r *run) create(ctx context.Context, side domain.Side, c mappings.Canonical) error {
 	fields := r.p.WritableFields(side, false)
 	if err := r.ensureLookups(ctx, side, c, fields); err != nil {
+		if r.blocked(err) {
+			return nil
+		}
 		return err
 	}
 	body, err := r.render(ctx, side, c, fields)
@@ -237,7 +260,9 @@ func (r *run) create(ctx context.Context, side domain.Side, c mappings.Canonical
 // quotation line's product number: a pairing it depends on without an id
 // reference, whose merge criterion is one of this pairing's fields) exist on
 // side before it is written there: a product only in the other system is
-// synced first through its link; one in neither is an error naming the value.
+// synced first through its link, and one that cannot be is an unresolved
+// reference (the record blocks on it); one in neither is an error naming the
+// value.
 func (r *run) ensureLookups(ctx context.Context, side domain.Side, c mappings.Canonical, fields []string) error {
 	for _, dep := range r.p.DependsOn {
 		if r.referenced(dep) {
@@ -273,8 +298,14 @@ func (r *run) ensureLookups(ctx context.Context, side domain.Side, c mappings.Ca
 			return permanentf("%s %s record %s refers to %s %s %q, which neither system has",
 				r.p.Name, side.Other(), r.st.ID(side.Other()), dep, name, value)
 		}
-		if _, _, err := r.refs.Resolve(ctx, dep, side.Other(), ids[0]); err != nil {
+		_, linked, err := r.refs.Resolve(ctx, dep, side.Other(), ids[0])
+		if err != nil {
 			return err
+		}
+		if !linked {
+			// The product could not be synced (its link says why): writing
+			// the record now would name a product side does not have.
+			return &mappings.UnresolvedReference{Pairing: dep, Side: side.Other(), ID: ids[0]}
 		}
 	}
 	return nil

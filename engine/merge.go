@@ -64,6 +64,9 @@ func (r *run) merge(ctx context.Context) (domain.ApplyResult, error) {
 		r.setStored(side, kept)
 		if len(fields) > 0 {
 			if err := r.ensureLookups(ctx, side, m.Merged, fields); err != nil {
+				if r.blocked(err) {
+					return r.res, nil
+				}
 				return r.res, err
 			}
 			body, err := r.render(ctx, side, m.Merged, fields)

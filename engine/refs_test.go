@@ -38,6 +38,25 @@ func TestAReferenceToALinkedRecordResolvesFromTheLinksSearchAttributes(t *testin
 	assert.Equal(t, before.Applied, e.link(orgLink(oid)).Applied)
 }
 
+// TestAReferenceToARecordTandemCreatedResolvesFromItsCreatorsLink: an ERP
+// customer tandem created has no link of its own, only its creator's token.
+// A contact that refers to it resolves through the creator's link, found by
+// its search attributes, and starts no link for the customer (Ensure would).
+func TestAReferenceToARecordTandemCreatedResolvesFromItsCreatorsLink(t *testing.T) {
+	e := newEnv(t)
+	oid, cid := e.linkedOrg(1) // the customer was created by the organisation's link
+	kid := e.erp["contacts"].add(erpContact(1, "person", cid))
+
+	tally := e.dispatch("persons", e.erp["contacts"].change(kid))
+
+	assert.Equal(t, map[string]int{domain.ActionCreatedWebCRM: 1}, tally.Actions)
+	person := e.crm["Persons"].get(e.link(personLink(domain.ERP, kid)).CrmID)
+	assert.Equal(t, oid, person["PersonOrganisationId"].(json.Number).String())
+	assert.NotContains(t, e.links.ensured, erpLink(cid), "no link is started for the customer")
+	_, own := e.links.state(erpLink(cid))
+	assert.False(t, own)
+}
+
 // TestAReferenceToAnUnlinkedRecordSyncsItFirst: the referenced record is
 // synced through its link (Ensure) before the record that refers to it, from
 // either side.
@@ -217,6 +236,21 @@ func TestAQuotationLinesProductIsEnsuredOnTheSideItIsWrittenTo(t *testing.T) {
 		assert.Equal(t, order, line["orderId"])
 		assert.Equal(t, "P-0001", line["productNumber"])
 		assert.Equal(t, "3", line["quantity"].(json.Number).String())
+	})
+	t.Run("only on the other side, and it cannot be synced", func(t *testing.T) {
+		e := newEnv(t)
+		opp, _ := e.linkedOpportunity()
+		wprod := e.crm["Products"].add(crmProduct("P-0001"))
+		e.erp["products"].fails["create"] = clientErr(Validation, "400 name is required")
+		lid := e.crm["QuotationLines"].add(crmLine(opp, "P-0001", 3))
+
+		e.dispatch("quotationlines", e.crm["QuotationLines"].change(lid))
+
+		assert.Equal(t, domain.StateError, e.link(domain.LinkWorkflowID("products", domain.WebCRM, wprod)).State)
+		st := e.link(lineLink(domain.WebCRM, lid))
+		assert.Equal(t, domain.StateBlocked, st.State, "the line waits for its product rather than name one the ERP lacks")
+		assert.Contains(t, st.Reason, "waiting for products webcrm record "+wprod)
+		assert.Zero(t, e.erp["order-lines"].size())
 	})
 	t.Run("on both sides", func(t *testing.T) {
 		e := newEnv(t)

@@ -39,6 +39,17 @@ func (r *resolver) Resolve(ctx context.Context, pairing string, side domain.Side
 	// look), which leaves a link at rest asleep: a backfill of persons would
 	// otherwise wake every organisation's link.
 	info, err := r.links.Inspect(ctx, domain.LinkWorkflowID(pairing, side, id))
+	if err == nil && info.Kind == NoLink {
+		// A record tandem created has no link of its own, only its creator's
+		// token: its creator's link holds it. Found by the search attributes,
+		// it resolves without waking that link or starting one for the record
+		// (a look-up that does not find it yet, moments after the create,
+		// leaves it to Ensure).
+		var home string
+		if home, err = r.links.FindHome(ctx, pairing, side, id); err == nil && home != "" {
+			info, err = r.links.Inspect(ctx, home)
+		}
+	}
 	if err != nil {
 		return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, side, id, err)}
 	}
