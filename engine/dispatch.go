@@ -148,9 +148,12 @@ func (e *Engine) each(ctx context.Context, changes []domain.Change, fn func(i in
 // holds yet: it needs its first contact.
 func (e *Engine) route(ctx context.Context, p *mappings.Pairing, ch domain.Change) (out domain.Outcome, first bool, err error) {
 	if ch.Deleted {
-		// A deleted record can no longer say which link holds it: find the
-		// link by the record's id, and drop the change when there is none.
-		home, err := e.links.FindHome(ctx, p.Name, ch.Side, ch.ID)
+		// A deleted record cannot be read: its link is found by the record's
+		// id, or by the token of its last state, when the change carries
+		// it; the change is dropped when there is none.
+		var last map[string]any
+		_ = json.Unmarshal(ch.Record, &last)
+		home, err := e.homeOf(ctx, p.Name, ch.Side, ch.ID, last)
 		if err != nil || home == "" {
 			return domain.Outcome{Action: domain.ActionSkipped}, false, err
 		}

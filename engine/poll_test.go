@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -320,6 +321,42 @@ func TestTheMassDeleteGuardLetsFewOrASmallShareThrough(t *testing.T) {
 		require.ErrorContains(t, err, "count organisations links")
 		assert.Equal(t, Unavailable, e.eng.Classify(err).Class)
 	})
+}
+
+// TestTheMassDeleteGuardCountsAgainWhenVisibilityTrails: the links are counted
+// through visibility, which trails them by seconds; a count that would trip
+// the guard is taken again once visibility has caught up, so links made
+// moments ago do not make it stop deletes it should let through.
+func TestTheMassDeleteGuardCountsAgainWhenVisibilityTrails(t *testing.T) {
+	e := newEnv(t)
+	token, _ := e.deleteAll(11)
+	for i := range 100 {
+		e.links.seed(orgLink(fmt.Sprint(9000+i)), domain.LinkState{CrmID: fmt.Sprint(9000 + i), State: domain.StateOK})
+	}
+	e.links.countShort = []int{100} // the first count misses the 100 newest links
+
+	res, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
+
+	require.NoError(t, err, "11 deletes of 111 links pass")
+	assert.Equal(t, 11, res.Dispatched)
+	assert.Equal(t, 2, e.links.count("count"))
+}
+
+// TestAnERPDeleteFindsItsLinkByTheTombstonesToken: a customer tandem created
+// has no link of its own; its tombstone still carries its creator's token,
+// which finds the link without visibility (which may not list it yet).
+func TestAnERPDeleteFindsItsLinkByTheTombstonesToken(t *testing.T) {
+	e := newEnv(t)
+	oid, cid := e.linkedOrg(1)
+	token := feedPosition(e.erp["customers"])
+	e.erp["customers"].drop(cid)
+	e.links.failID["findhome "+erpLink(cid)] = errors.New("visibility must not be asked")
+
+	res, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
+
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Dispatched)
+	assert.Equal(t, domain.StateDeleted, e.link(orgLink(oid)).State)
 }
 
 // TestPollERPFailures: a feed, a look-up or a dispatch that fails fails the
