@@ -913,20 +913,20 @@ func (s erpStore) Mark(_ context.Context, _ func(int)) (domain.Positions, error)
 type fakeLinks struct {
 	eng *Engine
 
-	mu       sync.Mutex
-	wf       map[string]*fakeWF
-	locks    map[string]*sync.Mutex
-	calls    map[string]int
-	fails    map[string]error // every call of an operation
-	failID   map[string]error // "op workflowID": one workflow ID
-	errs     map[string]error // the error each link's last apply ended in
-	results  map[string]domain.ApplyResult
-	started  []string
-	ensured  []string // the targets of Ensure, in order
+	mu      sync.Mutex
+	wf      map[string]*fakeWF
+	locks   map[string]*sync.Mutex
+	calls   map[string]int
+	fails   map[string]error // every call of an operation
+	failID  map[string]error // "op workflowID": one workflow ID
+	errs    map[string]error // the error each link's last apply ended in
+	results map[string]domain.ApplyResult
+	started []string
+	ensured []string // the targets of Ensure, in order
 	// countShort holds, for the next counts, how many links visibility
 	// misses (it trails the links).
 	countShort []int
-	pageSize int
+	pageSize   int
 }
 
 type fakeWF struct {
