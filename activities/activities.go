@@ -22,12 +22,17 @@ import (
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/internal/budget"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/stores"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
+
+// The bulk activities (backfill, reconciliation) mark their context with
+// budget.Bulk: their webCRM requests leave part of the token's budget to live
+// work.
 
 // Activities holds the engine and what the activities need beside it. Build
 // it once per worker process and share it: the clients hold the process-wide
@@ -108,14 +113,14 @@ func (a *Activities) SyncERP(ctx context.Context, in domain.SyncInput) (domain.S
 // BackfillCount counts the records a backfill of one side will visit.
 func (a *Activities) BackfillCount(ctx context.Context, in domain.BackfillCountInput) (int, error) {
 	defer keepAlive(ctx)()
-	n, err := a.engine.BackfillCount(ctx, in)
+	n, err := a.engine.BackfillCount(budget.Bulk(ctx), in)
 	return n, a.temporalError(err)
 }
 
 // BackfillPage reads one page of one side and dispatches its records.
 func (a *Activities) BackfillPage(ctx context.Context, in domain.BackfillPageInput) (domain.BackfillPageResult, error) {
 	defer keepAlive(ctx)()
-	res, err := a.engine.BackfillPage(ctx, in)
+	res, err := a.engine.BackfillPage(budget.Bulk(ctx), in)
 	return res, a.temporalError(err)
 }
 
@@ -123,7 +128,7 @@ func (a *Activities) BackfillPage(ctx context.Context, in domain.BackfillPageInp
 // backfill of it that starts now is done.
 func (a *Activities) BackfillMark(ctx context.Context, in domain.BackfillCountInput) (domain.Positions, error) {
 	defer keepAlive(ctx)()
-	mark, err := a.engine.BackfillMark(ctx, in)
+	mark, err := a.engine.BackfillMark(budget.Bulk(ctx), in)
 	return mark, a.temporalError(err)
 }
 
@@ -131,7 +136,7 @@ func (a *Activities) BackfillMark(ctx context.Context, in domain.BackfillCountIn
 // as a delete.
 func (a *Activities) Reconcile(ctx context.Context, in domain.ReconcileInput) (domain.ReconcileResult, error) {
 	defer keepAlive(ctx)()
-	res, err := a.engine.Reconcile(ctx, in)
+	res, err := a.engine.Reconcile(budget.Bulk(ctx), in)
 	return res, a.temporalError(err)
 }
 

@@ -23,6 +23,8 @@ import (
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/engine"
+	"github.com/tandemsync/tandem/internal/budget"
+	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
 	"github.com/tandemsync/tandem/webcrm"
@@ -471,10 +473,19 @@ func (a *app) webcrmClient() (*webcrm.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	wc, err := webcrm.New(webcrm.Config{
+	wcfg := webcrm.Config{
 		BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken, RequestsPerMinute: cfg.WebCRM.RequestsPerMinute,
 		Timeout: 15 * time.Second, RetryMax: 1, Logger: a.logger, TimeZone: loc,
-	})
+	}
+	// The token's budget is shared with the workers: lease from it when
+	// Temporal answers (else the client's own limiter counts alone).
+	if c, err := a.temporal(context.Background()); err == nil {
+		wcfg.Budget = budget.New(c, budget.Options{
+			PerMinute: cfg.WebCRM.RequestsPerMinute, Reserve: cfg.WebCRM.ReservedShare,
+			Holder: service.Holder("starter"), Logger: a.logger,
+		}).Patient(3 * time.Second)
+	}
+	wc, err := webcrm.New(wcfg)
 	if err != nil {
 		return nil, fmt.Errorf("webCRM client for %s: %w", cfg.WebCRM.BaseURL, err)
 	}

@@ -64,6 +64,10 @@ type Config struct {
 	// MaxURLLength bounds the URLs of look-ups that list many values: they are split
 	// into requests whose URLs stay within it. Default DefaultMaxURLLength.
 	MaxURLLength int
+	// Budget, when set, is where every request (retries and logins included)
+	// gets its turn, instead of the client's own limiter: a budget shared by
+	// every process on the token (see package internal/budget).
+	Budget Budget
 	// TimeZone is the zone in which the account writes timestamps that carry no
 	// offset. Default UTC. Timestamps with a Z or an offset are read as written;
 	// /Queries time literals are sent in UTC with a Z, or, when TimeZone is another
@@ -173,7 +177,7 @@ func New(cfg Config) (*Client, error) {
 		transport = newPooledTransport()
 	}
 	hc := &http.Client{
-		Transport:     &limitedTransport{base: transport, limiter: c.limiter},
+		Transport:     &limitedTransport{base: transport, limiter: c.limiter, budget: cfg.Budget},
 		Timeout:       cfg.Timeout,
 		CheckRedirect: checkRedirect,
 	}
@@ -199,15 +203,29 @@ func newPooledTransport() *http.Transport {
 	return t
 }
 
-// limitedTransport waits on the shared limiter before every attempt, so retries and
-// logins spend the same budget as first attempts.
+// A Budget hands out the right to send one request, shared by every process
+// that uses the token. Acquire blocks until the caller may send, or ctx ends.
+type Budget interface {
+	Acquire(ctx context.Context) error
+}
+
+// limitedTransport waits on the budget (or the client's own limiter) before
+// every attempt, so retries and logins spend the same budget as first attempts.
 type limitedTransport struct {
 	base    http.RoundTripper
 	limiter *windowLimiter
+	budget  Budget
+}
+
+func (t *limitedTransport) wait(ctx context.Context) error {
+	if t.budget != nil {
+		return t.budget.Acquire(ctx)
+	}
+	return t.limiter.Wait(ctx)
 }
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.limiter.Wait(req.Context()); err != nil {
+	if err := t.wait(req.Context()); err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}

@@ -60,6 +60,10 @@ type WebCRM struct {
 	// TimeZone is the IANA zone in which the account writes time stamps that
 	// carry no offset (WEBCRM_TIME_ZONE, default UTC).
 	TimeZone string `yaml:"timeZone"`
+	// ReservedShare is the share of RequestsPerMinute tandem leaves to the
+	// customer's other integrations on the token (WEBCRM_RESERVED_SHARE,
+	// 0 to 0.9, default 0).
+	ReservedShare float64 `yaml:"reservedShare"`
 }
 
 // Location returns the webCRM account's time zone (UTC when unset).
@@ -172,6 +176,14 @@ func envVars() []envVar {
 		str("WEBCRM_API_TOKEN", func(c *Config) *string { return &c.WebCRM.APIToken }),
 		num("WEBCRM_REQUESTS_PER_MINUTE", func(c *Config) *int { return &c.WebCRM.RequestsPerMinute }),
 		str("WEBCRM_TIME_ZONE", func(c *Config) *string { return &c.WebCRM.TimeZone }),
+		{"WEBCRM_RESERVED_SHARE", func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("WEBCRM_RESERVED_SHARE=%q is not a number such as 0.2", v)
+			}
+			c.WebCRM.ReservedShare = f
+			return nil
+		}},
 		str("CUSTOMERP_BASE_URL", func(c *Config) *string { return &c.ERP.BaseURL }),
 		str("CUSTOMERP_API_KEY", func(c *Config) *string { return &c.ERP.APIKey }),
 		str("TANDEM_MAPPINGS_DIR", func(c *Config) *string { return &c.Sync.MappingsDir }),
@@ -271,6 +283,9 @@ func (c Config) Validate() error {
 	}
 	if c.ERP.APIKey == "" {
 		errs = append(errs, errors.New("erp.apiKey (CUSTOMERP_API_KEY) is empty"))
+	}
+	if c.WebCRM.ReservedShare < 0 || c.WebCRM.ReservedShare > 0.9 {
+		errs = append(errs, fmt.Errorf("webcrm.reservedShare (WEBCRM_RESERVED_SHARE) must be between 0 and 0.9, got %v", c.WebCRM.ReservedShare))
 	}
 	if _, err := c.WebCRM.Location(); err != nil {
 		errs = append(errs, err)

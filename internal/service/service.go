@@ -31,6 +31,7 @@ import (
 	"github.com/tandemsync/tandem/activities"
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/internal/budget"
 	"github.com/tandemsync/tandem/internal/codec"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/hooks"
@@ -198,15 +199,6 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	wc, err := webcrm.New(webcrm.Config{
-		Timeout: 20 * time.Second, RetryMax: 1,
-		BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken,
-		RequestsPerMinute: cfg.WebCRM.RequestsPerMinute, Logger: logger,
-		CorrelationFields: correlationFields(set), TimeZone: loc,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("webCRM client: %w", err)
-	}
 	ec, err := customerp.New(customerp.Config{BaseURL: cfg.ERP.BaseURL, APIKey: cfg.ERP.APIKey, Logger: logger, Timeout: 20 * time.Second, RetryMax: 1})
 	if err != nil {
 		return nil, fmt.Errorf("CustomERP client: %w", err)
@@ -229,6 +221,21 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 		}
 		s.ownsConn = true
 	}
+	// Every worker and starter on the token leases its webCRM requests from
+	// one budget, so that together they stay inside it.
+	pool := budget.New(s.client, budget.Options{
+		PerMinute: cfg.WebCRM.RequestsPerMinute, Reserve: cfg.WebCRM.ReservedShare,
+		Holder: Holder("worker"), Logger: logger,
+	})
+	wc, err := webcrm.New(webcrm.Config{
+		Timeout: 20 * time.Second, RetryMax: 1,
+		BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken,
+		RequestsPerMinute: cfg.WebCRM.RequestsPerMinute, Logger: logger, Budget: pool,
+		CorrelationFields: correlationFields(set), TimeZone: loc,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webCRM client: %w", err)
+	}
 	m, err := activities.NewMetrics(s.registry)
 	if err != nil {
 		return nil, err
@@ -236,6 +243,13 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	s.acts = activities.New(s.client, wc, ec, set, logger, m, cfg.Sync.Concurrency)
 	s.wc = wc
 	return s, nil
+}
+
+// Holder names this process in the webCRM budget's history: what it is, its
+// host and its process id.
+func Holder(what string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s %s/%d", what, host, os.Getpid())
 }
 
 func correlationFields(set *mappings.Set) map[webcrm.Entity]string {
@@ -305,6 +319,7 @@ func (s *Service) Start() (stop func(), err error) {
 	mainWorker.RegisterWorkflowWithOptions(workflows.LinkAliasWorkflow, workflow.RegisterOptions{Name: workflows.LinkAliasWorkflowName})
 	mainWorker.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
 	mainWorker.RegisterWorkflowWithOptions(workflows.ReconcileWorkflow, workflow.RegisterOptions{Name: workflows.ReconcileWorkflowName})
+	mainWorker.RegisterWorkflowWithOptions(workflows.BudgetWorkflow, workflow.RegisterOptions{Name: workflows.BudgetWorkflowName})
 	s.acts.RegisterMain(mainWorker)
 
 	perSecond := s.opts.WebCRMActivitiesPerSecond

@@ -277,6 +277,12 @@ func TestRateLimit(t *testing.T) {
 	st := e.sim.Stats()
 	require.Equal(t, int64(3), st.RateLimited)
 	require.Equal(t, int64(2), st.Requests["GET /Users"][429])
+	require.Equal(t, 3, st.PeakPerMinute, "the most requests let through in any minute")
+	e.sim.ResetStats()
+	require.Equal(t, 3, e.sim.Stats().PeakPerMinute, "a reset starts from the requests in the window now")
+	clock.Advance(2 * time.Minute)
+	e.sim.ResetStats()
+	require.Zero(t, e.sim.Stats().PeakPerMinute)
 }
 
 var stampRe = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$`)

@@ -15,6 +15,32 @@ type rateLimiter struct {
 	limit  int
 	window time.Duration
 	hits   map[string][]time.Time // allowed request times, oldest first
+	// peak is the most requests of one key allowed in any window.
+	peak int
+}
+
+// resetPeak starts the peak count again from the requests in the window now.
+func (l *rateLimiter) resetPeak(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.peak = 0
+	for _, h := range l.hits {
+		n := 0
+		for _, at := range h {
+			if at.After(now.Add(-l.window)) {
+				n++
+			}
+		}
+		l.peak = max(l.peak, n)
+	}
+}
+
+// peakPerWindow returns the most requests of one key allowed in any window
+// so far.
+func (l *rateLimiter) peakPerWindow() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.peak
 }
 
 func newRateLimiter(limit int, window time.Duration) *rateLimiter {
@@ -43,6 +69,7 @@ func (l *rateLimiter) allow(key string, now time.Time) (bool, int) {
 		return false, max(1, int(math.Ceil(wait.Seconds())))
 	}
 	l.hits[key] = append(h, now)
+	l.peak = max(l.peak, len(h)+1)
 	return true, 0
 }
 

@@ -192,10 +192,17 @@ func (s *Server) Close() error {
 func (s *Server) Faults() *Faults { return s.faults }
 
 // Stats returns a snapshot of the request and write counters.
-func (s *Server) Stats() Stats { return s.stats.snapshot() }
+func (s *Server) Stats() Stats {
+	st := s.stats.snapshot()
+	st.PeakPerMinute = s.limiter.peakPerWindow()
+	return st
+}
 
 // ResetStats zeroes the counters.
-func (s *Server) ResetStats() { s.stats.reset() }
+func (s *Server) ResetStats() {
+	s.stats.reset()
+	s.limiter.resetPeak(s.now())
+}
 
 // routeKind classifies an API request path.
 type routeKind int

@@ -14,6 +14,9 @@ type Stats struct {
 	TotalRequests int64 `json:"TotalRequests"`
 	// RateLimited counts 429 answers (rate limiter and forced faults).
 	RateLimited int64 `json:"RateLimited"`
+	// PeakPerMinute is the most requests of one token the rate limiter let
+	// through in any sliding minute (0 when it is off).
+	PeakPerMinute int `json:"PeakPerMinute"`
 	// Writes counts records written through the API, per entity.
 	Writes map[string]WriteStats `json:"Writes"`
 	// Faults counts injected faults by kind: latency, 429, drop, 5xx, html,
