@@ -92,6 +92,9 @@ type stackOptions struct {
 	// Concurrency is the number of changes one poll dispatches at once
 	// (default: the configuration's default).
 	Concurrency int
+	// WebCRMRateLimit is the webCRM simulator's requests per minute (per
+	// token, as webCRM counts them); 0 is no limit.
+	WebCRMRateLimit int
 	// Configure changes the worker's configuration before it starts.
 	Configure func(*config.Config)
 	// Hooks serves the worker's hooks endpoint (see registerHooks).
@@ -179,7 +182,11 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Cleanup(c.Close)
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken, RateLimitPerMinute: -1, Seed: 1, Logger: quiet, Faults: realWebCRM(opts),
+	limit := opts.WebCRMRateLimit
+	if limit <= 0 {
+		limit = -1
+	}
+	s.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken, RateLimitPerMinute: limit, Seed: 1, Logger: quiet, Faults: realWebCRM(opts),
 		HookAttempts: 3, HookTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("webCRM simulator: %v", err)
