@@ -4,15 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 	"unicode/utf8"
 
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
 	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 	"github.com/tandemsync/tandem/workflows"
 )
 
@@ -40,13 +49,17 @@ type snap struct {
 	byCrm   map[string]map[string][]*linkRef     // pairing -> webCRM id -> home links naming it
 	byErp   map[string]map[string][]*linkRef     // pairing -> ERP id -> home links naming it
 	aliases map[string]bool                      // running alias workflow IDs
+	// stored tells what webCRM stores when a client writes value to
+	// property of entity through the API (webcrmsim.Server.Stored): a real
+	// webCRM may cut or reformat what tandem writes.
+	stored func(entity, property, value string) string
 }
 
 // takeSnap reads both simulators' stores and the running links.
 func (e *env) takeSnap() (*snap, error) {
 	s := &snap{crm: map[string]map[string]map[string]any{}, erp: map[string]map[string]map[string]any{},
 		homes: map[string][]*linkRef{}, byCrm: map[string]map[string][]*linkRef{}, byErp: map[string]map[string][]*linkRef{},
-		aliases: map[string]bool{}}
+		aliases: map[string]bool{}, stored: e.crm.Stored}
 	erp := e.erpServer()
 	if erp == nil {
 		return nil, fmt.Errorf("the ERP is down: %w", errDown)
@@ -415,11 +428,67 @@ func compareRecords(ctx context.Context, p *mappings.Pairing, s *snap, crm, erp 
 				continue
 			}
 		}
-		if !agree(f, w, e) {
+		if !agreeStored(ctx, p, s, f, crm, cw, ce) {
 			out = append(out, fmt.Sprintf("field %s (%s) differs: webCRM %s, ERP %s", f.Name, f.Direction, show(w), show(e)))
 		}
 	}
 	return out
+}
+
+// agreeStored reports whether field f says the same on both sides of a link
+// as webCRM stores things: the canonical values agree, or the webCRM record
+// holds what webCRM stores when tandem writes the ERP's value there (a real
+// webCRM may cut or reformat a value on write, and a read back shows that
+// form; see storedForm).
+func agreeStored(ctx context.Context, p *mappings.Pairing, s *snap, f *mappings.Field, crm map[string]any, cw, ce mappings.Canonical) bool {
+	if agree(f, cw[f.Name], ce[f.Name]) {
+		return true
+	}
+	sv, ok := storedForm(ctx, p, s, f, crm, ce)
+	return ok && agree(f, cw[f.Name], sv)
+}
+
+// storedForm returns the canonical value of field f that the webCRM record
+// crm holds once tandem has written the ERP's value of f (from ce) to it: the
+// field rendered for webCRM by the mapping, each text property as webCRM
+// stores it (s.stored), read back through the mapping. ok is false when f is
+// not written to webCRM or webCRM stores what tandem sends.
+func storedForm(ctx context.Context, p *mappings.Pairing, s *snap, f *mappings.Field, crm map[string]any, ce mappings.Canonical) (any, bool) {
+	if s.stored == nil || !slices.Contains(p.WritableFields(domain.WebCRM, true), f.Name) {
+		return nil, false
+	}
+	body, _, err := p.ToWebCRM(ctx, ce, []string{f.Name}, snapResolver{s})
+	if err != nil {
+		return nil, false
+	}
+	rec := maps.Clone(crm)
+	rewritten := false
+	for k, v := range body {
+		if str, ok := v.(string); ok {
+			if st := s.stored(p.WebCRMEntity, k, str); st != str {
+				v, rewritten = st, true
+			}
+		}
+		rec[k] = v
+	}
+	if !rewritten {
+		return nil, false
+	}
+	c, _, err := p.FromWebCRM(ctx, rec, snapResolver{s})
+	if err != nil {
+		return nil, false
+	}
+	return c[f.Name], true
+}
+
+// storedAs reports whether got, a webCRM property's value, is what webCRM
+// stores when a client writes want (a text) to it through the API.
+func storedAs(s *snap, entity, property string, got, want any) bool {
+	w, ok := want.(string)
+	if !ok || s.stored == nil {
+		return false
+	}
+	return sameValue(got, s.stored(entity, property, w))
 }
 
 // agree reports whether two canonical values say the same; text cut to a
@@ -529,4 +598,131 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestFieldsCompareAsWebCRMStoresThem checks the field comparison itself: a
+// webCRM value that is what webCRM stores when tandem writes the ERP's value
+// (a phone number without its spaces, on a webCRM that rewrites values) is
+// equal to it, and nothing else is.
+func TestFieldsCompareAsWebCRMStoresThem(t *testing.T) {
+	t.Parallel()
+	set, err := service.LoadMappings("")
+	if err != nil {
+		t.Fatalf("load the default mappings: %v", err)
+	}
+	p, _ := set.Pairing("organisations")
+	rewriting, err := webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken, Faults: webcrmsim.HostileProfile()})
+	if err != nil {
+		t.Fatalf("webCRM simulator: %v", err)
+	}
+	defer func() { _ = rewriting.Close() }()
+	plain, err := webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken})
+	if err != nil {
+		t.Fatalf("webCRM simulator: %v", err)
+	}
+	defer func() { _ = plain.Close() }()
+	erp := map[string]any{"id": "CU-1001", "name": "Fjord A/S", "phone": "+45 12 34 56 78"}
+	crm := func(phone string) map[string]any {
+		return map[string]any{"OrganisationId": 1, "OrganisationName": "Fjord A/S", "OrganisationTelephone": phone}
+	}
+	for _, c := range []struct {
+		name   string
+		stored func(entity, property, value string) string
+		phone  string
+		equal  bool
+	}{
+		{"as sent", rewriting.Stored, "+45 12 34 56 78", true},
+		{"as a rewriting webCRM stores it", rewriting.Stored, "+4512345678", true},
+		{"another number", rewriting.Stored, "+4512345679", false},
+		{"reformatted by a webCRM that stores values as sent", plain.Stored, "+4512345678", false},
+	} {
+		s := &snap{byCrm: map[string]map[string][]*linkRef{}, byErp: map[string]map[string][]*linkRef{}, stored: c.stored}
+		diffs := compareRecords(context.Background(), p, s, crm(c.phone), erp)
+		if got := len(diffs) == 0; got != c.equal {
+			t.Errorf("%s: webCRM %q against ERP %q: equal %v, want %v (%v)", c.name, c.phone, erp["phone"], got, c.equal, diffs)
+		}
+	}
+}
+
+// indexEntryIDs returns the link workflow IDs of the records that the
+// findings say have an index entry but no link ("<pairing>: <side> record
+// <id> has an index entry but no link names it").
+func indexEntryIDs(found []string) []string {
+	var ids []string
+	for _, f := range found {
+		if !strings.HasSuffix(f, "has an index entry but no link names it") {
+			continue
+		}
+		parts := strings.Fields(f)
+		if len(parts) < 4 {
+			continue
+		}
+		side := domain.Side(parts[1])
+		if !side.Valid() {
+			continue
+		}
+		ids = append(ids, domain.LinkWorkflowID(strings.TrimSuffix(parts[0], ":"), side, parts[3]))
+	}
+	return ids
+}
+
+// historiesOf tells, for a failure report, what ran under each workflow ID:
+// every run with its type, status and times, and the events that decide
+// what a link or an index entry is (its start input, signals, updates,
+// continue-as-new).
+func (e *env) historiesOf(ids []string) string {
+	var b strings.Builder
+	for _, id := range ids {
+		ctx, cancel := callCtx()
+		resp, err := e.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", id), PageSize: 20})
+		cancel()
+		if err != nil {
+			fmt.Fprintf(&b, "\n  %s: %v", id, err)
+			continue
+		}
+		for _, ex := range resp.GetExecutions() {
+			fmt.Fprintf(&b, "\n  %s: %s %s, %s – %s", id, ex.GetType().GetName(), ex.GetStatus(),
+				ex.GetStartTime().AsTime().Format("15:04:05.000"), ex.GetCloseTime().AsTime().Format("15:04:05.000"))
+			ctx, cancel := callCtx()
+			it := e.c.GetWorkflowHistory(ctx, id, ex.GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			for it.HasNext() {
+				ev, err := it.Next()
+				if err != nil {
+					fmt.Fprintf(&b, "\n    history: %v", err)
+					break
+				}
+				var what string
+				switch {
+				case ev.GetWorkflowExecutionStartedEventAttributes() != nil:
+					what = "started " + payloadText(ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads())
+				case ev.GetWorkflowExecutionSignaledEventAttributes() != nil:
+					a := ev.GetWorkflowExecutionSignaledEventAttributes()
+					what = "signal " + a.GetSignalName() + " " + payloadText(a.GetInput().GetPayloads())
+				case ev.GetWorkflowExecutionUpdateAcceptedEventAttributes() != nil:
+					in := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
+					what = "update " + in.GetName() + " " + payloadText(in.GetArgs().GetPayloads())
+				case ev.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil:
+					what = "continued as new " + payloadText(ev.GetWorkflowExecutionContinuedAsNewEventAttributes().GetInput().GetPayloads())
+				default:
+					continue
+				}
+				fmt.Fprintf(&b, "\n    %s %s", ev.GetEventTime().AsTime().Format("15:04:05.000"), what)
+			}
+			cancel()
+		}
+	}
+	return b.String()
+}
+
+// payloadText shows payloads as their JSON, cut to a readable length.
+func payloadText(ps []*commonpb.Payload) string {
+	var parts []string
+	for _, p := range ps {
+		d := string(p.GetData())
+		if utf8.RuneCountInString(d) > 200 {
+			d = string([]rune(d)[:200]) + "…"
+		}
+		parts = append(parts, d)
+	}
+	return strings.Join(parts, " ")
 }

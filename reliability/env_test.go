@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -59,6 +60,22 @@ type envOptions struct {
 	// SuggestContinueAsNew is the history length at which the Temporal
 	// server suggests continue-as-new (0: server default).
 	SuggestContinueAsNew int
+	// WebCRM replaces how the webCRM simulator behaves when no classic
+	// fault is on (nil: as a real webCRM may, webcrmsim.HostileProfile).
+	WebCRM *webcrmsim.FaultConfig
+}
+
+// realWebCRM is how the webCRM simulator behaves in these tests unless an
+// environment says otherwise: as a real, SQL-backed webCRM may
+// (webcrmsim.HostileProfile: pages in no fixed order, answers lost after a
+// committed write, a URL limit, PATCH answers shuffled, short or with item
+// errors, masked credentials, values cut or reformatted on write, hook
+// bodies of other shapes, time stamps with an offset).
+func realWebCRM(opts envOptions) webcrmsim.FaultConfig {
+	if opts.WebCRM != nil {
+		return *opts.WebCRM
+	}
+	return webcrmsim.HostileProfile()
 }
 
 // env is one test's real parts: a Temporal dev server on a SQLite file in
@@ -80,6 +97,9 @@ type env struct {
 
 	crm     *webcrmsim.Server
 	crmHTTP *httptest.Server
+	// crmBase is how webCRM behaves with no classic fault on (realWebCRM);
+	// a scenario's faults are added to it, and clearing them comes back to it.
+	crmBase webcrmsim.FaultConfig
 
 	emu     sync.Mutex
 	erp     *erpsim.Server
@@ -156,8 +176,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		}
 		hooksAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	}
+	e.crmBase = realWebCRM(opts)
 	e.crm, err = webcrmsim.New(webcrmsim.Options{APIToken: webcrmToken, RateLimitPerMinute: -1, Seed: 1,
-		Logger: quiet, HookSecret: hookSecret, HookAttempts: 3, HookTimeout: 2 * time.Second})
+		Logger: quiet, HookSecret: hookSecret, HookAttempts: 3, HookTimeout: 2 * time.Second, Faults: e.crmBase})
 	if err != nil {
 		t.Fatalf("webCRM simulator: %v", err)
 	}
@@ -201,7 +222,13 @@ func newEnv(t testing.TB, opts envOptions) *env {
 }
 
 // registerHooks subscribes the worker's hooks endpoint to every event of
-// every entity of the pairings.
+// every entity of the pairings, naming the entity and the event in the
+// target as `starter hooks register` does: a real webCRM's hook body need
+// not say what changed (the simulator's HookBody "mixed" sends none, a form,
+// foreign JSON or its own JSON), so the worker reads them from the target.
+// Like an operator who runs the registration again after an error, it
+// looks at the hooks there are before each try: webCRM may commit a hook
+// and lose the answer (LostAnswerRate).
 func (e *env) registerHooks(ctx context.Context, addr string) {
 	e.t.Helper()
 	wc, err := webcrm.New(webcrm.Config{BaseURL: e.crmHTTP.URL, APIToken: webcrmToken, RequestsPerMinute: 6000,
@@ -209,14 +236,45 @@ func (e *env) registerHooks(ctx context.Context, addr string) {
 	if err != nil {
 		e.t.Fatalf("webCRM client: %v", err)
 	}
-	target := "http://" + addr + "/hooks/webcrm"
 	for _, name := range allPairings {
 		p, _ := e.set.Pairing(name)
+		ent := webcrm.Entity(p.WebCRMEntity)
 		for _, ev := range []string{"Create", "Update", "Delete"} {
-			if _, err := wc.CreateHook(ctx, webcrm.Entity(p.WebCRMEntity), webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true}); err != nil {
-				e.t.Fatalf("register %s %s hook: %v", p.WebCRMEntity, ev, err)
+			q := url.Values{"entity": {p.WebCRMEntity}, "event": {ev}, "secret": {hookSecret}}
+			target := "http://" + addr + "/hooks/webcrm?" + q.Encode()
+			var last error
+			for try := 0; try < 5; try++ {
+				if last = registerHook(ctx, wc, ent, ev, target); last == nil {
+					break
+				}
+			}
+			if last != nil {
+				e.t.Fatalf("register %s %s hook: %v", ent, ev, last)
 			}
 		}
+	}
+}
+
+// registerHook makes sure one enabled hook of entity ent for event ev
+// targets target: it creates one unless it is there already.
+func registerHook(ctx context.Context, wc *webcrm.Client, ent webcrm.Entity, ev, target string) error {
+	hooks, err := wc.ListHooks(ctx, ent)
+	if err != nil {
+		return fmt.Errorf("list hooks: %w", err)
+	}
+	for _, h := range hooks {
+		if h.EventType == ev && h.TargetURL == target && h.IsEnabled {
+			return nil
+		}
+	}
+	_, err = wc.CreateHook(ctx, ent, webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true})
+	return err
+}
+
+// clearCRMFaults turns webCRM's classic faults off; it behaves as crmBase.
+func (e *env) clearCRMFaults() {
+	if err := e.crm.Faults().Set(e.crmBase); err != nil {
+		e.t.Fatalf("webCRM faults: %v", err)
 	}
 }
 
@@ -422,6 +480,9 @@ func (e *env) restartCounts() map[string]int {
 type counters struct {
 	writes map[string]int64 // "webcrm:Organisations", "erp:customers"
 	faults map[string]int64 // "webcrm:5xx", "erp:injected", ...
+	// behaviours counts what webCRM did as a real one may (the switches
+	// of realWebCRM): "lost answers", "values rewritten", ...
+	behaviours map[string]int64
 }
 
 func (c counters) total() int64 {
@@ -467,13 +528,22 @@ func (c counters) diff(before counters) string {
 
 // counters reads both simulators' counters.
 func (e *env) counters() counters {
-	out := counters{writes: map[string]int64{}, faults: map[string]int64{}}
+	out := counters{writes: map[string]int64{}, faults: map[string]int64{}, behaviours: map[string]int64{}}
 	st := e.crm.Stats()
 	for ent, w := range st.Writes {
 		out.writes["webcrm:"+ent] = w.Total()
 	}
 	for kind, n := range st.Faults {
 		out.faults["webcrm:"+kind] = n
+	}
+	for k, n := range map[string]int64{
+		"lost answers": st.LostAnswers, "URLs too long": st.URLTooLong, "PATCH answers shuffled": st.PatchShuffled,
+		"PATCH answers short": st.PatchShortened, "PATCH items refused": st.PatchItemErrors,
+		"values rewritten": st.ValuesRewritten, "secrets overwritten": st.SecretsOverwritten,
+	} {
+		if n > 0 {
+			out.behaviours[k] = n
+		}
 	}
 	e.emu.Lock()
 	defer e.emu.Unlock()

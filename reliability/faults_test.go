@@ -137,7 +137,7 @@ func TestWebCRMRateLimited(t *testing.T) {
 		w.record(o)
 		time.Sleep(500 * time.Millisecond)
 	}
-	e.crm.Faults().Clear()
+	e.clearCRMFaults()
 	t.Logf("webCRM answered 429 for %s (%d answers); %d creates and %d edits meanwhile",
 		time.Since(limited).Round(100*time.Millisecond), e.crm.Stats().RateLimited, tl.creates, tl.edits)
 	ok := r.finish(1, tl, log, before, began, nil)
@@ -568,7 +568,7 @@ func (w *watch) agreeIn(s *snap, k watchKey, ch *watched, l *linkRef) bool {
 			continue
 		}
 		f, ok := p.Field(field)
-		if !ok || !agree(f, cw[field], ce[field]) {
+		if !ok || !agreeStored(ctx, p, s, f, crm, cw, ce) {
 			return false
 		}
 	}
@@ -664,6 +664,6 @@ func TestWebCRMMaintenancePage(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	t.Logf("webCRM answered %d requests with a maintenance page", e.crm.Stats().Faults["html"])
-	e.crm.Faults().Clear()
+	e.clearCRMFaults()
 	r.finish(1, tl, log, before, began, nil)
 }

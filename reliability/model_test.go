@@ -37,6 +37,9 @@ type rec struct {
 	// at the end of the last scenario found them.
 	linkCrm string
 	linkErp string
+	// secrets are the credentials the test gave the webCRM record (property
+	// -> value), which no mapping carries and tandem must never destroy.
+	secrets map[string]string
 }
 
 // idOn returns the id of r on side s: the one the generator made, or the
@@ -438,11 +441,15 @@ func (g *gen) personProps(side domain.Side, n int, org *rec) map[string]any {
 	email := fmt.Sprintf("p%d@example.com", n)
 	born := day(r).AddDate(-40, 0, 0)
 	if side == domain.WebCRM {
-		return map[string]any{
+		p := map[string]any{
 			"PersonOrganisationId": &ref{org}, "PersonFirstName": first, "PersonLastName": last, "PersonEmail": email,
 			"PersonDirectPhone": phone(r), "PersonMobilePhone": phone(r), "PersonTitle": title(r),
 			"PersonBirthday": crmDate(born), "PersonStatus": "Active",
 		}
+		if n%2 == 0 { // some persons have a password, as in a real webCRM
+			p["PersonPassword"] = fmt.Sprintf("pw-p%d", n)
+		}
+		return p
 	}
 	return map[string]any{
 		"contactType": "person", "customerId": &ref{org}, "firstName": first, "lastName": last, "email": email,
@@ -456,7 +463,7 @@ func (g *gen) userProps(side domain.Side, n int) map[string]any {
 	email := fmt.Sprintf("u%d@tandem.example", n)
 	if side == domain.WebCRM {
 		return map[string]any{"UserName": first + " " + last, "UserEmail": email, "UserTelephone": phone(r),
-			"UserMobilePhone": phone(r), "UserTitle": title(r)}
+			"UserMobilePhone": phone(r), "UserTitle": title(r), "UserPassword": fmt.Sprintf("pw-u%d", n)}
 	}
 	return map[string]any{"contactType": "employee", "fullName": first + " " + last, "firstName": first, "lastName": last,
 		"email": email, "phoneWork": phone(r), "phoneMobile": phone(r), "title": title(r), "active": true}
