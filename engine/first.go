@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -59,6 +60,9 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 		r.recs[other] = rec
 		if err := r.e.links.RegisterAlias(ctx, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
 			return true, r.handOver(err)
+		}
+		if err := r.ownCreate(ctx, other, rec); err != nil {
+			return true, err
 		}
 		r.res.Outcome.Action = domain.ActionMatched
 		return false, nil
@@ -350,18 +354,61 @@ func (r *run) created(ctx context.Context, side domain.Side, id string, rec Reco
 			return r.handOver(err)
 		}
 	}
-	r.remember(c, side.Other(), r.recs[side.Other()])
-	r.setStored(side.Other(), nil)
-	r.setStored(side, nil)
-	rec = r.storedAs(ctx, side, c, nil, rec, r.p.WritableFields(side, false))
-	r.remember(c, side, rec)
-	r.st.Writes++
 	action := domain.ActionCreatedERP
 	if side == domain.WebCRM {
 		action = domain.ActionCreatedWebCRM
 	}
+	r.st.Writes++
+	fields := r.p.WritableFields(side, false)
+	if rec.ReadBack {
+		got, err := r.canonical(ctx, side, rec)
+		if _, edited := r.p.StoredAs(side, c, got, fields); err == nil && len(edited) > 0 {
+			// The record holds other values than this create sent: an earlier
+			// attempt made it, from values read before (its answer was lost),
+			// and they may have changed since on the home side. Its values
+			// are the base: a merge writes what changed since.
+			r.recs[side] = rec
+			if err := r.setSnapshot(got); err != nil {
+				return err
+			}
+			r.res.Outcome.Action = action
+			_, err := r.merge(ctx)
+			return err
+		}
+	}
+	r.remember(c, side.Other(), r.recs[side.Other()])
+	r.setStored(side.Other(), nil)
+	r.setStored(side, nil)
+	rec = r.storedAs(ctx, side, c, nil, rec, fields)
+	r.remember(c, side, rec)
 	_, err := r.settle(action, "")
 	return err
+}
+
+// ownCreate makes a matched record that carries this link's own token, which
+// only this link's own earlier create gives it (an attempt whose answer was
+// lost), the base of the merge that follows: its values are those the link
+// synced then, and a change made since on the home side is an edit to write
+// there, not a difference for the "newest" rule to decide.
+func (r *run) ownCreate(ctx context.Context, side domain.Side, rec Record) error {
+	if r.store(side).Token(rec.Fields) != r.in.LinkID {
+		return nil
+	}
+	got, err := r.canonical(ctx, side, rec)
+	if err != nil {
+		return nil // the merge maps it again and reports why it cannot
+	}
+	return r.setSnapshot(got)
+}
+
+// setSnapshot makes c the synced snapshot, the merge's base.
+func (r *run) setSnapshot(c mappings.Canonical) error {
+	snap, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	r.st.Snapshot = snap
+	return nil
 }
 
 // mergeFields names a pairing's merge criteria.

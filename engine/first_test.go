@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -705,4 +706,89 @@ func TestFirstContactErrorsOfTheLinks(t *testing.T) {
 		assert.Equal(t, domain.ActionError, out.Action)
 		assert.ErrorIs(t, e.links.lastErr(erpLink(cid)), down)
 	})
+}
+
+// customerOf is the ERP customer tandem creates for crmOrg(n), carrying
+// token as its externalRef.
+func customerOf(n int, token string) map[string]any {
+	return map[string]any{
+		"name":               fmt.Sprintf("Fjord Tech %d A/S", n),
+		"organisationNumber": fmt.Sprintf("DK%08d", 31000000+n),
+		"phone":              fmt.Sprintf("+45 11 22 33 %02d", n%100),
+		"postalAddress": map[string]any{
+			"line1": fmt.Sprintf("Havnegade %d", n), "line2": "2. th.", "postalCode": "8000", "city": "Aarhus", "countryCode": "DK", "state": nil,
+		},
+		"externalRef": token,
+	}
+}
+
+// TestAMatchedRecordTheLinkCreatedItselfIsTheMergeBase: an earlier attempt
+// created the ERP customer from the organisation as it was then, and its
+// answer was lost; a person edited the organisation before that create
+// landed. The retry matches the customer, which carries the link's own token:
+// its values are what the link synced, so the edit is written to the ERP
+// rather than lost to the customer's later stamp.
+func TestAMatchedRecordTheLinkCreatedItselfIsTheMergeBase(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	oid := orgs.add(crmOrg(1))
+	orgs.edit(oid, map[string]any{"OrganisationTelephone": "+45 99 88 77 66"})
+	cid := customers.add(customerOf(1, orgLink(oid))) // landed after the edit
+
+	tally := e.dispatch("organisations", orgs.change(oid))
+
+	assert.Equal(t, map[string]int{domain.ActionMatched: 1}, tally.Actions)
+	assert.Equal(t, "+45 99 88 77 66", customers.get(cid)["phone"], "the edit made since the create reaches the ERP")
+	assert.Equal(t, "+45 99 88 77 66", orgs.get(oid)["OrganisationTelephone"], "the create's older value is not written back")
+	assert.Equal(t, 1, customers.size())
+	st := e.link(orgLink(oid))
+	assert.Equal(t, cid, st.ErpID)
+	assert.Zero(t, st.Conflicts, "an edit on one side against its own create is no conflict")
+}
+
+// TestAMatchedRecordCarryingAnotherTokenIsNoBase: a match that only looks
+// alike (no token of this link) is merged by the pairing's rules: no base,
+// so the later stamp wins each field both hold differently.
+func TestAMatchedRecordCarryingAnotherTokenIsNoBase(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	oid := orgs.add(crmOrg(1))
+	orgs.edit(oid, map[string]any{"OrganisationTelephone": "+45 99 88 77 66"})
+	cust := customerOf(1, "")
+	delete(cust, "externalRef")
+	cid := customers.add(cust)
+
+	e.dispatch("organisations", orgs.change(oid))
+
+	assert.Equal(t, "+45 11 22 33 01", orgs.get(oid)["OrganisationTelephone"], "the ERP's later value wins")
+	assert.Equal(t, "+45 11 22 33 01", customers.get(cid)["phone"])
+}
+
+// TestACreateThatFindsItsEarlierAttemptMergesFromIt: an earlier attempt
+// created the customer with the VAT number of then (its answer was lost);
+// the number was corrected in webCRM since, so the retry matches nothing and
+// creates again. The ERP answers with the customer the first attempt made
+// (it carries the token), whose values differ from those sent: they become
+// the base, and the correction is written to it.
+func TestACreateThatFindsItsEarlierAttemptMergesFromIt(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	oid := orgs.add(crmOrg(1))
+	cid := customers.add(customerOf(1, orgLink(oid)))
+	orgs.edit(oid, map[string]any{"OrganisationVatNumber": "DK39999999"})
+
+	tally := e.dispatch("organisations", orgs.change(oid))
+
+	assert.Equal(t, map[string]int{domain.ActionCreatedERP: 1}, tally.Actions)
+	assert.Equal(t, 1, customers.size())
+	assert.Equal(t, "DK39999999", customers.get(cid)["organisationNumber"], "the correction reaches the customer the first attempt made")
+	assert.Equal(t, "DK39999999", orgs.get(oid)["OrganisationVatNumber"])
+	st := e.link(orgLink(oid))
+	assert.Equal(t, cid, st.ErpID)
+	assert.Equal(t, 2, st.Writes, "the create, then the write of the correction")
+
+	// In step now: the next look writes nothing.
+	e.dispatch("organisations", orgs.change(oid))
+	assert.Equal(t, "DK39999999", customers.get(cid)["organisationNumber"])
+	assert.Equal(t, 2, e.link(orgLink(oid)).Writes)
 }
