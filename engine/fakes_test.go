@@ -1199,6 +1199,9 @@ func (l *fakeLinks) RegisterAlias(_ context.Context, pairing string, side domain
 	if aliasID == home {
 		return nil
 	}
+	if h := l.wf[home]; h != nil && h.alias != "" {
+		return &ClaimedError{Home: h.alias}
+	}
 	w := l.wf[aliasID]
 	switch {
 	case w == nil:

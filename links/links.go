@@ -255,6 +255,19 @@ func (l *Client) RegisterAlias(ctx context.Context, pairing string, side domain.
 	if aliasID == home {
 		return nil
 	}
+	// home may have become an index entry itself since the caller chose it
+	// (a first contact of its counterpart, run at the same time, took the
+	// pair): an entry pointing there would go round in a circle when home
+	// points back at the record. The link home now forwards to holds it.
+	if info, err := l.Inspect(ctx, home); err != nil {
+		return err
+	} else if info.Kind == engine.AliasLink {
+		next, err := l.home(ctx, home)
+		if err != nil {
+			return fmt.Errorf("register index entry %s: %w", aliasID, err)
+		}
+		return &engine.ClaimedError{Home: next}
+	}
 	_, err := l.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       aliasID,
 		TaskQueue:                l.taskQueue,

@@ -192,3 +192,42 @@ func eventTypes(ctx context.Context, t *testing.T, c client.Client, id string) [
 	}
 	return types
 }
+
+// TestNoIndexEntryPointsAtALinkThatRetired: the first contacts of both
+// records of a pair ran at the same time; the webCRM record's won and made
+// the ERP record its index entry. When the other then tries to make the
+// webCRM record an entry of its own link, now retired, it is told the link
+// that holds the pair, and neither record points at the other in a circle,
+// whether the winner's link runs yet or not.
+func TestNoIndexEntryPointsAtALinkThatRetired(t *testing.T) {
+	c := startWorker(t, "CU-1005")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l := links.New(c, "")
+	for pairing, running := range map[string]bool{"organisations": false, "persons": true} {
+		crmLink := domain.LinkWorkflowID(pairing, domain.WebCRM, "5")
+		erpLink := domain.LinkWorkflowID(pairing, domain.ERP, "CU-1005")
+		want := engine.NoLink
+		if running {
+			_, err := l.Apply(ctx, pairing, domain.Change{Side: domain.WebCRM, ID: "5", Source: domain.SourcePoll})
+			require.NoError(t, err)
+			want = engine.HomeLink
+		}
+		require.NoError(t, l.RegisterAlias(ctx, pairing, domain.ERP, "CU-1005", crmLink))
+
+		err := l.RegisterAlias(ctx, pairing, domain.WebCRM, "5", erpLink)
+		var claimed *engine.ClaimedError
+		require.ErrorAs(t, err, &claimed, pairing)
+		require.Equal(t, crmLink, claimed.Home, pairing)
+		info, err := l.Inspect(ctx, crmLink)
+		require.NoError(t, err)
+		require.Equal(t, want, info.Kind, "%s: the webCRM record's link is neither told to retire nor made an index entry", pairing)
+
+		_, err = l.Apply(ctx, pairing, domain.Change{Side: domain.ERP, ID: "CU-1005", Source: domain.SourcePoll})
+		require.NoError(t, err, "%s: a change of the ERP record reaches a home", pairing)
+		home, _, found, err := l.Lookup(ctx, pairing, domain.ERP, "CU-1005")
+		require.NoError(t, err)
+		require.True(t, found, pairing)
+		require.Equal(t, crmLink, home, pairing)
+	}
+}
