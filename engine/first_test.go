@@ -792,3 +792,32 @@ func TestACreateThatFindsItsEarlierAttemptMergesFromIt(t *testing.T) {
 	assert.Equal(t, "DK39999999", customers.get(cid)["organisationNumber"])
 	assert.Equal(t, 2, e.link(orgLink(oid)).Writes)
 }
+
+// TestABatchCreateThatFindsItsEarlierAttemptMergesFromIt: the webCRM
+// organisation of ERP customer 1 was made by a batch whose answer was lost;
+// the customer's number and phone were edited in the ERP since, so the retry
+// matches nothing and creates again. The batch's look-up by token finds the
+// organisation the first batch made, holding the values of then: they are
+// the base, and the ERP's edits are written to it rather than undone.
+func TestABatchCreateThatFindsItsEarlierAttemptMergesFromIt(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	cid := customers.add(erpCustomer(1))
+	oid := orgs.add(map[string]any{
+		"OrganisationName": "Nordlys 1 ApS", "OrganisationVatNumber": "DK42000001",
+		"OrganisationAddress": "Strandvejen 1", "OrganisationPostCode": "2900", "OrganisationCity": "Hellerup",
+		"OrganisationCountry": "Danmark", "OrganisationTelephone": "+45 20 30 40 01",
+		"OrganisationCustom15": erpLink(cid),
+	})
+	customers.edit(cid, map[string]any{"organisationNumber": "DK42999999", "phone": "+45 70 70 70 70"})
+
+	tally := e.dispatch("organisations", customers.change(cid))
+
+	assert.Equal(t, map[string]int{domain.ActionCreatedWebCRM: 1}, tally.Actions)
+	assert.Equal(t, 1, orgs.size())
+	assert.Equal(t, "DK42999999", orgs.get(oid)["OrganisationVatNumber"])
+	assert.Equal(t, "+45 70 70 70 70", orgs.get(oid)["OrganisationTelephone"])
+	assert.Equal(t, "DK42999999", customers.get(cid)["organisationNumber"], "the ERP's edit is not undone")
+	assert.Equal(t, "+45 70 70 70 70", customers.get(cid)["phone"])
+	assert.Equal(t, oid, e.link(erpLink(cid)).CrmID)
+}
