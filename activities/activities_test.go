@@ -60,7 +60,7 @@ func TestErrorsLeaveWithTheRetryDecisionOfTheirClass(t *testing.T) {
 	require.True(t, appErr.NonRetryable(), "an unknown pairing is permanent")
 	require.Contains(t, appErr.Message(), "no-such-pairing")
 
-	held := domain.HeldDeletes{Token: "9", IDs: []string{"CU-1", "CU-2"}, Links: 12}
+	held := domain.HeldDeletes{Token: "9", IDs: []string{"CU-1", "CU-2"}, Records: 12}
 	guard := &engine.Error{Class: engine.MassDelete, Err: errors.New("too many deletes"), Details: held}
 	require.True(t, errors.As(a.temporalError(fmt.Errorf("organisations: %w", guard)), &appErr))
 	require.Equal(t, workflows.ErrTypeMassDelete, appErr.Type(), "the pairing recognises the guard by its type")

@@ -5,8 +5,11 @@ package domain
 type HeldDeletes struct {
 	Token string   `json:"token"`
 	IDs   []string `json:"ids"`
-	// Links is the number of the pairing's links the guard compared them with.
-	Links int `json:"links"`
+	// Records is the number of the pairing's ERP records, before the
+	// deletes, that the guard compared them with.
+	Records int `json:"records,omitempty"`
+	// Links is the number of links an earlier version compared them with.
+	Links int `json:"links,omitempty"`
 }
 
 // DefaultBatchSize is the number of records one poll activity reads per

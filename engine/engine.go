@@ -43,15 +43,7 @@ type Options struct {
 	// Heartbeat, when set, is called as long work makes progress (the
 	// activities report it to Temporal).
 	Heartbeat func(ctx context.Context, details ...any)
-	// VisibilitySettle is how long the mass-delete guard waits before it
-	// counts the links again when a first count, from visibility, would stop
-	// a poll (default DefaultVisibilitySettle; negative: no second count).
-	VisibilitySettle time.Duration
 }
-
-// DefaultVisibilitySettle is the default of Options.VisibilitySettle: longer
-// than a production visibility store trails its links.
-const DefaultVisibilitySettle = 5 * time.Second
 
 // Engine applies changes to links and dispatches batches of them. It is safe
 // for concurrent use; build one per process, since it keeps the normalised
@@ -66,14 +58,13 @@ type Engine struct {
 	now         func() time.Time
 	concurrency int
 	heartbeat   func(ctx context.Context, details ...any)
-	settle      time.Duration
 	indexes     *normIndexes
 }
 
 // New builds an Engine.
 func New(o Options) *Engine {
 	e := &Engine{set: o.Pairings, sides: o.Sides, links: o.Links, classify: o.Classify, log: o.Logger,
-		metrics: o.Metrics, now: o.Now, concurrency: o.Concurrency, heartbeat: o.Heartbeat, settle: o.VisibilitySettle, indexes: &normIndexes{}}
+		metrics: o.Metrics, now: o.Now, concurrency: o.Concurrency, heartbeat: o.Heartbeat, indexes: &normIndexes{}}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -85,9 +76,6 @@ func New(o Options) *Engine {
 	}
 	if e.concurrency <= 0 {
 		e.concurrency = DefaultConcurrency
-	}
-	if e.settle == 0 {
-		e.settle = DefaultVisibilitySettle
 	}
 	return e
 }

@@ -21,7 +21,7 @@ import (
 // wraps, and every other error is the clients', as the Classifier says.
 func TestClassify(t *testing.T) {
 	e := newEnv(t)
-	held := domain.HeldDeletes{Token: "9", IDs: []string{"CU-1"}, Links: 3}
+	held := domain.HeldDeletes{Token: "9", IDs: []string{"CU-1"}, Records: 3}
 	cases := map[string]struct {
 		err  error
 		want Classification

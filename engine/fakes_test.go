@@ -1401,7 +1401,7 @@ func newEnvWith(t *testing.T, set *mappings.Set) *env {
 	e.eng = New(Options{
 		Pairings: set, Sides: e.sides, Links: e.links, Classify: fakeClassify,
 		Logger:  slog.New(slog.NewTextHandler(e.logs, nil)),
-		Metrics: e.metrics, Now: e.clock.Now, Concurrency: 1, VisibilitySettle: time.Millisecond,
+		Metrics: e.metrics, Now: e.clock.Now, Concurrency: 1,
 		Heartbeat: func(context.Context, ...any) { e.beats.Add(1) },
 	})
 	e.links.eng = e.eng

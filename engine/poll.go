@@ -219,15 +219,21 @@ func (e *Engine) homeOf(ctx context.Context, pairing string, side domain.Side, i
 // never trip, so that small pairings can delete a few records.
 const MassDeleteFloor = 10
 
-// MassDeleteShare is the share of a pairing's links that the ERP feed's
+// MassDeleteShare is the share of a pairing's ERP records that the ERP feed's
 // deletes of one batch may reach before the guard stops the poll.
 const MassDeleteShare = 0.1
 
 // guardDeletes fails with a MassDelete error when the deletes of one batch,
 // but those an operator released (in.AllowDeletes), are more than
-// MassDeleteShare of the pairing's links (and more than MassDeleteFloor). Its
-// details are the domain.HeldDeletes, which the pairing keeps until an
-// operator releases them.
+// MassDeleteShare of the pairing's ERP records before them (and more than
+// MassDeleteFloor). Its details are the domain.HeldDeletes, which the pairing
+// keeps until an operator releases them.
+//
+// The ERP counts its records itself, as it stands now: the number of links
+// would come from visibility, which trails the links by seconds, and a count
+// short of the links made moments ago would stop deletes the guard should let
+// through (one that still counts links gone, let through deletes it should
+// stop).
 func (e *Engine) guardDeletes(ctx context.Context, in domain.SyncInput, deletes []string) error {
 	held := slices.DeleteFunc(slices.Clone(deletes), func(id string) bool { return slices.Contains(in.AllowDeletes, id) })
 	if n := len(deletes) - len(held); n > 0 {
@@ -236,33 +242,19 @@ func (e *Engine) guardDeletes(ctx context.Context, in domain.SyncInput, deletes 
 	if len(held) <= MassDeleteFloor {
 		return nil
 	}
-	over := func() (int, bool, error) {
-		n, err := e.links.Count(ctx, in.Pairing)
-		if err != nil {
-			return n, false, fmt.Errorf("count %s links: %w", in.Pairing, err)
-		}
-		return n, float64(len(held)) > MassDeleteShare*float64(n), nil
-	}
-	n, trips, err := over()
-	if err == nil && trips && e.settle > 0 {
-		// The count comes from visibility, which trails the links: links
-		// made moments ago may not be counted yet, and too few links make
-		// the guard trip on deletes it should let through. Count again once
-		// visibility has caught up.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(e.settle):
-		}
-		n, trips, err = over()
-	}
+	l, err := e.lister(in.Pairing, domain.ERP)
 	if err != nil {
 		return err
 	}
-	if trips {
-		return &Error{Class: MassDelete, Details: domain.HeldDeletes{Token: in.Token, IDs: held, Links: n},
-			Err: fmt.Errorf("%s: %d ERP deletes in one batch is more than %.0f%% of its %d links; check the ERP, then let them through with `starter resume --allow-deletes %s`",
-				in.Pairing, len(held), MassDeleteShare*100, n, in.Pairing)}
+	left, err := l.Count(ctx, time.Time{})
+	if err != nil {
+		return fmt.Errorf("count %s ERP records for the mass-delete guard: %w", in.Pairing, err)
 	}
-	return nil
+	before := left + len(deletes)
+	if float64(len(held)) <= MassDeleteShare*float64(before) {
+		return nil
+	}
+	return &Error{Class: MassDelete, Details: domain.HeldDeletes{Token: in.Token, IDs: held, Records: before},
+		Err: fmt.Errorf("%s: %d ERP deletes in one batch is more than %.0f%% of the %d records the ERP had; check the ERP, then let them through with `starter resume --allow-deletes %s`",
+			in.Pairing, len(held), MassDeleteShare*100, before, in.Pairing)}
 }

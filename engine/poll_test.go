@@ -258,7 +258,7 @@ func (e *env) deleteAll(n int) (string, []string) {
 }
 
 // TestTheMassDeleteGuardHoldsTheDeletesUntilReleased: more deletes in one
-// batch than the share of the links (and more than the floor) stop the poll
+// batch than the share of the ERP's records (and more than the floor) stop the poll
 // before anything is dispatched, with the held deletes in the error's
 // details; released ids pass.
 func TestTheMassDeleteGuardHoldsTheDeletesUntilReleased(t *testing.T) {
@@ -273,8 +273,8 @@ func TestTheMassDeleteGuardHoldsTheDeletesUntilReleased(t *testing.T) {
 	c := e.eng.Classify(err)
 	assert.Equal(t, MassDelete, c.Class)
 	assert.True(t, c.Class.Permanent())
-	assert.Equal(t, domain.HeldDeletes{Token: token, IDs: ids, Links: 12}, c.Details)
-	assert.Contains(t, err.Error(), "12 ERP deletes in one batch is more than 10% of its 12 links")
+	assert.Equal(t, domain.HeldDeletes{Token: token, IDs: ids, Records: 12}, c.Details)
+	assert.Contains(t, err.Error(), "12 ERP deletes in one batch is more than 10% of the 12 records the ERP had")
 	assert.Contains(t, err.Error(), "starter resume --allow-deletes organisations")
 	assert.Equal(t, applies, e.links.count("applyto"), "nothing dispatched")
 	assert.Equal(t, domain.StateOK, e.link(orgLink("1")).State)
@@ -282,7 +282,7 @@ func TestTheMassDeleteGuardHoldsTheDeletesUntilReleased(t *testing.T) {
 	// One released: the other eleven still trip it.
 	_, err = e.eng.PollERP(ctx, domain.SyncInput{Pairing: "organisations", Token: token, AllowDeletes: ids[:1]})
 	require.Error(t, err)
-	assert.Equal(t, domain.HeldDeletes{Token: token, IDs: ids[1:], Links: 12}, e.eng.Classify(err).Details)
+	assert.Equal(t, domain.HeldDeletes{Token: token, IDs: ids[1:], Records: 12}, e.eng.Classify(err).Details)
 
 	// All released: they pass, and are applied.
 	res, err := e.eng.PollERP(ctx, domain.SyncInput{Pairing: "organisations", Token: token, AllowDeletes: ids})
@@ -293,7 +293,7 @@ func TestTheMassDeleteGuardHoldsTheDeletesUntilReleased(t *testing.T) {
 }
 
 // TestTheMassDeleteGuardLetsFewOrASmallShareThrough: up to the floor, and up
-// to the share of many links, deletes pass.
+// to the share of many records, deletes pass.
 func TestTheMassDeleteGuardLetsFewOrASmallShareThrough(t *testing.T) {
 	t.Run("at the floor", func(t *testing.T) {
 		e := newEnv(t)
@@ -301,45 +301,53 @@ func TestTheMassDeleteGuardLetsFewOrASmallShareThrough(t *testing.T) {
 		res, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
 		require.NoError(t, err)
 		assert.Equal(t, MassDeleteFloor, res.Dispatched)
-		assert.Zero(t, e.links.count("count"), "below the floor the links are not even counted")
+		assert.Zero(t, e.erp["customers"].count("count"), "below the floor the records are not even counted")
 	})
 	t.Run("a small share", func(t *testing.T) {
 		e := newEnv(t)
-		token, _ := e.deleteAll(11)
 		for i := range 100 {
-			e.links.seed(orgLink(fmt.Sprint(9000+i)), domain.LinkState{CrmID: fmt.Sprint(9000 + i), State: domain.StateOK})
+			e.erp["customers"].add(erpCustomer(100 + i))
 		}
+		token, _ := e.deleteAll(11)
 		res, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
 		require.NoError(t, err)
-		assert.Equal(t, 11, res.Dispatched, "11 of 111 links")
+		assert.Equal(t, 11, res.Dispatched, "11 of 111 records")
 	})
-	t.Run("links that cannot be counted", func(t *testing.T) {
+	t.Run("records that cannot be counted", func(t *testing.T) {
 		e := newEnv(t)
 		token, _ := e.deleteAll(11)
-		e.links.fails["count"] = clientErr(Unavailable, "visibility down")
+		e.erp["customers"].fails["count"] = clientErr(Unavailable, "503")
 		_, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
-		require.ErrorContains(t, err, "count organisations links")
+		require.ErrorContains(t, err, "count organisations ERP records for the mass-delete guard")
 		assert.Equal(t, Unavailable, e.eng.Classify(err).Class)
 	})
 }
 
-// TestTheMassDeleteGuardCountsAgainWhenVisibilityTrails: the links are counted
-// through visibility, which trails them by seconds; a count that would trip
-// the guard is taken again once visibility has caught up, so links made
-// moments ago do not make it stop deletes it should let through.
-func TestTheMassDeleteGuardCountsAgainWhenVisibilityTrails(t *testing.T) {
-	e := newEnv(t)
-	token, _ := e.deleteAll(11)
-	for i := range 100 {
-		e.links.seed(orgLink(fmt.Sprint(9000+i)), domain.LinkState{CrmID: fmt.Sprint(9000 + i), State: domain.StateOK})
-	}
-	e.links.countShort = []int{100} // the first count misses the 100 newest links
-
-	res, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
-
-	require.NoError(t, err, "11 deletes of 111 links pass")
-	assert.Equal(t, 11, res.Dispatched)
-	assert.Equal(t, 2, e.links.count("count"))
+// TestTheMassDeleteGuardDoesNotAskVisibility: the guard's count comes from the
+// ERP, not from the links visibility lists, which trail the links made moments
+// ago (too few: a false trip) and those gone (too many: a missed one).
+func TestTheMassDeleteGuardDoesNotAskVisibility(t *testing.T) {
+	t.Run("links not visible yet", func(t *testing.T) {
+		e := newEnv(t)
+		for i := range 100 {
+			e.erp["customers"].add(erpCustomer(100 + i))
+		}
+		token, _ := e.deleteAll(11)
+		e.links.fails["count"] = errors.New("visibility must not be asked")
+		res, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
+		require.NoError(t, err, "11 deletes of 111 records pass")
+		assert.Equal(t, 11, res.Dispatched)
+	})
+	t.Run("links visibility still lists", func(t *testing.T) {
+		e := newEnv(t)
+		token, _ := e.deleteAll(12)
+		for i := range 1000 {
+			e.links.seed(orgLink(fmt.Sprint(9000+i)), domain.LinkState{CrmID: fmt.Sprint(9000 + i), State: domain.StateOK})
+		}
+		_, err := e.eng.PollERP(context.Background(), domain.SyncInput{Pairing: "organisations", Token: token})
+		require.Error(t, err, "12 deletes of the ERP's 12 records trip it, however many links are listed")
+		assert.Equal(t, MassDelete, e.eng.Classify(err).Class)
+	})
 }
 
 // TestAnERPDeleteFindsItsLinkByTheTombstonesToken: a customer tandem created

@@ -161,8 +161,12 @@ func (a *app) releaseDeletes(ctx context.Context, args []string, by, reason stri
 	if len(shown) > 20 {
 		shown = shown[:20]
 	}
-	fmt.Fprintf(a.stdout, "%s: releasing %d ERP deletes held at feed token %s (the pairing had %d links): %s",
-		name, len(held.IDs), held.Token, held.Links, strings.Join(shown, ", "))
+	had := fmt.Sprintf("%d ERP records", held.Records)
+	if held.Records == 0 {
+		had = fmt.Sprintf("%d links", held.Links) // held by an earlier version
+	}
+	fmt.Fprintf(a.stdout, "%s: releasing %d ERP deletes held at feed token %s (the pairing had %s): %s",
+		name, len(held.IDs), held.Token, had, strings.Join(shown, ", "))
 	if len(shown) < len(held.IDs) {
 		fmt.Fprintf(a.stdout, " and %d more", len(held.IDs)-len(shown))
 	}

@@ -317,8 +317,8 @@ func TestPairingMassDeleteGuardStopsThePoll(t *testing.T) {
 func guardERP(n int, in domain.SyncInput) (domain.SyncResult, error) {
 	held := []string{"CU-1", "CU-2", "CU-3"}
 	if in.Token == "5" && !slices.Equal(in.AllowDeletes, held) {
-		return domain.SyncResult{}, temporal.NewNonRetryableApplicationError("3 ERP deletes in one batch is more than 10% of its 20 links", ErrTypeMassDelete, nil,
-			domain.HeldDeletes{Token: "5", IDs: held, Links: 20})
+		return domain.SyncResult{}, temporal.NewNonRetryableApplicationError("3 ERP deletes in one batch is more than 10% of the 20 records the ERP had", ErrTypeMassDelete, nil,
+			domain.HeldDeletes{Token: "5", IDs: held, Records: 20})
 	}
 	return erpStep(never)(n, in)
 }
