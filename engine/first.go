@@ -347,9 +347,13 @@ func (r *run) created(ctx context.Context, side domain.Side, id string, rec Reco
 	r.st.SetID(side, id)
 	// A record tandem created carries this link's ID as its token, which
 	// leads a change of it here; its index entry is then made on first use.
-	// Only a record without a token needs the entry now. This halves the
-	// workflows a backfill starts, which is what bounds its rate.
-	if s := r.store(side); s.Token(rec.Fields) != r.in.LinkID && !s.CarriesToken() {
+	// In the ERP that is enough (a tombstone carries the record's last
+	// state, token included), which halves the workflows a backfill into the
+	// ERP starts, what bounds its rate. webCRM tells of a delete by the
+	// record's id alone (a hook), so a record created there gets its entry
+	// now: the hook finds its link through it, not through visibility, which
+	// trails the link by seconds. So does a record that carries no token.
+	if s := r.store(side); side == domain.WebCRM || (s.Token(rec.Fields) != r.in.LinkID && !s.CarriesToken()) {
 		if err := r.e.links.RegisterAlias(ctx, r.p.Name, side, id, r.in.LinkID); err != nil {
 			return r.handOver(err)
 		}

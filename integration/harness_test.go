@@ -26,6 +26,7 @@ import (
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/internal/lagclient"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/internal/testkit"
@@ -101,6 +102,9 @@ type stackOptions struct {
 	Hooks bool
 	// PollEvery is the pairings' poll interval (default pollInterval).
 	PollEvery time.Duration
+	// VisibilityLag makes the worker's list and count answers trail the
+	// links by this long (lagclient); 0: as the server answers.
+	VisibilityLag time.Duration
 	// WebCRMFaults replaces the webCRM simulator's fault configuration. By
 	// default it behaves as a real webCRM may (webcrmsim.HostileProfile),
 	// but for answers lost after a write, which make the worker log the
@@ -138,6 +142,7 @@ type stack struct {
 	logs    *testkit.LogSink
 	started []string      // pairings started
 	timeout time.Duration // bound of the helpers' waits
+	lag     time.Duration // of the worker's visibility answers
 	poll    time.Duration // the pairings' poll interval
 
 	mu       sync.Mutex
@@ -158,7 +163,7 @@ type workerRun struct {
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	began := time.Now()
-	s := &stack{t: t, logs: &testkit.LogSink{}, timeout: opts.Timeout, poll: opts.PollEvery}
+	s := &stack{t: t, logs: &testkit.LogSink{}, timeout: opts.Timeout, poll: opts.PollEvery, lag: opts.VisibilityLag}
 	if s.timeout <= 0 {
 		s.timeout = waitTimeout
 	}
@@ -282,6 +287,12 @@ func (s *stack) startWorker() {
 		WebCRMActivitiesPerSecond: 200,
 		// stopWorker stands for a crash: running activities are cut off.
 		StopGrace: -1,
+		WrapClient: func(c client.Client) client.Client {
+			if s.lag <= 0 {
+				return c
+			}
+			return lagclient.Wrap(c, lagclient.Options{Lag: s.lag})
+		},
 	})
 	if err != nil {
 		s.t.Fatalf("service.New: %v", err)

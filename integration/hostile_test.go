@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -300,4 +301,31 @@ func (s *stack) waitHeld(pairing string) domain.HeldDeletes {
 		return nil
 	})
 	return held
+}
+
+// TestADeleteHookFindsALinkVisibilityDoesNotListYet: a production visibility
+// store lists a link seconds after it changed (here: not within the test).
+// webCRM tells of a delete by the record's id alone; a webCRM organisation
+// tandem created moments ago, deleted at once, still reaches its link through
+// the index entry made with it, not through a listing.
+func TestADeleteHookFindsALinkVisibilityDoesNotListYet(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{Hooks: true, VisibilityLag: time.Hour, Pairings: []string{pOrgs}})
+	s.registerHooks(webcrm.Organisations)
+	customer := s.erpPut("customers", map[string]any{"name": "Nordlys 3 AS", "organisationNumber": "NO900000003"})
+	org, err := strconv.Atoi(str(s.waitCRMCounterpart(pOrgs, customer), "OrganisationId"))
+	if err != nil {
+		t.Fatalf("webCRM organisation id: %v", err)
+	}
+	s.waitLinked(pOrgs, domain.ERP, customer)
+
+	if err := s.crm.Remove("Organisations", org); err != nil {
+		t.Fatalf("webCRM: remove organisation %d: %v", org, err)
+	}
+
+	st := s.waitLinkState(pOrgs, domain.ERP, customer, domain.StateDeleted)
+	t.Logf("link of ERP customer %s: %s", customer, st.Reason)
+	if hs := s.crmStats().Hooks; hs.Delivered == 0 {
+		t.Errorf("no hook was delivered: %+v", hs)
+	}
 }

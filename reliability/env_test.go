@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,6 +27,7 @@ import (
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/internal/lagclient"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/links"
@@ -37,6 +39,10 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// flagVisibilityLag is how far the worker's visibility answers trail the
+// links: a production store's do, and no decision about data may wait on them.
+var flagVisibilityLag = flag.Duration("visibility-lag", 3*time.Second, "every test: how long a link's change takes to reach the worker's list and count answers (0: as the dev server answers)")
 
 // Credentials of the simulators in these tests.
 const (
@@ -404,6 +410,12 @@ func (e *env) startWorker() error {
 		Logger:                    slog.New(e.logs.handler("worker", slog.LevelInfo)),
 		Mappings:                  e.set,
 		WebCRMActivitiesPerSecond: 200,
+		WrapClient: func(c client.Client) client.Client {
+			if *flagVisibilityLag <= 0 {
+				return c
+			}
+			return lagclient.Wrap(c, lagclient.Options{Lag: *flagVisibilityLag})
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("start the worker: %w", err)

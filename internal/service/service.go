@@ -50,6 +50,10 @@ type Options struct {
 	Mappings *mappings.Set
 	// Client is an existing Temporal client to use instead of dialing one.
 	Client client.Client
+	// WrapClient, when set, wraps the client the activities and the hooks
+	// endpoint use (tests use it to make visibility answers trail, as a
+	// production store's do); the workers keep the client itself.
+	WrapClient func(client.Client) client.Client
 	// WebCRMActivitiesPerSecond caps the webCRM task queue for the whole
 	// cluster (default: the token's requests per minute / 60).
 	WebCRMActivitiesPerSecond float64
@@ -68,6 +72,7 @@ type Service struct {
 	cfg      config.Config
 	logger   *slog.Logger
 	client   client.Client
+	calls    client.Client // what the activities and hooks call: client, or as Options.WrapClient wraps it
 	ownsConn bool
 	set      *mappings.Set
 	acts     *activities.Activities
@@ -221,6 +226,10 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 		}
 		s.ownsConn = true
 	}
+	s.calls = s.client
+	if opts.WrapClient != nil {
+		s.calls = opts.WrapClient(s.client)
+	}
 	// Every worker and starter on the token leases its webCRM requests from
 	// one budget, so that together they stay inside it.
 	pool := budget.New(s.client, budget.Options{
@@ -240,7 +249,7 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.acts = activities.New(s.client, wc, ec, set, logger, m, cfg.Sync.Concurrency)
+	s.acts = activities.New(s.calls, wc, ec, set, logger, m, cfg.Sync.Concurrency)
 	s.wc = wc
 	return s, nil
 }
@@ -354,7 +363,7 @@ func (s *Service) Start() (stop func(), err error) {
 		if s.cfg.Worker.HooksSecret == "" {
 			s.logger.Warn("hooks endpoint off: TANDEM_HOOKS_SECRET is not set; polling alone keeps the pairings in sync")
 		} else {
-			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, newHookSink(s.client, s.set, s.wc, s.logger), 50, s.logger)
+			h, err := hooks.NewHandler(s.cfg.Worker.HooksSecret, newHookSink(s.calls, s.set, s.wc, s.logger), 50, s.logger)
 			if err != nil {
 				return stop, err
 			}
