@@ -687,9 +687,9 @@ func (r *runner) checkModel(s *snap) []string {
 		// leaves the other one to get a counterpart of its own, rightly:
 		// that counterpart is named by the other twin's link.
 		if x.twin && x.erpID != "" {
-			if ol := s.linkOf(x.pairing, workflows.ERP, x.erpID); ol != nil {
-				mark(x.pairing, workflows.WebCRM, ol.crmID)
-				mark(x.pairing, workflows.ERP, ol.erpID)
+			if ol := s.linkOf(x.pairing, domain.ERP, x.erpID); ol != nil {
+				mark(x.pairing, domain.WebCRM, ol.crmID)
+				mark(x.pairing, domain.ERP, ol.erpID)
 			}
 		}
 		if x.retired {
