@@ -129,6 +129,24 @@ func IsStale(err error) bool {
 	return errors.As(err, &se) || statusOf(err) == http.StatusPreconditionFailed
 }
 
+// IsIdempotencyConflict reports whether err is the 422 answer to a create whose
+// Idempotency-Key was used before with another body: an earlier attempt of the
+// create was carried out (its answer may have been lost) and the body has changed
+// since. The record that attempt made carries the same key as its externalRef
+// when the caller sets both, as tandem does.
+func IsIdempotencyConflict(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity {
+		return false
+	}
+	for _, fe := range ae.Problem.Errors {
+		if fe.Field == "Idempotency-Key" {
+			return true
+		}
+	}
+	return false
+}
+
 // IsUnauthorized reports whether err is a 401 answer (missing or wrong API key).
 func IsUnauthorized(err error) bool { return statusOf(err) == http.StatusUnauthorized }
 

@@ -107,10 +107,17 @@ func (s ERP) Find(ctx context.Context, property, value string) ([]string, error)
 }
 
 // Create implements engine.Store: the token is the Idempotency-Key and the
-// record's externalRef.
+// record's externalRef. When the server answers that the key was used before
+// with another body (an earlier attempt was carried out, the record has been
+// edited on the other side since), Create returns the record that attempt made,
+// found by its externalRef, as read back: the engine then writes the difference
+// to it instead of failing the link.
 func (s ERP) Create(ctx context.Context, body map[string]any, token string) (string, engine.Record, error) {
 	body["externalRef"] = token
 	rec, err := s.c.Create(ctx, s.resource, customerp.Record(body), token)
+	if customerp.IsIdempotencyConflict(err) {
+		rec, err = s.earlierCreate(ctx, token, err)
+	}
 	if err != nil {
 		return "", engine.Record{}, err
 	}
@@ -124,6 +131,24 @@ func (s ERP) Create(ctx context.Context, body map[string]any, token string) (str
 	}
 	r.ReadBack = true
 	return id, r, nil
+}
+
+// earlierCreate reads the record an earlier attempt of a create made, found by
+// the create's token in its externalRef; conflict is the server's answer, kept
+// as the cause when no single such record exists.
+func (s ERP) earlierCreate(ctx context.Context, token string, conflict error) (customerp.Record, error) {
+	ids, err := s.Find(ctx, "externalRef", token)
+	if err != nil {
+		return nil, fmt.Errorf("%s create %s: looking up the earlier attempt: %w", s.Label(), token, err)
+	}
+	if len(ids) != 1 {
+		return nil, fmt.Errorf("%s create %s: the key was used before, and %d records carry it: %w", s.Label(), token, len(ids), conflict)
+	}
+	rec, err := s.c.Get(ctx, s.resource, ids[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s create %s: reading %s, made by an earlier attempt: %w", s.Label(), token, ids[0], err)
+	}
+	return rec, nil
 }
 
 // readOnly are the fields the server maintains; a PUT leaves them out.
