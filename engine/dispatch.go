@@ -245,6 +245,13 @@ func (e *Engine) firstContact(ctx context.Context, pairing string, ch domain.Cha
 // change to the link when the first contact failed, was forwarded, or a link
 // appeared meanwhile.
 func (e *Engine) startWith(ctx context.Context, pairing string, ch domain.Change, res domain.ApplyResult, applyErr error) (domain.Outcome, error) {
+	if applyErr == nil && res.Outcome.Forward != "" && res.Outcome.Action != domain.ActionForwarded {
+		// The pair moved to the link of its other record, which holds it now,
+		// and this record is its index entry (see run.moveHome).
+		out := res.Outcome
+		out.State, out.Reason, out.CrmID, out.ErpID = res.State.State, res.State.Reason, res.State.CrmID, res.State.ErpID
+		return out, nil
+	}
 	if applyErr == nil && res.Outcome.Forward != "" {
 		// The record belongs to the link whose ID it carries: give it its
 		// index entry now, so later changes find the link at once.

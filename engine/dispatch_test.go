@@ -31,23 +31,25 @@ func TestAChangeTheLinkHasSeenIsSkippedWithoutAnApply(t *testing.T) {
 }
 
 // TestAChangeOfAnIndexEntryGoesToItsHome: the record whose link is another's
-// has its changes applied there.
+// has its changes applied there. Matched from the webCRM end, the pair lives
+// under the customer's link ID, the smaller, and the organisation is its
+// index entry.
 func TestAChangeOfAnIndexEntryGoesToItsHome(t *testing.T) {
 	e := newEnv(t)
 	orgs, customers := e.crm["Organisations"], e.erp["customers"]
 	cid := customers.add(map[string]any{"name": "Fjord Tech 1 A/S", "organisationNumber": "DK31000001"})
 	oid := orgs.add(crmOrg(1))
-	e.dispatch("organisations", orgs.change(oid)) // matched: the customer is an index entry
-	require.Equal(t, orgLink(oid), e.links.aliasOf(erpLink(cid)))
-	applied := e.link(orgLink(oid)).Applied
+	e.dispatch("organisations", orgs.change(oid)) // matched: the organisation is an index entry
+	require.Equal(t, erpLink(cid), e.links.aliasOf(orgLink(oid)))
+	applied := e.link(erpLink(cid)).Applied
 
-	customers.edit(cid, map[string]any{"website": "fjord.example"})
-	tally := e.dispatch("organisations", customers.change(cid))
+	orgs.edit(oid, map[string]any{"OrganisationWww": "fjord.example"})
+	tally := e.dispatch("organisations", orgs.change(oid))
 
 	assert.Equal(t, map[string]int{domain.ActionUpdated: 1}, tally.Actions)
-	assert.Equal(t, "fjord.example", orgs.get(oid)["OrganisationWww"])
-	assert.Equal(t, applied+1, e.link(orgLink(oid)).Applied)
-	_, own := e.links.state(erpLink(cid))
+	assert.Equal(t, "fjord.example", customers.get(cid)["website"])
+	assert.Equal(t, applied+1, e.link(erpLink(cid)).Applied)
+	_, own := e.links.state(orgLink(oid))
 	assert.False(t, own, "no link of its own")
 }
 
@@ -280,10 +282,17 @@ func TestDispatchFailsWhenADeliveryFails(t *testing.T) {
 			return e.erp["customers"].change(e.erp["customers"].add(erpCustomer(1)))
 		},
 		"forward": func(e *env) domain.Change {
+			// The organisation carries the token of the customer's link,
+			// which created it (found on its first contact: the change
+			// delivers no record), and its index entry cannot be registered.
 			cid := e.erp["customers"].add(map[string]any{"name": "X", "organisationNumber": "DK31000001"})
-			e.links.seed(erpLink(cid), domain.LinkState{ErpID: cid, State: domain.StatePending})
-			e.links.failID["alias "+orgLink("1")] = down
-			return e.crm["Organisations"].change(e.crm["Organisations"].add(crmOrg(1)))
+			org := crmOrg(1)
+			org["OrganisationCustom15"] = erpLink(cid)
+			oid := e.crm["Organisations"].add(org)
+			e.links.failID["alias "+orgLink(oid)] = down
+			ch := e.crm["Organisations"].change(oid)
+			ch.Record = nil
+			return ch
 		},
 	}
 	for name, setup := range cases {

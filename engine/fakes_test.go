@@ -1161,7 +1161,9 @@ func (l *fakeLinks) deliver(ctx context.Context, op, pairing, target string, ch 
 	out.State, out.Reason, out.CrmID, out.ErpID = res.State.State, res.State.Reason, res.State.CrmID, res.State.ErpID
 	if f := res.Outcome.Forward; f != "" && f != target {
 		w.alias = f // the link retires into the index entry of f
-		return out, f, nil
+		if res.Outcome.Action == domain.ActionForwarded {
+			return out, f, nil
+		}
 	}
 	return out, "", nil
 }

@@ -58,7 +58,13 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 			return true, fmt.Errorf("read matched %s %s: %w", r.store(other).Label(), matches[0], err)
 		}
 		r.recs[other] = rec
-		if err := r.e.links.RegisterAlias(ctx, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
+		move, err := r.movesHome(ctx, other, matches[0], rec)
+		if err != nil {
+			return true, err
+		}
+		if move {
+			r.moveTo = domain.LinkWorkflowID(r.p.Name, other, matches[0])
+		} else if err := r.e.links.RegisterAlias(ctx, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
 			return true, r.handOver(err)
 		}
 		if err := r.ownCreate(ctx, other, rec); err != nil {
@@ -84,6 +90,63 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 		return true, err
 	}
 	return true, r.create(ctx, other, c)
+}
+
+// movesHome reports whether a pair matched from this end lives under the
+// link ID of the matched record (other, id) instead: a matched pair lives
+// under the smaller of its two link IDs, so the first contacts made from its
+// two ends at the same time (a poll of each side, before either link runs)
+// register the same index entry, the larger ID pointing at the smaller, and
+// never one each way. A record this link created itself (it carries its
+// token) stays here, as does one whose link is an index entry already (an
+// earlier attempt of this first contact made it point here).
+func (r *run) movesHome(ctx context.Context, other domain.Side, id string, rec Record) (bool, error) {
+	to := domain.LinkWorkflowID(r.p.Name, other, id)
+	if to >= r.in.LinkID || r.store(other).Token(rec.Fields) == r.in.LinkID {
+		return false, nil
+	}
+	info, err := r.e.links.Inspect(ctx, to)
+	if err != nil {
+		return false, err
+	}
+	return info.Kind != AliasLink, nil
+}
+
+// moveHome hands a matched pair to the link of the matched record (moveTo),
+// once the merge has settled its state: that link starts with the state (or,
+// running already, gets this change and adopts the record), and this record's
+// link becomes its index entry. The outcome names the new home as its
+// forward, which retires a running link here into an index entry.
+func (r *run) moveHome(ctx context.Context) error {
+	_, side, id, err := domain.ParseLinkWorkflowID(r.moveTo)
+	if err != nil {
+		return err
+	}
+	ch := r.in.Change
+	started, err := r.e.links.Start(ctx, r.p.Name, side, id, r.res.State, ch, r.res.Outcome.Action)
+	if err != nil {
+		return fmt.Errorf("hand the pair on to %s: %w", r.moveTo, err)
+	}
+	home := r.moveTo
+	err = r.e.links.RegisterAlias(ctx, r.p.Name, ch.Side, ch.ID, home)
+	var claimed *ClaimedError
+	switch {
+	case errors.As(err, &claimed) && claimed.Home == r.in.LinkID:
+		// The matched record's link has meanwhile retired into this one:
+		// the pair stays here after all.
+		return nil
+	case errors.As(err, &claimed):
+		home = claimed.Home
+	case err != nil:
+		return fmt.Errorf("hand the pair on to %s: %w", r.moveTo, err)
+	}
+	if !started {
+		if _, err := r.e.links.ApplyTo(ctx, r.p.Name, home, ch); err != nil {
+			return fmt.Errorf("hand the pair on to %s: %w", home, err)
+		}
+	}
+	r.res.Outcome.Forward = home
+	return nil
 }
 
 // handOver turns a *ClaimedError into a forward: another link holds the

@@ -209,10 +209,10 @@ func TestFirstContactMatchesOneCounterpartThroughTheNormalisedIndex(t *testing.T
 	assert.Equal(t, 1, customers.size(), "no second customer")
 	assert.Zero(t, customers.count("create"))
 	assert.Zero(t, customers.count("find"), "the index answered")
-	st := e.link(orgLink(oid))
-	assert.Equal(t, cid, st.ErpID)
+	st := e.link(erpLink(cid))
+	assert.Equal(t, oid, st.CrmID)
 	assert.Equal(t, domain.StateOK, st.State)
-	assert.Equal(t, orgLink(oid), e.links.aliasOf(erpLink(cid)))
+	assert.Equal(t, erpLink(cid), e.links.aliasOf(orgLink(oid)), "the pair lives under the smaller link ID")
 	assert.Equal(t, "+45 11 22 33 01", customers.get(cid)["phone"], "the merge fills what the ERP lacks")
 }
 
@@ -296,7 +296,7 @@ func TestIndexBrokenOrMissingFallsBackOnEqualityLookUps(t *testing.T) {
 			tally := e.dispatch("organisations", orgs.change(oid))
 
 			assert.Equal(t, map[string]int{domain.ActionMatched: 1}, tally.Actions)
-			assert.Equal(t, cid, e.link(orgLink(oid)).ErpID)
+			assert.Equal(t, oid, e.link(erpLink(cid)).CrmID)
 			assert.Equal(t, 2, customers.count("find"), "the value as it is, then normalised")
 			assert.Equal(t, 1, customers.size())
 		})
@@ -680,14 +680,15 @@ func TestFirstContactErrorsOfTheLinks(t *testing.T) {
 	})
 	t.Run("the match's index entry", func(t *testing.T) {
 		e := newEnv(t)
-		cid := e.erp["customers"].add(map[string]any{"name": "Fjord Tech 1 A/S", "organisationNumber": "DK31000001"})
-		e.links.failID["alias "+erpLink(cid)] = down
 		oid := e.crm["Organisations"].add(crmOrg(1))
+		e.links.failID["alias "+orgLink(oid)] = down
+		cid := e.erp["customers"].add(map[string]any{"name": "Fjord Tech 1 A/S", "organisationNumber": "DK31000001"})
 
-		e.dispatch("organisations", e.crm["Organisations"].change(oid))
+		e.dispatch("organisations", e.erp["customers"].change(cid))
 
-		assert.ErrorIs(t, e.links.lastErr(orgLink(oid)), down)
-		assert.Equal(t, domain.StateError, e.link(orgLink(oid)).State)
+		assert.ErrorIs(t, e.links.lastErr(erpLink(cid)), down)
+		assert.Equal(t, domain.StateError, e.link(erpLink(cid)).State)
+		assert.Equal(t, 1, e.crm["Organisations"].size())
 	})
 	t.Run("the created record's index entry", func(t *testing.T) {
 		e := newEnv(t)
@@ -824,4 +825,92 @@ func TestABatchCreateThatFindsItsEarlierAttemptMergesFromIt(t *testing.T) {
 	assert.Equal(t, "DK42999999", customers.get(cid)["organisationNumber"], "the ERP's edit is not undone")
 	assert.Equal(t, "+45 70 70 70 70", customers.get(cid)["phone"])
 	assert.Equal(t, oid, e.link(erpLink(cid)).CrmID)
+}
+
+// TestAPairMatchedFromTheLargerEndLivesUnderTheSmallerID: an organisation
+// meets its customer. The pair goes to the customer's link (the smaller ID)
+// and the organisation becomes its index entry; no entry ever points from
+// the customer to the organisation. A first contact of the customer made at
+// the same moment registers the same entry, so the two can never point at
+// each other.
+func TestAPairMatchedFromTheLargerEndLivesUnderTheSmallerID(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	cid := customers.add(map[string]any{"name": "Fjord Tech 1 A/S", "organisationNumber": "DK31000001"})
+	e.links.failID["alias "+erpLink(cid)] = errors.New("an index entry from the smaller ID to the larger")
+	oid := orgs.add(crmOrg(1))
+
+	tally := e.dispatch("organisations", orgs.change(oid))
+
+	assert.Equal(t, map[string]int{domain.ActionMatched: 1}, tally.Actions)
+	st := e.link(erpLink(cid))
+	assert.Equal(t, oid, st.CrmID)
+	assert.Equal(t, domain.StateOK, st.State)
+	assert.Equal(t, erpLink(cid), e.links.aliasOf(orgLink(oid)))
+	assert.Empty(t, e.links.aliasOf(erpLink(cid)))
+	assert.Equal(t, []string{erpLink(cid)}, e.links.started)
+	assert.Equal(t, "+45 11 22 33 01", customers.get(cid)["phone"], "merged before the move")
+
+	// The customer's own first contact, had it run at the same time, finds
+	// the pair where it is.
+	customers.edit(cid, map[string]any{"website": "fjord.example"})
+	tally = e.dispatch("organisations", customers.change(cid))
+	assert.Equal(t, map[string]int{domain.ActionUpdated: 1}, tally.Actions)
+	assert.Equal(t, "fjord.example", orgs.get(oid)["OrganisationWww"])
+	assert.Equal(t, 1, orgs.size())
+	assert.Equal(t, 1, customers.size())
+}
+
+// TestAPairMatchedInsideTheLargerLinkRetiresIt: the organisation's own link
+// runs (a hook started it) and meets the customer: its apply starts the
+// customer's link with the pair and the organisation's link retires into it.
+func TestAPairMatchedInsideTheLargerLinkRetiresIt(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	cid := customers.add(map[string]any{"name": "Fjord Tech 1 A/S", "organisationNumber": "DK31000001"})
+	oid := orgs.add(crmOrg(1))
+
+	out, err := e.links.Apply(context.Background(), "organisations", orgs.change(oid))
+
+	require.NoError(t, err)
+	assert.Equal(t, domain.ActionMatched, out.Action)
+	assert.Equal(t, erpLink(cid), out.Forward)
+	assert.Equal(t, erpLink(cid), e.links.aliasOf(orgLink(oid)), "the organisation's link retired")
+	assert.Equal(t, oid, e.link(erpLink(cid)).CrmID)
+	assert.Equal(t, 1, e.links.count("applyto")+len(e.links.started), "the pair reached the customer's link once")
+}
+
+// TestHandingAPairOnFailsWhenTheLinksDoNotAnswer: the match is made, but the
+// customer's link cannot be started, or the organisation's index entry not
+// registered: the organisation's link records a retryable error, nothing is
+// created, and the next try hands the pair on.
+func TestHandingAPairOnFailsWhenTheLinksDoNotAnswer(t *testing.T) {
+	down := clientErr(Unavailable, "temporal: unavailable")
+	for _, op := range []string{"start", "alias"} {
+		t.Run(op, func(t *testing.T) {
+			e := newEnv(t)
+			orgs, customers := e.crm["Organisations"], e.erp["customers"]
+			cid := customers.add(map[string]any{"name": "Fjord Tech 1 A/S", "organisationNumber": "DK31000001"})
+			oid := orgs.add(crmOrg(1))
+			target := erpLink(cid)
+			if op == "alias" {
+				target = orgLink(oid)
+			}
+			e.links.failID[op+" "+target] = down
+
+			e.dispatch("organisations", orgs.change(oid))
+
+			assert.ErrorIs(t, e.links.lastErr(orgLink(oid)), down)
+			assert.Equal(t, Unavailable, e.eng.Classify(e.links.lastErr(orgLink(oid))).Class)
+			assert.Equal(t, 1, customers.size())
+			assert.Equal(t, 1, orgs.size())
+
+			delete(e.links.failID, op+" "+target)
+			_, err := e.links.Apply(context.Background(), "organisations", orgs.change(oid))
+			require.NoError(t, err)
+			assert.Equal(t, erpLink(cid), e.links.aliasOf(orgLink(oid)))
+			assert.Equal(t, oid, e.link(erpLink(cid)).CrmID)
+			assert.Equal(t, 1, customers.size())
+		})
+	}
 }

@@ -27,6 +27,8 @@ type run struct {
 	// pending, so that the caller writes many in one request.
 	deferCreates bool
 	pending      *pendingCreate
+	// moveTo is the link a matched pair moves to once merged (see movesHome).
+	moveTo string
 }
 
 // pendingCreate is a create that create deferred.
@@ -95,7 +97,14 @@ func (r *run) run(ctx context.Context) (domain.ApplyResult, error) {
 			return r.res, err
 		}
 	}
-	return r.merge(ctx)
+	res, err := r.merge(ctx)
+	if err != nil || r.moveTo == "" {
+		return res, err
+	}
+	if err := r.moveHome(ctx); err != nil {
+		return r.res, err
+	}
+	return r.res, nil
 }
 
 // claim records the change's record id in the state, or rejects a change

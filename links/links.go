@@ -77,7 +77,10 @@ func (l *Client) send(ctx context.Context, update, pairing, target string, ch do
 		if err != nil {
 			return domain.Outcome{}, fmt.Errorf("deliver %s change of %s record %s to %s: %w", pairing, ch.Side, ch.ID, target, err)
 		}
-		if out.Forward != "" && out.Forward != target {
+		// A forwarded change goes on to the link named; any other outcome
+		// with a forward (a matched pair that moved to the link of its other
+		// record) was applied there already.
+		if out.Action == domain.ActionForwarded && out.Forward != "" && out.Forward != target {
 			target = out.Forward
 			continue
 		}
