@@ -28,6 +28,7 @@ import (
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/lagclient"
+	"github.com/tandemsync/tandem/internal/pgtemporal"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/internal/testenv"
 	"github.com/tandemsync/tandem/links"
@@ -99,6 +100,9 @@ type env struct {
 	tmu   sync.Mutex
 	srv   *devserver.Server
 	tport int
+	// pg is the PostgreSQL-backed server of the test, with
+	// TANDEM_TEST_TEMPORAL=postgres (a dedicated one: a restart stops it).
+	pg *pgtemporal.Dedicated
 	c     client.Client // the test's own client; survives server restarts
 
 	crm     *webcrmsim.Server
@@ -159,6 +163,11 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		if e.srv != nil {
 			if err := e.srv.Stop(); err != nil {
 				t.Logf("stop Temporal: %v", err)
+			}
+		}
+		if e.pg != nil {
+			if err := e.pg.Stop(); err != nil {
+				t.Logf("stop the Temporal server on PostgreSQL: %v", err)
 			}
 		}
 	})
@@ -293,6 +302,13 @@ func (e *env) startTemporal() error {
 	if e.opts.SuggestContinueAsNew > 0 {
 		dc[testenv.SuggestContinueAsNewKey] = e.opts.SuggestContinueAsNew
 	}
+	pg, err := testenv.UsePostgres()
+	if err != nil {
+		return err
+	}
+	if pg {
+		return e.startPostgres(ctx, dc)
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Ensure:           devserver.EnsureOptions{Progress: os.Stderr},
 		Headless:         true,
@@ -313,7 +329,33 @@ func (e *env) startTemporal() error {
 	return nil
 }
 
-// stopTemporal stops the Temporal dev server; its SQLite file stays.
+// startPostgres starts the test's own Temporal server on the running
+// PostgreSQL cluster (scripts/temporal-postgres), or starts it again on its
+// databases and ports after stopTemporal.
+func (e *env) startPostgres(ctx context.Context, dc map[string]any) error {
+	if e.pg == nil {
+		st, err := pgtemporal.ReadState(pgtemporal.DefaultDir())
+		if err != nil {
+			return fmt.Errorf("%s=postgres: %w", testenv.EnvTemporal, err)
+		}
+		if e.pg, err = st.StartDedicated(ctx, dc, testenv.SearchAttributes()); err != nil {
+			return fmt.Errorf("a Temporal server on PostgreSQL: %w", err)
+		}
+	} else if err := e.pg.Resume(ctx); err != nil {
+		return err
+	}
+	srv, err := devserver.External(devserver.ExternalOptions{Address: e.pg.Address, Namespace: pgtemporal.DefaultNamespace, PID: e.pg.PID(), Stop: e.pg.Halt})
+	if err != nil {
+		return err
+	}
+	e.tmu.Lock()
+	e.srv, e.tport = srv, srv.Port()
+	e.tmu.Unlock()
+	return nil
+}
+
+// stopTemporal stops the Temporal server; its SQLite file (or PostgreSQL
+// databases) stay.
 func (e *env) stopTemporal() {
 	e.t.Helper()
 	e.tmu.Lock()

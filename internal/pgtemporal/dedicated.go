@@ -77,6 +77,24 @@ func (st State) StartDedicated(ctx context.Context, values map[string]any, attrs
 	return d, nil
 }
 
+// Halt stops the server and keeps its databases, for Resume.
+func (d *Dedicated) Halt() error {
+	if d.Server == nil {
+		return nil
+	}
+	return d.Server.Stop()
+}
+
+// Resume starts the server Halt stopped again, on its databases and ports.
+func (d *Dedicated) Resume(ctx context.Context) error {
+	s, err := StartServer(ctx, d.Server.Options())
+	if err != nil {
+		return fmt.Errorf("restart the Temporal server on %s: %w", d.Address, err)
+	}
+	d.Server = s
+	return nil
+}
+
 // Stop stops the server and drops its databases and files (the files stay
 // when it failed to start).
 func (d *Dedicated) Stop() error {

@@ -34,6 +34,10 @@ type ServerOptions struct {
 	LogLevel string
 	// StartTimeout bounds the wait for the frontend; default 2 minutes.
 	StartTimeout time.Duration
+	// Ports of the other services (the config template's port variables);
+	// those not given get free ones. A server started again with the
+	// Options of one that stopped comes back on the same ports.
+	Ports map[string]int
 }
 
 // Server is a running temporal-server process.
@@ -43,7 +47,11 @@ type Server struct {
 	done    chan struct{}
 	err     error // exit status, read after done
 	logPath string
+	opts    ServerOptions
 }
+
+// Options returns the options the server runs with, its ports included.
+func (s *Server) Options() ServerOptions { return s.opts }
 
 // Env returns the server's environment: the variables of its embedded
 // config template, as Temporal's server image reads them, and nothing else
@@ -107,9 +115,17 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	}
 	ports["FRONTEND_GRPC_PORT"] = opts.Port
 	for _, name := range portVars {
+		if p := opts.Ports[name]; p != 0 {
+			ports[name] = p
+			continue
+		}
 		if ports[name], err = lowFreePort(); err != nil {
 			return nil, err
 		}
+	}
+	opts.Ports = map[string]int{}
+	for _, name := range portVars {
+		opts.Ports[name] = ports[name]
 	}
 	logFile, err := os.OpenFile(opts.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -120,7 +136,7 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.WaitDelay = 5 * time.Second
 	detachGroup(cmd, syscall.SIGTERM)
-	s := &Server{Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.Port)), cmd: cmd, done: make(chan struct{}), logPath: opts.LogPath}
+	s := &Server{Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.Port)), cmd: cmd, done: make(chan struct{}), logPath: opts.LogPath, opts: opts}
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", opts.Binary, err)

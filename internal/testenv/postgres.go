@@ -20,6 +20,10 @@ import (
 // pgtemporal.DefaultDir).
 const EnvTemporal = "TANDEM_TEST_TEMPORAL"
 
+// UsePostgres reports whether EnvTemporal asks for the PostgreSQL-backed
+// server; an unknown value is an error.
+func UsePostgres() (bool, error) { return usePostgres() }
+
 // usePostgres reports whether EnvTemporal asks for the PostgreSQL-backed server.
 func usePostgres() (bool, error) {
 	switch v := os.Getenv(EnvTemporal); v {
