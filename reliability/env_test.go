@@ -103,7 +103,7 @@ type env struct {
 	// pg is the PostgreSQL-backed server of the test, with
 	// TANDEM_TEST_TEMPORAL=postgres (a dedicated one: a restart stops it).
 	pg *pgtemporal.Dedicated
-	c     client.Client // the test's own client; survives server restarts
+	c  client.Client // the test's own client; survives server restarts
 
 	crm     *webcrmsim.Server
 	crmHTTP *httptest.Server
