@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -156,7 +157,7 @@ func (r *run) created(ctx context.Context, side domain.Side, id string, rec Reco
 			// and they may have changed since on the home side. Its values
 			// are the base: a merge writes what changed since.
 			r.recs[side] = rec
-			if err := r.setSnapshot(got); err != nil {
+			if err := r.setBase(side, got, c, fields); err != nil {
 				return err
 			}
 			r.res.Outcome.Action = action
@@ -178,7 +179,8 @@ func (r *run) created(ctx context.Context, side domain.Side, id string, rec Reco
 // lost), the base of the merge that follows: its values are those the link
 // synced then, and a change made since on the home side is an edit to write
 // there, not a difference for the "newest" rule to decide.
-func (r *run) ownCreate(ctx context.Context, side domain.Side, rec Record) error {
+// home is the home record's canonical form.
+func (r *run) ownCreate(ctx context.Context, side domain.Side, rec Record, home mappings.Canonical) error {
 	if r.store(side).Token(rec.Fields) != r.in.LinkID {
 		return nil
 	}
@@ -186,15 +188,26 @@ func (r *run) ownCreate(ctx context.Context, side domain.Side, rec Record) error
 	if err != nil {
 		return nil // the merge maps it again and reports why it cannot
 	}
-	return r.setSnapshot(got)
+	return r.setBase(side, got, home, r.p.WritableFields(side, false))
 }
 
-// setSnapshot makes c the synced snapshot, the merge's base.
-func (r *run) setSnapshot(c mappings.Canonical) error {
-	snap, err := json.Marshal(c)
+// setBase makes got, the canonical form of a record tandem wrote to side in an
+// earlier attempt, the synced snapshot: the merge's base. Where got holds what
+// side's server makes of the value in like (what was sent, or the home
+// record's value now: spacing, case, cut short), the base is like's value and
+// got's is remembered as side's stored form of it, so the difference is no
+// edit to write back.
+func (r *run) setBase(side domain.Side, got, like mappings.Canonical, fields []string) error {
+	rewritten, _ := r.p.StoredAs(side, like, got, fields)
+	base := maps.Clone(got)
+	for name := range rewritten {
+		base[name] = like[name]
+	}
+	snap, err := json.Marshal(base)
 	if err != nil {
 		return fmt.Errorf("encode snapshot: %w", err)
 	}
 	r.st.Snapshot = snap
+	r.setStored(side, rewritten)
 	return nil
 }

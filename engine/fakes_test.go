@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,6 +116,8 @@ type fakeDB struct {
 	badRows  int
 	maxBatch int
 	calls    map[string]int
+	// changed holds the properties of each update's changes, in order.
+	changed [][]string
 }
 
 type logEntry struct {
@@ -505,6 +509,7 @@ func (db *fakeDB) Update(_ context.Context, id string, current Record, changes m
 	} else if current.Fields != nil && !current.Delivered && !current.Gone {
 		base = jsonCopy(current.Fields)
 	}
+	db.changed = append(db.changed, slices.Sorted(maps.Keys(changes)))
 	deepMerge(base, db.written(changes))
 	db.stamp(id, base)
 	answer := jsonCopy(base)

@@ -65,7 +65,7 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 		} else if err := r.e.links.RegisterAlias(ctx, r.p.Name, other, matches[0], r.in.LinkID); err != nil {
 			return true, r.handOver(err)
 		}
-		if err := r.ownCreate(ctx, other, rec); err != nil {
+		if err := r.ownCreate(ctx, other, rec, c); err != nil {
 			return true, err
 		}
 		r.res.Outcome.Action = domain.ActionMatched

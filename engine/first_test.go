@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -825,6 +826,46 @@ func TestABatchCreateThatFindsItsEarlierAttemptMergesFromIt(t *testing.T) {
 	assert.Equal(t, "DK42999999", customers.get(cid)["organisationNumber"], "the ERP's edit is not undone")
 	assert.Equal(t, "+45 70 70 70 70", customers.get(cid)["phone"])
 	assert.Equal(t, oid, e.link(erpLink(cid)).CrmID)
+}
+
+// TestARecordFoundAgainKeepsItsServersFormOfTheValues: as above, but webCRM
+// stored the first batch's phone without its spaces, and only the number was
+// edited in the ERP since. The number is written; the phone is webCRM's form
+// of the customer's, not an edit: it is written to neither side.
+func TestARecordFoundAgainKeepsItsServersFormOfTheValues(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	cid := customers.add(erpCustomer(1))
+	oid := orgs.add(map[string]any{
+		"OrganisationName": "Nordlys 1 ApS", "OrganisationVatNumber": "DK42000001",
+		"OrganisationAddress": "Strandvejen 1", "OrganisationPostCode": "2900", "OrganisationCity": "Hellerup",
+		"OrganisationCountry": "Danmark", "OrganisationTelephone": "+4520304001",
+		"OrganisationCustom15": erpLink(cid),
+	})
+	orgs.rewrite = func(prop string, v any) any {
+		if s, ok := v.(string); ok && prop == "OrganisationTelephone" {
+			return strings.ReplaceAll(s, " ", "")
+		}
+		return v
+	}
+	customers.edit(cid, map[string]any{"organisationNumber": "DK42999999"})
+	customerWrites := customers.writes()
+
+	tally := e.dispatch("organisations", customers.change(cid))
+
+	assert.Equal(t, map[string]int{domain.ActionCreatedWebCRM: 1}, tally.Actions)
+	assert.Equal(t, 1, orgs.size())
+	assert.Equal(t, "DK42999999", orgs.get(oid)["OrganisationVatNumber"])
+	assert.Equal(t, "+4520304001", orgs.get(oid)["OrganisationTelephone"])
+	assert.Equal(t, "+45 20 30 40 01", customers.get(cid)["phone"], "webCRM's form is not written back")
+	assert.Equal(t, customerWrites, customers.writes(), "nothing to write to the customer")
+	assert.Equal(t, [][]string{{"OrganisationVatNumber"}}, orgs.changed, "the phone is no edit to write")
+
+	orgWrites := orgs.writes()
+	e.dispatch("organisations", customers.change(cid))
+	e.dispatch("organisations", orgs.change(oid))
+	assert.Equal(t, orgWrites, orgs.writes(), "in step")
+	assert.Equal(t, customerWrites, customers.writes(), "in step")
 }
 
 // TestAPairMatchedFromTheLargerEndLivesUnderTheSmallerID: an organisation

@@ -232,6 +232,8 @@ func mergeField(f *Field, in MergeInput) outcome {
 		switch {
 		case f.agree(w, e):
 			o.merged = f.rep(w, e)
+		case spaced(w, e) != nil:
+			o.merged = spaced(w, e) // see below
 		case isEmpty(w):
 			o.merged = e
 		case isEmpty(e):
@@ -250,6 +252,14 @@ func mergeField(f *Field, in MergeInput) outcome {
 			o.merged = e
 		case f.agree(w, e):
 			o.merged = f.rep(w, e)
+		case spaced(w, e) != nil:
+			// Both changed, to one text but for white space: one side holds
+			// what its server made of the other's value when tandem wrote
+			// it (a server that drops spaces; an attempt whose answer was
+			// lost), not an edit of its own. The spaced form stands; the
+			// other side is written again, and what its server stores then
+			// is remembered as its form of that value.
+			o.merged = spaced(w, e)
 		default:
 			decide()
 		}
@@ -381,6 +391,26 @@ func (p *Pairing) StoredAs(s domain.Side, sent, stored Canonical, fields []strin
 	return rewritten, edited
 }
 
+// spaced returns, of two texts that are one text but for white space, the one
+// with more of it; nil for any other two values (equal ones included).
+func spaced(a, b any) any {
+	x, ok1 := a.(string)
+	y, ok2 := b.(string)
+	if !ok1 || !ok2 || len(x) == len(y) {
+		return nil
+	}
+	if strings.Join(strings.Fields(x), "") != strings.Join(strings.Fields(y), "") {
+		return nil
+	}
+	if len(x) > len(y) {
+		return x
+	}
+	return y
+}
+
+// squash removes a text's white space and lower-cases it.
+func squash(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), "")) }
+
 // serverRewrite reports whether stored is what a server may make of sent by itself:
 // the same text but for spacing and case, or sent cut short.
 func serverRewrite(sent, stored any) bool {
@@ -388,9 +418,6 @@ func serverRewrite(sent, stored any) bool {
 	b, ok2 := stored.(string)
 	if !ok1 || !ok2 || b == "" {
 		return false
-	}
-	squash := func(s string) string {
-		return strings.ToLower(strings.Join(strings.Fields(s), ""))
 	}
 	sa, sb := squash(a), squash(b)
 	return sa == sb || (len(sb) < len(sa) && strings.HasPrefix(sa, sb))

@@ -188,6 +188,36 @@ func TestMergeRules(t *testing.T) {
 			merged: Canonical{"newest": "y"},
 		},
 		{
+			// An ERP edit written to webCRM, whose answer was lost: webCRM
+			// stored it without spaces, and the retry sees both changed.
+			// The spaced form stands (even though webCRM's stamp is later),
+			// and webCRM gets it again.
+			name: "both changed to one text but for white space: the spaced form",
+			in: MergeInput{Pairing: w, Base: Canonical{"newest": "+45 11 11 11 11"}, WebCRM: Canonical{"newest": "+4517198137"},
+				ERP: Canonical{"newest": "+45 17 19 81 37"}, WebCRMUpdatedAt: t1, ERPUpdatedAt: t0},
+			merged: Canonical{"newest": "+45 17 19 81 37"}, toWebCRM: []string{"newest"},
+		},
+		{
+			name: "first match, one text but for white space: the spaced form",
+			in: MergeInput{Pairing: w, WebCRM: Canonical{"newest": "+4520304050"}, ERP: Canonical{"newest": "+45 20 30 40 50"},
+				WebCRMUpdatedAt: t1, ERPUpdatedAt: t0},
+			merged: Canonical{"newest": "+45 20 30 40 50"}, toWebCRM: []string{"newest"},
+		},
+		{
+			name: "both changed, one text but for case: a real conflict",
+			in: MergeInput{Pairing: w, Base: Canonical{"newest": "x"}, WebCRM: Canonical{"newest": "fjord tech a/s"}, ERP: Canonical{"newest": "Fjord Tech A/S"},
+				WebCRMUpdatedAt: t1, ERPUpdatedAt: t0},
+			merged: Canonical{"newest": "fjord tech a/s"}, toERP: []string{"newest"},
+			conflicts: []Conflict{{Field: "newest", WebCRM: "fjord tech a/s", ERP: "Fjord Tech A/S", Winner: domain.WebCRM, Rule: RuleNewest}},
+		},
+		{
+			name: "both changed, one a shortening of the other: a real conflict",
+			in: MergeInput{Pairing: w, Base: Canonical{"newest": "x"}, WebCRM: Canonical{"newest": "Fjord Tech"}, ERP: Canonical{"newest": "Fjord Tech Holding"},
+				WebCRMUpdatedAt: t1, ERPUpdatedAt: t0},
+			merged: Canonical{"newest": "Fjord Tech"}, toERP: []string{"newest"},
+			conflicts: []Conflict{{Field: "newest", WebCRM: "Fjord Tech", ERP: "Fjord Tech Holding", Winner: domain.WebCRM, Rule: RuleNewest}},
+		},
+		{
 			name: "both changed: newest wins",
 			in: MergeInput{Pairing: w, Base: Canonical{"newest": "x"}, WebCRM: Canonical{"newest": "crm"}, ERP: Canonical{"newest": "erp"},
 				WebCRMUpdatedAt: t0, ERPUpdatedAt: t1},
