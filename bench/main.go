@@ -18,7 +18,12 @@
 //  4. ERP → webCRM creation while the simulator enforces 250 requests/min;
 //  5. apply latency at the link count of the backfill (measured before 4,
 //     which spends the webCRM budget), and the process's peak memory;
-//  6. the share of the webCRM budget spent on polling at default settings.
+//  6. the share of the webCRM budget spent on polling at default settings;
+//  7. with -scaleout, and only that: a backfill of ERP customers into webCRM
+//     and a burst of ERP edits, carried by one and by three workers on one
+//     webCRM token (one of the three killed on the way), on the dev server
+//     and on the server at -temporal-address: webCRM requests per minute, the
+//     highest 60-second window and the 429 answers.
 //
 // The raw output is also written to bench/results/<time>.txt.
 package main
@@ -68,6 +73,10 @@ type settings struct {
 	// An external Temporal server (e.g. scripts/temporal-postgres's) instead of the dev server.
 	temporalAddress, temporalNamespace string
 	temporalPID                        int
+
+	// scaleOut runs only measurement 7, with its sizes.
+	scaleOut bool
+	scale    scaleSettings
 }
 
 func main() {
@@ -83,6 +92,9 @@ func main() {
 	flag.StringVar(&s.temporalAddress, "temporal-address", "", "run against the Temporal server at this host:port (e.g. scripts/temporal-postgres's) instead of a dev server")
 	flag.StringVar(&s.temporalNamespace, "temporal-namespace", "", "with -temporal-address: the namespace (default a new bench-<time> one)")
 	flag.IntVar(&s.temporalPID, "temporal-pid", 0, "with -temporal-address: the server's process id, to count its CPU in (1)")
+	flag.BoolVar(&s.scaleOut, "scaleout", false, "run only measurement 7: one and three workers on one webCRM token, on the dev server and on -temporal-address when given")
+	flag.IntVar(&s.scale.records, "scale-records", 2000, "ERP customers backfilled into webCRM (7)")
+	flag.IntVar(&s.scale.edits, "scale-edits", 400, "ERP edits carried to webCRM after the backfill (7)")
 	flag.Parse()
 	if s.persons < 0 {
 		s.persons = s.n / 5
@@ -109,8 +121,17 @@ func (r *report) printf(format string, args ...any) {
 
 func run(ctx context.Context, s settings) error {
 	rep := &report{}
-	rep.printf("tandem benchmark %s\nmachine: %s/%s, %d CPUs, %s\nsettings: n=%d persons=%d edits=%d creates=%d concurrency=%d poll=%s erp-poll=%s\n\n",
-		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(),
+	rep.printf("tandem benchmark %s\nmachine: %s/%s, %d CPUs, %s\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	if s.scaleOut {
+		rep.printf("settings: scale-records=%d scale-edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
+			s.scale.records, s.scale.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		if err := scaleOut(ctx, s, s.scale, rep); err != nil {
+			return err
+		}
+		return save(s.out, rep.buf.String())
+	}
+	rep.printf("settings: n=%d persons=%d edits=%d creates=%d concurrency=%d poll=%s erp-poll=%s\n\n",
 		s.n, s.persons, s.edits, s.creates, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 	dir, err := os.MkdirTemp("", "tandem-bench-")
 	if err != nil {
