@@ -809,12 +809,7 @@ func TestABatchCreateThatFindsItsEarlierAttemptMergesFromIt(t *testing.T) {
 	e := newEnv(t)
 	orgs, customers := e.crm["Organisations"], e.erp["customers"]
 	cid := customers.add(erpCustomer(1))
-	oid := orgs.add(map[string]any{
-		"OrganisationName": "Nordlys 1 ApS", "OrganisationVatNumber": "DK42000001",
-		"OrganisationAddress": "Strandvejen 1", "OrganisationPostCode": "2900", "OrganisationCity": "Hellerup",
-		"OrganisationCountry": "Danmark", "OrganisationTelephone": "+45 20 30 40 01",
-		"OrganisationCustom15": erpLink(cid),
-	})
+	oid := orgs.add(firstBatchOrg(cid, "+45 20 30 40 01"))
 	customers.edit(cid, map[string]any{"organisationNumber": "DK42999999", "phone": "+45 70 70 70 70"})
 
 	tally := e.dispatch("organisations", customers.change(cid))
@@ -828,6 +823,17 @@ func TestABatchCreateThatFindsItsEarlierAttemptMergesFromIt(t *testing.T) {
 	assert.Equal(t, oid, e.link(erpLink(cid)).CrmID)
 }
 
+// firstBatchOrg is the organisation an earlier batch made for ERP customer 1
+// (erpCustomer(1), id cid), as webCRM holds it, with its telephone as given.
+func firstBatchOrg(cid, phone string) map[string]any {
+	return map[string]any{
+		"OrganisationName": "Nordlys 1 ApS", "OrganisationVatNumber": "DK42000001",
+		"OrganisationAddress": "Strandvejen 1", "OrganisationPostCode": "2900", "OrganisationCity": "Hellerup",
+		"OrganisationCountry": "Danmark", "OrganisationTelephone": phone,
+		"OrganisationCustom15": erpLink(cid),
+	}
+}
+
 // TestARecordFoundAgainKeepsItsServersFormOfTheValues: as above, but webCRM
 // stored the first batch's phone without its spaces, and only the number was
 // edited in the ERP since. The number is written; the phone is webCRM's form
@@ -836,12 +842,7 @@ func TestARecordFoundAgainKeepsItsServersFormOfTheValues(t *testing.T) {
 	e := newEnv(t)
 	orgs, customers := e.crm["Organisations"], e.erp["customers"]
 	cid := customers.add(erpCustomer(1))
-	oid := orgs.add(map[string]any{
-		"OrganisationName": "Nordlys 1 ApS", "OrganisationVatNumber": "DK42000001",
-		"OrganisationAddress": "Strandvejen 1", "OrganisationPostCode": "2900", "OrganisationCity": "Hellerup",
-		"OrganisationCountry": "Danmark", "OrganisationTelephone": "+4520304001",
-		"OrganisationCustom15": erpLink(cid),
-	})
+	oid := orgs.add(firstBatchOrg(cid, "+4520304001"))
 	orgs.rewrite = func(prop string, v any) any {
 		if s, ok := v.(string); ok && prop == "OrganisationTelephone" {
 			return strings.ReplaceAll(s, " ", "")
