@@ -16,10 +16,8 @@ package contract
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // File is the kept contract's file name in this directory.
@@ -62,42 +60,11 @@ func Swagger() (raw []byte, source string, err error) {
 }
 
 // Published locates webCRM's full published swagger, which is not kept in the
-// repository: $WEBCRM_SWAGGER when set, else ../shared/reference/webcrm-swagger.json
-// beside the module root (the nearest directory above the working directory holding
-// go.mod). ok is false when the variable is unset and that file does not exist; a path
-// named by the variable is returned whether or not it exists, so reading it fails loudly.
+// repository: $WEBCRM_SWAGGER. ok is false when the variable is unset; a path it
+// names is returned whether or not it exists, so reading it fails loudly.
 func Published() (path string, ok bool, err error) {
 	if p := os.Getenv(EnvVar); p != "" {
 		return p, true, nil
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		return "", false, err
-	}
-	p := filepath.Join(root, "..", "shared", "reference", "webcrm-swagger.json")
-	if _, err := os.Stat(p); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return p, false, nil
-		}
-		return p, false, fmt.Errorf("contract: published swagger: %w", err)
-	}
-	return p, true, nil
-}
-
-// moduleRoot is the nearest directory above the working directory that holds go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("contract: working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("contract: no go.mod above the working directory; set %s", EnvVar)
-		}
-		dir = parent
-	}
+	return "", false, nil
 }

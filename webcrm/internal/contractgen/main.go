@@ -9,8 +9,7 @@
 //
 //	go run ./internal/contractgen [-in swagger.json] [-out contract/webcrm-contract.json]
 //
-// The input defaults to $WEBCRM_SWAGGER, else ../shared/reference/webcrm-swagger.json
-// beside the module root. When neither exists the kept contract is regenerated from
+// The input defaults to $WEBCRM_SWAGGER. When it is unset the kept contract is regenerated from
 // itself: the generator is idempotent on its own output, which keeps the source's sha256.
 package main
 
@@ -49,7 +48,7 @@ func selectedPaths() []string {
 }
 
 func main() {
-	in := flag.String("in", "", "published swagger 2.0 file (default $"+contract.EnvVar+", else ../shared/reference/webcrm-swagger.json beside the module root, else the kept contract)")
+	in := flag.String("in", "", "published swagger 2.0 file (default $"+contract.EnvVar+", else the kept contract)")
 	out := flag.String("out", "contract/"+contract.File, "contract file to write")
 	flag.Parse()
 	if err := run(*in, *out, os.Stderr); err != nil {

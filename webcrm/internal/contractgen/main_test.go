@@ -22,8 +22,7 @@ var keptPath = filepath.Join("..", "..", "contract", contract.File)
 // TestKeptContractMatchesGenerator fails when the kept contract and its generator
 // disagree. It always regenerates the kept file from itself and requires the same bytes
 // (so a hand edit the generator would not write fails, a changed value included, through
-// x-content-sha256); when the published swagger is at hand ($WEBCRM_SWAGGER, or
-// ../shared/reference/webcrm-swagger.json beside the module root) it also regenerates
+// x-content-sha256); when the published swagger is at hand ($WEBCRM_SWAGGER) it also regenerates
 // from that and requires the same bytes and the recorded sha256.
 func TestKeptContractMatchesGenerator(t *testing.T) {
 	kept, err := os.ReadFile(keptPath)
