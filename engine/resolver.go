@@ -33,29 +33,37 @@ type resolveError struct{ err error }
 func (e *resolveError) Error() string { return e.err.Error() }
 func (e *resolveError) Unwrap() error { return e.err }
 
-// Resolve implements mappings.Resolver.
-func (r *resolver) Resolve(ctx context.Context, pairing string, side domain.Side, id string) (string, bool, error) {
-	// A link that holds both records answers from its search attributes (one
-	// look), which leaves a link at rest asleep: a backfill of persons would
-	// otherwise wake every organisation's link.
-	info, err := r.links.Inspect(ctx, domain.LinkWorkflowID(pairing, side, id))
+// lookLinked looks for the link that holds a record, without waking it, and
+// returns the id of the record's counterpart it knows ("" when none). A link
+// that holds both records answers from its search attributes (one look),
+// which leaves a link at rest asleep: a backfill of persons would otherwise
+// wake every organisation's link. A record tandem created has no link of its
+// own, only its creator's token: its creator's link holds it. Found by the
+// search attributes, it resolves without waking that link or starting one
+// for the record (a look-up that does not find it yet, moments after the
+// create, leaves it to the caller).
+func lookLinked(ctx context.Context, links Links, pairing string, side domain.Side, id string) (string, LinkInfo, error) {
+	info, err := links.Inspect(ctx, domain.LinkWorkflowID(pairing, side, id))
 	if err == nil && info.Kind == NoLink {
-		// A record tandem created has no link of its own, only its creator's
-		// token: its creator's link holds it. Found by the search attributes,
-		// it resolves without waking that link or starting one for the record
-		// (a look-up that does not find it yet, moments after the create,
-		// leaves it to Ensure).
 		var home string
-		if home, err = r.links.FindHome(ctx, pairing, side, id); err == nil && home != "" {
-			info, err = r.links.Inspect(ctx, home)
+		if home, err = links.FindHome(ctx, pairing, side, id); err == nil && home != "" {
+			info, err = links.Inspect(ctx, home)
 		}
 	}
 	if err != nil {
-		return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, side, id, err)}
+		return "", info, err
 	}
-	other := info.ErpID
 	if side == domain.ERP {
-		other = info.CrmID
+		return info.CrmID, info, nil
+	}
+	return info.ErpID, info, nil
+}
+
+// Resolve implements mappings.Resolver.
+func (r *resolver) Resolve(ctx context.Context, pairing string, side domain.Side, id string) (string, bool, error) {
+	other, info, err := lookLinked(ctx, r.links, pairing, side, id)
+	if err != nil {
+		return "", false, &resolveError{fmt.Errorf("resolve %s %s record %s: %w", pairing, side, id, err)}
 	}
 	if info.Kind == HomeLink && other != "" && info.State != "" && info.State != domain.StateDeleted {
 		return other, true, nil

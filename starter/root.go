@@ -58,6 +58,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.linkCommand(),
 		a.hooksCommand(),
 		a.mappingsCommand(),
+		a.planCommand(),
 	)
 	return root
 }
