@@ -12,6 +12,9 @@ const (
 	StateError   = "error"   // the last change could not be applied; Reason says why
 	StateBlocked = "blocked" // waiting for a referenced record to be linked; Reason says which
 	StateDeleted = "deleted" // a record was deleted and the pairing's delete policy was applied
+	// StatePending also holds a first contact that waits for an operator's
+	// approval (mapping option review); its Reason says so and what it would do.
+	StateRejected = "rejected" // an operator rejected the record's first contact: it is not synced
 )
 
 // Sources of a change, recorded on the link's timeline.
@@ -23,6 +26,7 @@ const (
 	SourceDependency = "dependency"
 	SourceRetry      = "retry"
 	SourceReconcile  = "reconcile"
+	SourceReview     = "review"
 )
 
 // Change tells a link that one of its records changed, was deleted or should
@@ -39,7 +43,20 @@ type Change struct {
 	// then reads only the counterpart.
 	Record json.RawMessage `json:"record,omitempty"`
 	Source string          `json:"source,omitempty"`
+	// Review is an operator's decision on a first contact held for review:
+	// ReviewApprove lets it match or create, ReviewReject leaves the record
+	// unsynced. Empty for every other change.
+	Review string `json:"review,omitempty"`
+	// Choose is the counterpart an operator picked for a record whose merge
+	// key several records share (with ReviewApprove).
+	Choose string `json:"choose,omitempty"`
 }
+
+// Operator decisions on a first contact held for review.
+const (
+	ReviewApprove = "approve"
+	ReviewReject  = "reject"
+)
 
 // Outcome is what a link did with one change; the dispatcher gets it back
 // from the update.
@@ -68,6 +85,8 @@ const (
 	ActionError         = "error"
 	ActionForwarded     = "forwarded"
 	ActionSkipped       = "skipped"
+	ActionHeld          = "held-for-review"
+	ActionRejected      = "rejected"
 )
 
 // LinkState is the compact state of a link, carried through continue-as-new.

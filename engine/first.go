@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -32,6 +33,16 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 			return true, nil
 		}
 	}
+	switch {
+	case r.in.Change.Review == domain.ReviewReject:
+		return true, r.reject()
+	case r.st.State == domain.StateRejected && r.in.Change.Review != domain.ReviewApprove:
+		// Rejected stays rejected until an operator approves it.
+		r.st.Applied++
+		r.res.Outcome.Action = domain.ActionRejected
+		r.res.State = r.st
+		return true, nil
+	}
 	if len(r.p.MergeCriteria) == 0 && !r.p.Creation.Allows(other) {
 		// Nothing to match by and nothing to create: no need to map it.
 		_, err := r.settle(domain.ActionSkipped, fmt.Sprintf("not created in %s: the %s pairing creates records %s only", other, r.p.Name, r.p.Creation))
@@ -47,6 +58,13 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 	matches, err := r.match(ctx, other, c)
 	if err != nil {
 		return true, err
+	}
+	if pick := r.in.Change.Choose; pick != "" {
+		if !slices.Contains(matches, pick) {
+			return true, r.hold(fmt.Sprintf("%s %s was approved as its counterpart, but it is not one of the unlinked records that match by %s (%s)",
+				r.store(other).Label(), pick, strings.Join(mergeFields(r.p), ", "), orNone(matches)))
+		}
+		matches = []string{pick}
 	}
 	switch len(matches) {
 	case 1:
@@ -72,6 +90,10 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 		return false, nil
 	case 0:
 	default:
+		if r.p.Review {
+			return true, r.hold(fmt.Sprintf("%d %s records match by %s (%s); approve one with --match, or approve creating a new one",
+				len(matches), r.store(other).Label(), strings.Join(mergeFields(r.p), ", "), strings.Join(matches, ", ")))
+		}
 		r.st.State = domain.StateError
 		r.st.Reason = fmt.Sprintf("%d %s records match by %s (%s); merge the duplicates, then run `starter resync`",
 			len(matches), r.store(other).Label(), strings.Join(mergeFields(r.p), ", "), strings.Join(matches, ", "))
@@ -87,7 +109,40 @@ func (r *run) firstContact(ctx context.Context, side domain.Side) (done bool, er
 		_, err := r.settle(domain.ActionSkipped, fmt.Sprintf("not created in %s: %s", other, why))
 		return true, err
 	}
+	if r.p.Review && r.in.Change.Review != domain.ReviewApprove {
+		return true, r.hold(fmt.Sprintf("nothing in %s matches it; approving creates it there", r.store(other).Label()))
+	}
 	return true, r.create(ctx, other, c)
+}
+
+// hold leaves a first contact waiting for an operator's decision (the
+// pairing's review option): the link is pending, with what it would do as
+// its reason, and nothing is written.
+func (r *run) hold(why string) error {
+	r.st.State, r.st.BlockedOn = domain.StatePending, ""
+	r.st.Reason = "awaiting review: " + why + " (`starter approve` or `starter reject`)"
+	r.st.Applied++
+	r.res.Outcome.Action = domain.ActionHeld
+	r.res.State = r.st
+	return nil
+}
+
+// reject settles a first contact an operator rejected: the record stays
+// unsynced, and its later changes do nothing, until it is approved.
+func (r *run) reject() error {
+	r.st.State, r.st.BlockedOn = domain.StateRejected, ""
+	r.st.Reason = "rejected at review: not synced until approved (`starter approve`)"
+	r.st.Applied++
+	r.res.Outcome.Action = domain.ActionRejected
+	r.res.State = r.st
+	return nil
+}
+
+func orNone(ids []string) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ", ")
 }
 
 // movesHome reports whether a pair matched from this end lives under the

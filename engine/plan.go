@@ -33,12 +33,15 @@ const (
 	PlanSkipped = "skipped"
 	// PlanInvalid: the record cannot be mapped; its link would be in error.
 	PlanInvalid = "invalid"
+	// PlanRejected: an operator rejected the record's first contact at
+	// review; it is not synced.
+	PlanRejected = "rejected"
 	// PlanLinked counts records that are linked already (no entry each).
 	PlanLinked = "linked"
 )
 
 // PlanVerdicts lists the verdicts in the order plans print their totals.
-var PlanVerdicts = []string{PlanLinked, PlanMatched, PlanAmbiguous, PlanCreate, PlanBlocked, PlanSkipped, PlanInvalid}
+var PlanVerdicts = []string{PlanLinked, PlanMatched, PlanAmbiguous, PlanCreate, PlanBlocked, PlanSkipped, PlanInvalid, PlanRejected}
 
 // PlanEntry is what the first sync would do with one record, or with one
 // matched pair.
@@ -60,6 +63,10 @@ type PlanEntry struct {
 	// Reason says why a record is blocked, skipped or invalid, and where a
 	// record would be created.
 	Reason string `json:"reason,omitempty"`
+	// Choose is the operator's: the candidate an ambiguous record is to be
+	// linked to, filled in before the plan is given to `starter approve
+	// --plan`.
+	Choose string `json:"choose,omitempty"`
 }
 
 // PairingPlan is the plan of one pairing: one entry per record that is not
@@ -156,14 +163,22 @@ type planRecord struct {
 
 func (e *Engine) planPairing(ctx context.Context, p *mappings.Pairing, pr *planResolver, progress PlanProgress) (PairingPlan, error) {
 	sides := e.sides(p)
+	// A link that holds both records is a pair; one that holds a record
+	// alone is a first contact still to be done (held for review, in error,
+	// skipped), planned like a record without a link, unless an operator
+	// rejected it.
 	linked := map[domain.Side]map[string]bool{domain.WebCRM: {}, domain.ERP: {}}
+	rejected := map[domain.Side]map[string]bool{domain.WebCRM: {}, domain.ERP: {}}
 	err := e.links.List(ctx, p.Name, func(refs []LinkRef) error {
 		for _, l := range refs {
-			if l.CrmID != "" {
+			switch {
+			case l.CrmID != "" && l.ErpID != "":
 				linked[domain.WebCRM][l.CrmID] = true
-			}
-			if l.ErpID != "" {
 				linked[domain.ERP][l.ErpID] = true
+			case l.State == domain.StateRejected && l.CrmID != "":
+				rejected[domain.WebCRM][l.CrmID] = true
+			case l.State == domain.StateRejected && l.ErpID != "":
+				rejected[domain.ERP][l.ErpID] = true
 			}
 		}
 		return nil
@@ -187,6 +202,12 @@ func (e *Engine) planPairing(ctx context.Context, p *mappings.Pairing, pr *planR
 			progress(p.Name, side, n)
 			if linked[side][ch.ID] {
 				plan.Totals[PlanLinked]++
+				return nil
+			}
+			if rejected[side][ch.ID] {
+				plan.Totals[PlanRejected]++
+				plan.Entries = append(plan.Entries, PlanEntry{Pairing: p.Name, Verdict: PlanRejected, Side: side, ID: ch.ID,
+					Reason: "an operator rejected its first contact (`starter approve` lets it through)"})
 				return nil
 			}
 			rec, err := planRead(ctx, store, ch)

@@ -105,7 +105,7 @@ func TestPlanSaysWhatTheFirstSyncWouldDoAndWritesNothing(t *testing.T) {
 	assert.Contains(t, en.Reason, "webcrm")
 
 	assert.Equal(t, map[string]int{PlanLinked: 2, PlanMatched: 2, PlanAmbiguous: 3, PlanCreate: 2,
-		PlanBlocked: 0, PlanSkipped: 0, PlanInvalid: 0}, op.Totals)
+		PlanBlocked: 0, PlanSkipped: 0, PlanInvalid: 0, PlanRejected: 0}, op.Totals)
 
 	pp := planOf(t, all, "persons")
 	assert.Equal(t, PlanCreate, entryOf(t, pp, domain.WebCRM, newPerson).Verdict,

@@ -305,7 +305,7 @@ func typeFits(t Type, side domain.Side, k Kind) bool {
 }
 
 var (
-	keysTop      = []string{"pairing", "description", "webcrm", "erp", "create", "gate", "delete", "match", "depends-on", "fields"}
+	keysTop      = []string{"pairing", "description", "webcrm", "erp", "create", "gate", "review", "delete", "match", "depends-on", "fields"}
 	keysWebCRM   = []string{"entity", "correlation-field", "required-on-create", "constants"}
 	keysERP      = []string{"resource", "filter", "required-on-create", "constants"}
 	keysDelete   = []string{"policy", "deactivate-in-webcrm", "deactivate-in-erp"}
@@ -422,6 +422,11 @@ func (ps *parser) parseHeader(top map[string]pair, root *yaml.Node, base string)
 	if g, ok := top["gate"]; ok {
 		if v, ok := ps.word(g.val, "gate", "gate", wordsGate...); ok {
 			p.Gate = v
+		}
+	}
+	if r, ok := top["review"]; ok {
+		if v, ok := ps.boolValue(r.val, "review", "review"); ok {
+			p.Review = v
 		}
 	}
 }

@@ -167,6 +167,11 @@ type Pairing struct {
 	// Gate limits which records are created in the ERP: "all" (or empty) or "won-only"
 	// (only records whose canonical "status" is "won").
 	Gate string
+	// Review holds first contacts for an operator: a record that would get a
+	// counterpart created, or whose merge key several records share, waits in
+	// a link in state pending, writing nothing, until it is approved or
+	// rejected (`starter approve`, `starter reject`).
+	Review bool
 	// CorrelationField is the webCRM custom field that carries tandem's correlation token;
 	// empty when the entity has none.
 	CorrelationField string

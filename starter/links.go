@@ -219,7 +219,7 @@ type linkRow struct {
 	BlockedOn string `json:"blockedOn,omitempty"`
 }
 
-var linkStates = []string{domain.StateError, domain.StateBlocked, domain.StateOK, domain.StateDeleted, domain.StatePending}
+var linkStates = []string{domain.StateError, domain.StateBlocked, domain.StateOK, domain.StateDeleted, domain.StatePending, domain.StateRejected}
 
 func (a *app) linksCommand() *cobra.Command {
 	var pairing, state string
@@ -356,7 +356,7 @@ func addReasons(ctx context.Context, c client.Client, rows []linkRow) {
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for i := range rows {
-		if rows[i].State != domain.StateError && rows[i].State != domain.StateBlocked {
+		if !slices.Contains([]string{domain.StateError, domain.StateBlocked, domain.StatePending, domain.StateRejected}, rows[i].State) {
 			continue
 		}
 		wg.Go(func() {

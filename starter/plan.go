@@ -44,6 +44,7 @@ contact would do:
   blocked    it refers to a record that would not be linked first
   skipped    the pairing does not create it (one-way pairing, gate)
   invalid    it cannot be mapped; its link would be in error
+  rejected   an operator rejected its first contact (starter reject)
 
 with totals per pairing (linked counts the records that have a link). It
 writes nothing to webCRM, the ERP or Temporal. Pairings a planned pairing

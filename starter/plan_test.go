@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,7 +88,7 @@ func TestPlanPreviewsTheFirstSyncAndWritesNothing(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "VERDICT")
 	assert.Contains(t, r.stdout, "DK42000001 ⇄ DK42000001")
-	assert.Contains(t, r.stdout, "organisations: 0 linked, 2 matched, 3 ambiguous, 2 create, 0 blocked")
+	assert.Contains(t, r.stdout, "organisations: 0 linked, 2 matched, 3 ambiguous, 2 create, 0 blocked, 0 skipped, 0 invalid, 0 rejected")
 	assert.Contains(t, r.stderr, "reading organisations", "a progress line while it reads")
 
 	r = e.run("plan", "--pairing", "organisations", "--format", "csv")
@@ -96,4 +100,76 @@ func TestPlanPreviewsTheFirstSyncAndWritesNothing(t *testing.T) {
 	r = e.run("plan", "--format", "yaml")
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, `--format "yaml"`)
+}
+
+// reviewMappings writes the built-in mapping files to a directory, with the
+// organisations pairing's review option on, and points the testbed at it.
+func (e *testbed) reviewMappings() {
+	e.t.Helper()
+	dir := copyDefaults(e.t)
+	file := filepath.Join(dir, "organisations.yaml")
+	data, err := os.ReadFile(file)
+	require.NoError(e.t, err)
+	require.NoError(e.t, os.WriteFile(file, []byte(strings.Replace(string(data), "\ndelete:", "\nreview: true\ndelete:", 1)), 0o600))
+	e.env["TANDEM_MAPPINGS_DIR"] = dir
+	e.cfg.Sync.MappingsDir = dir
+}
+
+// TestReviewHoldsFirstContactsUntilAnOperatorDecides: with review on, the
+// running pairing holds two lone organisations in pending links (found by
+// `starter links --state pending`, with the reason) and writes nothing to the
+// ERP; `starter reject` leaves one unsynced, and the plan file, given to
+// `starter approve --plan`, creates the other's customer once.
+func TestReviewHoldsFirstContactsUntilAnOperatorDecides(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, false)
+	e.reviewMappings()
+	e.startWorker()
+	ids := e.putOrgs(1, 2)
+	keep, drop := strconv.Itoa(ids[0]), strconv.Itoa(ids[1])
+	erpWrites := func() int64 {
+		var n int64
+		for _, w := range e.erp.Stats().Writes {
+			n += w
+		}
+		return n
+	}
+
+	r := e.run("start", "organisations", "--reconcile-every", "0")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	eventually(t, "both organisations held for review", 2*time.Minute, func() bool {
+		return e.count(`TandemPairing = "organisations" AND TandemState = "pending"`) == 2
+	})
+	assert.Zero(t, erpWrites(), "nothing is written while first contacts wait")
+	r = e.run("links", "--pairing", "organisations", "--state", "pending")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "awaiting review: nothing in ERP customers matches it; approving creates it there")
+
+	r = e.run("reject", "--pairing", "organisations", "--webcrm-id", drop)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "1 decisions: 1 rejected (rejected)")
+
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	r = e.run("plan", "--pairing", "organisations", "--format", "json", "--output", plan)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	r = e.run("approve", "--plan", plan)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "1 decisions: 1 created-in-erp (ok)", "the plan lists the held record to create, and the rejected one as rejected")
+	assert.Equal(t, int64(1), erpWrites(), "one customer created, for the approved organisation only")
+
+	r = e.run("link", "--pairing", "organisations", "--webcrm-id", drop)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "rejected")
+	eventually(t, "no link pending", time.Minute, func() bool {
+		return e.count(`TandemPairing = "organisations" AND TandemState = "pending"`) == 0
+	})
+	r = e.run("approve", "--pairing", "organisations", "--all")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "nothing to approve", "no link is pending any more")
+	r = e.run("approve", "--pairing", "organisations", "--webcrm-id", keep)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, int64(1), erpWrites(), "approving a linked record again writes nothing")
+	r = e.run("link", "--pairing", "organisations", "--webcrm-id", keep)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "ok")
 }

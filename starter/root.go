@@ -59,6 +59,8 @@ func (a *app) rootCommand() *cobra.Command {
 		a.hooksCommand(),
 		a.mappingsCommand(),
 		a.planCommand(),
+		a.approveCommand(),
+		a.rejectCommand(),
 	)
 	return root
 }
