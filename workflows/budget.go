@@ -38,6 +38,22 @@ type BudgetStatus struct {
 	Limit int `json:"limit"`
 	// Window is the window grants are counted in.
 	Window time.Duration `json:"window"`
+	// Grants are the grants in the window ending at At, oldest first (at
+	// most one per request granted), so a reader counts them at its own
+	// time: At is as old as the budget's last lease.
+	Grants []Grant `json:"grants,omitempty"`
+}
+
+// GrantedAt is the number of requests s's grants hold in the window ending
+// at now.
+func (s BudgetStatus) GrantedAt(now time.Time) int {
+	n := 0
+	for _, g := range s.Grants {
+		if g.At.After(now.Add(-s.Window)) && !g.At.After(now) {
+			n += g.N
+		}
+	}
+	return n
 }
 
 // Request classes: live work (polls, a link's changes) may use the whole
@@ -100,16 +116,17 @@ type budget struct {
 	limit  int     // live work's limit, from the latest request
 }
 
-// granted returns the requests granted in the window ending at now, without
-// dropping older grants (a query must not change the workflow's state).
-func (b *budget) granted(now time.Time) int {
-	n := 0
+// status is the budget's status at now. It drops no grant (a query must
+// not change the workflow's state).
+func (b *budget) status(now time.Time) BudgetStatus {
+	st := BudgetStatus{At: now, Limit: b.limit, Window: budgetWindow}
 	for _, g := range b.grants {
 		if g.At.After(now.Add(-budgetWindow)) {
-			n += g.N
+			st.Grants = append(st.Grants, g)
 		}
 	}
-	return n
+	st.Granted = st.GrantedAt(now)
+	return st
 }
 
 // used returns the requests granted in the window ending at now, dropping
@@ -174,8 +191,7 @@ func BudgetWorkflow(ctx workflow.Context, in BudgetInput) error {
 	// A query handler adds no command to the history, so registering it
 	// needs no version: histories recorded without it replay the same.
 	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryBudget, func() (BudgetStatus, error) {
-		now := workflow.Now(ctx)
-		return BudgetStatus{At: now, Granted: b.granted(now), Limit: b.limit, Window: budgetWindow}, nil
+		return b.status(workflow.Now(ctx)), nil
 	}, workflow.QueryHandlerOptions{Description: "Requests granted in the budget's window, and the limit."}); err != nil {
 		return temporal.NewNonRetryableApplicationError("register the budget query: "+err.Error(), "InvalidInput", nil)
 	}
