@@ -211,4 +211,3 @@ func (r *Refresher) budget(ctx context.Context) error {
 	}
 	return nil
 }
-
