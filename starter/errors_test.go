@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -194,4 +196,39 @@ func TestErrorsGroupsByCauseAndRedrivesAGroup(t *testing.T) {
 	assert.Equal(t, exitFailure, r.code)
 	assert.Contains(t, r.stdout, "re-drove 3 of 3 links of group "+names.Key+": 3 error")
 	assert.Contains(t, r.stderr, "3 links are in error again")
+}
+
+// TestWorkerServesOperatorMetrics: a worker with its metrics endpoint on
+// refreshes the link and budget gauges and serves them at /metrics.
+func TestWorkerServesOperatorMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, false)
+	addr := closedAddr(t)
+	e.cfg.Worker.MetricsAddr = addr
+	e.startWorker()
+	ids := e.putOrgs(300, 2)
+	r := e.run("resync", "--pairing", "organisations", "--webcrm-id", strconv.Itoa(ids[0]))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var body string
+	eventually(t, "the worker to serve the operator gauges", 60*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return false
+		}
+		body = string(b)
+		return strings.Contains(body, "tandem_ops_metrics_refreshed_seconds ")
+	})
+	for _, want := range []string{
+		`tandem_links{pairing="organisations",state="error"} 0`,
+		`tandem_links{pairing="quotationlines",state="blocked"} 0`,
+		`tandem_oldest_error_age_seconds{pairing="persons"} 0`,
+		"tandem_webcrm_budget_spent ",
+	} {
+		assert.Contains(t, body, want)
+	}
 }
