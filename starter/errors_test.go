@@ -232,3 +232,44 @@ func TestWorkerServesOperatorMetrics(t *testing.T) {
 		assert.Contains(t, body, want)
 	}
 }
+
+// TestErrorsGroupsBlockedLinksByTheirCause: persons whose organisations
+// cannot be linked are blocked; two of them, waiting for two organisations,
+// are one group, which syncs once the organisations are fixed and the
+// group is re-driven.
+func TestErrorsGroupsBlockedLinksByTheirCause(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, true)
+	var orgs, persons []int
+	for i := range 2 {
+		org, err := e.crm.Put("Organisations", map[string]any{"OrganisationName": ""})
+		require.NoError(t, err)
+		orgs = append(orgs, org)
+		p, err := e.crm.Put("Persons", map[string]any{"PersonFirstName": "Bo", "PersonLastName": fmt.Sprintf("Blok %d", i), "PersonOrganisationId": org})
+		require.NoError(t, err)
+		persons = append(persons, p)
+	}
+	for _, p := range persons {
+		r := e.run("resync", "--pairing", "persons", "--webcrm-id", strconv.Itoa(p))
+		require.Regexp(t, `(?m)^state\s+blocked$`, r.stdout, r.stderr)
+	}
+	var pg pairingGroups
+	eventually(t, "the inbox to group the two blocked persons", 30*time.Second, func() bool {
+		pg = e.inboxJSON("persons")
+		return len(pg.Groups) == 1 && pg.Groups[0].Count == 2
+	})
+	g := pg.Groups[0]
+	assert.Equal(t, domain.StateBlocked, g.State)
+	assert.Equal(t, int64(2), pg.Blocked)
+	assert.NotRegexp(t, `[0-9]`, g.Cause)
+
+	for i, org := range orgs {
+		require.NoError(t, e.crm.Patch("Organisations", org, map[string]any{"OrganisationName": fmt.Sprintf("Fixed %d A/S", i)}))
+	}
+	r := e.run("errors", "redrive", "--pairing", "persons", "--cause", g.Key)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "re-drove 2 of 2 links of group "+g.Key+": 2 ok")
+	eventually(t, "the persons inbox to empty", 30*time.Second, func() bool {
+		return len(e.inboxJSON("persons").Groups) == 0
+	})
+}
