@@ -92,6 +92,12 @@ func TestPairingsStartPauseResumeStatus(t *testing.T) {
 		v := e.statusJSON("organisations")["organisations"]
 		return v.LastPollAt != nil && v.Totals != nil && v.Totals.Polls > 0 && v.Links != nil
 	})
+	// Its lag is the time since its last complete poll, whatever the age
+	// of its watermark: at one-second polls, seconds.
+	eventually(t, "organisations to show a lag of seconds", 30*time.Second, func() bool {
+		v := e.statusJSON("organisations")["organisations"]
+		return v.LagSeconds != nil && *v.LagSeconds < 20 && v.LastPollAt != nil && time.Since(*v.LastPollAt) < 20*time.Second
+	})
 
 	// A pairing whose workflow ended shows "not started" again.
 	ctx := t.Context()

@@ -55,6 +55,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.backfillCommand(),
 		a.resyncCommand(),
 		a.linksCommand(),
+		a.errorsCommand(),
 		a.linkCommand(),
 		a.hooksCommand(),
 		a.mappingsCommand(),

@@ -59,8 +59,16 @@ func (a *app) statusCommand() *cobra.Command {
 		Long: `Shows, for each pairing named (every pairing when none is): whether it runs
 or is paused (and why), the webCRM watermark, the ERP change-feed token, the
 number of links and of links in error and blocked, the time of the last poll,
-the lag (now minus the webCRM watermark) and the last poll error. A pairing
-whose workflow does not run shows "not started".
+the lag and the last poll error. A pairing whose workflow does not run shows
+"not started".
+
+The lag is the time since the pairing's last complete poll (both sides read
+without error and every change dispatched): a change older than that has
+reached its link, so the lag bounds the age of the oldest change not yet
+dispatched, and a quiet pairing that polls shows a lag of about its poll
+interval, however old its watermark. It shows "-" until the current run has
+completed a poll; the last error says why one does not complete. Links in
+error or blocked are listed by "starter errors".
 
 Link counts come from Temporal visibility (search attributes TandemPairing and
 TandemState on running LinkWorkflow executions), which trails the links by a
@@ -127,12 +135,12 @@ func (a *app) pairingStatus(ctx context.Context, c client.Client, name string) p
 	}
 	if !st.WebCRMWatermark.IsZero() {
 		wm := st.WebCRMWatermark.UTC()
-		lag := int64(a.now().Sub(wm) / time.Second)
-		v.WebCRMWatermark, v.LagSeconds = &wm, &lag
+		v.WebCRMWatermark = &wm
 	}
 	if !st.LastPollAt.IsZero() {
 		lp := st.LastPollAt.UTC()
-		v.LastPollAt = &lp
+		lag := pollLag(a.now(), lp)
+		v.LastPollAt, v.LagSeconds = &lp, &lag
 	}
 	v.ERPToken = st.ERPToken
 	v.LastError = joinMsg(st.LastError, v.LastError)
@@ -140,6 +148,12 @@ func (a *app) pairingStatus(ctx context.Context, c client.Client, name string) p
 	totals := st.Totals
 	v.Totals = &totals
 	return v
+}
+
+// pollLag is the lag of a pairing whose last complete poll ended at
+// lastPoll, in whole seconds and never negative (clocks differ).
+func pollLag(now, lastPoll time.Time) int64 {
+	return max(0, int64(now.Sub(lastPoll)/time.Second))
 }
 
 // timedOut reports whether a call bounded by ctx failed because the bound

@@ -23,6 +23,39 @@ const BudgetWorkflowName = "BudgetWorkflow"
 // its result a Lease.
 const UpdateLease = "lease"
 
+// QueryBudget returns a BudgetStatus: what the budget granted in its window.
+const QueryBudget = "budget"
+
+// BudgetStatus is what QueryBudget returns.
+type BudgetStatus struct {
+	// At is the workflow time the status is of (its last workflow task).
+	At time.Time `json:"at"`
+	// Granted is the number of requests granted in the window ending at At.
+	Granted int `json:"granted"`
+	// Limit is what live work may be granted in a window (the token's
+	// budget less its reserved share), from the latest lease request; 0
+	// before the first.
+	Limit int `json:"limit"`
+	// Window is the window grants are counted in.
+	Window time.Duration `json:"window"`
+	// Grants are the grants in the window ending at At, oldest first (at
+	// most one per request granted), so a reader counts them at its own
+	// time: At is as old as the budget's last lease.
+	Grants []Grant `json:"grants,omitempty"`
+}
+
+// GrantedAt is the number of requests s's grants hold in the window ending
+// at now.
+func (s BudgetStatus) GrantedAt(now time.Time) int {
+	n := 0
+	for _, g := range s.Grants {
+		if g.At.After(now.Add(-s.Window)) && !g.At.After(now) {
+			n += g.N
+		}
+	}
+	return n
+}
+
 // Request classes: live work (polls, a link's changes) may use the whole
 // budget; bulk work (backfill pages, reconciliation) leaves LiveHeadroom of it
 // to live work, so edits keep flowing while a backfill runs.
@@ -80,6 +113,20 @@ type Grant struct {
 // budget decides leases. It is pure: the workflow hands it the time.
 type budget struct {
 	grants []Grant // oldest first
+	limit  int     // live work's limit, from the latest request
+}
+
+// status is the budget's status at now. It drops no grant (a query must
+// not change the workflow's state).
+func (b *budget) status(now time.Time) BudgetStatus {
+	st := BudgetStatus{At: now, Limit: b.limit, Window: budgetWindow}
+	for _, g := range b.grants {
+		if g.At.After(now.Add(-budgetWindow)) {
+			st.Grants = append(st.Grants, g)
+		}
+	}
+	st.Granted = st.GrantedAt(now)
+	return st
 }
 
 // used returns the requests granted in the window ending at now, dropping
@@ -100,6 +147,7 @@ func (b *budget) used(now time.Time) int {
 // lease grants what req may have at now.
 func (b *budget) lease(req LeaseRequest, now time.Time) Lease {
 	limit := int(float64(max(req.PerMinute, 1)) * (1 - min(max(req.Reserve, 0), 0.9)))
+	b.limit = limit
 	if req.Class == ClassBulk {
 		limit = int(float64(limit) * (1 - LiveHeadroom))
 	}
@@ -139,6 +187,13 @@ func BudgetWorkflow(ctx workflow.Context, in BudgetInput) error {
 	})
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("register the lease handler: "+err.Error(), "InvalidInput", nil)
+	}
+	// A query handler adds no command to the history, so registering it
+	// needs no version: histories recorded without it replay the same.
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryBudget, func() (BudgetStatus, error) {
+		return b.status(workflow.Now(ctx)), nil
+	}, workflow.QueryHandlerOptions{Description: "Requests granted in the budget's window, and the limit."}); err != nil {
+		return temporal.NewNonRetryableApplicationError("register the budget query: "+err.Error(), "InvalidInput", nil)
 	}
 	workflow.SetCurrentDetails(ctx, "The **webCRM request budget** of the API token: every worker and starter leases the requests it sends here.")
 	if err := workflow.Await(ctx, func() bool { return workflow.GetInfo(ctx).GetContinueAsNewSuggested() }); err != nil {

@@ -109,3 +109,37 @@ func TestBudgetWorkflowGrantsLeasesAndRefusesBadRequests(t *testing.T) {
 	require.Error(t, bad.rejected)
 	assert.Contains(t, bad.rejected.Error(), `lease class "fast"`)
 }
+
+// TestBudgetWorkflowAnswersWhatItGranted: the budget query tells what was
+// granted in the window and the limit, and a grant that left the window no
+// longer counts.
+func TestBudgetWorkflowAnswersWhatItGranted(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: BudgetWorkflowID})
+	var before, after, later BudgetStatus
+	query := func(dst *BudgetStatus) {
+		v, err := env.QueryWorkflow(QueryBudget)
+		require.NoError(t, err)
+		require.NoError(t, v.Get(dst))
+	}
+	env.RegisterDelayedCallback(func() {
+		query(&before)
+		lease(env, "l1", LeaseRequest{Holder: "w1", Class: ClassLive, Want: 30, PerMinute: 250, Reserve: 0.2})
+		lease(env, "l2", LeaseRequest{Holder: "w2", Class: ClassBulk, Want: 12, PerMinute: 250, Reserve: 0.2})
+	}, time.Second)
+	env.RegisterDelayedCallback(func() { query(&after) }, 2*time.Second)
+	env.RegisterDelayedCallback(func() { query(&later) }, time.Second+budgetWindow+time.Second)
+	stopAt(env, 3*time.Minute, nil)
+	env.ExecuteWorkflow(BudgetWorkflow, BudgetInput{})
+	requireCanceled(t, env)
+	assert.Equal(t, BudgetStatus{At: before.At, Window: budgetWindow}, before, "nothing granted, no limit known yet")
+	assert.Equal(t, 42, after.Granted)
+	require.Len(t, after.Grants, 2)
+	assert.Equal(t, 42, after.GrantedAt(after.At))
+	assert.Zero(t, after.GrantedAt(after.At.Add(budgetWindow)), "read a window later, by a reader's clock")
+	assert.Equal(t, 200, after.Limit, "250 less the reserved fifth")
+	assert.Equal(t, budgetWindow, after.Window)
+	assert.Zero(t, later.Granted, "both grants left the window")
+	assert.Equal(t, 200, later.Limit)
+}

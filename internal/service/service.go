@@ -35,6 +35,7 @@ import (
 	"github.com/tandemsync/tandem/internal/codec"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/hooks"
+	"github.com/tandemsync/tandem/internal/opsmetrics"
 	"github.com/tandemsync/tandem/internal/sdkmetrics"
 	"github.com/tandemsync/tandem/links"
 	"github.com/tandemsync/tandem/mappings"
@@ -61,6 +62,9 @@ type Options struct {
 	// activities before it cancels them (0: 5 s). Negative: no wait, as when
 	// the process is killed; tests use it to stop a worker mid-activity.
 	StopGrace time.Duration
+	// OpsMetricsInterval is how often the worker refreshes the link and
+	// budget gauges of its metrics endpoint (0: 30 s).
+	OpsMetricsInterval time.Duration
 }
 
 // defaultStopGrace is how long a stopping worker waits for its running
@@ -80,6 +84,7 @@ type Service struct {
 	registry *prometheus.Registry
 	opts     Options
 	keys     *codec.Keys // payload keys; nil = payloads unencrypted
+	ops      *opsmetrics.Metrics
 }
 
 // Dial connects to Temporal with the settings in cfg. SDK metrics go to
@@ -249,6 +254,9 @@ func New(cfg config.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.ops, err = opsmetrics.New(s.registry); err != nil {
+		return nil, err
+	}
 	s.acts = activities.New(s.calls, wc, ec, set, logger, m, cfg.Sync.Concurrency)
 	s.wc = wc
 	return s, nil
@@ -358,6 +366,18 @@ func (s *Service) Start() (stop func(), err error) {
 			return stop, err
 		}
 		servers = append(servers, srv)
+		// The link and budget gauges, refreshed while the endpoint serves.
+		interval := s.opts.OpsMetricsInterval
+		if interval <= 0 {
+			interval = 30 * time.Second
+		}
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			opsmetrics.NewRefresher(s.client, s.cfg.Temporal.Namespace, s.set.Names(), s.ops, s.logger).Run(rctx, interval)
+		}()
+		stops = append(stops, func() { cancel(); <-done })
 	}
 	if addr := s.cfg.Worker.HooksAddr; addr != "" && addr != "off" {
 		if s.cfg.Worker.HooksSecret == "" {

@@ -1,0 +1,213 @@
+// Package opsmetrics exports what an operator watches and no single
+// activity sees: the links of each pairing per state (from Temporal
+// visibility), the age of each pairing's oldest link in error (from the
+// links themselves) and the webCRM budget spent and left (from the token's
+// BudgetWorkflow). A Refresher reads them on an interval, so the figures are
+// eventually consistent: they trail the links by the interval plus
+// visibility's own lag.
+package opsmetrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/links"
+	"github.com/tandemsync/tandem/workflows"
+)
+
+// States are the link states counted per pairing.
+var States = []string{domain.StateOK, domain.StateError, domain.StateBlocked, domain.StatePending, domain.StateDeleted}
+
+// MaxErrorLinks bounds the links in error per pairing whose state a refresh
+// reads for the oldest error's age.
+const MaxErrorLinks = 500
+
+// Metrics are the gauges a Refresher sets.
+type Metrics struct {
+	links       *prometheus.GaugeVec
+	oldestError *prometheus.GaugeVec
+	budgetSpent prometheus.Gauge
+	budgetLeft  prometheus.Gauge
+	refreshed   prometheus.Gauge
+}
+
+// New creates the gauges and registers them with reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		links: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "tandem", Name: "links",
+			Help: "Running links by pairing and state, counted in Temporal visibility on an interval (eventually consistent).",
+		}, []string{"pairing", "state"}),
+		oldestError: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "tandem", Name: "oldest_error_age_seconds",
+			Help: "Seconds since the oldest link in error of each pairing entered its state (0 when none is in error).",
+		}, []string{"pairing"}),
+		budgetSpent: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "tandem", Name: "webcrm_budget_spent",
+			Help: "webCRM requests the token's budget granted in its current window (a minute and the lease's life), to every worker and starter.",
+		}),
+		budgetLeft: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "tandem", Name: "webcrm_budget_left",
+			Help: "webCRM requests the token's budget may still grant live work in its current window.",
+		}),
+		refreshed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "tandem", Name: "ops_metrics_refreshed_seconds",
+			Help: "Unix time of the last complete refresh of the link and budget gauges.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.links, m.oldestError, m.budgetSpent, m.budgetLeft, m.refreshed} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register operator metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Refresher reads the figures from Temporal and sets the gauges.
+type Refresher struct {
+	c        client.Client
+	ns       string
+	pairings []string
+	m        *Metrics
+	logger   *slog.Logger
+	now      func() time.Time
+}
+
+// NewRefresher returns a Refresher of the named pairings' figures in
+// namespace ns.
+func NewRefresher(c client.Client, ns string, pairings []string, m *Metrics, logger *slog.Logger) *Refresher {
+	return &Refresher{c: c, ns: ns, pairings: pairings, m: m, logger: logger, now: time.Now}
+}
+
+// Run refreshes at once and then every interval until ctx ends. A refresh
+// that fails is logged and leaves the gauges as they were.
+func (r *Refresher) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
+			r.logger.Warn("operator metrics not refreshed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Refresh reads every figure once.
+func (r *Refresher) Refresh(ctx context.Context) error {
+	var errs []error
+	for _, p := range r.pairings {
+		for _, st := range States {
+			resp, err := r.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+				Namespace: r.ns, Query: links.Query(p, links.Eq(workflows.StateKey.GetName(), st)),
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("count %s links of %s: %w", st, p, err))
+				continue
+			}
+			r.m.links.WithLabelValues(p, st).Set(float64(resp.GetCount()))
+		}
+		age, err := r.oldestError(ctx, p)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			r.m.oldestError.WithLabelValues(p).Set(age.Seconds())
+		}
+	}
+	if err := r.budget(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		r.m.refreshed.Set(float64(r.now().Unix()))
+	}
+	return errors.Join(errs...)
+}
+
+// oldestError reads the state of up to MaxErrorLinks links in error of
+// pairing and returns the age of the oldest.
+func (r *Refresher) oldestError(ctx context.Context, pairing string) (time.Duration, error) {
+	var ids []string
+	var token []byte
+	for len(ids) < MaxErrorLinks {
+		resp, err := r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: r.ns, PageSize: 100, NextPageToken: token,
+			Query: links.Query(pairing, links.Eq(workflows.StateKey.GetName(), domain.StateError)),
+		})
+		if err != nil {
+			return 0, fmt.Errorf("list links in error of %s: %w", pairing, err)
+		}
+		for _, ex := range resp.GetExecutions() {
+			ids = append(ids, ex.GetExecution().GetWorkflowId())
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	var mu sync.Mutex
+	var oldest time.Time
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	lc := links.New(r.c, "")
+	for _, id := range ids[:min(len(ids), MaxErrorLinks)] {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			st, err := lc.State(qctx, id)
+			if err != nil || st.State != domain.StateError || st.UpdatedAt.IsZero() {
+				return // fixed since the listing, or not answering: the next refresh sees it
+			}
+			mu.Lock()
+			if oldest.IsZero() || st.UpdatedAt.Before(oldest) {
+				oldest = st.UpdatedAt
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if oldest.IsZero() {
+		return 0, nil
+	}
+	return max(r.now().Sub(oldest), 0), nil
+}
+
+// budget reads the BudgetWorkflow's status. No budget workflow yet (no
+// webCRM request made) is a budget untouched.
+func (r *Refresher) budget(ctx context.Context) error {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := r.c.QueryWorkflow(qctx, workflows.BudgetWorkflowID, "", workflows.QueryBudget)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		r.m.budgetSpent.Set(0)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("query the webCRM budget %s: %w", workflows.BudgetWorkflowID, err)
+	}
+	var st workflows.BudgetStatus
+	if err := v.Get(&st); err != nil {
+		return fmt.Errorf("decode the webCRM budget's status: %w", err)
+	}
+	// Counted at this process's time: the status is as old as the last lease.
+	spent := st.GrantedAt(r.now())
+	r.m.budgetSpent.Set(float64(spent))
+	if st.Limit > 0 {
+		r.m.budgetLeft.Set(float64(max(st.Limit-spent, 0)))
+	}
+	return nil
+}
