@@ -26,7 +26,7 @@ import (
 )
 
 // States are the link states counted per pairing.
-var States = []string{domain.StateOK, domain.StateError, domain.StateBlocked, domain.StatePending, domain.StateDeleted}
+var States = []string{domain.StateOK, domain.StateError, domain.StateBlocked, domain.StatePending, domain.StateRejected, domain.StateDeleted}
 
 // MaxErrorLinks bounds the links in error per pairing whose state a refresh
 // reads for the oldest error's age.
