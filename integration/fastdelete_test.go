@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 	"github.com/tandemsync/tandem/webcrm"
 )
 
@@ -47,10 +48,15 @@ func (s *stack) waitCRMGone(entity string, id int) time.Duration {
 // line deleted in webCRM takes its ERP order line with it at once: webCRM's
 // Delete hook names the line, its link applies the propagate policy. The
 // webCRM poll is ten minutes apart and no reconcile runs, so nothing else
-// could have found the delete.
+// could have found the delete. webCRM does not document its hook bodies;
+// this test has them name the record (the simulator's JSON body): a Delete
+// hook whose body names no record only pokes the poll, and the delete waits
+// for the opportunity's next change or the reconcile.
 func TestAWebCRMLineDeleteCrossesByItsHook(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, stackOptions{Hooks: true, PollEvery: slowPoll, Pairings: allPairings})
+	faults := realWebCRM(stackOptions{})
+	faults.HookBody = webcrmsim.HookBodyJSON
+	s := newStack(t, stackOptions{Hooks: true, PollEvery: slowPoll, Pairings: allPairings, WebCRMFaults: &faults})
 	s.registerHooks(hookedEntities...)
 	g := s.crmGraph(1)
 	s.waitLinked(pLines, domain.WebCRM, itoa(g.Line))
