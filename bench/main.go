@@ -23,7 +23,11 @@
 //     and a burst of ERP edits, carried by one and by three workers on one
 //     webCRM token (one of the three killed on the way), on the dev server
 //     and on the server at -temporal-address: webCRM requests per minute, the
-//     highest 60-second window and the 429 answers.
+//     highest 60-second window and the 429 answers;
+//  8. delete → gone on the other side, p50 and p99, of quotation lines on a
+//     stack of their own: webCRM → ERP found by the poll of the
+//     opportunity's next edit and by the Delete hook, ERP → webCRM through
+//     the change feed (-deletes N each way; -deletes-only runs only this).
 //
 // The raw output is also written to bench/results/<time>.txt.
 package main
@@ -76,7 +80,11 @@ type settings struct {
 
 	// scaleOut runs only measurement 7, with its sizes.
 	scaleOut bool
-	scale    scaleSettings
+	// deletes is the number of deletes each way of measurement 8; with
+	// deletesOnly, only measurement 8 runs.
+	deletes     int
+	deletesOnly bool
+	scale       scaleSettings
 }
 
 func main() {
@@ -95,6 +103,8 @@ func main() {
 	flag.BoolVar(&s.scaleOut, "scaleout", false, "run only measurement 7: one and three workers on one webCRM token, on the dev server and on -temporal-address when given")
 	flag.IntVar(&s.scale.records, "scale-records", 2000, "ERP customers backfilled into webCRM (7)")
 	flag.IntVar(&s.scale.edits, "scale-edits", 400, "ERP edits carried to webCRM after the backfill (7)")
+	flag.IntVar(&s.deletes, "deletes", 20, "quotation lines deleted in each direction, with and without hooks (8)")
+	flag.BoolVar(&s.deletesOnly, "deletes-only", false, "run only measurement 8: delete latencies on a stack of their own")
 	flag.Parse()
 	if s.persons < 0 {
 		s.persons = s.n / 5
@@ -127,6 +137,13 @@ func run(ctx context.Context, s settings) error {
 		rep.printf("settings: scale-records=%d scale-edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
 			s.scale.records, s.scale.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 		if err := scaleOut(ctx, s, s.scale, rep); err != nil {
+			return err
+		}
+		return save(s.out, rep.buf.String())
+	}
+	if s.deletesOnly {
+		rep.printf("settings: deletes=%d concurrency=%d poll=%s erp-poll=%s\n\n", s.deletes, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		if err := deleteLatencies(ctx, s, s.deletes, rep); err != nil {
 			return err
 		}
 		return save(s.out, rep.buf.String())
@@ -323,8 +340,13 @@ func run(ctx context.Context, s settings) error {
 		return err
 	}
 	perMinute := perPoll * 60 / workflows.DefaultPollInterval.Seconds()
-	rep.printf("6. polling: %.1f webCRM requests per poll of all %d pairings; at the default %s interval %.1f requests/min = %.1f%% of the 250/min budget\n",
+	rep.printf("6. polling: %.1f webCRM requests per poll of all %d pairings; at the default %s interval %.1f requests/min = %.1f%% of the 250/min budget\n\n",
 		perPoll, len(names), workflows.DefaultPollInterval, perMinute, perMinute/250*100)
+	if s.deletes > 0 {
+		if err := deleteLatencies(ctx, s, s.deletes, rep); err != nil {
+			return err
+		}
+	}
 	return save(s.out, rep.buf.String())
 }
 

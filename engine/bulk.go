@@ -132,12 +132,11 @@ func (e *Engine) Reconcile(ctx context.Context, in domain.ReconcileInput) (domai
 	}
 	allowed := max(MassDeleteFloor, int(in.MaxDeleteShare*float64(res.Links)))
 	gone := func(ch domain.Change) (bool, error) {
-		st := sides.Store[ch.Side]
-		rec, err := st.Get(ctx, ch.ID)
+		g, err := isGone(ctx, sides.Store[ch.Side], ch.ID)
 		if err != nil {
-			return false, fmt.Errorf("%s: read %s %s, missing from its listing: %w", in.Pairing, st.Label(), ch.ID, err)
+			return false, fmt.Errorf("%s: %w", in.Pairing, err)
 		}
-		return rec.Gone, nil
+		return g, nil
 	}
 	guard := func(n int, about string) (domain.ReconcileResult, error) {
 		res.Missing, res.Guarded = n, true

@@ -110,7 +110,7 @@ type fakeDB struct {
 	noReadBack bool
 	// rejectBatch refuses a whole batch create with this reason.
 	rejectBatch string
-	// unlisted are ids listings (IDs) miss, though a read by id finds them.
+	// unlisted are ids listings (IDs, Find) miss, though a read by id finds them.
 	unlisted map[string]bool
 	// badRows are rows of the webCRM change feed it could not read.
 	badRows  int
@@ -427,6 +427,9 @@ func (db *fakeDB) Find(_ context.Context, property, value string) ([]string, err
 	}
 	var out []string
 	for _, id := range db.sortedIDs() {
+		if db.unlisted[id] {
+			continue
+		}
 		v := lookupPath(db.recs[id], property)
 		if v == nil {
 			continue

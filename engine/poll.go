@@ -65,6 +65,12 @@ func (e *Engine) PollWebCRM(ctx context.Context, in domain.SyncInput) (domain.Sy
 		return res, fmt.Errorf("%s: dispatch webCRM changes: %w", in.Pairing, err)
 	}
 	res.Dispatched, res.Failed, res.FailedLinks = t.Dispatched, t.Failed, t.FailedLinks
+	kids, err := e.compareChildren(ctx, in.Pairing, todo)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", in.Pairing, err)
+	}
+	res.Dispatched, res.Failed = res.Dispatched+kids.Dispatched, res.Failed+kids.Failed
+	res.FailedLinks = append(res.FailedLinks, kids.FailedLinks...)[:min(10, len(res.FailedLinks)+len(kids.FailedLinks))]
 	res.Next = in.Since
 	if next.After(res.Next) {
 		res.Next = next

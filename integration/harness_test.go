@@ -9,7 +9,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -26,6 +25,7 @@ import (
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/internal/hookreg"
 	"github.com/tandemsync/tandem/internal/lagclient"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/internal/testenv"
@@ -102,6 +102,9 @@ type stackOptions struct {
 	Hooks bool
 	// PollEvery is the pairings' poll interval (default pollInterval).
 	PollEvery time.Duration
+	// ERPPollEvery is the time between reads of the ERP feed between polls
+	// (default: read with each poll).
+	ERPPollEvery time.Duration
 	// VisibilityLag makes the worker's list and count answers trail the
 	// links by this long (lagclient); 0: as the server answers.
 	VisibilityLag time.Duration
@@ -144,6 +147,7 @@ type stack struct {
 	timeout time.Duration // bound of the helpers' waits
 	lag     time.Duration // of the worker's visibility answers
 	poll    time.Duration // the pairings' poll interval
+	erpPoll time.Duration // the pairings' ERP feed interval (0: with each poll)
 
 	mu       sync.Mutex
 	workers  []*workerRun
@@ -163,7 +167,7 @@ type workerRun struct {
 func newStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	began := time.Now()
-	s := &stack{t: t, logs: &testkit.LogSink{}, timeout: opts.Timeout, poll: opts.PollEvery, lag: opts.VisibilityLag}
+	s := &stack{t: t, logs: &testkit.LogSink{}, timeout: opts.Timeout, poll: opts.PollEvery, erpPoll: opts.ERPPollEvery, lag: opts.VisibilityLag}
 	if s.timeout <= 0 {
 		s.timeout = waitTimeout
 	}
@@ -340,7 +344,7 @@ func (s *stack) startPairings(names ...string) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := service.StartPairings(ctx, s.c, names, service.StartOptions{PollInterval: s.poll, ReconcileEvery: -1}); err != nil {
+	if err := service.StartPairings(ctx, s.c, names, service.StartOptions{PollInterval: s.poll, ERPPollInterval: s.erpPoll, ReconcileEvery: -1}); err != nil {
 		s.t.Fatalf("start pairings %v: %v", names, err)
 	}
 	s.started = append(s.started, names...)
@@ -350,8 +354,8 @@ func (s *stack) startPairings(names ...string) {
 const hookSecret = "integration-hook-secret"
 
 // registerHooks registers, for each entity, a Create, an Update and a Delete
-// hook at the worker's hooks endpoint, named in the target as `starter hooks
-// register` names them.
+// hook at the worker's hooks endpoint, as `starter hooks register` and
+// `worker --dev` do (hookreg).
 func (s *stack) registerHooks(entities ...webcrm.Entity) {
 	s.t.Helper()
 	if s.cfg.Worker.HooksSecret == "" {
@@ -363,14 +367,8 @@ func (s *stack) registerHooks(entities ...webcrm.Entity) {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	for _, e := range entities {
-		for _, ev := range []string{"Create", "Update", "Delete"} {
-			q := url.Values{"entity": {string(e)}, "event": {ev}, "secret": {hookSecret}}
-			target := "http://" + s.cfg.Worker.HooksAddr + "/hooks/webcrm?" + q.Encode()
-			if _, err := wc.CreateHook(ctx, e, webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true}); err != nil {
-				s.t.Fatalf("register %s %s hook: %v", e, ev, err)
-			}
-		}
+	if _, err := hookreg.Register(ctx, wc, "http://"+s.cfg.Worker.HooksAddr, hookSecret, entities, hookreg.Events); err != nil {
+		s.t.Fatalf("register hooks: %v", err)
 	}
 }
 

@@ -10,14 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandemsync/tandem/internal/hookreg"
+
 	"github.com/tandemsync/tandem/webcrm"
 )
 
 // hooksEndpointPath is where the worker serves webCRM hook calls.
-const hooksEndpointPath = "/hooks/webcrm"
-
-// hookEvents are the events tandem subscribes to, one hook each.
-var hookEvents = []string{"Create", "Update", "Delete"}
+const hooksEndpointPath = hookreg.EndpointPath
 
 func (a *app) hooksCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -49,15 +48,7 @@ func (a *app) hookEntities() ([]webcrm.Entity, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []webcrm.Entity
-	seen := map[string]bool{}
-	for _, p := range set.Pairings() {
-		if !seen[p.WebCRMEntity] {
-			seen[p.WebCRMEntity] = true
-			out = append(out, webcrm.Entity(p.WebCRMEntity))
-		}
-	}
-	return out, nil
+	return hookreg.Entities(set), nil
 }
 
 // hookClient returns the pairings' webCRM entities and a webCRM client.
@@ -73,49 +64,18 @@ func (a *app) hookClient() ([]webcrm.Entity, *webcrm.Client, error) {
 	return entities, wc, nil
 }
 
-// hookTarget builds the target URL of a hook for entity e and event ev from the
-// public URL of the worker's hooks endpoint (with or without the /hooks/webcrm
-// path) and the secret. The entity and the event travel in the URL
-// (?entity=Organisations&event=Delete): webCRM does not document what its hook
-// calls carry in their bodies, so the endpoint must not need them.
-func hookTarget(publicURL, secret string, e webcrm.Entity, ev string) (string, error) {
-	base, err := hookEndpoint(publicURL)
-	if err != nil {
-		return "", err
-	}
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("entity", string(e))
-	q.Set("event", ev)
-	q.Set("secret", secret)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
-}
-
 // hookEndpoint is the hooks endpoint of a public URL (with or without the
-// /hooks/webcrm path), without a query.
+// /hooks/webcrm path), without a query; a bad URL is a usage error.
 func hookEndpoint(publicURL string) (string, error) {
-	u, err := url.Parse(publicURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	ep, err := hookreg.Endpoint(publicURL)
+	if err != nil {
 		return "", usageErrorf("--public-url %q is not an absolute http(s) URL such as https://tandem.example.com", publicURL)
 	}
-	if !strings.HasSuffix(strings.TrimRight(u.Path, "/"), hooksEndpointPath) {
-		u.Path = strings.TrimRight(u.Path, "/") + hooksEndpointPath
-	}
-	u.RawQuery, u.Fragment = "", ""
-	return u.String(), nil
+	return ep, nil
 }
 
 // endpoint is a URL without its query: the hooks endpoint a target reaches.
-func endpoint(target string) string {
-	u, err := url.Parse(target)
-	if err != nil {
-		return target
-	}
-	u.RawQuery, u.Fragment = "", ""
-	u.Path = strings.TrimRight(u.Path, "/")
-	return u.String()
-}
+func endpoint(target string) string { return hookreg.StripQuery(target) }
 
 // isTandemHook reports whether a hook targets a tandem hooks endpoint.
 func isTandemHook(target string) bool {
@@ -175,54 +135,21 @@ updated in place.`,
 			if err != nil {
 				return err
 			}
+			results, err := hookreg.Register(ctx, wc, publicURL, secret, entities, hookreg.Events)
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			defer func() { _ = tw.Flush() }()
-			for _, e := range entities {
-				existing, err := wc.ListHooks(ctx, e)
-				if err != nil {
-					return fmt.Errorf("list %s hooks: %w", e, err)
-				}
-				for _, ev := range hookEvents {
-					target, err := hookTarget(publicURL, secret, e, ev)
-					if err != nil {
-						return err
-					}
-					msg, err := registerHook(ctx, wc, e, ev, target, existing)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e, ev, msg, redact(target))
-				}
+			for _, r := range results {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Entity, r.Event, r, redact(r.Target))
 			}
-			return nil
+			if ferr := tw.Flush(); err == nil {
+				err = ferr
+			}
+			return err
 		}),
 	}
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "public base URL of the worker's hooks endpoint (required)")
 	cmd.Flags().StringVar(&secret, "secret", "", "shared secret sent as ?secret= (default TANDEM_HOOKS_SECRET)")
 	_ = cmd.MarkFlagRequired("public-url")
 	return cmd
-}
-
-// registerHook makes sure one hook of entity e for event ev targets target.
-func registerHook(ctx context.Context, wc *webcrm.Client, e webcrm.Entity, ev, target string, existing []webcrm.Hook) (string, error) {
-	for _, h := range existing {
-		if h.EventType != ev || endpoint(h.TargetURL) != endpoint(target) {
-			continue
-		}
-		if h.TargetURL == target && h.IsEnabled {
-			return fmt.Sprintf("kept hook %d (already registered)", h.ID), nil
-		}
-		h.TargetURL, h.IsEnabled = target, true
-		if err := wc.UpdateHook(ctx, e, h); err != nil {
-			return "", fmt.Errorf("update %s %s hook %d: %w", e, ev, h.ID, err)
-		}
-		return fmt.Sprintf("updated hook %d (new secret, or it was disabled)", h.ID), nil
-	}
-	id, err := wc.CreateHook(ctx, e, webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true})
-	if err != nil {
-		return "", fmt.Errorf("register %s %s hook: %w", e, ev, err)
-	}
-	return fmt.Sprintf("created hook %d", id), nil
 }
 
 func (a *app) hooksListCommand() *cobra.Command {

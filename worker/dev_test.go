@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandemsync/tandem/internal/devserver"
+	"github.com/tandemsync/tandem/internal/devstack"
+	"github.com/tandemsync/tandem/webcrm"
 )
 
 // TestDevStackAsAUserRunsIt drives `worker --dev` the way the README tells a
@@ -74,6 +77,8 @@ func TestDevStackAsAUserRunsIt(t *testing.T) {
 		return true
 	}, 2*time.Minute, time.Second, "the six pairings run and have polled")
 
+	hooksFirst := devHooks(t, webcrmURL, "127.0.0.1:"+ports[5])
+
 	out := run("backfill", "--pairing", "organisations", "--side", "webcrm")
 	require.Contains(t, out, "organisations", "the backfill prints its summary")
 	status := run("status")
@@ -94,7 +99,43 @@ func TestDevStackAsAUserRunsIt(t *testing.T) {
 	current = second
 	require.Equal(t, orgs, countRecords(t, webcrmURL+"/_sim/records/Organisations"), "the webCRM simulator kept its data")
 	require.Contains(t, run("links", "--pairing", "organisations"), "link/organisations/", "the links survived the restart")
+	require.Equal(t, hooksFirst, devHooks(t, webcrmURL, "127.0.0.1:"+ports[5]), "a second start keeps the hooks it registered, and adds none")
 	second.interrupt(t)
+}
+
+// devHooks lists, per webCRM entity of the six pairings, the ids and events
+// of the hooks in the simulator that target the worker's hooks endpoint at
+// addr with the entity and the event in the URL, and requires a Delete, a
+// Create and an Update hook for each, once each.
+func devHooks(t *testing.T, webcrmURL, addr string) map[webcrm.Entity]map[string]int64 {
+	t.Helper()
+	wc, err := webcrm.New(webcrm.Config{BaseURL: webcrmURL, APIToken: devstack.DefaultWebCRMToken})
+	require.NoError(t, err)
+	out := map[webcrm.Entity]map[string]int64{}
+	for _, e := range []webcrm.Entity{webcrm.Organisations, webcrm.Persons, webcrm.Users, webcrm.Products, webcrm.Opportunities, webcrm.QuotationLines} {
+		list, err := wc.ListHooks(context.Background(), e)
+		require.NoError(t, err, "list %s hooks", e)
+		out[e] = map[string]int64{}
+		for _, h := range list {
+			u, err := url.Parse(h.TargetURL)
+			require.NoError(t, err, "%s hook %d target", e, h.ID)
+			if u.Host != addr || u.Path != "/hooks/webcrm" {
+				continue
+			}
+			q := u.Query()
+			require.Equal(t, string(e), q.Get("entity"), "%s hook %d names its entity", e, h.ID)
+			require.Equal(t, h.EventType, q.Get("event"), "%s hook %d names its event", e, h.ID)
+			require.NotEmpty(t, q.Get("secret"), "%s hook %d carries the secret", e, h.ID)
+			require.True(t, h.IsEnabled, "%s hook %d is enabled", e, h.ID)
+			_, dup := out[e][h.EventType]
+			require.False(t, dup, "one %s %s hook, not two", e, h.EventType)
+			out[e][h.EventType] = h.ID
+		}
+		for _, ev := range []string{"Create", "Update", "Delete"} {
+			require.Contains(t, out[e], ev, "worker --dev registered a %s %s hook", e, ev)
+		}
+	}
+	return out
 }
 
 // build compiles a main package into dir.

@@ -29,6 +29,7 @@ import (
 	"github.com/tandemsync/tandem/internal/codec"
 	"github.com/tandemsync/tandem/internal/config"
 	"github.com/tandemsync/tandem/internal/devstack"
+	"github.com/tandemsync/tandem/internal/hookreg"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 )
@@ -143,6 +144,9 @@ func run(ctx context.Context, cmd *cobra.Command, f flags) error {
 		if err := service.StartPairings(ctx, svc.Client(), svc.Mappings().Names(), service.StartOptions{PollInterval: cfg.Sync.PollInterval, ERPPollInterval: cfg.Sync.ERPPollInterval}); err != nil {
 			return err
 		}
+		if err := registerDevHooks(ctx, cmd, svc, cfg); err != nil {
+			return err
+		}
 		printBanner(cmd, stack, cfg, svc.Mappings().Names())
 	}
 	<-ctx.Done()
@@ -200,6 +204,30 @@ func startDev(ctx context.Context, cmd *cobra.Command, f flags, cfg *config.Conf
 		cfg.Sync.PollInterval = 5 * time.Second
 	}
 	return stack, nil
+}
+
+// registerDevHooks registers, with the webCRM simulator, a Create, an Update
+// and a Delete hook of every pairing's entity that target the worker's hooks
+// endpoint, as `starter hooks register` does; kept as they are on a later
+// start with the same data directory.
+func registerDevHooks(ctx context.Context, cmd *cobra.Command, svc *service.Service, cfg config.Config) error {
+	public := codecEndpoint(cfg.Worker.HooksAddr) // a wildcard address is reached on 127.0.0.1
+	if public == "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "--hooks-addr is off: no webCRM hooks registered, changes arrive by polling")
+		return nil
+	}
+	results, err := hookreg.Register(ctx, svc.WebCRM(), public, cfg.Worker.HooksSecret, hookreg.Entities(svc.Mappings()), hookreg.Events)
+	if err != nil {
+		return fmt.Errorf("register the webCRM simulator's hooks: %w", err)
+	}
+	kept := 0
+	for _, r := range results {
+		if r.Action == "kept" {
+			kept++
+		}
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "webCRM hooks: %d registered at %s%s (%d kept from an earlier start)\n", len(results), public, hookreg.EndpointPath, kept)
+	return nil
 }
 
 // webCRMFaults is the webCRM simulator's fault setting under --dev.

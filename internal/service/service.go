@@ -283,6 +283,9 @@ func correlationFields(set *mappings.Set) map[webcrm.Entity]string {
 // Client returns the service's Temporal client.
 func (s *Service) Client() client.Client { return s.client }
 
+// WebCRM returns the worker's webCRM client (it leases from the token's budget).
+func (s *Service) WebCRM() *webcrm.Client { return s.wc }
+
 // Mappings returns the service's mapping set.
 func (s *Service) Mappings() *mappings.Set { return s.set }
 
