@@ -28,7 +28,8 @@ type BackfillInput struct {
 	Side string `json:"side,omitempty"`
 	// Since limits the webCRM side to records updated at or after it (RFC 3339).
 	Since time.Time `json:"since,omitempty"`
-	// PageSize is the number of records read per page (default 500; webCRM allows up to 1000).
+	// PageSize is the number of records read per page (default 1000, the most
+	// one webCRM /Queries page or one CustomERP list page holds).
 	PageSize int `json:"pageSize,omitempty"`
 	// Concurrency is the number of records dispatched at once (default 64).
 	Concurrency int `json:"concurrency,omitempty"`
@@ -75,14 +76,19 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 	if err != nil {
 		return BackfillProgress{}, err
 	}
-	if in.PageSize <= 0 {
-		in.PageSize = 500
-	}
 	if in.Concurrency <= 0 {
 		in.Concurrency = 64
 	}
 	// Backfills started before the hand-over existed neither mark nor signal.
 	handOver := workflow.GetVersion(ctx, versionBackfillHandOver, workflow.DefaultVersion, 1) >= 1
+	if in.PageSize <= 0 {
+		// Backfills started before it read pages of 500: one webCRM request
+		// per 1,000 records is half the budget.
+		in.PageSize = 500
+		if workflow.GetVersion(ctx, versionBackfillFullPages, workflow.DefaultVersion, 1) >= 1 {
+			in.PageSize = backfillPageSize
+		}
+	}
 	progress := BackfillProgress{Phase: phases[0], StartedAt: workflow.Now(ctx), Total: -1}
 	if in.Progress != nil {
 		progress = *in.Progress
@@ -156,6 +162,14 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 
 // versionBackfillHandOver is the change ID of the backfill's position hand-over.
 const versionBackfillHandOver = "backfill-hand-over"
+
+// versionBackfillFullPages is the change ID of the default page size of
+// backfillPageSize.
+const versionBackfillFullPages = "backfill-full-pages"
+
+// backfillPageSize is a backfill's default page size: the most records one
+// webCRM /Queries page (and one CustomERP list page) holds.
+const backfillPageSize = 1000
 
 // markPhase records where the pairing may read side from once this phase is
 // done. A webCRM side read with Since is not read in full and hands nothing.

@@ -93,7 +93,7 @@ func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	assert.Equal(t, []string{"count:webcrm", "page:webcrm:", "page:webcrm:c1", "page:webcrm:c2"}, s.log())
 	assert.Equal(t, domain.BackfillCountInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since}, s.countInput[0])
 	for _, in := range s.pageInputs {
-		assert.Equal(t, 500, in.PageSize, "default page size")
+		assert.Equal(t, 1000, in.PageSize, "default page size")
 		assert.Equal(t, 64, in.Concurrency, "default concurrency")
 		assert.True(t, since.Equal(in.Since))
 		assert.Equal(t, testPairing, in.Pairing)
