@@ -59,7 +59,7 @@ and returns at once.`,
 	fl.StringVar(&f.pairing, "pairing", "", "pairing to backfill (required)")
 	fl.StringVar(&f.side, "side", workflows.BackfillBoth, "side to read: webcrm, erp or both")
 	fl.StringVar(&f.since, "since", "", "webCRM side: only records updated at or after this time (RFC 3339)")
-	fl.IntVar(&f.pageSize, "page-size", 0, "records read per page (default 500, at most 1000)")
+	fl.IntVar(&f.pageSize, "page-size", 0, "records read per page (default 1000, the most webCRM serves)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "records dispatched at once (default 32)")
 	fl.BoolVar(&f.detach, "detach", false, "start the backfill and return without watching it")
 	_ = cmd.MarkFlagRequired("pairing")
