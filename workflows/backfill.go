@@ -33,6 +33,11 @@ type BackfillInput struct {
 	PageSize int `json:"pageSize,omitempty"`
 	// Concurrency is the number of records dispatched at once (default 64).
 	Concurrency int `json:"concurrency,omitempty"`
+	// CountWebCRM counts the webCRM side before reading it, for a total in
+	// the progress. webCRM has no count: it costs one request per 1,000
+	// records, as many as reading them, so by default that side is not
+	// counted and the total is unknown (-1) while and after it is read.
+	CountWebCRM bool `json:"countWebcrm,omitempty"`
 	// Progress is carried through continue-as-new; leave it out when starting.
 	Progress *BackfillProgress `json:"progress,omitempty"`
 }
@@ -43,8 +48,11 @@ type BackfillProgress struct {
 	Phase string `json:"phase"`
 	// Cursor is where the next page of the current phase starts.
 	Cursor string `json:"cursor,omitempty"`
-	// Total is the number of records to visit, counted when a phase starts.
+	// Total is the number of records to visit, counted when a phase starts;
+	// -1 when a side was not counted (see BackfillInput.CountWebCRM).
 	Total int `json:"total"`
+	// Uncounted is set once a side was read without a count: Total stays -1.
+	Uncounted bool `json:"uncounted,omitempty"`
 	// Done counts records dispatched so far, Failed those that ended in error or blocked.
 	Done      int            `json:"done"`
 	Failed    int            `json:"failed"`
@@ -89,6 +97,8 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 			in.PageSize = backfillPageSize
 		}
 	}
+	// Backfills started before it counted the webCRM side always.
+	optionalCount := workflow.GetVersion(ctx, versionBackfillOptionalCount, workflow.DefaultVersion, 1) >= 1
 	progress := BackfillProgress{Phase: phases[0], StartedAt: workflow.Now(ctx), Total: -1}
 	if in.Progress != nil {
 		progress = *in.Progress
@@ -110,18 +120,30 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		if side == BackfillERP {
 			qctx = workflow.WithTaskQueue(actx, TaskQueue)
 		}
-		if progress.Total < 0 || (progress.Cursor == "" && progress.Pages == 0) {
+		phaseStart := progress.Total < 0 || (progress.Cursor == "" && progress.Pages == 0)
+		if optionalCount {
+			// A total of -1 is also an uncounted side's, met again after a
+			// continue-as-new.
+			phaseStart = progress.Cursor == "" && progress.Pages == 0
+		}
+		if phaseStart {
 			if handOver {
 				if err := markPhase(ctx, qctx, in, side, &progress.From); err != nil {
 					return progress, err
 				}
 			}
-			var n int
-			if err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "count "+side+" records")),
-				ActivityBackfillCount, domain.BackfillCountInput{Pairing: in.Pairing, Side: domain.Side(side), Since: in.Since}).Get(ctx, &n); err != nil {
-				return progress, err
+			if optionalCount && side == BackfillWebCRM && !in.CountWebCRM {
+				progress.Total, progress.Uncounted = -1, true
+			} else {
+				var n int
+				if err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "count "+side+" records")),
+					ActivityBackfillCount, domain.BackfillCountInput{Pairing: in.Pairing, Side: domain.Side(side), Since: in.Since}).Get(ctx, &n); err != nil {
+					return progress, err
+				}
+				if !progress.Uncounted {
+					progress.Total = max(progress.Total, 0) + n
+				}
 			}
-			progress.Total = max(progress.Total, 0) + n
 		}
 		for {
 			var page domain.BackfillPageResult
@@ -166,6 +188,10 @@ const versionBackfillHandOver = "backfill-hand-over"
 // versionBackfillFullPages is the change ID of the default page size of
 // backfillPageSize.
 const versionBackfillFullPages = "backfill-full-pages"
+
+// versionBackfillOptionalCount is the change ID of BackfillInput.CountWebCRM:
+// the webCRM side is counted only when asked.
+const versionBackfillOptionalCount = "backfill-optional-count"
 
 // backfillPageSize is a backfill's default page size: the most records one
 // webCRM /Queries page (and one CustomERP list page) holds.
