@@ -236,6 +236,7 @@ func run(ctx context.Context, s settings) error {
 	}
 	rep.printf("\n")
 	rep.printf("2. webCRM requests per record in the organisations backfill: %.4f (%d requests)\n", float64(webStats.TotalRequests)/float64(s.n), webStats.TotalRequests)
+	rep.printf("   webCRM requests by call: %s\n", requestBreakdown(webStats.Requests))
 
 	// The ERP side of the backfill: every customer the webCRM side created
 	// is visited once more and must be skipped without a write.

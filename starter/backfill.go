@@ -24,6 +24,7 @@ type backfillFlags struct {
 	side        string
 	since       string
 	pageSize    int
+	countWebCRM bool
 	concurrency int
 	detach      bool
 }
@@ -59,8 +60,9 @@ and returns at once.`,
 	fl.StringVar(&f.pairing, "pairing", "", "pairing to backfill (required)")
 	fl.StringVar(&f.side, "side", workflows.BackfillBoth, "side to read: webcrm, erp or both")
 	fl.StringVar(&f.since, "since", "", "webCRM side: only records updated at or after this time (RFC 3339)")
-	fl.IntVar(&f.pageSize, "page-size", 0, "records read per page (default 500, at most 1000)")
+	fl.IntVar(&f.pageSize, "page-size", 0, "records read per page (default 1000, the most webCRM serves)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "records dispatched at once (default 32)")
+	fl.BoolVar(&f.countWebCRM, "count-webcrm", false, "count the webCRM side first, for a total and an ETA (one webCRM request per 1,000 records)")
 	fl.BoolVar(&f.detach, "detach", false, "start the backfill and return without watching it")
 	_ = cmd.MarkFlagRequired("pairing")
 	cmd.AddCommand(a.backfillAttachCommand())
@@ -119,7 +121,7 @@ func checkSide(side string) error {
 }
 
 func (f backfillFlags) input() (workflows.BackfillInput, error) {
-	in := workflows.BackfillInput{Pairing: f.pairing, Side: f.side, PageSize: f.pageSize, Concurrency: f.concurrency}
+	in := workflows.BackfillInput{Pairing: f.pairing, Side: f.side, PageSize: f.pageSize, Concurrency: f.concurrency, CountWebCRM: f.countWebCRM}
 	if err := checkSide(f.side); err != nil {
 		return in, err
 	}

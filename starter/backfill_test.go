@@ -314,3 +314,12 @@ func TestEncryptedPayloads(t *testing.T) {
 	assert.Contains(t, r.stderr, "payload encryption keys")
 	assert.NotContains(t, r.stderr, "not-base64!!")
 }
+
+func TestBackfillCountWebCRMFlagReachesTheInput(t *testing.T) {
+	t.Parallel()
+	for _, count := range []bool{false, true} {
+		in, err := backfillFlags{pairing: "organisations", side: workflows.BackfillWebCRM, countWebCRM: count}.input()
+		require.NoError(t, err)
+		assert.Equal(t, count, in.CountWebCRM)
+	}
+}

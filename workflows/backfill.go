@@ -28,10 +28,16 @@ type BackfillInput struct {
 	Side string `json:"side,omitempty"`
 	// Since limits the webCRM side to records updated at or after it (RFC 3339).
 	Since time.Time `json:"since,omitempty"`
-	// PageSize is the number of records read per page (default 500; webCRM allows up to 1000).
+	// PageSize is the number of records read per page (default 1000, the most
+	// one webCRM /Queries page or one CustomERP list page holds).
 	PageSize int `json:"pageSize,omitempty"`
 	// Concurrency is the number of records dispatched at once (default 64).
 	Concurrency int `json:"concurrency,omitempty"`
+	// CountWebCRM counts the webCRM side before reading it, for a total in
+	// the progress. webCRM has no count: it costs one request per 1,000
+	// records, as many as reading them, so by default that side is not
+	// counted and the total is unknown (-1) while and after it is read.
+	CountWebCRM bool `json:"countWebcrm,omitempty"`
 	// Progress is carried through continue-as-new; leave it out when starting.
 	Progress *BackfillProgress `json:"progress,omitempty"`
 }
@@ -42,8 +48,11 @@ type BackfillProgress struct {
 	Phase string `json:"phase"`
 	// Cursor is where the next page of the current phase starts.
 	Cursor string `json:"cursor,omitempty"`
-	// Total is the number of records to visit, counted when a phase starts.
+	// Total is the number of records to visit, counted when a phase starts;
+	// -1 when a side was not counted (see BackfillInput.CountWebCRM).
 	Total int `json:"total"`
+	// Uncounted is set once a side was read without a count: Total stays -1.
+	Uncounted bool `json:"uncounted,omitempty"`
 	// Done counts records dispatched so far, Failed those that ended in error or blocked.
 	Done      int            `json:"done"`
 	Failed    int            `json:"failed"`
@@ -75,14 +84,21 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 	if err != nil {
 		return BackfillProgress{}, err
 	}
-	if in.PageSize <= 0 {
-		in.PageSize = 500
-	}
 	if in.Concurrency <= 0 {
 		in.Concurrency = 64
 	}
 	// Backfills started before the hand-over existed neither mark nor signal.
 	handOver := workflow.GetVersion(ctx, versionBackfillHandOver, workflow.DefaultVersion, 1) >= 1
+	if in.PageSize <= 0 {
+		// Backfills started before it read pages of 500: one webCRM request
+		// per 1,000 records is half the budget.
+		in.PageSize = 500
+		if workflow.GetVersion(ctx, versionBackfillFullPages, workflow.DefaultVersion, 1) >= 1 {
+			in.PageSize = backfillPageSize
+		}
+	}
+	// Backfills started before it counted the webCRM side always.
+	optionalCount := workflow.GetVersion(ctx, versionBackfillOptionalCount, workflow.DefaultVersion, 1) >= 1
 	progress := BackfillProgress{Phase: phases[0], StartedAt: workflow.Now(ctx), Total: -1}
 	if in.Progress != nil {
 		progress = *in.Progress
@@ -104,18 +120,30 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 		if side == BackfillERP {
 			qctx = workflow.WithTaskQueue(actx, TaskQueue)
 		}
-		if progress.Total < 0 || (progress.Cursor == "" && progress.Pages == 0) {
+		phaseStart := progress.Total < 0 || (progress.Cursor == "" && progress.Pages == 0)
+		if optionalCount {
+			// A total of -1 is also an uncounted side's, met again after a
+			// continue-as-new.
+			phaseStart = progress.Cursor == "" && progress.Pages == 0
+		}
+		if phaseStart {
 			if handOver {
 				if err := markPhase(ctx, qctx, in, side, &progress.From); err != nil {
 					return progress, err
 				}
 			}
-			var n int
-			if err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "count "+side+" records")),
-				ActivityBackfillCount, domain.BackfillCountInput{Pairing: in.Pairing, Side: domain.Side(side), Since: in.Since}).Get(ctx, &n); err != nil {
-				return progress, err
+			if optionalCount && side == BackfillWebCRM && !in.CountWebCRM {
+				progress.Total, progress.Uncounted = -1, true
+			} else {
+				var n int
+				if err := workflow.ExecuteActivity(workflow.WithActivityOptions(qctx, withSummary(qctx, "count "+side+" records")),
+					ActivityBackfillCount, domain.BackfillCountInput{Pairing: in.Pairing, Side: domain.Side(side), Since: in.Since}).Get(ctx, &n); err != nil {
+					return progress, err
+				}
+				if !progress.Uncounted {
+					progress.Total = max(progress.Total, 0) + n
+				}
 			}
-			progress.Total = max(progress.Total, 0) + n
 		}
 		for {
 			var page domain.BackfillPageResult
@@ -156,6 +184,18 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillProgress,
 
 // versionBackfillHandOver is the change ID of the backfill's position hand-over.
 const versionBackfillHandOver = "backfill-hand-over"
+
+// versionBackfillFullPages is the change ID of the default page size of
+// backfillPageSize.
+const versionBackfillFullPages = "backfill-full-pages"
+
+// versionBackfillOptionalCount is the change ID of BackfillInput.CountWebCRM:
+// the webCRM side is counted only when asked.
+const versionBackfillOptionalCount = "backfill-optional-count"
+
+// backfillPageSize is a backfill's default page size: the most records one
+// webCRM /Queries page (and one CustomERP list page) holds.
+const backfillPageSize = 1000
 
 // markPhase records where the pairing may read side from once this phase is
 // done. A webCRM side read with Since is not read in full and hands nothing.

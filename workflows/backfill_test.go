@@ -84,7 +84,7 @@ func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	env.RegisterDelayedCallback(func() { during1 = query[BackfillProgress](t, env, QueryProgress) }, 5*time.Second)
 	env.RegisterDelayedCallback(func() { during2 = query[BackfillProgress](t, env, QueryProgress) }, 15*time.Second)
 	since := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since})
+	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since, CountWebCRM: true})
 
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
@@ -93,7 +93,7 @@ func TestBackfillCountsThenPagesToLastPage(t *testing.T) {
 	assert.Equal(t, []string{"count:webcrm", "page:webcrm:", "page:webcrm:c1", "page:webcrm:c2"}, s.log())
 	assert.Equal(t, domain.BackfillCountInput{Pairing: testPairing, Side: BackfillWebCRM, Since: since}, s.countInput[0])
 	for _, in := range s.pageInputs {
-		assert.Equal(t, 500, in.PageSize, "default page size")
+		assert.Equal(t, 1000, in.PageSize, "default page size")
 		assert.Equal(t, 64, in.Concurrency, "default concurrency")
 		assert.True(t, since.Equal(in.Since))
 		assert.Equal(t, testPairing, in.Pairing)
@@ -134,7 +134,7 @@ func TestBackfillBothReadsWebCRMThenERP(t *testing.T) {
 				},
 			}
 			s.drive(env, 0)
-			startBackfill(env, BackfillInput{Pairing: "persons", Side: side, PageSize: 100, Concurrency: 4})
+			startBackfill(env, BackfillInput{Pairing: "persons", Side: side, PageSize: 100, Concurrency: 4, CountWebCRM: true})
 			require.NoError(t, env.GetWorkflowError())
 			var res BackfillProgress
 			require.NoError(t, env.GetWorkflowResult(&res))
@@ -150,6 +150,49 @@ func TestBackfillBothReadsWebCRMThenERP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Counting webCRM costs as many requests as reading it: by default it is not
+// counted, the total stays unknown, and a continue-as-new in its phase does
+// not start the phase again.
+func TestBackfillLeavesWebCRMUncountedByDefault(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	s := &backfillScript{
+		counts: map[string]int{BackfillWebCRM: 12, BackfillERP: 4},
+		pages: map[string]map[string]domain.BackfillPageResult{
+			BackfillWebCRM: webcrmPages(),
+			BackfillERP:    {"": {Last: true, Seen: 4}},
+		},
+	}
+	s.drive(env, 10*time.Second)
+	var during BackfillProgress
+	env.RegisterDelayedCallback(func() { during = query[BackfillProgress](t, env, QueryProgress) }, 15*time.Second)
+	startBackfill(env, BackfillInput{Pairing: testPairing})
+	require.NoError(t, env.GetWorkflowError())
+	var res BackfillProgress
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, []string{"page:webcrm:", "page:webcrm:c1", "page:webcrm:c2", "count:erp", "page:erp:"}, s.log())
+	assert.Equal(t, -1, during.Total, "the webCRM side's total is unknown")
+	assert.Equal(t, 5, during.Done)
+	assert.Equal(t, -1, res.Total, "a total without the webCRM side's would be wrong")
+	assert.True(t, res.Uncounted)
+	assert.Equal(t, 16, res.Done)
+}
+
+func TestBackfillResumesAnUncountedPhaseWithoutStartingItAgain(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	s := &backfillScript{pages: map[string]map[string]domain.BackfillPageResult{BackfillWebCRM: webcrmPages()}}
+	s.drive(env, 0)
+	p := BackfillProgress{Phase: BackfillWebCRM, Cursor: "c2", Total: -1, Uncounted: true, Done: 10, Pages: 2}
+	startBackfill(env, BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, Progress: &p})
+	require.NoError(t, env.GetWorkflowError())
+	var res BackfillProgress
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, []string{"page:webcrm:c2"}, s.log(), "no count and no page from the start")
+	assert.Equal(t, 12, res.Done)
+	assert.Equal(t, -1, res.Total)
 }
 
 func TestBackfillERPOnly(t *testing.T) {
@@ -201,7 +244,7 @@ func TestBackfillContinuesAsNewAndResumesFromCursor(t *testing.T) {
 	start := env.Now()
 	// Suggested while the first page is read: the run continues as new after it.
 	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 5*time.Second)
-	in := BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, PageSize: 200}
+	in := BackfillInput{Pairing: testPairing, Side: BackfillWebCRM, PageSize: 200, CountWebCRM: true}
 	startBackfill(env, in)
 
 	var next BackfillInput
