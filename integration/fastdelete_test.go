@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/tandemsync/tandem/domain"
+	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/simulators/webcrm/webcrmsim"
 	"github.com/tandemsync/tandem/webcrm"
 )
@@ -68,9 +70,14 @@ func TestAWebCRMLineDeleteCrossesByItsHook(t *testing.T) {
 	took := s.waitERPGone("order-lines", g.OrderLine)
 	t.Logf("ERP order line %s gone %s after webCRM quotation line %d was deleted", g.OrderLine, took, g.Line)
 	s.waitLinkState(pLines, domain.WebCRM, itoa(g.Line), domain.StateDeleted)
-	if hs := s.crmStats().Hooks; hs.Delivered <= delivered {
-		t.Errorf("no Delete hook was delivered: %+v", hs)
-	}
+	// The simulator counts a delivery once the worker has answered it, which
+	// can be after the delete crossed.
+	s.waitFor("the Delete hook's delivery to be counted", waitTimeout, func() error {
+		if hs := s.crmStats().Hooks; hs.Delivered <= delivered {
+			return fmt.Errorf("no Delete hook was delivered: %+v", hs)
+		}
+		return nil
+	})
 	if _, ok := s.erp.Record("orders", g.Order); !ok {
 		t.Errorf("ERP order %s went with its line", g.Order)
 	}
@@ -123,4 +130,33 @@ func TestAnOpportunityEditComparesItsLines(t *testing.T) {
 	if _, ok := s.erp.Record("order-lines", keptLine); !ok {
 		t.Errorf("ERP order line %s of webCRM line %d, which is still there, was deleted", keptLine, kept)
 	}
+}
+
+// TestADeleteHookThatNamesNoRecordStartsTheReconcile: webCRM does not
+// document its hook bodies. A Delete hook whose body is empty names the
+// entity (in its target URL) but not the record, and webCRM keeps no
+// tombstones, so the hook starts the pairing's reconciliation at once
+// (at most one per pairing every five minutes), which finds the deleted
+// line by its missing read and propagates the delete. The poll is ten
+// minutes apart and the schedule's own run a day away.
+func TestADeleteHookThatNamesNoRecordStartsTheReconcile(t *testing.T) {
+	t.Parallel()
+	faults := realWebCRM(stackOptions{})
+	faults.HookBody = webcrmsim.HookBodyEmpty
+	s := newStack(t, stackOptions{Hooks: true, PollEvery: slowPoll, Pairings: allPairings, WebCRMFaults: &faults})
+	s.registerHooks(hookedEntities...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := service.StartPairings(ctx, s.c, []string{pLines}, service.StartOptions{PollInterval: slowPoll, ReconcileEvery: 24 * time.Hour}); err != nil {
+		t.Fatalf("reconcile schedule: %v", err)
+	}
+	g := s.crmGraph(1)
+	s.waitLinked(pLines, domain.WebCRM, itoa(g.Line))
+
+	if err := s.crm.Remove("QuotationLines", g.Line); err != nil {
+		t.Fatalf("webCRM: remove quotation line %d: %v", g.Line, err)
+	}
+	took := s.waitERPGone("order-lines", g.OrderLine)
+	t.Logf("ERP order line %s gone %s after webCRM quotation line %d was deleted (hook body empty)", g.OrderLine, took, g.Line)
+	s.waitLinkState(pLines, domain.WebCRM, itoa(g.Line), domain.StateDeleted)
 }

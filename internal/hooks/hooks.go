@@ -55,6 +55,9 @@ type Sink interface {
 	Poke(ctx context.Context, ev Event) (int, error)
 	// Deleted tells the links of the entity's record that it was deleted.
 	Deleted(ctx context.Context, entity string, id int64) error
+	// Unnamed asks for the entity's deletes to be found another way: a
+	// Delete call named no record, and webCRM keeps no tombstones.
+	Unnamed(ctx context.Context, entity string) error
 }
 
 // Handler is the hooks endpoint.
@@ -120,8 +123,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if err := h.sink.Deleted(ctx, ev.Entity, ev.ID); err != nil {
 				h.logger.Warn("hook delete not delivered; reconciliation will find it", "entity", ev.Entity, "id", ev.ID, "error", err)
 			}
-		} else {
-			h.logger.Info("delete hook without a record id; reconciliation will find the delete", "entity", ev.Entity)
+		} else if err := h.sink.Unnamed(ctx, ev.Entity); err != nil {
+			h.logger.Warn("delete hook without a record id, and no reconciliation started; the hourly one will find the delete", "entity", ev.Entity, "error", err)
 		}
 	}
 	n, err := h.sink.Poke(ctx, ev)

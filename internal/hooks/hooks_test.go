@@ -27,6 +27,7 @@ type recordingSink struct {
 	mu      sync.Mutex
 	pokes   []string
 	deletes []string
+	unnamed []string
 	poked   int   // what Poke reports
 	pokeErr error // what Poke fails with
 	delErr  error // what Deleted fails with
@@ -44,6 +45,19 @@ func (s *recordingSink) Deleted(_ context.Context, entity string, id int64) erro
 	defer s.mu.Unlock()
 	s.deletes = append(s.deletes, entity+"/"+strconv.FormatInt(id, 10))
 	return s.delErr
+}
+
+func (s *recordingSink) Unnamed(_ context.Context, entity string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unnamed = append(s.unnamed, entity)
+	return nil
+}
+
+func (s *recordingSink) unnamedCalls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.unnamed...)
 }
 
 func (s *recordingSink) calls() (pokes, deletes []string) {
@@ -277,6 +291,11 @@ func TestTheTargetURLNamesEntityAndEventWhateverTheBody(t *testing.T) {
 			pokes, deletes := sink.calls()
 			require.Equal(t, []string{"Organisations"}, pokes, "the target's entity is poked")
 			require.Equal(t, tc.want, deletes)
+			if tc.want == nil {
+				require.Equal(t, []string{"Organisations"}, sink.unnamedCalls(), "a delete that names no record asks for it to be found another way")
+			} else {
+				require.Empty(t, sink.unnamedCalls())
+			}
 		})
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -461,6 +462,9 @@ type hookSink struct {
 	set   *mappings.Set
 	links *links.Client
 	gate  *pokeGate
+	// reconcile starts a pairing's reconciliation now, or once when its gap
+	// ends: for deletes a hook did not name.
+	reconcile *pokeGate
 	// wc tells which records this process wrote moments ago: hooks about
 	// them are echoes and poke nothing.
 	wc *webcrm.Client
@@ -472,6 +476,16 @@ func newHookSink(c client.Client, set *mappings.Set, wc *webcrm.Client, logger *
 		if err := c.SignalWorkflow(ctx, workflows.PairingWorkflowID(name), "", workflows.SignalPoke, nil); err != nil {
 			return fmt.Errorf("poke pairing %s: %w", name, err)
 		}
+		return nil
+	}, logger)
+	h.reconcile = newPokeGate(unnamedDeleteGap, func(ctx context.Context, name string) error {
+		err := c.ScheduleClient().GetHandle(ctx, workflows.ReconcileWorkflowID(name)).Trigger(ctx, client.ScheduleTriggerOptions{
+			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		})
+		if err != nil {
+			return fmt.Errorf("start the reconciliation of %s for a delete hook that named no record: %w", name, err)
+		}
+		logger.Info("reconciliation started for a delete hook that named no record", "pairing", name)
 		return nil
 	}, logger)
 	return h
@@ -502,6 +516,22 @@ func (h *hookSink) Poke(ctx context.Context, ev hooks.Event) (int, error) {
 		}
 	}
 	return len(names), nil
+}
+
+// unnamedDeleteGap is the least time between two reconciliations a Delete
+// hook that names no record starts for one pairing: a reconciliation lists
+// the pairing's records (bulk budget), so a burst of such hooks costs one
+// listing per gap, and every delete of the burst is found by the end of it.
+const unnamedDeleteGap = 5 * time.Minute
+
+// Unnamed implements hooks.Sink: it triggers the reconcile schedule of each
+// pairing of the entity (its overlap policy skips a trigger while one runs).
+func (h *hookSink) Unnamed(ctx context.Context, entity string) error {
+	var errs []error
+	for _, name := range h.pairings(entity) {
+		errs = append(errs, h.reconcile.poke(ctx, name))
+	}
+	return errors.Join(errs...)
 }
 
 func (h *hookSink) Deleted(ctx context.Context, entity string, id int64) error {
