@@ -77,6 +77,8 @@ type settings struct {
 	// scaleOut runs only measurement 7, with its sizes.
 	scaleOut bool
 	scale    scaleSettings
+	// longPoll runs only the ERP → webCRM latency, interval read and long poll side by side.
+	longPoll bool
 }
 
 func main() {
@@ -95,6 +97,7 @@ func main() {
 	flag.BoolVar(&s.scaleOut, "scaleout", false, "run only measurement 7: one and three workers on one webCRM token, on the dev server and on -temporal-address when given")
 	flag.IntVar(&s.scale.records, "scale-records", 2000, "ERP customers backfilled into webCRM (7)")
 	flag.IntVar(&s.scale.edits, "scale-edits", 400, "ERP edits carried to webCRM after the backfill (7)")
+	flag.BoolVar(&s.longPoll, "longpoll", false, "run only ERP → webCRM edit latency (3) and ERP feed requests at rest, with the interval read (the baseline) and with the long poll, in one run")
 	flag.Parse()
 	if s.persons < 0 {
 		s.persons = s.n / 5
@@ -127,6 +130,14 @@ func run(ctx context.Context, s settings) error {
 		rep.printf("settings: scale-records=%d scale-edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
 			s.scale.records, s.scale.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 		if err := scaleOut(ctx, s, s.scale, rep); err != nil {
+			return err
+		}
+		return save(s.out, rep.buf.String())
+	}
+	if s.longPoll {
+		rep.printf("settings: n=%d edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
+			s.n, s.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		if err := longPollBench(ctx, s, rep); err != nil {
 			return err
 		}
 		return save(s.out, rep.buf.String())
