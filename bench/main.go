@@ -25,6 +25,10 @@
 //     and on the server at -temporal-address: webCRM requests per minute, the
 //     highest 60-second window and the 429 answers.
 //
+// With -longpoll, and only that, it measures ERP → webCRM edit latency (3) and
+// the ERP feed's requests at rest with the interval read and with the long
+// poll, one after the other in one run.
+//
 // The raw output is also written to bench/results/<time>.txt.
 package main
 
