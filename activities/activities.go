@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tandemsync/tandem/customerp"
@@ -107,8 +108,18 @@ func (a *Activities) SyncWebCRM(ctx context.Context, in domain.SyncInput) (domai
 func (a *Activities) SyncERP(ctx context.Context, in domain.SyncInput) (domain.SyncResult, error) {
 	defer keepAlive(ctx)()
 	res, err := a.engine.PollERP(ctx, in)
+	if err != nil && in.Wait > 0 && ctx.Err() != nil {
+		// A long poll the pairing ended (a webCRM poll, a signal, a pause)
+		// or the worker stopping: no failure, and no error in the log.
+		return res, temporal.NewApplicationErrorWithOptions("the long poll of the ERP feed was ended before a change came",
+			ErrTypeLongPollEnded, temporal.ApplicationErrorOptions{NonRetryable: true, Category: temporal.ApplicationErrorCategoryBenign})
+	}
 	return res, a.temporalError(err)
 }
+
+// ErrTypeLongPollEnded is the error type of a long poll of the ERP feed that
+// was cancelled before a change came: a benign error.
+const ErrTypeLongPollEnded = "LongPollEnded"
 
 // BackfillCount counts the records a backfill of one side will visit.
 func (a *Activities) BackfillCount(ctx context.Context, in domain.BackfillCountInput) (int, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/engine"
 	"github.com/tandemsync/tandem/mappings"
+	"github.com/tandemsync/tandem/simulators/customerp/erpsim"
 	"github.com/tandemsync/tandem/webcrm"
 	"github.com/tandemsync/tandem/workflows"
 )
@@ -107,4 +109,26 @@ func TestKeepAliveHeartbeatsWhileTheActivityWaits(t *testing.T) {
 	require.Equal(t, 3, n)
 
 	require.NotPanics(t, func() { heartbeatEvery(context.Background(), time.Millisecond)() }, "outside an activity it does nothing")
+}
+
+// TestACancelledLongPollIsBenign: a long poll of the ERP feed (against the
+// reference server) that the pairing cancels before a change came ends with a
+// benign error, which the SDK does not log as an error.
+func TestACancelledLongPollIsBenign(t *testing.T) {
+	set, err := mappings.Default()
+	require.NoError(t, err)
+	srv, err := erpsim.New(erpsim.Options{APIKey: "k"})
+	require.NoError(t, err)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
+	ec, err := customerp.New(customerp.Config{BaseURL: hs.URL, APIKey: "k"})
+	require.NoError(t, err)
+	a := New(nil, nil, ec, set, nil, nil, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err = a.SyncERP(ctx, domain.SyncInput{Pairing: "organisations", Wait: 15 * time.Second, Interval: 2 * time.Second})
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "got %v", err)
+	require.Equal(t, ErrTypeLongPollEnded, appErr.Type())
+	require.Equal(t, temporal.ApplicationErrorCategoryBenign, appErr.Category())
 }

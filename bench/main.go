@@ -29,6 +29,10 @@
 //     opportunity's next edit and by the Delete hook, ERP → webCRM through
 //     the change feed (-deletes N each way; -deletes-only runs only this).
 //
+// With -longpoll, and only that, it measures ERP → webCRM edit latency (3) and
+// the ERP feed's requests at rest with the interval read and with the long
+// poll, one after the other in one run.
+//
 // The raw output is also written to bench/results/<time>.txt.
 package main
 
@@ -85,6 +89,8 @@ type settings struct {
 	deletes     int
 	deletesOnly bool
 	scale       scaleSettings
+	// longPoll runs only the ERP → webCRM latency, interval read and long poll side by side.
+	longPoll bool
 }
 
 func main() {
@@ -105,6 +111,7 @@ func main() {
 	flag.IntVar(&s.scale.edits, "scale-edits", 400, "ERP edits carried to webCRM after the backfill (7)")
 	flag.IntVar(&s.deletes, "deletes", 20, "quotation lines deleted in each direction, with and without hooks (8)")
 	flag.BoolVar(&s.deletesOnly, "deletes-only", false, "run only measurement 8: delete latencies on a stack of their own")
+	flag.BoolVar(&s.longPoll, "longpoll", false, "run only ERP → webCRM edit latency (3) and ERP feed requests at rest, with the interval read (the baseline) and with the long poll, in one run")
 	flag.Parse()
 	if s.persons < 0 {
 		s.persons = s.n / 5
@@ -144,6 +151,14 @@ func run(ctx context.Context, s settings) error {
 	if s.deletesOnly {
 		rep.printf("settings: deletes=%d concurrency=%d poll=%s erp-poll=%s\n\n", s.deletes, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 		if err := deleteLatencies(ctx, s, s.deletes, rep); err != nil {
+			return err
+		}
+		return save(s.out, rep.buf.String())
+	}
+	if s.longPoll {
+		rep.printf("settings: n=%d edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
+			s.n, s.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		if err := longPollBench(ctx, s, rep); err != nil {
 			return err
 		}
 		return save(s.out, rep.buf.String())

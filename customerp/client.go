@@ -53,6 +53,7 @@ type Client struct {
 	apiKey   string
 	maxBody  int64
 	http     *retryablehttp.Client
+	longHTTP *retryablehttp.Client // for long polls: its timeout allows MaxFeedWait more
 	log      *slog.Logger
 	retryMax int
 }
@@ -103,7 +104,16 @@ func New(cfg Config) (*Client, error) {
 		hc.Transport = cfg.Transport
 	}
 	c := &Client{base: base, apiKey: cfg.APIKey, maxBody: cfg.MaxResponseBytes, log: cfg.Logger, retryMax: cfg.RetryMax}
-	c.http = &retryablehttp.Client{
+	c.http = c.retrying(hc, cfg)
+	long := *hc
+	long.Timeout = cfg.Timeout + MaxFeedWait
+	c.longHTTP = c.retrying(&long, cfg)
+	return c, nil
+}
+
+// retrying wraps hc in the client's retry policy and logging.
+func (c *Client) retrying(hc *http.Client, cfg Config) *retryablehttp.Client {
+	return &retryablehttp.Client{
 		HTTPClient:   hc,
 		RetryWaitMin: cfg.RetryWaitMin,
 		RetryWaitMax: cfg.RetryWaitMax,
@@ -120,7 +130,6 @@ func New(cfg Config) (*Client, error) {
 			}
 		},
 	}
-	return c, nil
 }
 
 // callKey keys the per-call state in a request context.
@@ -170,6 +179,7 @@ type call struct {
 	body     any // marshalled to JSON when non-nil
 	header   map[string]string
 	noRetry  bool
+	long     bool // a long poll: the attempt may last MaxFeedWait longer
 }
 
 // do performs cl and turns transport failures, 429 and non-2xx answers into typed errors. The
@@ -201,7 +211,11 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		req.Header.Set(k, v)
 	}
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if cl.long {
+		hc = c.longHTTP
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("customerp: %s %s: %w", cl.op, target(cl.resource, cl.id), ctxErr)
@@ -597,8 +611,38 @@ type Change struct {
 // and the position to pass next time. Every committed change appears exactly once, in commit
 // order, deletes included; an empty result returns since unchanged.
 func (c *Client) Changes(ctx context.Context, r Resource, since string, limit int) ([]Change, string, error) {
+	chs, next, _, err := c.changes(ctx, r, since, limit, 0)
+	return chs, next, err
+}
+
+// MaxFeedWait is the longest long poll the contract allows (`wait` ≤ 30 s).
+const MaxFeedWait = 30 * time.Second
+
+// WaitChanges is Changes with a long poll: when no change exists after since, the server holds
+// the request until one commits or wait passes (at most MaxFeedWait). An adapter without long
+// poll answers at once (no `Tandem-Long-Poll` header); then, when it returned nothing,
+// WaitChanges itself waits until interval has passed since the request began (or ctx ends), so
+// that a caller reading the feed back to back still reads it once per interval, not in a
+// spin. longPolled reports whether the server honoured the wait.
+func (c *Client) WaitChanges(ctx context.Context, r Resource, since string, limit int, wait, interval time.Duration) (chs []Change, next string, longPolled bool, err error) {
+	wait = min(max(wait, 0), MaxFeedWait)
+	began := time.Now()
+	chs, next, longPolled, err = c.changes(ctx, r, since, limit, wait)
+	if err != nil || longPolled || len(chs) > 0 || wait == 0 {
+		return chs, next, longPolled, err
+	}
+	t := time.NewTimer(interval - time.Since(began))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return chs, next, false, nil
+}
+
+func (c *Client) changes(ctx context.Context, r Resource, since string, limit int, wait time.Duration) ([]Change, string, bool, error) {
 	if err := c.checkResource("changes", r, "", false); err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	query := url.Values{}
 	if since != "" {
@@ -607,11 +651,15 @@ func (c *Client) Changes(ctx context.Context, r Resource, since string, limit in
 	if limit > 0 {
 		query.Set("limit", strconv.Itoa(limit))
 	}
-	cl := call{op: "changes", resource: r, method: http.MethodGet, path: "/" + string(r) + "/changes", query: query}
+	if secs := int(wait / time.Second); secs > 0 {
+		query.Set("wait", strconv.Itoa(secs))
+	}
+	cl := call{op: "changes", resource: r, method: http.MethodGet, path: "/" + string(r) + "/changes", query: query, long: wait > 0}
 	resp, err := c.do(ctx, cl)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
+	longPolled := wait > 0 && resp.header.Get("Tandem-Long-Poll") == "1"
 	var page struct {
 		Items []struct {
 			Seq       string         `json:"seq"`
@@ -624,14 +672,14 @@ func (c *Client) Changes(ctx context.Context, r Resource, since string, limit in
 		Next *string `json:"next"`
 	}
 	if err := decodeJSON(resp, &page); err != nil {
-		return nil, "", c.malformed(cl, resp, err)
+		return nil, "", false, c.malformed(cl, resp, err)
 	}
 	if page.Items == nil || page.Next == nil || *page.Next == "" {
-		return nil, "", c.malformed(cl, resp, errors.New("feed page lacks items or next"))
+		return nil, "", false, c.malformed(cl, resp, errors.New("feed page lacks items or next"))
 	}
 	if cur, err1 := strconv.ParseInt(since, 10, 64); err1 == nil {
 		if next, err2 := strconv.ParseInt(*page.Next, 10, 64); err2 == nil && next < cur {
-			return nil, "", c.malformed(cl, resp, fmt.Errorf("feed token went backwards from %s to %s", since, *page.Next))
+			return nil, "", false, c.malformed(cl, resp, fmt.Errorf("feed token went backwards from %s to %s", since, *page.Next))
 		}
 	}
 	out := make([]Change, 0, len(page.Items))
@@ -653,7 +701,7 @@ func (c *Client) Changes(ctx context.Context, r Resource, since string, limit in
 		}
 		out = append(out, Change{Seq: it.Seq, ID: it.ID, Version: v, UpdatedAt: at.UTC(), Deleted: it.Deleted, Record: Record(it.Record)})
 	}
-	return out, *page.Next, nil
+	return out, *page.Next, longPolled, nil
 }
 
 // sameFields reports whether every non-null field of the write body holds the same value in

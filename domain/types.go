@@ -170,6 +170,11 @@ type SyncInput struct {
 	AllowDeletes []string `json:"allowDeletes,omitempty"`
 	// Limit bounds the records read in one call.
 	Limit int `json:"limit,omitempty"`
+	// Wait, when set, makes SyncERP a long poll: with nothing after Token,
+	// the feed read waits up to Wait for a change to commit. Interval is the
+	// least time such a read takes when the ERP adapter does not wait.
+	Wait     time.Duration `json:"wait,omitempty"`
+	Interval time.Duration `json:"interval,omitempty"`
 }
 
 // SyncResult is the result of SyncWebCRM and SyncERP.

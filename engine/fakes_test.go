@@ -95,6 +95,8 @@ type fakeDB struct {
 	next    int
 	recs    map[string]map[string]any
 	log     []logEntry
+	// waits records the (wait, interval) of each WaitChanges call.
+	waits [][2]time.Duration
 
 	// fails fails every call of an operation; fault, when set, decides per
 	// operation and key (the record id, or the token of a create).
@@ -847,8 +849,18 @@ var (
 	_ Store     = erpStore{}
 	_ IndexFeed = erpStore{}
 	_ ERPFeed   = erpStore{}
+	_ WaitFeed  = erpStore{}
 	_ Lister    = erpStore{}
 )
+
+// WaitChanges implements WaitFeed: it records the wait and reads at once
+// (the feed's log changes only between calls).
+func (s erpStore) WaitChanges(ctx context.Context, token string, limit int, wait, interval time.Duration) ([]FeedItem, string, error) {
+	s.mu.Lock()
+	s.waits = append(s.waits, [2]time.Duration{wait, interval})
+	s.mu.Unlock()
+	return s.Changes(ctx, token, limit)
+}
 
 // Changes implements ERPFeed: the log's entries after the token (a log
 // position).

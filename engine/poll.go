@@ -126,7 +126,14 @@ func (e *Engine) PollERP(ctx context.Context, in domain.SyncInput) (domain.SyncR
 	if limit <= 0 {
 		limit = domain.DefaultBatchSize
 	}
-	items, next, err := e.sides(p).ERP.Changes(ctx, in.Token, limit)
+	feed := e.sides(p).ERP
+	var items []FeedItem
+	var next string
+	if wf, ok := feed.(WaitFeed); ok && in.Wait > 0 {
+		items, next, err = wf.WaitChanges(ctx, in.Token, limit, in.Wait, in.Interval)
+	} else {
+		items, next, err = feed.Changes(ctx, in.Token, limit)
+	}
 	if err != nil {
 		return domain.SyncResult{}, fmt.Errorf("%s: read the ERP feed from %q: %w", in.Pairing, in.Token, err)
 	}

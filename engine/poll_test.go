@@ -397,3 +397,23 @@ func TestPollERPFailures(t *testing.T) {
 		assert.Equal(t, Validation, e.eng.Classify(err).Class)
 	})
 }
+
+// TestPollERPLongPollsWhenAsked: a read with Wait goes to the feed's
+// WaitChanges with the wait and the interval; one without reads at once.
+func TestPollERPLongPollsWhenAsked(t *testing.T) {
+	e := newEnv(t)
+	customers := e.erp["customers"]
+	customers.add(erpCustomer(1))
+	ctx := context.Background()
+
+	res, err := e.eng.PollERP(ctx, domain.SyncInput{Pairing: "organisations"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Seen)
+	assert.Empty(t, customers.waits, "no wait asked")
+
+	customers.add(erpCustomer(2))
+	res, err = e.eng.PollERP(ctx, domain.SyncInput{Pairing: "organisations", Token: res.NextToken, Wait: 15 * time.Second, Interval: 2 * time.Second})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Seen)
+	assert.Equal(t, [][2]time.Duration{{15 * time.Second, 2 * time.Second}}, customers.waits)
+}

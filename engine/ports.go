@@ -117,6 +117,15 @@ type ERPFeed interface {
 	Changes(ctx context.Context, token string, limit int) ([]FeedItem, string, error)
 }
 
+// A WaitFeed is an ERPFeed that can wait for a change (a long poll).
+type WaitFeed interface {
+	// WaitChanges is Changes, but when the feed has nothing after token it
+	// waits until a change commits or wait passes. A feed whose server does
+	// not wait returns no sooner than interval after the call began when it
+	// has nothing, so that reads back to back do not spin.
+	WaitChanges(ctx context.Context, token string, limit int, wait, interval time.Duration) ([]FeedItem, string, error)
+}
+
 // A Lister lists one side's records in a stable order, for backfills and
 // reconciliation.
 type Lister interface {

@@ -19,6 +19,7 @@ import (
 
 func (a *app) startCommand() *cobra.Command {
 	var pollInterval, erpPollInterval, reconcileEvery time.Duration
+	var noERPLongPoll bool
 	cmd := &cobra.Command{
 		Use:   "start [pairing...]",
 		Short: "Start the pairing workflows (all when none is named)",
@@ -49,7 +50,7 @@ poll interval stays what it was started with.`,
 					return err
 				}
 			}
-			err = service.StartPairings(ctx, c, names, service.StartOptions{PollInterval: pollInterval, ERPPollInterval: erpPollInterval, ReconcileEvery: reconcileEvery})
+			err = service.StartPairings(ctx, c, names, service.StartOptions{PollInterval: pollInterval, ERPPollInterval: erpPollInterval, NoERPLongPoll: noERPLongPoll, ReconcileEvery: reconcileEvery})
 			for _, name := range names {
 				running, rerr := pairingRunning(ctx, c, name)
 				switch {
@@ -66,6 +67,7 @@ poll interval stays what it was started with.`,
 	}
 	cmd.Flags().DurationVar(&pollInterval, "poll-interval", 0, "time between polls of a pairing started now (default sync.pollInterval, TANDEM_POLL_INTERVAL, 30s)")
 	cmd.Flags().DurationVar(&erpPollInterval, "erp-poll-interval", 0, "time between reads of the ERP change feed, which cost no webCRM budget (default sync.erpPollInterval, TANDEM_ERP_POLL_INTERVAL, 2s)")
+	cmd.Flags().BoolVar(&noERPLongPoll, "no-erp-long-poll", false, "read the ERP change feed every ERP poll interval instead of long-polling it between webCRM polls")
 	cmd.Flags().DurationVar(&reconcileEvery, "reconcile-every", time.Hour, "interval of each pairing's reconcile schedule; 0 creates no schedule")
 	return cmd
 }

@@ -234,6 +234,10 @@ func (s ERP) Changes(ctx context.Context, token string, limit int) ([]engine.Fee
 	if err != nil {
 		return nil, "", err
 	}
+	return feedItems(items), next, nil
+}
+
+func feedItems(items []customerp.Change) []engine.FeedItem {
 	out := make([]engine.FeedItem, len(items))
 	for i, it := range items {
 		out[i] = engine.FeedItem{ID: it.ID, Deleted: it.Deleted, Record: it.Record}
@@ -241,7 +245,18 @@ func (s ERP) Changes(ctx context.Context, token string, limit int) ([]engine.Fee
 			out[i].Version = strconv.FormatInt(it.Version, 10)
 		}
 	}
-	return out, next, nil
+	return out
+}
+
+// WaitChanges implements engine.WaitFeed with the feed's long poll
+// (customerp.Client.WaitChanges, which keeps to interval when the adapter
+// does not wait).
+func (s ERP) WaitChanges(ctx context.Context, token string, limit int, wait, interval time.Duration) ([]engine.FeedItem, string, error) {
+	items, next, _, err := s.c.WaitChanges(ctx, s.resource, token, limit, wait, interval)
+	if err != nil {
+		return nil, "", err
+	}
+	return feedItems(items), next, nil
 }
 
 // Mark implements engine.Lister: the token at the end of the change feed

@@ -91,6 +91,13 @@ type PairingInput struct {
 	WebCRMSince time.Time `json:"webcrmSince,omitempty"`
 	// ERPToken is where the ERP change feed starts (default: the beginning).
 	ERPToken string `json:"erpToken,omitempty"`
+	// NoERPLongPoll reads the ERP feed every ERPPollIntervalSeconds, as
+	// before the long poll; by default, between webCRM polls the pairing
+	// long-polls the feed (a read that waits for a change), which takes an
+	// ERP edit across within a second and costs at most one request per
+	// wait at rest. An adapter without long poll is read every
+	// ERPPollIntervalSeconds all the same.
+	NoERPLongPoll bool `json:"noErpLongPoll,omitempty"`
 	// Carried through continue-as-new.
 	Recent []string `json:"recent,omitempty"`
 	// WindowSettled is the webCRM watermark whose overlap window has been
@@ -156,6 +163,8 @@ type pairing struct {
 	logger log.Logger
 	// Signal channels.
 	poke, pause, resume, advance, release workflow.ReceiveChannel
+	// longPoll: the ERP feed is long-polled between webCRM polls.
+	longPoll bool
 }
 
 // pollReport is what the latest polls of a pairing reported.
@@ -221,10 +230,14 @@ func (p *pairing) pollInterval() time.Duration {
 func (p *pairing) run(ctx workflow.Context) error {
 	p.startFromBackfill(ctx)
 	// webcrmDue is when webCRM is read next; in between, when the ERP feed
-	// has an interval of its own, polls read the ERP feed only.
+	// has an interval of its own, polls read the ERP feed only (or the wait
+	// long-polls it).
 	var webcrmDue time.Time
 	full := true
 	erpEvery := time.Duration(p.st.ERPPollIntervalSeconds) * time.Second
+	if erpEvery > 0 && !p.st.NoERPLongPoll {
+		p.longPoll = workflow.GetVersion(ctx, versionERPLongPoll, workflow.DefaultVersion, 1) >= 1
+	}
 	for {
 		p.drainSignals(ctx)
 		// Polls start every interval, however long a poll takes (at least
@@ -243,7 +256,7 @@ func (p *pairing) run(ctx workflow.Context) error {
 			return p.continueAsNew(ctx)
 		}
 		next := webcrmDue
-		if erpEvery > 0 {
+		if erpEvery > 0 && !p.longPoll {
 			next = minTime(next, began.Add(erpEvery))
 		}
 		byTimer, err := p.wait(ctx, max(next.Sub(workflow.Now(ctx)), minPollGap))
@@ -300,10 +313,90 @@ func (p *pairing) wait(ctx workflow.Context, d time.Duration) (byTimer bool, err
 		})
 	}
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { woke = true })
+	// The ERP long poll runs while the wait lasts, one read after another;
+	// the timer and every signal end the wait without waiting for it, and
+	// leaving the wait cancels it (tctx).
+	erpReads := 0
+	var readERP func()
+	readERP = func() {
+		began := workflow.Now(ctx)
+		fut := p.startERPLongPoll(tctx)
+		sel.AddFuture(fut, func(f workflow.Future) {
+			erpReads++
+			var res domain.SyncResult
+			ok := p.finishERPRead(ctx, f.Get(ctx, &res), res)
+			p.publish(ctx)
+			switch {
+			case workflow.GetInfo(ctx).GetContinueAsNewSuggested():
+				woke, byTimer = true, true
+			case !ok || p.st.Paused:
+				// A failed read (its activity has retried) or the guard's
+				// pause: the next poll reads the feed again after the gap.
+				woke, byTimer = true, true
+			case res.Seen == 0 && workflow.Now(ctx).Sub(began) < p.erpEvery():
+				// Answered at once with nothing: no long poll behind it.
+				// Keep the interval rather than spin.
+				gap := workflow.NewTimerWithOptions(tctx, p.erpEvery()-workflow.Now(ctx).Sub(began),
+					workflow.TimerOptions{Summary: "the ERP adapter does not long-poll: wait for the next read"})
+				sel.AddFuture(gap, func(workflow.Future) { readERP() })
+			default:
+				readERP()
+			}
+		})
+	}
+	if p.longPoll && !p.st.Paused {
+		readERP()
+	}
 	for !woke {
 		sel.Select(ctx)
 	}
 	return byTimer, ctx.Err()
+}
+
+// versionERPLongPoll is the change ID of the ERP feed's long poll between
+// webCRM polls.
+const versionERPLongPoll = "erp-long-poll"
+
+// erpLongPollWait is how long one long poll of the ERP feed waits for a
+// change: shorter than the poll activities' heartbeat timeout (they heartbeat
+// while they wait), and at rest one request per wait, fewer than the interval
+// read's one per ERP poll interval.
+const erpLongPollWait = 15 * time.Second
+
+func (p *pairing) erpEvery() time.Duration {
+	return time.Duration(p.st.ERPPollIntervalSeconds) * time.Second
+}
+
+// startERPLongPoll starts one long-poll read of the ERP feed from the token.
+func (p *pairing) startERPLongPoll(ctx workflow.Context) workflow.Future {
+	actx := workflow.WithTaskQueue(pollOptions(ctx), TaskQueue)
+	opts := withSummary(actx, "wait for ERP changes after "+tokenLabel(p.st.ERPToken))
+	opts.StartToCloseTimeout = erpLongPollWait + 15*time.Minute
+	in := domain.SyncInput{Pairing: p.st.Pairing, Token: p.st.ERPToken, Limit: p.st.BatchSize,
+		Wait: erpLongPollWait, Interval: p.erpEvery()}
+	if released := p.st.ReleasedDeletes; released != nil && released.Token == in.Token {
+		in.AllowDeletes = released.IDs
+	}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), ActivitySyncERP, in)
+}
+
+// finishERPRead applies the result of an ERP feed read from the token: the
+// counters, the token, a spent release; or the failure. It reports whether
+// the read went well.
+func (p *pairing) finishERPRead(ctx workflow.Context, err error, res domain.SyncResult) bool {
+	if err != nil {
+		p.last.erp = p.fail("ERP", err)
+		return false
+	}
+	p.last.erp = ""
+	p.count(res)
+	if released := p.st.ReleasedDeletes; released != nil && released.Token == p.st.ERPToken {
+		p.st.ReleasedDeletes = nil // read past: the release is spent
+	}
+	if res.NextToken != "" {
+		p.st.ERPToken = res.NextToken
+	}
+	return true
 }
 
 // signals lists the pairing's signal channels, in the order they are drained.

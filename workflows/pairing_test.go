@@ -680,7 +680,7 @@ func TestPairingReadsTheERPFeedMoreOftenThanWebCRM(t *testing.T) {
 	start := env.Now()
 	var st PairingStatus
 	stopAt(env, 11*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
-	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 2, WebCRMSince: base, ERPToken: "1"})
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 2, WebCRMSince: base, ERPToken: "1", NoERPLongPoll: true})
 	requireCanceled(t, env)
 	assert.Equal(t, []time.Duration{0, 10 * time.Second}, rec.offsets(ActivitySyncWebCRM, start), "webCRM every poll interval")
 	assert.Equal(t, []time.Duration{0, 2 * time.Second, 4 * time.Second, 6 * time.Second, 8 * time.Second, 10 * time.Second}, rec.offsets(ActivitySyncERP, start),
@@ -696,7 +696,7 @@ func TestPairingPokeReadsBothSidesBetweenERPPolls(t *testing.T) {
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalPoke, nil) }, 3*time.Second)
 	stopAt(env, 12*time.Second, nil)
-	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 4, WebCRMSince: base, ERPToken: "1"})
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 10, ERPPollIntervalSeconds: 4, WebCRMSince: base, ERPToken: "1", NoERPLongPoll: true})
 	requireCanceled(t, env)
 	crm := rec.offsets(ActivitySyncWebCRM, start)
 	assert.Equal(t, []time.Duration{0, 3 * time.Second}, crm, "the poke reads webCRM at once, and the next webCRM read is an interval after it")
@@ -724,7 +724,7 @@ func TestPairingKeepsAWebCRMErrorThroughERPOnlyPolls(t *testing.T) {
 	rec.drive(env, ActivitySyncERP, erpStep(never))
 	var st PairingStatus
 	stopAt(env, 7*time.Second, func() { st = query[PairingStatus](t, env, QueryStatus) })
-	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 30, ERPPollIntervalSeconds: 2, WebCRMSince: base, ERPToken: "1"})
+	startPairing(env, PairingInput{Pairing: testPairing, PollIntervalSeconds: 30, ERPPollIntervalSeconds: 2, WebCRMSince: base, ERPToken: "1", NoERPLongPoll: true})
 	requireCanceled(t, env)
 	require.Len(t, rec.list(ActivitySyncERP), 4, "ERP feed read at 0, 2, 4 and 6 s")
 	assert.Contains(t, st.LastError, "webCRM poll failed", "the webCRM error stays shown until webCRM is read again")

@@ -583,7 +583,7 @@ func (r *recorder) recordPairingERPInterval(c client.Client) {
 func (r *recorder) recordBackfill(c client.Client) {
 	t := r.t
 	id := BackfillWorkflowID(testPairing, BackfillBoth)
-	run := r.start(c, id, BackfillWorkflow, BackfillInput{Pairing: testPairing, Side: BackfillBoth, PageSize: 5})
+	run := r.start(c, id, BackfillWorkflow, BackfillInput{Pairing: testPairing, Side: BackfillBoth, PageSize: 5, CountWebCRM: true})
 	var res BackfillProgress
 	require.NoError(t, run.Get(r.ctx, &res))
 	require.Equal(t, "done", res.Phase)

@@ -21,6 +21,9 @@ type StartOptions struct {
 	// ERPPollInterval is the time between reads of the ERP change feed
 	// (default, or not shorter than PollInterval: read with webCRM).
 	ERPPollInterval time.Duration
+	// NoERPLongPoll reads the ERP feed every ERPPollInterval instead of
+	// long-polling it between webCRM polls (workflows.PairingInput).
+	NoERPLongPoll bool
 	// ReconcileEvery is the interval of each pairing's reconcile schedule
 	// (default 1h; negative: no schedule).
 	ReconcileEvery time.Duration
@@ -36,7 +39,7 @@ func StartPairings(ctx context.Context, c client.Client, names []string, opts St
 	var errs []error
 	for _, name := range names {
 		in := workflows.PairingInput{Pairing: name, PollIntervalSeconds: int(opts.PollInterval / time.Second),
-			ERPPollIntervalSeconds: int(opts.ERPPollInterval / time.Second)}
+			ERPPollIntervalSeconds: int(opts.ERPPollInterval / time.Second), NoERPLongPoll: opts.NoERPLongPoll}
 		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 			ID:                       workflows.PairingWorkflowID(name),
 			TaskQueue:                workflows.TaskQueue,

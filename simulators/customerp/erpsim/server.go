@@ -639,16 +639,28 @@ type feedItem struct {
 	Record    json.RawMessage `json:"record"`
 }
 
+// MaxFeedWait is the longest long poll of the change feed (the contract's maximum of `wait`).
+const MaxFeedWait = 30 * time.Second
+
 func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, res customerp.Resource) {
-	limit, since, err := paging(r.URL.Query(), "since")
+	q := r.URL.Query()
+	limit, since, err := paging(q, "since", "wait")
 	if err != nil {
 		writeProblem(w, err, s.log)
 		return
 	}
-	chs, err := s.store.changes(r.Context(), res, since, limit)
+	waitSeconds, err := queryInt(q, "wait", 0, 0, int(MaxFeedWait/time.Second))
 	if err != nil {
 		writeProblem(w, err, s.log)
 		return
+	}
+	chs, err := s.longPoll(r.Context(), res, since, limit, time.Duration(waitSeconds)*time.Second)
+	if err != nil {
+		writeProblem(w, err, s.log)
+		return
+	}
+	if q.Has("wait") {
+		w.Header().Set("Tandem-Long-Poll", "1")
 	}
 	items := make([]feedItem, 0, len(chs))
 	next := since
@@ -658,4 +670,32 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, res custo
 		next = c.Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": strconv.FormatInt(next, 10)})
+}
+
+// longPoll reads the changes of res after since; when there are none and wait > 0 it waits
+// for a commit (of any resource: it reads again and waits on) until wait has passed or the
+// request is gone, and returns what it read last (nothing when no change of res committed).
+func (s *Server) longPoll(ctx context.Context, res customerp.Resource, since int64, limit int, wait time.Duration) ([]change, error) {
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		// Take the channel before reading, so a commit between the read and the wait
+		// is not missed.
+		committed := s.store.commits()
+		chs, err := s.store.changes(ctx, res, since, limit)
+		if err != nil || len(chs) > 0 || deadline == nil {
+			return chs, err
+		}
+		select {
+		case <-committed:
+		case <-deadline:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, nil
+		}
+	}
 }

@@ -72,6 +72,29 @@ type store struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	lastAt time.Time // the last commit time handed out; commit times never go backwards
+	// committed is closed (and replaced) at every commit, waking the feed's long polls.
+	cmu       sync.Mutex
+	committed chan struct{}
+}
+
+// commits returns a channel that is closed at the next commit.
+func (s *store) commits() <-chan struct{} {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.committed == nil {
+		s.committed = make(chan struct{})
+	}
+	return s.committed
+}
+
+// notifyCommit wakes every long poll waiting for a commit.
+func (s *store) notifyCommit() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.committed != nil {
+		close(s.committed)
+		s.committed = nil
+	}
 }
 
 func openStore(ctx context.Context, path string, now func() time.Time) (*store, error) {
@@ -167,6 +190,7 @@ func (s *store) write(ctx context.Context, fn func(t *tx) error) error {
 		return fmt.Errorf("erpsim: commit: %w", err)
 	}
 	s.lastAt = at
+	s.notifyCommit()
 	return nil
 }
 
