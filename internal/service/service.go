@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -482,6 +483,13 @@ func newHookSink(c client.Client, set *mappings.Set, wc *webcrm.Client, logger *
 		err := c.ScheduleClient().GetHandle(ctx, workflows.ReconcileWorkflowID(name)).Trigger(ctx, client.ScheduleTriggerOptions{
 			Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		})
+		var notFound *serviceerror.NotFound
+		if errors.As(err, &notFound) {
+			// The pairing was started without a reconcile schedule
+			// (starter start --reconcile-every 0): a deliberate choice.
+			logger.Info("delete hook without a record id, and the pairing has no reconcile schedule: the delete is found when the record's parent changes or by a reconcile run by hand", "pairing", name)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("start the reconciliation of %s for a delete hook that named no record: %w", name, err)
 		}
