@@ -181,7 +181,7 @@ type Pairing struct {
 	// compared, never sent to the ERP.
 	ERPSyncTime string
 	Fields      []Field
-	References       []Reference // one per id field, naming the referenced pairing
+	References  []Reference // one per id field, naming the referenced pairing
 	// DependsOn lists the pairings whose records must be synced first: every referenced
 	// pairing plus those named by depends-on in the file. Sorted.
 	DependsOn []string
