@@ -348,6 +348,9 @@ func (ps *parser) checkField(f *Field, m map[string]pair) {
 				}
 			}
 		}
+		if side == domain.ERP && spec.Property == "id" && f.Direction.Writes(side) {
+			ps.errf(node(side), f.Name, "the ERP assigns a record's id and never takes one, so direction must be %s, not %s", ERPToWebCRM, f.Direction)
+		}
 		if len(spec.Derived) > 0 {
 			if f.Direction.Writes(side) {
 				ps.errf(node(side), f.Name, "the %s side is derived (read-only), so direction must be %s-to-%s, not %s", side.Label(), side, side.Other(), f.Direction)

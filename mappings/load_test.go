@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -203,5 +204,21 @@ func TestERPSyncTime(t *testing.T) {
 		require.Len(t, probs, 1, "%s: %v", prop, probs)
 		require.Contains(t, probs[0].String(), want, prop)
 		require.Contains(t, probs[0].String(), "opportunities.yaml:", prop)
+	}
+}
+
+// TestTheERPIDIsOnlyASource: a field may show the ERP record's id in webCRM
+// (erp-to-webcrm), but never write it to the ERP, which assigns it.
+func TestTheERPIDIsOnlyASource(t *testing.T) {
+	t.Parallel()
+	base, err := os.ReadFile("testdata/valid/minimal/organisations.yaml")
+	require.NoError(t, err)
+	field := "  - name: erp-id\n    direction: erp-to-webcrm\n    webcrm: OrganisationCustom3\n    erp: id\n"
+	require.Empty(t, CheckFS(fstest.MapFS{"organisations.yaml": {Data: append(base, field...)}}, testSchemas()))
+	for _, dir := range []string{"both", "webcrm-to-erp"} {
+		written := strings.Replace(field, "erp-to-webcrm", dir, 1)
+		probs := CheckFS(fstest.MapFS{"organisations.yaml": {Data: append(slices.Clone(base), written...)}}, testSchemas())
+		require.Len(t, probs, 1, "%s: %v", dir, probs)
+		require.Contains(t, probs[0].String(), "erp-id: the ERP assigns a record's id and never takes one, so direction must be erp-to-webcrm, not "+dir)
 	}
 }
