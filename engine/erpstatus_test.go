@@ -175,3 +175,35 @@ func TestERPPropertiesSwitchedOff(t *testing.T) {
 		assert.NotContains(t, crm.get(opp), "OpportunityErpSyncDateTime")
 	})
 }
+
+// TestAFailedWriteBackCreatesNoSecondOrder: when the write of the order's id
+// to webCRM fails after the order was made, the retry finds that order by
+// its token and writes the id then: one order, and the opportunity shows it.
+func TestAFailedWriteBackCreatesNoSecondOrder(t *testing.T) {
+	e := newEnv(t)
+	crm, orders := e.crm["Opportunities"], e.erp["orders"]
+	oid, _ := e.linkedOrg(1)
+	opp := crm.add(crmOpp(1, oid))
+	failing := true
+	crm.fault = func(op, key string) error {
+		if op == "update" && key == opp && failing {
+			return clientErr(Unavailable, "connection reset")
+		}
+		return nil
+	}
+	link := domain.LinkWorkflowID("opportunities", domain.WebCRM, opp)
+
+	tally := e.dispatch("opportunities", crm.change(opp))
+	require.Equal(t, 1, tally.Failed, "the failed write-back fails the change, which is retried")
+	require.Equal(t, 1, orders.size())
+
+	failing = false
+	e.dispatch("opportunities", crm.change(opp))
+
+	assert.Equal(t, 1, orders.size(), "the retry finds the order it made")
+	st := e.link(link)
+	assert.Equal(t, domain.StateOK, st.State, st.Reason)
+	assert.Equal(t, st.ErpID, crm.get(opp)["OpportunityErpId"])
+	assert.Equal(t, "Synchronized", crm.get(opp)["OpportunityErpStatus"])
+	syncTime(t, crm.get(opp))
+}
