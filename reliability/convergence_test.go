@@ -427,11 +427,11 @@ func (r *runner) finish(i int, tl tally, log editLog, before counters, began tim
 	}
 	bound := int64(2*(tl.edits+tl.deletes) + tl.creates + tl.writeBacks)
 	if writes > bound {
-		found = append(found, fmt.Sprintf("%d API writes for %d creates, %d edits and %d deletes: more than the bound %d (echoes or ping-pong?): %s",
-			writes, tl.creates, tl.edits, tl.deletes, bound, after.diff(before)))
+		found = append(found, fmt.Sprintf("%d API writes for %d creates (%d with a write-back), %d edits and %d deletes: more than the bound %d (echoes or ping-pong?): %s",
+			writes, tl.creates, tl.writeBacks, tl.edits, tl.deletes, bound, after.diff(before)))
 	}
-	t.Logf("scenario %d: %d creates, %d edits, %d deletes (%d refused), %d writes (bound %d), quiet after %s, took %s",
-		i, tl.creates, tl.edits, tl.deletes, tl.refused, writes, bound, settle.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
+	t.Logf("scenario %d: %d creates (%d with a write-back), %d edits, %d deletes (%d refused), %d writes (bound %d), quiet after %s, took %s",
+		i, tl.creates, tl.writeBacks, tl.edits, tl.deletes, tl.refused, writes, bound, settle.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
 	if settle > 10*time.Second {
 		var b strings.Builder
 		for _, le := range e.logs.since(began, 40) {
