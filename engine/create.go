@@ -170,8 +170,46 @@ func (r *run) created(ctx context.Context, side domain.Side, id string, rec Reco
 	r.setStored(side, nil)
 	rec = r.storedAs(ctx, side, c, nil, rec, fields)
 	r.remember(c, side, rec)
+	if r.givesBack(ctx, side, c, rec) {
+		// The new record holds values of its own that flow to the home
+		// record (an order's id): a merge writes them there now.
+		r.recs[side] = rec
+		r.res.Outcome.Action = action
+		_, err := r.merge(ctx)
+		return err
+	}
 	_, err := r.settle(action, "")
 	return err
+}
+
+// givesBack reports whether rec, just created on side from the home record's
+// canonical values c, holds a value of a field only side is the source of
+// (one tandem never writes to side, but may write to the home side) that the
+// home record does not have.
+func (r *run) givesBack(ctx context.Context, side domain.Side, c mappings.Canonical, rec Record) bool {
+	if rec.Fields == nil {
+		return false
+	}
+	writable := r.p.WritableFields(side, false)
+	var back []string
+	for _, f := range r.p.WritableFields(side.Other(), true) {
+		if !slices.Contains(writable, f) {
+			back = append(back, f)
+		}
+	}
+	if len(back) == 0 {
+		return false
+	}
+	got, err := r.canonical(ctx, side, rec)
+	if err != nil {
+		return false
+	}
+	for _, f := range back {
+		if got[f] != nil && !r.p.SameValue(f, got[f], c[f]) {
+			return true
+		}
+	}
+	return false
 }
 
 // ownCreate makes a matched record that carries this link's own token, which

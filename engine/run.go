@@ -200,13 +200,20 @@ func (r *run) canonical(ctx context.Context, side domain.Side, rec Record) (mapp
 	return c, err
 }
 
-// render maps canonical fields to a side's record shape.
+// render maps canonical fields to a side's record shape; a webCRM body also
+// carries the pairing's ERP sync time, when it has one.
 func (r *run) render(ctx context.Context, side domain.Side, c mappings.Canonical, fields []string) (map[string]any, error) {
 	var body map[string]any
 	var warns []mappings.Warning
 	var err error
 	if side == domain.WebCRM {
 		body, warns, err = r.p.ToWebCRM(ctx, c, fields, r.refs)
+		if err == nil && r.p.ERPSyncTime != "" {
+			// The time of this write, as webCRM's ERP integrations record it.
+			// It is no canonical field: a write carries it only when it
+			// writes something else, and its read-back is never an edit.
+			setPath(body, r.p.ERPSyncTime, r.e.now().UTC().Format(time.RFC3339))
+		}
 	} else {
 		body, warns, err = r.p.ToERP(ctx, c, fields, r.refs)
 	}

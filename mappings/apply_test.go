@@ -247,12 +247,13 @@ func TestFromERP(t *testing.T) {
 			want: Canonical{
 				"number": "T-1001", "organisation": "17", "person": "5", "sales-rep": "3", "order-date": "2024-05-01",
 				"currency": "DKK", "discount": "12.5", "status": "open",
+				"erp-id": "ord-901", "erp-status": "synchronized",
 			},
 		},
 		{
 			name: "cancelled order reads as lost", pairing: "opportunities", side: domain.ERP,
 			rec:  map[string]any{"status": "cancelled"},
-			want: Canonical{"status": "lost"},
+			want: Canonical{"status": "lost", "erp-status": "synchronized"},
 		},
 		{
 			name: "unknown order status fails", pairing: "opportunities", side: domain.ERP,

@@ -348,6 +348,9 @@ func (ps *parser) checkField(f *Field, m map[string]pair) {
 				}
 			}
 		}
+		if side == domain.ERP && spec.Property == "id" && f.Direction.Writes(side) {
+			ps.errf(node(side), f.Name, "the ERP assigns a record's id and never takes one, so direction must be %s, not %s", ERPToWebCRM, f.Direction)
+		}
 		if len(spec.Derived) > 0 {
 			if f.Direction.Writes(side) {
 				ps.errf(node(side), f.Name, "the %s side is derived (read-only), so direction must be %s-to-%s, not %s", side.Label(), side, side.Other(), f.Direction)
@@ -421,6 +424,7 @@ func (ps *parser) checkFile(top map[string]pair) {
 			}
 		}
 	}
+	ps.checkSyncTime(top)
 	// Records created on a side must get every property it requires.
 	for _, side := range []domain.Side{domain.WebCRM, domain.ERP} {
 		if p.Creation == "" || !p.Creation.Allows(side) {
@@ -472,5 +476,45 @@ func (ps *parser) checkFile(top map[string]pair) {
 		if p.Creation != "" && !p.Creation.Allows(domain.ERP) {
 			ps.errf(top["gate"].val, "gate", "gate won-only limits creation in the ERP, but this pairing never creates there (create: %s)", p.Creation)
 		}
+	}
+}
+
+// checkSyncTime reads erp-sync-time: a webCRM property of the entity, of date-time kind,
+// that no field maps and tandem may write.
+func (ps *parser) checkSyncTime(top map[string]pair) {
+	kv, ok := top["erp-sync-time"]
+	if !ok {
+		return
+	}
+	const key = "erp-sync-time"
+	p := ps.p
+	prop, ok := ps.str(kv.val, key, "the webCRM property of the sync time")
+	if !ok || !ps.checkProperty(kv.val, key, domain.WebCRM, prop) {
+		return
+	}
+	if k := ps.kind(domain.WebCRM, prop); k != KindUnknown && k != KindDateTime {
+		ps.errf(kv.val, key, "type mismatch: webCRM property %q holds %s, but the sync time needs dates with time", prop, kindWords(k))
+		return
+	}
+	for i := range p.Fields {
+		spec := p.Fields[i].Side(domain.WebCRM)
+		mapped := slices.Contains(spec.Properties(), prop)
+		for _, r := range spec.Derived {
+			mapped = mapped || r.Property == prop
+		}
+		if mapped {
+			ps.errf(kv.val, key, "webCRM property %q is mapped by field %s; the sync time needs a property of its own", prop, p.Fields[i].Name)
+			return
+		}
+	}
+	switch _, c := p.WebCRMConstants[prop]; {
+	case prop == p.CorrelationField:
+		ps.errf(kv.val, key, "webCRM property %q is the correlation field; tandem writes its own token there", prop)
+	case c:
+		ps.errf(kv.val, key, "webCRM property %q is also a constant", prop)
+	case ps.writeExcluded(prop):
+		ps.errf(kv.val, key, "webCRM property %q %s, so it cannot hold the sync time", prop, notWritten)
+	default:
+		p.ERPSyncTime = prop
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -164,4 +165,60 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	def := pairing(t, loadDefaults(t), "persons")
 	ex := pairing(t, s, "persons")
 	require.Equal(t, def.FieldNames(), ex.FieldNames(), "the example is the default persons file")
+}
+
+// TestERPSyncTime: erp-sync-time names a webCRM date-time property of the entity that no
+// field maps; the default opportunities file sets it, and anything else is refused with
+// the cause.
+func TestERPSyncTime(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "OpportunityErpSyncDateTime", pairing(t, loadDefaults(t), "opportunities").ERPSyncTime)
+	require.Empty(t, pairing(t, loadDefaults(t), "organisations").ERPSyncTime, "off unless set")
+
+	base, err := fs.ReadFile(DefaultFiles(), "opportunities.yaml")
+	require.NoError(t, err)
+	orgs, err := fs.ReadFile(DefaultFiles(), "organisations.yaml")
+	require.NoError(t, err)
+	persons, err := fs.ReadFile(DefaultFiles(), "persons.yaml")
+	require.NoError(t, err)
+	users, err := fs.ReadFile(DefaultFiles(), "users.yaml")
+	require.NoError(t, err)
+	check := func(prop string) []Problem {
+		opp := strings.Replace(string(base), "erp-sync-time: OpportunityErpSyncDateTime", "erp-sync-time: "+prop, 1)
+		require.NotEqual(t, string(base), opp)
+		return CheckFS(fstest.MapFS{
+			"opportunities.yaml": {Data: []byte(opp)}, "organisations.yaml": {Data: orgs},
+			"persons.yaml": {Data: persons}, "users.yaml": {Data: users},
+		}, testSchemas())
+	}
+	require.Empty(t, check("OpportunityNextFollowUp"))
+	for prop, want := range map[string]string{
+		"OpportunityNoSuch":      `erp-sync-time: unknown webCRM property "OpportunityNoSuch" for Opportunities`,
+		"OpportunityComment":     `erp-sync-time: type mismatch: webCRM property "OpportunityComment" holds text, but the sync time needs dates with time`,
+		"OpportunityOrderDate":   `erp-sync-time: webCRM property "OpportunityOrderDate" is mapped by field order-date`,
+		"OpportunityLostDate":    `erp-sync-time: webCRM property "OpportunityLostDate" is mapped by field status`,
+		"OpportunityUpdatedAt":   `erp-sync-time: webCRM property "OpportunityUpdatedAt" is never written to webCRM`,
+		"[OpportunityUpdatedAt]": `erp-sync-time: the webCRM property of the sync time must be a single word or text`,
+	} {
+		probs := check(prop)
+		require.Len(t, probs, 1, "%s: %v", prop, probs)
+		require.Contains(t, probs[0].String(), want, prop)
+		require.Contains(t, probs[0].String(), "opportunities.yaml:", prop)
+	}
+}
+
+// TestTheERPIDIsOnlyASource: a field may show the ERP record's id in webCRM
+// (erp-to-webcrm), but never write it to the ERP, which assigns it.
+func TestTheERPIDIsOnlyASource(t *testing.T) {
+	t.Parallel()
+	base, err := os.ReadFile("testdata/valid/minimal/organisations.yaml")
+	require.NoError(t, err)
+	field := "  - name: erp-id\n    direction: erp-to-webcrm\n    webcrm: OrganisationCustom3\n    erp: id\n"
+	require.Empty(t, CheckFS(fstest.MapFS{"organisations.yaml": {Data: append(base, field...)}}, testSchemas()))
+	for _, dir := range []string{"both", "webcrm-to-erp"} {
+		written := strings.Replace(field, "erp-to-webcrm", dir, 1)
+		probs := CheckFS(fstest.MapFS{"organisations.yaml": {Data: append(slices.Clone(base), written...)}}, testSchemas())
+		require.Len(t, probs, 1, "%s: %v", dir, probs)
+		require.Contains(t, probs[0].String(), "erp-id: the ERP assigns a record's id and never takes one, so direction must be erp-to-webcrm, not "+dir)
+	}
 }

@@ -305,7 +305,7 @@ func typeFits(t Type, side domain.Side, k Kind) bool {
 }
 
 var (
-	keysTop      = []string{"pairing", "description", "webcrm", "erp", "create", "gate", "review", "delete", "match", "depends-on", "fields"}
+	keysTop      = []string{"pairing", "description", "webcrm", "erp", "create", "gate", "review", "delete", "match", "depends-on", "fields", "erp-sync-time"}
 	keysWebCRM   = []string{"entity", "correlation-field", "required-on-create", "constants"}
 	keysERP      = []string{"resource", "filter", "required-on-create", "constants"}
 	keysDelete   = []string{"policy", "deactivate-in-webcrm", "deactivate-in-erp"}

@@ -65,7 +65,7 @@ func testSchemas() Schemas {
 		"OpportunityAssignedTo2", "OpportunityLevel", "OpportunityPercent", "OpportunityWinPercent")
 	add(web, "Opportunities", KindNumber, "OpportunityDiscount", "OpportunityOrderValue")
 	add(web, "Opportunities", KindBoolean, "OpportunityWinYesNo")
-	add(web, "Opportunities", KindDateTime, "OpportunityCreatedAt", "OpportunityUpdatedAt", "OpportunityOrderDate", "OpportunityLostDate", "OpportunityNextFollowUp")
+	add(web, "Opportunities", KindDateTime, "OpportunityCreatedAt", "OpportunityUpdatedAt", "OpportunityOrderDate", "OpportunityLostDate", "OpportunityNextFollowUp", "OpportunityErpSyncDateTime")
 	add(web, "Opportunities", KindString, "OpportunityNumber", "OpportunityDescription", "OpportunityComment", "OpportunityCurrencyName",
 		"OpportunityLevelText", "OpportunityErpId", "OpportunityErpStatus", "OpportunityMemo")
 	add(web, "Opportunities", KindString, numbered("OpportunityCustom", 15)...)

@@ -175,8 +175,13 @@ type Pairing struct {
 	// CorrelationField is the webCRM custom field that carries tandem's correlation token;
 	// empty when the entity has none.
 	CorrelationField string
-	Fields           []Field
-	References       []Reference // one per id field, naming the referenced pairing
+	// ERPSyncTime is the webCRM property (of date-time kind, mapped by no field) that
+	// every write to a webCRM record of this pairing sets to the time of the write, as
+	// webCRM's ERP integrations do; empty when none. It is no canonical field: never
+	// compared, never sent to the ERP.
+	ERPSyncTime string
+	Fields      []Field
+	References  []Reference // one per id field, naming the referenced pairing
 	// DependsOn lists the pairings whose records must be synced first: every referenced
 	// pairing plus those named by depends-on in the file. Sorted.
 	DependsOn []string
