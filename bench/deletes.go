@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/hookreg"
 	"github.com/tandemsync/tandem/internal/service"
@@ -30,35 +26,12 @@ type linePair struct {
 // then both again with webCRM hooks registered. n deletes each, every one
 // of a line of its own opportunity, on a stack of its own.
 func deleteLatencies(ctx context.Context, s settings, n int, rep *report) error {
-	dir, err := os.MkdirTemp("", "tandem-bench-deletes-")
+	b, err := startStack(ctx, s, devstack.Options{})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := devstack.Start(ctx, devstack.Options{DataDir: dir, UIPort: -1, HookSecret: "bench-secret", Progress: os.Stderr, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer st.Stop()
-	cfg := st.Config()
-	cfg.Sync.Concurrency = s.concurrency
-	cfg.Worker.MetricsAddr = "off"
-	port, err := devserver.FreePort()
-	if err != nil {
-		return err
-	}
-	cfg.Worker.HooksAddr = "127.0.0.1:" + strconv.Itoa(port)
-	svc, err := service.New(cfg, service.Options{Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = svc.Run(wctx) }()
-	defer func() { stop(); wg.Wait() }()
+	defer b.close()
+	st, svc, cfg := b.st, b.svc, b.cfg
 
 	org, err := st.WebCRM.Put("Organisations", map[string]any{"OrganisationName": "Delete Bench A/S", "OrganisationVatNumber": "DK39990001"})
 	if err != nil {

@@ -3,14 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/workflows"
@@ -25,34 +20,12 @@ const restWindow = 60 * time.Second
 // links: the pairings are started in one mode, measured, terminated and
 // started in the other.
 func longPollBench(ctx context.Context, s settings, rep *report) error {
-	dir, err := os.MkdirTemp("", "tandem-bench-")
+	b, err := startStack(ctx, s, devstack.Options{})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := devstack.Start(ctx, devstack.Options{DataDir: dir, UIPort: -1, HookSecret: "bench-secret", Progress: os.Stderr, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer st.Stop()
-	cfg := st.Config()
-	cfg.Sync.Concurrency = s.concurrency
-	cfg.Sync.PollInterval = s.poll
-	cfg.Worker.MetricsAddr = "off"
-	hooksPort, err := devserver.FreePort()
-	if err != nil {
-		return err
-	}
-	cfg.Worker.HooksAddr = "127.0.0.1:" + strconv.Itoa(hooksPort)
-	svc, err := service.New(cfg, service.Options{Logger: logger, WebCRMActivitiesPerSecond: 1000})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	wctx, stopWorker := context.WithCancel(ctx)
-	defer stopWorker()
-	go func() { _ = svc.Run(wctx) }()
+	defer b.close()
+	st, svc, cfg := b.st, b.svc, b.cfg
 
 	if _, err := seedOrganisations(st, s.n); err != nil {
 		return err

@@ -40,8 +40,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -59,7 +57,6 @@ import (
 	"github.com/tandemsync/tandem/customerp"
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
-	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/mappings"
@@ -165,12 +162,6 @@ func run(ctx context.Context, s settings) error {
 	}
 	rep.printf("settings: n=%d persons=%d edits=%d creates=%d concurrency=%d poll=%s erp-poll=%s\n\n",
 		s.n, s.persons, s.edits, s.creates, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
-	dir, err := os.MkdirTemp("", "tandem-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	server := "Temporal dev server"
 	if s.temporalAddress != "" {
 		if s.temporalNamespace == "" {
@@ -179,31 +170,14 @@ func run(ctx context.Context, s settings) error {
 		server = "Temporal server"
 		rep.printf("temporal: %s, namespace %s\n\n", s.temporalAddress, s.temporalNamespace)
 	}
-	st, err := devstack.Start(ctx, devstack.Options{
-		DataDir: dir, UIPort: -1, HookSecret: "bench-secret", Progress: os.Stderr, Logger: logger,
+	b, err := startStack(ctx, s, devstack.Options{
 		TemporalAddress: s.temporalAddress, TemporalNamespace: s.temporalNamespace, TemporalPID: s.temporalPID,
 	})
 	if err != nil {
 		return err
 	}
-	defer st.Stop()
-	cfg := st.Config()
-	cfg.Sync.Concurrency = s.concurrency
-	cfg.Sync.PollInterval = s.poll
-	cfg.Worker.MetricsAddr = "off"
-	hooksPort, err := devserver.FreePort()
-	if err != nil {
-		return err
-	}
-	cfg.Worker.HooksAddr = "127.0.0.1:" + strconv.Itoa(hooksPort)
-	svc, err := service.New(cfg, service.Options{Logger: logger, WebCRMActivitiesPerSecond: 1000})
-	if err != nil {
-		return err
-	}
-	defer svc.Close()
-	wctx, stopWorker := context.WithCancel(ctx)
-	defer stopWorker()
-	go func() { _ = svc.Run(wctx) }()
+	defer b.close()
+	st, svc, cfg := b.st, b.svc, b.cfg
 
 	orgIDs, err := seedOrganisations(st, s.n)
 	if err != nil {
