@@ -207,3 +207,32 @@ func TestAFailedWriteBackCreatesNoSecondOrder(t *testing.T) {
 	assert.Equal(t, "Synchronized", crm.get(opp)["OpportunityErpStatus"])
 	syncTime(t, crm.get(opp))
 }
+
+// TestAnEditDuringTheOrdersCreateIsNotLost: a person wins the opportunity
+// while tandem creates its order from the record as first read. The
+// write-back of the order's id reads and writes the won record; the link
+// keeps the version its first contact was based on, so the poll that
+// delivers the won record merges it and the order is won too.
+func TestAnEditDuringTheOrdersCreateIsNotLost(t *testing.T) {
+	e := newEnv(t)
+	crm, orders := e.crm["Opportunities"], e.erp["orders"]
+	oid, _ := e.linkedOrg(1)
+	opp := crm.add(crmOpp(1, oid))
+	first := crm.change(opp)
+	won := false
+	orders.fault = func(op, _ string) error {
+		if op == "create" && !won {
+			won = true
+			crm.edit(opp, map[string]any{"OpportunityWinYesNo": true, "OpportunityLostDate": nil})
+		}
+		return nil
+	}
+	e.dispatch("opportunities", first)
+	require.True(t, won, "the edit was made during the create")
+	st := e.link(domain.LinkWorkflowID("opportunities", domain.WebCRM, opp))
+	require.NotEmpty(t, st.ErpID)
+	assert.Equal(t, "Synchronized", crm.get(opp)["OpportunityErpStatus"], "the write-back was made")
+
+	e.dispatch("opportunities", crm.change(opp))
+	assert.Equal(t, "won", orders.get(st.ErpID)["status"], "the edit made during the create reached the order")
+}
