@@ -175,20 +175,8 @@ func (r *run) created(ctx context.Context, side domain.Side, id string, rec Reco
 		// record (an order's id): a merge writes them there now.
 		r.recs[side] = rec
 		r.res.Outcome.Action = action
-		home := side.Other()
-		based := r.st.Version(home)
-		if _, err := r.merge(ctx); err != nil {
-			return err
-		}
-		// The home record was read before the create, which may take a
-		// while: an edit made since then is in what the write-back read
-		// and wrote back, and taking that version for synced would lose
-		// it. The version stays the one the first contact was based on, so
-		// the poll that delivers the newer one merges it (a no-op when
-		// nothing else changed).
-		r.st.SetVersion(home, based)
-		r.res.State = r.st
-		return nil
+		_, err := r.merge(ctx)
+		return err
 	}
 	_, err := r.settle(action, "")
 	return err

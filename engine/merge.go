@@ -133,6 +133,17 @@ func (r *run) storedAs(ctx context.Context, side domain.Side, sent, before mappi
 		return keep
 	}
 	rewritten, edited := r.p.StoredAs(side, sent, got, fields)
+	if before != nil {
+		// A field tandem does not write to this side (one flowing from it
+		// only) is not in what was sent, but a person may have changed it
+		// in the moment between too: a write-back that follows a create
+		// reads the record long after the first contact did.
+		for _, f := range r.p.FieldNames() {
+			if _, ok := sent[f]; !ok && !r.p.SameValue(f, before[f], got[f]) {
+				edited = append(edited, f)
+			}
+		}
+	}
 	if len(edited) > 0 {
 		r.e.log.InfoContext(ctx, "record changed while tandem wrote it; its next change is merged as an edit",
 			"pairing", r.p.Name, "link", r.in.LinkID, "side", string(side), "fields", edited)
