@@ -144,30 +144,24 @@ func (a *app) inbox(ctx context.Context, c client.Client, pairing string, limit 
 // is no longer in error or blocked (fixed since the listing) is left out.
 func linkItems(ctx context.Context, c client.Client, rows []linkRow) []inbox.Item {
 	items := make([]*inbox.Item, len(rows))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, r := range rows {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			qctx, cancel := context.WithTimeout(ctx, queryTimeout)
-			defer cancel()
-			st, err := links.New(c, "").State(qctx, r.Link)
-			if err != nil {
-				items[i] = &inbox.Item{Link: r.Link, State: r.State, Reason: "(no answer from the link: " + oneLine(explain(err).Error()) + ")"}
-				return
-			}
-			if st.State != domain.StateError && st.State != domain.StateBlocked {
-				return
-			}
-			reason := st.Reason
-			if st.BlockedOn != "" {
-				reason = joinMsg(reason, "waits for "+st.BlockedOn)
-			}
-			items[i] = &inbox.Item{Link: r.Link, State: st.State, Reason: reason, Since: st.UpdatedAt}
-		})
-	}
-	wg.Wait()
+	fanOut(len(rows), 8, func(i int) {
+		r := rows[i]
+		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+		defer cancel()
+		st, err := links.New(c, "").State(qctx, r.Link)
+		if err != nil {
+			items[i] = &inbox.Item{Link: r.Link, State: r.State, Reason: "(no answer from the link: " + oneLine(explain(err).Error()) + ")"}
+			return
+		}
+		if st.State != domain.StateError && st.State != domain.StateBlocked {
+			return
+		}
+		reason := st.Reason
+		if st.BlockedOn != "" {
+			reason = joinMsg(reason, "waits for "+st.BlockedOn)
+		}
+		items[i] = &inbox.Item{Link: r.Link, State: st.State, Reason: reason, Since: st.UpdatedAt}
+	})
 	var out []inbox.Item
 	for _, it := range items {
 		if it != nil {
@@ -302,26 +296,21 @@ again or did not answer.`,
 func (a *app) redrive(ctx context.Context, c client.Client, pairing string, g inbox.Group, timeout time.Duration) redriveCounts {
 	res := redriveCounts{Group: g, States: map[string]int{}}
 	var mu sync.Mutex
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
 	lc := links.New(c, "")
-	for _, link := range slices.Compact(slices.Clone(g.Links)) {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			state, err := a.redriveOne(ctx, lc, pairing, link, timeout)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				res.Undeliver = append(res.Undeliver, link)
-				fmt.Fprintf(a.stderr, "%s: %s\n", link, oneLine(explain(err).Error()))
-				return
-			}
-			res.Redriven++
-			res.States[state]++
-		})
-	}
-	wg.Wait()
+	targets := slices.Compact(slices.Clone(g.Links))
+	fanOut(len(targets), 4, func(i int) {
+		link := targets[i]
+		state, err := a.redriveOne(ctx, lc, pairing, link, timeout)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.Undeliver = append(res.Undeliver, link)
+			fmt.Fprintf(a.stderr, "%s: %s\n", link, oneLine(explain(err).Error()))
+			return
+		}
+		res.Redriven++
+		res.States[state]++
+	})
 	return res
 }
 

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -353,26 +352,19 @@ func keyword(attrs map[string]*commonpb.Payload, name string) string {
 // addReasons asks the links in error or blocked for their reason, a few at
 // a time, each bounded by queryTimeout.
 func addReasons(ctx context.Context, c client.Client, rows []linkRow) {
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i := range rows {
+	fanOut(len(rows), 8, func(i int) {
 		if !slices.Contains([]string{domain.StateError, domain.StateBlocked, domain.StatePending, domain.StateRejected}, rows[i].State) {
-			continue
+			return
 		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			qctx, cancel := context.WithTimeout(ctx, queryTimeout)
-			defer cancel()
-			st, err := links.New(c, "").State(qctx, rows[i].Link)
-			if err != nil {
-				rows[i].Reason = "(no answer: " + oneLine(explain(err).Error()) + ")"
-				return
-			}
-			rows[i].Reason, rows[i].BlockedOn = st.Reason, st.BlockedOn
-		})
-	}
-	wg.Wait()
+		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+		defer cancel()
+		st, err := links.New(c, "").State(qctx, rows[i].Link)
+		if err != nil {
+			rows[i].Reason = "(no answer: " + oneLine(explain(err).Error()) + ")"
+			return
+		}
+		rows[i].Reason, rows[i].BlockedOn = st.Reason, st.BlockedOn
+	})
 }
 
 func (a *app) linkCommand() *cobra.Command {

@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/tandemsync/tandem/customerp"
@@ -142,36 +141,26 @@ func (a *app) planEngine(ctx context.Context) (*engine.Engine, error) {
 	}), nil
 }
 
-// readProgress shows a spinner with the records read so far.
+// readProgress shows a spinner with the records read so far, one line per
+// pairing and side.
 type readProgress struct {
-	w   io.Writer
-	bar *progressbar.ProgressBar
-	at  string
+	v  *progressView
+	at string
 }
 
-func newReadProgress(w io.Writer) *readProgress { return &readProgress{w: w} }
+func newReadProgress(w io.Writer) *readProgress {
+	return &readProgress{v: newProgressView(w, time.Now)}
+}
 
 func (p *readProgress) update(pairing string, side domain.Side, n int) {
-	at := pairing + " " + string(side)
-	if p.bar == nil || p.at != at {
-		p.close()
+	if at := pairing + " " + string(side); p.v.bar == nil || p.at != at {
 		p.at = at
-		p.bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(p.w), progressbar.OptionShowCount(),
-			progressbar.OptionSpinnerType(14), progressbar.OptionSetElapsedTime(false),
-			progressbar.OptionShowDescriptionAtLineEnd(),
-			progressbar.OptionSetDescription("reading "+at+" records"))
+		p.v.reset(-1, "reading "+at+" records")
 	}
-	_ = p.bar.Set64(int64(n))
+	_ = p.v.bar.Set64(int64(n))
 }
 
-func (p *readProgress) close() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		fmt.Fprintln(p.w)
-		p.bar = nil
-	}
-}
+func (p *readProgress) close() { p.v.close() }
 
 // writePlan writes plans in one of planFormats.
 func writePlan(w io.Writer, format string, plans []engine.PairingPlan) error {

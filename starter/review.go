@@ -7,7 +7,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -178,19 +177,12 @@ func (a *app) sendDecisions(ctx context.Context, lc *links.Client, ds []decision
 		err error
 	}
 	answers := make([]answer, len(ds))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for i, d := range ds {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			actx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			out, err := lc.Apply(actx, d.pairing, d.change)
-			answers[i] = answer{d, out, err}
-		})
-	}
-	wg.Wait()
+	fanOut(len(ds), 8, func(i int) {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		out, err := lc.Apply(actx, ds[i].pairing, ds[i].change)
+		answers[i] = answer{ds[i], out, err}
+	})
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PAIRING\tSIDE\tID\tACTION\tSTATE\tREASON")
 	counts := map[string]int{}
