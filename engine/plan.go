@@ -41,7 +41,9 @@ const (
 )
 
 // PlanVerdicts lists the verdicts in the order plans print their totals.
-var PlanVerdicts = []string{PlanLinked, PlanMatched, PlanAmbiguous, PlanCreate, PlanBlocked, PlanSkipped, PlanInvalid, PlanRejected}
+func PlanVerdicts() []string {
+	return []string{PlanLinked, PlanMatched, PlanAmbiguous, PlanCreate, PlanBlocked, PlanSkipped, PlanInvalid, PlanRejected}
+}
 
 // PlanEntry is what the first sync would do with one record, or with one
 // matched pair.
@@ -187,7 +189,7 @@ func (e *Engine) planPairing(ctx context.Context, p *mappings.Pairing, pr *planR
 		return PairingPlan{}, fmt.Errorf("list the links: %w", err)
 	}
 	plan := PairingPlan{Pairing: p.Name, Totals: map[string]int{}}
-	for _, v := range PlanVerdicts {
+	for _, v := range PlanVerdicts() {
 		plan.Totals[v] = 0
 	}
 	var recs []planRecord
@@ -240,10 +242,11 @@ func (e *Engine) planPairing(ctx context.Context, p *mappings.Pairing, pr *planR
 			plan.Totals[en.Verdict]++ // a pair is two records
 		}
 	}
+	order := PlanVerdicts()
 	sort.SliceStable(plan.Entries, func(i, j int) bool {
 		a, b := plan.Entries[i], plan.Entries[j]
 		if a.Verdict != b.Verdict {
-			return slices.Index(PlanVerdicts, a.Verdict) < slices.Index(PlanVerdicts, b.Verdict)
+			return slices.Index(order, a.Verdict) < slices.Index(order, b.Verdict)
 		}
 		if a.Side != b.Side {
 			return a.Side == domain.WebCRM

@@ -208,7 +208,7 @@ func writePlan(w io.Writer, format string, plans []engine.PairingPlan) error {
 func writeTotals(w io.Writer, plans []engine.PairingPlan) {
 	for _, p := range plans {
 		var parts []string
-		for _, v := range engine.PlanVerdicts {
+		for _, v := range engine.PlanVerdicts() {
 			parts = append(parts, fmt.Sprintf("%d %s", p.Totals[v], v))
 		}
 		fmt.Fprintf(w, "%s: %s\n", p.Pairing, strings.Join(parts, ", "))
