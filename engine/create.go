@@ -130,6 +130,12 @@ func (r *run) missingRequired(side domain.Side, body map[string]any) []string {
 // snapshot and the state.
 func (r *run) created(ctx context.Context, side domain.Side, id string, rec Record, c mappings.Canonical) error {
 	r.st.SetID(side, id)
+	// The home record was read before the create, which can take seconds
+	// with retries: a merge that follows writes it on a fresh read, not put
+	// it back as it was over an edit made in between.
+	home := r.recs[side.Other()]
+	home.Delivered = true
+	r.recs[side.Other()] = home
 	// A record tandem created carries this link's ID as its token, which
 	// leads a change of it here; its index entry is then made on first use.
 	// In the ERP that is enough (a tombstone carries the record's last

@@ -236,3 +236,33 @@ func TestAnEditDuringTheOrdersCreateIsNotLost(t *testing.T) {
 	e.dispatch("opportunities", crm.change(opp))
 	assert.Equal(t, "won", orders.get(st.ErpID)["status"], "the edit made during the create reached the order")
 }
+
+// TestAnEditDuringTheOrdersCreateIsNotLostWhenTheLinkReadTheRecord: as above,
+// but the change names the opportunity only (a hook), so the link reads it
+// itself before it creates the order. That read is not fresh by the time of
+// the write-back: the write-back must not put the opportunity back as it was
+// then, which would undo the edit on webCRM and in the order both.
+func TestAnEditDuringTheOrdersCreateIsNotLostWhenTheLinkReadTheRecord(t *testing.T) {
+	e := newEnv(t)
+	crm, orders := e.crm["Opportunities"], e.erp["orders"]
+	oid, _ := e.linkedOrg(1)
+	opp := crm.add(crmOpp(1, oid))
+	edited := false
+	orders.fault = func(op, _ string) error {
+		if op == "create" && !edited {
+			edited = true
+			crm.edit(opp, map[string]any{"OpportunityCurrencyName": "NOK"})
+		}
+		return nil
+	}
+	hook := domain.Change{Side: domain.WebCRM, ID: opp, Source: domain.SourceHook}
+	e.dispatch("opportunities", hook)
+	require.True(t, edited, "the edit was made during the create")
+	require.Equal(t, "NOK", crm.get(opp)["OpportunityCurrencyName"], "the write-back kept the edit")
+	st := e.link(domain.LinkWorkflowID("opportunities", domain.WebCRM, opp))
+	require.NotEmpty(t, st.ErpID)
+	assert.Equal(t, "Synchronized", crm.get(opp)["OpportunityErpStatus"], "the write-back was made")
+
+	e.dispatch("opportunities", crm.change(opp))
+	assert.Equal(t, "NOK", orders.get(st.ErpID)["currency"], "the edit made during the create reached the order")
+}
