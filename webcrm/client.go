@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -86,6 +87,9 @@ type Client struct {
 	// one out before its answer was lost, and only the caller, who can look the
 	// records up by their correlation tokens first, may send it again.
 	rc, rcOnce  *retryablehttp.Client
+	turns       *limitedTransport
+	retryMax    int
+	retryWait   [2]time.Duration // min, max
 	maxURL      int
 	loc         *time.Location
 	limiter     *windowLimiter
@@ -176,8 +180,10 @@ func New(cfg Config) (*Client, error) {
 	if transport == nil {
 		transport = newPooledTransport()
 	}
+	c.turns = &limitedTransport{base: transport, limiter: c.limiter, budget: cfg.Budget}
+	c.retryMax, c.retryWait = cfg.RetryMax, [2]time.Duration{cfg.RetryWaitMin, cfg.RetryWaitMax}
 	hc := &http.Client{
-		Transport:     &limitedTransport{base: transport, limiter: c.limiter, budget: cfg.Budget},
+		Transport:     c.turns,
 		Timeout:       cfg.Timeout,
 		CheckRedirect: checkRedirect,
 	}
@@ -225,6 +231,9 @@ func (t *limitedTransport) wait(ctx context.Context) error {
 }
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if p, ok := req.Context().Value(prepaidKey{}).(*prepaid); ok && p.spent.CompareAndSwap(false, true) {
+		return t.base.RoundTrip(req) // its turn was taken before (reserve)
+	}
 	if err := t.wait(req.Context()); err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
@@ -232,6 +241,28 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, fmt.Errorf("waiting for rate limiter: %w", err)
 	}
 	return t.base.RoundTrip(req)
+}
+
+// prepaidKey keys the context value of a request whose turn of the budget was
+// taken already (reserve).
+type prepaidKey struct{}
+
+// prepaid is one turn of the budget, taken ahead: the first request sent with
+// it spends it instead of waiting for one.
+type prepaid struct{ spent atomic.Bool }
+
+// reserve waits for one request's turn of the budget now and returns a context
+// in which the next request sent spends it, and how long the wait took. A PUT
+// built on a read reserves its turn before that read, so nothing but the
+// read's round trip lies between the values read and the write: a turn can
+// take seconds when the budget is spent, and an edit made meanwhile would be
+// overwritten with the values read before it.
+func (c *Client) reserve(ctx context.Context) (context.Context, time.Duration, error) {
+	start := time.Now()
+	if err := c.turns.wait(ctx); err != nil {
+		return nil, 0, fmt.Errorf("waiting for rate limiter: %w", err)
+	}
+	return context.WithValue(ctx, prepaidKey{}, &prepaid{}), time.Since(start), nil
 }
 
 // redirectError is returned by checkRedirect when the client refuses to follow.
@@ -296,13 +327,16 @@ type call struct {
 }
 
 // retried reports whether the HTTP layer may send the call again after a connection
-// error or a 5xx: reads, PUT (which replaces a record with the same body) and DELETE
-// (a second one answers 404) may be; POST and PATCH, which create records, may not,
-// except the login, which creates nothing.
+// error or a 5xx: reads and DELETE (a second one answers 404) may be; POST and PATCH,
+// which create records, may not, except the login, which creates nothing; nor may PUT,
+// whose body holds the whole record as read before it: sent again after a backoff, it
+// would put back values a person has changed since (Update reads again first).
 func (k call) retried() bool {
 	switch k.method {
 	case http.MethodPost, http.MethodPatch:
 		return k.noAuth
+	case http.MethodPut:
+		return false
 	}
 	return true
 }

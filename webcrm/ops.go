@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -598,16 +599,14 @@ func (c *Client) writable(e Entity, body Record) Record {
 // the record as written. The read and the write are not atomic: webCRM has no
 // conditional PUT, so a change made in between by someone else to a property in changes
 // is overwritten, and to any other property is overwritten with the value read a moment
-// before.
+// before. That moment is kept to the read's round trip: the PUT's turn of the budget is
+// taken before the read, and a PUT that fails (a 5xx, a lost connection) is sent again
+// only on a new read.
 func (c *Client) Update(ctx context.Context, e Entity, id int, changes Record) (Record, error) {
 	if err := checkWrite(e, id, "changes", changes); err != nil {
 		return nil, err
 	}
-	cur, err := c.get(ctx, "Update", e, id)
-	if err != nil {
-		return nil, err
-	}
-	return c.put(ctx, e, id, cur, changes)
+	return c.putFresh(ctx, e, id, nil, changes)
 }
 
 // Replace is Update without the read: it overlays changes on current, a
@@ -615,7 +614,9 @@ func (c *Client) Update(ctx context.Context, e Entity, id int, changes Record) (
 // whole DTO. current must be the full record: properties it lacks are sent as absent,
 // which webCRM may take as cleared. A current or changes carrying another id is refused. Use it
 // only with a fresh read, since webCRM has no conditional PUT; it saves one
-// request of the token's budget per write.
+// request of the token's budget per write. When the PUT has to wait for its turn
+// of the budget longer than FreshFor, or fails and is sent again, Replace reads the
+// record again first, as Update does.
 func (c *Client) Replace(ctx context.Context, e Entity, id int, current, changes Record) (Record, error) {
 	if err := checkWrite(e, id, "changes", changes); err != nil {
 		return nil, err
@@ -623,7 +624,46 @@ func (c *Client) Replace(ctx context.Context, e Entity, id int, current, changes
 	if err := checkWrite(e, id, "current", current); err != nil {
 		return nil, err
 	}
-	return c.put(ctx, e, id, current, changes)
+	if current == nil {
+		return nil, fmt.Errorf("webcrm: Update %s %d: %w: no current record to replace", e, id, ErrInvalidArgument)
+	}
+	return c.putFresh(ctx, e, id, current, changes)
+}
+
+// FreshFor is how long a read may wait for the turn of the PUT built on it
+// (Replace): past it, the record is read again.
+const FreshFor = 100 * time.Millisecond
+
+// putFresh PUTs changes over cur, or over a read made just before the PUT when cur is
+// nil or the PUT waited longer than FreshFor for its turn. A PUT that fails with a 5xx
+// or a lost connection is tried again (RetryMax times, with the client's backoff) on a
+// new read: webCRM may have carried it out, and a person may have edited the record since.
+func (c *Client) putFresh(ctx context.Context, e Entity, id int, cur, changes Record) (Record, error) {
+	wait := c.retryWait[0]
+	for attempt := 0; ; attempt++ {
+		turn, waited, err := c.reserve(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if cur == nil || waited > FreshFor {
+			if cur, err = c.get(ctx, "Update", e, id); err != nil {
+				return nil, err
+			}
+		}
+		rec, err := c.put(turn, e, id, cur, changes)
+		if err == nil || attempt >= c.retryMax || !(IsServer(err) || IsNetwork(err)) {
+			return rec, err
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "webcrm: PUT failed; reading the record again before the next attempt",
+			slog.String("entity", string(e)), slog.Int("id", id), slog.Int("attempt", attempt+1), slog.String("error", err.Error()))
+		cur = nil
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, c.retryWait[1])
+	}
 }
 
 // checkWrite validates the entity and that rec (named what) does not carry another
