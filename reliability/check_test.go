@@ -16,7 +16,6 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/service"
@@ -644,6 +643,37 @@ func TestFieldsCompareAsWebCRMStoresThem(t *testing.T) {
 	}
 }
 
+// recordLinkIDs returns the link workflow IDs a failure report looks at for
+// the model's records that the findings name ("<pairing> #<n> (…): …"): the
+// IDs of the record on both sides, at most limit records.
+func recordLinkIDs(m *model, found []string, limit int) []string {
+	var ids []string
+	seen := map[int]bool{}
+	for _, f := range found {
+		_, rest, ok := strings.Cut(f, " #")
+		if !ok {
+			continue
+		}
+		digits, _, _ := strings.Cut(rest, " ")
+		n, err := strconv.Atoi(digits)
+		if err != nil || n < 0 || n >= len(m.recs) || seen[n] {
+			continue
+		}
+		if len(seen) == limit {
+			break
+		}
+		seen[n] = true
+		rc := m.recs[n]
+		if rc.crmID != 0 {
+			ids = append(ids, domain.LinkWorkflowID(rc.pairing, domain.WebCRM, strconv.Itoa(rc.crmID)))
+		}
+		if rc.erpID != "" {
+			ids = append(ids, domain.LinkWorkflowID(rc.pairing, domain.ERP, rc.erpID))
+		}
+	}
+	return ids
+}
+
 // indexEntryIDs returns the link workflow IDs of the records that the
 // findings say have an index entry but no link ("<pairing>: <side> record
 // <id> has an index entry but no link names it").
@@ -667,51 +697,71 @@ func indexEntryIDs(found []string) []string {
 }
 
 // historiesOf tells, for a failure report, what ran under each workflow ID:
-// every run with its type, status and times, and the events that decide
-// what a link or an index entry is (its start input, signals, updates,
-// continue-as-new).
+// each run, from the first to the current one (followed back through
+// continue-as-new, not found through visibility, which trails), with its type
+// and the events that decide what a link or an index entry is: its start
+// input, signals, updates, activity answers and failures, continue-as-new.
 func (e *env) historiesOf(ids []string) string {
 	var b strings.Builder
 	for _, id := range ids {
-		ctx, cancel := callCtx()
-		resp, err := e.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", id), PageSize: 20})
-		cancel()
-		if err != nil {
-			fmt.Fprintf(&b, "\n  %s: %v", id, err)
-			continue
-		}
-		for _, ex := range resp.GetExecutions() {
-			fmt.Fprintf(&b, "\n  %s: %s %s, %s – %s", id, ex.GetType().GetName(), ex.GetStatus(),
-				ex.GetStartTime().AsTime().Format("15:04:05.000"), ex.GetCloseTime().AsTime().Format("15:04:05.000"))
-			ctx, cancel := callCtx()
-			it := e.c.GetWorkflowHistory(ctx, id, ex.GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-			for it.HasNext() {
-				ev, err := it.Next()
-				if err != nil {
-					fmt.Fprintf(&b, "\n    history: %v", err)
-					break
-				}
-				var what string
-				switch {
-				case ev.GetWorkflowExecutionStartedEventAttributes() != nil:
-					what = "started " + payloadText(ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads())
-				case ev.GetWorkflowExecutionSignaledEventAttributes() != nil:
-					a := ev.GetWorkflowExecutionSignaledEventAttributes()
-					what = "signal " + a.GetSignalName() + " " + payloadText(a.GetInput().GetPayloads())
-				case ev.GetWorkflowExecutionUpdateAcceptedEventAttributes() != nil:
-					in := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
-					what = "update " + in.GetName() + " " + payloadText(in.GetArgs().GetPayloads())
-				case ev.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil:
-					what = "continued as new " + payloadText(ev.GetWorkflowExecutionContinuedAsNewEventAttributes().GetInput().GetPayloads())
-				default:
-					continue
-				}
-				fmt.Fprintf(&b, "\n    %s %s", ev.GetEventTime().AsTime().Format("15:04:05.000"), what)
+		var runs []string
+		for runID, n := "", 0; n < 10; n++ {
+			var text strings.Builder
+			prev, err := e.historyOf(&text, id, runID)
+			if err != nil {
+				runs = append(runs, fmt.Sprintf("\n  %s: %v", id, err))
+				break
 			}
-			cancel()
+			runs = append(runs, text.String())
+			if prev == "" {
+				break
+			}
+			runID = prev
+		}
+		slices.Reverse(runs)
+		for _, r := range runs {
+			b.WriteString(r)
 		}
 	}
 	return b.String()
+}
+
+// historyOf writes one run's history (runID "" is the current run) and
+// returns the run it continued, if any.
+func (e *env) historyOf(b *strings.Builder, id, runID string) (continued string, err error) {
+	ctx, cancel := callCtx()
+	defer cancel()
+	it := e.c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return "", err
+		}
+		var what string
+		switch {
+		case ev.GetWorkflowExecutionStartedEventAttributes() != nil:
+			a := ev.GetWorkflowExecutionStartedEventAttributes()
+			continued = a.GetContinuedExecutionRunId()
+			fmt.Fprintf(b, "\n  %s: %s run %s", id, a.GetWorkflowType().GetName(), a.GetOriginalExecutionRunId())
+			what = "started " + payloadText(a.GetInput().GetPayloads())
+		case ev.GetWorkflowExecutionSignaledEventAttributes() != nil:
+			a := ev.GetWorkflowExecutionSignaledEventAttributes()
+			what = "signal " + a.GetSignalName() + " " + payloadText(a.GetInput().GetPayloads())
+		case ev.GetWorkflowExecutionUpdateAcceptedEventAttributes() != nil:
+			in := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
+			what = "update " + in.GetName() + " " + payloadText(in.GetArgs().GetPayloads())
+		case ev.GetActivityTaskCompletedEventAttributes() != nil:
+			what = "activity answered " + payloadText(ev.GetActivityTaskCompletedEventAttributes().GetResult().GetPayloads())
+		case ev.GetActivityTaskFailedEventAttributes() != nil:
+			what = "activity failed " + ev.GetActivityTaskFailedEventAttributes().GetFailure().GetMessage()
+		case ev.GetWorkflowExecutionContinuedAsNewEventAttributes() != nil:
+			what = "continued as new " + payloadText(ev.GetWorkflowExecutionContinuedAsNewEventAttributes().GetInput().GetPayloads())
+		default:
+			continue
+		}
+		fmt.Fprintf(b, "\n    %s %s", ev.GetEventTime().AsTime().Format("15:04:05.000"), what)
+	}
+	return continued, nil
 }
 
 // payloadText shows payloads as their JSON, cut to a readable length.
@@ -719,8 +769,8 @@ func payloadText(ps []*commonpb.Payload) string {
 	var parts []string
 	for _, p := range ps {
 		d := string(p.GetData())
-		if utf8.RuneCountInString(d) > 200 {
-			d = string([]rune(d)[:200]) + "…"
+		if utf8.RuneCountInString(d) > 600 {
+			d = string([]rune(d)[:600]) + "…"
 		}
 		parts = append(parts, d)
 	}
