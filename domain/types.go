@@ -112,6 +112,30 @@ type LinkState struct {
 	Writes    int       `json:"writes,omitempty"`
 	Conflicts int       `json:"conflicts,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt,omitempty"`
+	// Since is when the link entered its State: an error retried and failing
+	// again keeps it, so an error's age is how long the link has been stuck.
+	// Zero in states recorded before it existed.
+	Since time.Time `json:"since,omitzero"`
+}
+
+// EnteredAt returns when the link entered its state: Since, or UpdatedAt for
+// a state recorded before Since existed.
+func (s LinkState) EnteredAt() time.Time {
+	if !s.Since.IsZero() {
+		return s.Since
+	}
+	return s.UpdatedAt
+}
+
+// Entered sets the state's Since for a state that follows prev at now: now
+// when the state changed (or prev has no time), prev's time when it did not.
+func (s *LinkState) Entered(prev LinkState, now time.Time) {
+	s.Since = now
+	if s.State == prev.State {
+		if at := prev.EnteredAt(); !at.IsZero() {
+			s.Since = at
+		}
+	}
 }
 
 // Positions are where a pairing reads each side from: the webCRM watermark

@@ -160,7 +160,7 @@ func linkItems(ctx context.Context, c client.Client, rows []linkRow) []inbox.Ite
 		if st.BlockedOn != "" {
 			reason = joinMsg(reason, "waits for "+st.BlockedOn)
 		}
-		items[i] = &inbox.Item{Link: r.Link, State: st.State, Reason: reason, Since: st.UpdatedAt}
+		items[i] = &inbox.Item{Link: r.Link, State: st.State, Reason: reason, Since: st.EnteredAt()}
 	})
 	var out []inbox.Item
 	for _, it := range items {

@@ -411,7 +411,11 @@ applied to the record is an "apply" update.`,
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintf(tw, "link\t%s\n", home)
-			fmt.Fprintf(tw, "state\t%s\n", st.State)
+			if at := st.EnteredAt(); !at.IsZero() {
+				fmt.Fprintf(tw, "state\t%s since %s\n", st.State, at.UTC().Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(tw, "state\t%s\n", st.State)
+			}
 			if st.Reason != "" {
 				fmt.Fprintf(tw, "reason\t%s\n", st.Reason)
 			}

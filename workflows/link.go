@@ -306,10 +306,12 @@ func (l *link) applyLocked(ctx workflow.Context, ch domain.Change) (domain.Outco
 		// The activity gave up: a permanent error (validation, not found)
 		// waits for the next change or an operator; a transient one is
 		// retried by the link's own timer, so nothing is dropped.
+		prev := l.state
 		l.state.State = domain.StateError
 		l.state.Reason = errorReason(err)
 		l.retryArmed = !isPermanent(err)
 		l.state.UpdatedAt = workflow.Now(ctx)
+		l.state.Entered(prev, l.state.UpdatedAt)
 		l.lastAction = domain.ActionError
 		l.logger.Warn("change not applied", "side", ch.Side, "id", ch.ID, "reason", l.state.Reason)
 		l.publish(ctx)
@@ -320,6 +322,7 @@ func (l *link) applyLocked(ctx workflow.Context, ch domain.Change) (domain.Outco
 		l.retries = 0
 	}
 	res.State.UpdatedAt = workflow.Now(ctx)
+	res.State.Entered(l.state, res.State.UpdatedAt)
 	l.state = res.State
 	if res.Outcome.Forward != "" && res.Outcome.Forward != l.id {
 		l.retireTo = res.Outcome.Forward

@@ -776,3 +776,33 @@ func TestLinkApplyWhileBlockedReplansRetry(t *testing.T) {
 	assert.Equal(t, domain.SourceRetry, calls[2].in.Change.Source)
 	assert.Equal(t, firstRetryDelay, calls[2].at.Sub(calls[1].at), "the retry count was reset when the link recovered")
 }
+
+// TestLinkAnErrorThatFailsAgainKeepsItsAge: a link whose retry fails with the
+// same cause stays in error since the first failure, so the inbox and the
+// oldest-error metric show how long it has been stuck, not the time of the
+// last retry; once it is fixed, its ok state starts then.
+func TestLinkAnErrorThatFailsAgainKeepsItsAge(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	var rec applyRecorder
+	rec.drive(env, transientThenOK(2*applyAttempts))
+	var first, second, end domain.LinkState
+	env.RegisterDelayedCallback(func() {
+		sendUpdate(t, env, UpdateApply, "u1", domain.Change{Side: domain.WebCRM, ID: testCrmID, Version: "v2"})
+	}, time.Second)
+	// The activity gives up 31 s after its first attempt; the link retries
+	// 30 s later, and that retry gives up 31 s after it.
+	env.RegisterDelayedCallback(func() { first = query[domain.LinkState](t, env, QueryState) }, 35*time.Second)
+	env.RegisterDelayedCallback(func() { second = query[domain.LinkState](t, env, QueryState) }, 97*time.Second)
+	stopAt(env, time.Hour, func() { end = query[domain.LinkState](t, env, QueryState) })
+	s0 := linkedState("v1", "e1")
+	startLink(env, &s0)
+	requireCanceled(t, env)
+
+	require.Equal(t, domain.StateError, first.State)
+	require.Equal(t, domain.StateError, second.State)
+	require.True(t, second.UpdatedAt.After(first.UpdatedAt), "the retry failed again before the second look")
+	assert.Equal(t, first.EnteredAt(), second.EnteredAt(), "the error keeps the time it began")
+	assert.Equal(t, domain.StateOK, end.State)
+	assert.True(t, end.EnteredAt().After(second.EnteredAt()), "the ok state begins when the link is fixed")
+}

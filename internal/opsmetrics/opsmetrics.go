@@ -168,12 +168,13 @@ func (r *Refresher) oldestError(ctx context.Context, pairing string) (time.Durat
 			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			st, err := lc.State(qctx, id)
-			if err != nil || st.State != domain.StateError || st.UpdatedAt.IsZero() {
+			at := st.EnteredAt()
+			if err != nil || st.State != domain.StateError || at.IsZero() {
 				return // fixed since the listing, or not answering: the next refresh sees it
 			}
 			mu.Lock()
-			if oldest.IsZero() || st.UpdatedAt.Before(oldest) {
-				oldest = st.UpdatedAt
+			if oldest.IsZero() || at.Before(oldest) {
+				oldest = at
 			}
 			mu.Unlock()
 		})
