@@ -197,6 +197,7 @@ func TestResyncLinkAndLinks(t *testing.T) {
 	r = e.run("link", "--pairing", "organisations", "--webcrm-id", crmID, "--ui-url", "http://ui.example:8233/")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Regexp(t, `(?m)^state\s+ok$`, r.stdout)
+	assert.Regexp(t, `(?m)^since\s+\d{4}-\d\d-\d\dT`, r.stdout, "when the link entered its state")
 	assert.Contains(t, r.stdout, "http://ui.example:8233/namespaces/"+e.ns+"/workflows/link%2Forganisations%2Fwebcrm%2F"+crmID+"/")
 	assert.Contains(t, r.stdout, "/history")
 	r = e.run("link", "--pairing", "organisations", "--erp-id", erpID[1], "--json")

@@ -411,10 +411,9 @@ applied to the record is an "apply" update.`,
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintf(tw, "link\t%s\n", home)
+			fmt.Fprintf(tw, "state\t%s\n", st.State)
 			if at := st.EnteredAt(); !at.IsZero() {
-				fmt.Fprintf(tw, "state\t%s since %s\n", st.State, at.UTC().Format(time.RFC3339))
-			} else {
-				fmt.Fprintf(tw, "state\t%s\n", st.State)
+				fmt.Fprintf(tw, "since\t%s\n", at.UTC().Format(time.RFC3339))
 			}
 			if st.Reason != "" {
 				fmt.Fprintf(tw, "reason\t%s\n", st.Reason)
