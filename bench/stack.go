@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -31,14 +32,24 @@ func startStack(ctx context.Context, s settings, opts devstack.Options) (*benchS
 	if err != nil {
 		return nil, err
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logOut io.Writer = io.Discard
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	if s.logFile != "" {
+		f, err := os.Create(s.logFile)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("worker log: %w", err)
+		}
+		logOut, cleanup = f, func() { _ = f.Close(); _ = os.RemoveAll(dir) }
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, nil))
 	opts.DataDir, opts.UIPort, opts.HookSecret, opts.Progress, opts.Logger = dir, -1, "bench-secret", os.Stderr, logger
 	st, err := devstack.Start(ctx, opts)
 	if err != nil {
-		_ = os.RemoveAll(dir)
+		cleanup()
 		return nil, err
 	}
-	b := &benchStack{st: st, stop: func() { st.Stop(); _ = os.RemoveAll(dir) }}
+	b := &benchStack{st: st, stop: func() { st.Stop(); cleanup() }}
 	cfg := st.Config()
 	cfg.Sync.Concurrency = s.concurrency
 	cfg.Sync.PollInterval = s.poll
