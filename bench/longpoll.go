@@ -27,7 +27,7 @@ func longPollBench(ctx context.Context, s settings, rep *report) error {
 	defer b.close()
 	st, svc, cfg := b.st, b.svc, b.cfg
 
-	if _, err := seedOrganisations(st, s.n); err != nil {
+	if _, err := seedOrganisations(st, 0, s.n); err != nil {
 		return err
 	}
 	if _, err := backfill(ctx, svc.Client(), "organisations", workflows.BackfillWebCRM, s.concurrency); err != nil {

@@ -3,6 +3,7 @@
 //
 //	go run ./bench                 # default sizes, about 11 minutes on 2 cores
 //	go run ./bench -n 2000 -edits 50 -creates 100   # a quick run
+//	go run ./bench -linkscale -linkscale-steps 1000,100000,1000000   # 9 only
 //
 // It starts what it needs in this process (a persistent Temporal dev server
 // with WAL pragmas as a child process, the webCRM simulator, the CustomERP
@@ -27,7 +28,14 @@
 //  8. delete → gone on the other side, p50 and p99, of quotation lines on a
 //     stack of their own: webCRM → ERP found by the poll of the
 //     opportunity's next edit and by the Delete hook, ERP → webCRM through
-//     the change feed (-deletes N each way; -deletes-only runs only this).
+//     the change feed (-deletes N each way; -deletes-only runs only this);
+//  9. with -linkscale, and only that: links per pairing. The worker runs in
+//     a process of its own; for each step of -linkscale-steps (e.g.
+//     1000,100000,1000000) the webCRM organisations are seeded up to the
+//     step's count and backfilled into the ERP, then -linkscale-edits
+//     webCRM edits → ERP with hooks give the apply latency's p50 and p99
+//     (and the p99's ratio to the first step's), and /proc gives the
+//     worker's VmRSS and VmHWM; one line per step, printed when measured.
 //
 // With -longpoll, and only that, it measures ERP → webCRM edit latency (3) and
 // the ERP feed's requests at rest with the interval read and with the long
@@ -89,6 +97,9 @@ type settings struct {
 	scale       scaleSettings
 	// longPoll runs only the ERP → webCRM latency, interval read and long poll side by side.
 	longPoll bool
+	// linkScale runs only measurement 9, with its steps and edits.
+	linkScale bool
+	links     linkScaleSettings
 }
 
 func main() {
@@ -111,6 +122,14 @@ func main() {
 	flag.IntVar(&s.deletes, "deletes", 20, "quotation lines deleted in each direction, with and without hooks (8)")
 	flag.BoolVar(&s.deletesOnly, "deletes-only", false, "run only measurement 8: delete latencies on a stack of their own")
 	flag.BoolVar(&s.longPoll, "longpoll", false, "run only ERP → webCRM edit latency (3) and ERP feed requests at rest, with the interval read (the baseline) and with the long poll, in one run")
+	flag.BoolVar(&s.linkScale, "linkscale", false, "run only measurement 9: apply latency and worker memory (the worker in a process of its own) as the organisations links grow through -linkscale-steps")
+	s.links.steps = []int{1000, 10000}
+	flag.Func("linkscale-steps", "with -linkscale: organisations (and links) after each step, ascending, comma-separated (default 1000,10000; 1000,100000,1000000 for the goal)", func(v string) error {
+		steps, err := parseSteps(v)
+		s.links.steps = steps
+		return err
+	})
+	flag.IntVar(&s.links.edits, "linkscale-edits", 200, "with -linkscale: webCRM edits → ERP (hooks) whose latency is measured at each step (9)")
 	flag.Parse()
 	if s.persons < 0 {
 		s.persons = s.n / 5
@@ -154,6 +173,14 @@ func run(ctx context.Context, s settings) error {
 		}
 		return save(s.out, rep.buf.String())
 	}
+	if s.linkScale {
+		rep.printf("settings: linkscale-steps=%s linkscale-edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
+			joinInts(s.links.steps), s.links.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		if err := linkScale(ctx, s, s.links, rep); err != nil {
+			return err
+		}
+		return save(s.out, rep.buf.String())
+	}
 	if s.longPoll {
 		rep.printf("settings: n=%d edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
 			s.n, s.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
@@ -181,7 +208,7 @@ func run(ctx context.Context, s settings) error {
 	defer b.close()
 	st, svc, cfg := b.st, b.svc, b.cfg
 
-	orgIDs, err := seedOrganisations(st, s.n)
+	orgIDs, err := seedOrganisations(st, 0, s.n)
 	if err != nil {
 		return err
 	}
@@ -276,7 +303,7 @@ func run(ctx context.Context, s settings) error {
 	rep.printf("3. edit → visible on the other side, %d edits each way, poll interval %s (the ERP feed is read every %s)\n", s.edits, s.poll, cfg.Sync.ERPPollInterval)
 	for _, hooks := range []bool{false, true} {
 		if hooks {
-			if err := registerHooks(ctx, cfg); err != nil {
+			if _, err := registerHooks(ctx, cfg); err != nil {
 				return err
 			}
 		}
@@ -386,9 +413,12 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-func seedOrganisations(st *devstack.Stack, n int) ([]int, error) {
+// seedOrganisations writes n webCRM organisations, numbered from first (so
+// that a later call with first at the count so far adds new ones), and
+// returns their ids.
+func seedOrganisations(st *devstack.Stack, first, n int) ([]int, error) {
 	ids := make([]int, 0, n)
-	for i := 0; i < n; i++ {
+	for i := first; i < first+n; i++ {
 		id, err := st.WebCRM.Put("Organisations", map[string]any{
 			"OrganisationName":      fmt.Sprintf("Bench Organisation %05d ApS", i),
 			"OrganisationVatNumber": fmt.Sprintf("DK9%07d", i),
@@ -550,23 +580,39 @@ func sumInt(m map[string]int64) int64 {
 	return n
 }
 
+// pct returns the p-th percentile of d, rounded to 10 ms, or "n/a".
 func pct(d []time.Duration, p int) string {
 	if len(d) == 0 {
 		return "n/a"
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	i := (len(d)*p + 99) / 100
-	return d[min(max(i-1, 0), len(d)-1)].Round(10 * time.Millisecond).String()
+	return percentile(d, p).Round(10 * time.Millisecond).String()
 }
 
-func peakRSS() string {
-	data, err := os.ReadFile("/proc/self/status")
+// percentile returns the p-th percentile of d (sorting it), or 0 when d is
+// empty.
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := (len(d)*p + 99) / 100
+	return d[min(max(i-1, 0), len(d)-1)]
+}
+
+// peakRSS returns this process's peak resident memory.
+func peakRSS() string { return procStatus("self", "VmHWM") }
+
+// procStatus returns one field of /proc/<pid>/status (pid "self" is this
+// process), such as "VmRSS" or "VmHWM", as written there ("123456 kB"), or
+// "unknown".
+func procStatus(pid, field string) string {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return "unknown"
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
 		}
 	}
 	return "unknown"

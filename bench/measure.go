@@ -121,19 +121,41 @@ func editLatency(ctx context.Context, st *devstack.Stack, direction string, n in
 }
 
 // registerHooks points webCRM hooks for Organisations at the worker's
-// hooks endpoint.
-func registerHooks(ctx context.Context, cfg config.Config) error {
-	wc, err := webcrm.New(webcrm.Config{BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken})
+// hooks endpoint and returns their ids.
+func registerHooks(ctx context.Context, cfg config.Config) ([]int64, error) {
+	wc, err := hookClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	target := fmt.Sprintf("http://%s/hooks/webcrm?secret=%s", cfg.Worker.HooksAddr, cfg.Worker.HooksSecret)
+	var ids []int64
+	for _, ev := range []string{"Create", "Update", "Delete"} {
+		id, err := wc.CreateHook(ctx, webcrm.Organisations, webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true, Filter: []string{"All"}})
+		if err != nil {
+			return ids, fmt.Errorf("register hook: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// removeHooks deletes the Organisations hooks registerHooks returned.
+func removeHooks(ctx context.Context, cfg config.Config, ids []int64) error {
+	wc, err := hookClient(cfg)
 	if err != nil {
 		return err
 	}
-	target := fmt.Sprintf("http://%s/hooks/webcrm?secret=%s", cfg.Worker.HooksAddr, cfg.Worker.HooksSecret)
-	for _, ev := range []string{"Create", "Update", "Delete"} {
-		if _, err := wc.CreateHook(ctx, webcrm.Organisations, webcrm.Hook{EventType: ev, TargetURL: target, IsEnabled: true, Filter: []string{"All"}}); err != nil {
-			return fmt.Errorf("register hook: %w", err)
+	for _, id := range ids {
+		if err := wc.DeleteHook(ctx, webcrm.Organisations, id); err != nil {
+			return fmt.Errorf("remove hook %d: %w", id, err)
 		}
 	}
 	return nil
+}
+
+// hookClient is the webCRM client that registers and removes hooks.
+func hookClient(cfg config.Config) (*webcrm.Client, error) {
+	return webcrm.New(webcrm.Config{BaseURL: cfg.WebCRM.BaseURL, APIToken: cfg.WebCRM.APIToken})
 }
 
 // createUnderLimit creates n customers in the ERP and measures how fast

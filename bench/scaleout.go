@@ -284,10 +284,11 @@ func (r *requestSampler) perMinute(began time.Time, total int64) []int64 {
 	}
 }
 
-func joinInts(v []int64) string {
+// joinInts joins the numbers with spaces.
+func joinInts[T int | int64](v []T) string {
 	parts := make([]string, len(v))
 	for i, n := range v {
-		parts[i] = strconv.FormatInt(n, 10)
+		parts[i] = strconv.FormatInt(int64(n), 10)
 	}
 	return strings.Join(parts, " ")
 }

@@ -25,9 +25,16 @@ type benchStack struct {
 	stop func()
 }
 
-// startStack brings a benchStack up in a new temporary directory; close
-// stops it and removes the directory.
+// startStack brings a benchStack up in a new temporary directory, its
+// worker in this process; close stops it and removes the directory.
 func startStack(ctx context.Context, s settings, opts devstack.Options) (*benchStack, error) {
+	return newStack(ctx, s, opts, true)
+}
+
+// newStack is startStack; without inProcess it runs no worker, and the
+// service serves only as the Temporal client and the mappings of a worker
+// run elsewhere with b.cfg.
+func newStack(ctx context.Context, s settings, opts devstack.Options, inProcess bool) (*benchStack, error) {
 	dir, err := os.MkdirTemp("", "tandem-bench-")
 	if err != nil {
 		return nil, err
@@ -65,6 +72,11 @@ func startStack(ctx context.Context, s settings, opts devstack.Options) (*benchS
 	if err != nil {
 		b.close()
 		return nil, err
+	}
+	if !inProcess {
+		stopStack := b.stop
+		b.stop = func() { b.svc.Close(); stopStack() }
+		return b, nil
 	}
 	wctx, stopWorker := context.WithCancel(ctx)
 	var wg sync.WaitGroup
