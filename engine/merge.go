@@ -35,6 +35,19 @@ func (r *run) merge(ctx context.Context) (domain.ApplyResult, error) {
 			return r.res, permanentf("decode %s stored values: %w", side, err)
 		}
 	}
+	if side := r.st.Unread; side.Valid() {
+		// tandem's last write to side was not read back: a value there in
+		// its server's form of the synced one (spaces taken out, cut short)
+		// is that write as stored, not an edit.
+		rewritten, _ := r.p.StoredAs(side, base, current[side], r.p.StoredFields(side))
+		if len(rewritten) > 0 {
+			if stored[side] == nil {
+				stored[side] = mappings.Canonical{}
+			}
+			maps.Copy(stored[side], rewritten)
+		}
+	}
+	r.st.Unread = ""
 	m := mappings.Merge(mappings.MergeInput{
 		Base: base, WebCRM: current[domain.WebCRM], ERP: current[domain.ERP], Pairing: r.p,
 		WebCRMUpdatedAt: r.recs[domain.WebCRM].UpdatedAt,
@@ -123,6 +136,7 @@ func (r *run) storedAs(ctx context.Context, side domain.Side, sent, before mappi
 		keep = Record{Fields: written.Fields}
 	}
 	if !written.ReadBack {
+		r.st.Unread = side
 		if written.Version != "" {
 			keep.Version = written.Version // the ERP answers its new version
 		}

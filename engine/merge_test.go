@@ -360,3 +360,34 @@ func TestDecodeCanonicalKeepsWholeNumbersWhole(t *testing.T) {
 	_, err = decodeCanonical(json.RawMessage(`[1]`))
 	assert.Error(t, err)
 }
+
+// TestAValueRewrittenByAWriteWithoutReadBackIsNoEdit: webCRM stores an ERP
+// phone without its spaces, and the read-back after the write fails. The poll
+// that delivers the written record shows webCRM's form of the value tandem
+// wrote: that is no webCRM edit, and the ERP keeps its spaced value (found by
+// the convergence test: the spaceless form was written back over the ERP edit).
+func TestAValueRewrittenByAWriteWithoutReadBackIsNoEdit(t *testing.T) {
+	e := newEnv(t)
+	oid, cid := e.linkedOrg(1)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	orgs.rewrite = func(prop string, v any) any {
+		if s, ok := v.(string); ok && prop == "OrganisationTelephone" {
+			return strings.ReplaceAll(s, " ", "")
+		}
+		return v
+	}
+	orgs.noReadBack = true
+	customers.edit(cid, map[string]any{"phone": "+45 34 83 34 64"})
+	e.dispatch("organisations", customers.change(cid))
+	require.Equal(t, "+4534833464", orgs.get(oid)["OrganisationTelephone"], "webCRM stored its form")
+
+	writes := customers.writes()
+	tally := e.dispatch("organisations", orgs.change(oid))
+	assert.Equal(t, map[string]int{domain.ActionNoop: 1}, tally.Actions)
+	assert.Equal(t, writes, customers.writes(), "nothing is written back to the ERP")
+	assert.Equal(t, "+45 34 83 34 64", customers.get(cid)["phone"])
+
+	orgs.edit(oid, map[string]any{"OrganisationTelephone": "+45 99 99 99 99"})
+	e.dispatch("organisations", orgs.change(oid))
+	assert.Equal(t, "+45 99 99 99 99", customers.get(cid)["phone"], "a real edit still crosses")
+}
