@@ -107,9 +107,9 @@ type LinkState struct {
 	// Unread is the side tandem last wrote without reading the record back
 	// (the read failed): its server's form of a value written is not known
 	// yet, and the next merge takes such a form for the written value.
-	Unread Side `json:"unread,omitempty"`
-	State     string          `json:"state"`
-	Reason    string          `json:"reason,omitempty"`
+	Unread Side   `json:"unread,omitempty"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 	// BlockedOn names the link this one waits for, when State is blocked.
 	BlockedOn string    `json:"blockedOn,omitempty"`
 	Applied   int       `json:"applied,omitempty"`
