@@ -282,8 +282,12 @@ func (e *Engine) startWith(ctx context.Context, pairing string, ch domain.Change
 // before and after. Each body carries its link's correlation token, so neither
 // a batch whose answer was lost nor a link that created the record meanwhile
 // leads to a second record, and a record counts as created only when it is
-// found by its token. A record the batch did not create goes to its link one
-// by one, which records the reason.
+// found by its token. The look-up before is left to the normalised merge
+// index when it has one: brought up to date after the dispatch began (a
+// refresh the dispatch's match look-ups share), it holds every record an
+// earlier attempt created, and a batch none of whose tokens it holds is
+// written at once. A record the batch did not create goes to its link one by
+// one, which records the reason.
 func (e *Engine) createBatches(ctx context.Context, pairing string, runs []*run, t *Tally) error {
 	bySide := map[domain.Side][]*run{}
 	for _, r := range runs {
@@ -296,13 +300,17 @@ func (e *Engine) createBatches(ctx context.Context, pairing string, runs []*run,
 		}
 		bs := runs[0].store(side).(BatchStore)
 		size := max(bs.MaxBatch(), 1)
+		asked := runs[0].batch.askedAt(e.now)
 		for start := 0; start < len(runs); start += size {
 			chunk := runs[start:min(start+size, len(runs))]
 			bodies := make(map[string]map[string]any, len(chunk))
+			tokens := make([]string, 0, len(chunk))
 			for _, r := range chunk {
 				bodies[r.in.LinkID] = r.pending.body
+				tokens = append(tokens, r.in.LinkID)
 			}
-			created, rejected, err := bs.CreateBatch(ctx, bodies)
+			unseen := e.tokensUnseen(ctx, runs[0].p, runs[0].sides, side, tokens, asked)
+			created, rejected, err := bs.CreateBatch(ctx, bodies, unseen)
 			if err != nil {
 				return fmt.Errorf("%s: create %d %s in one batch: %w", pairing, len(bodies), bs.Label(), err)
 			}

@@ -112,6 +112,9 @@ type fakeDB struct {
 	noReadBack bool
 	// rejectBatch refuses a whole batch create with this reason.
 	rejectBatch string
+	// lostBatchAnswer, when set, is the error a batch create returns after
+	// writing its records: the answer was lost.
+	lostBatchAnswer error
 	// unlisted are ids listings (IDs, Find) miss, though a read by id finds them.
 	unlisted map[string]bool
 	// badRows are rows of the webCRM change feed it could not read.
@@ -463,7 +466,13 @@ func (db *fakeDB) Create(_ context.Context, body map[string]any, token string) (
 // create stores a new record carrying token, or finds the one that does. The
 // caller holds db.mu.
 func (db *fakeDB) create(body map[string]any, token string) (string, error) {
-	if id := db.findToken(token); id != "" {
+	return db.createAs(body, token, true)
+}
+
+// createAs is create; lookUp false writes a new record even when one
+// carries the token already.
+func (db *fakeDB) createAs(body map[string]any, token string, lookUp bool) (string, error) {
+	if id := db.findToken(token); lookUp && id != "" {
 		return id, nil
 	}
 	id := db.newID()
@@ -570,7 +579,7 @@ func (db *fakeDB) CarriesToken() bool { return db.tokProp != "" }
 
 // readIndex implements IndexFeed from the log: every record from "", the
 // writes since the cursor (a log position) after it.
-func (db *fakeDB) readIndex(path, cursor string, accepts func(map[string]any) bool, put func(string, any, bool)) (string, error) {
+func (db *fakeDB) readIndex(path, cursor string, accepts func(map[string]any) bool, put func(IndexEntry)) (string, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := db.hit("index", cursor); err != nil {
@@ -578,10 +587,14 @@ func (db *fakeDB) readIndex(path, cursor string, accepts func(map[string]any) bo
 	}
 	give := func(id string, rec map[string]any) {
 		if rec == nil || (accepts != nil && !accepts(rec)) {
-			put(id, nil, true)
+			put(IndexEntry{ID: id, Gone: true})
 			return
 		}
-		put(id, lookupPath(rec, path), false)
+		tok := ""
+		if db.tokProp != "" {
+			tok, _ = rec[db.tokProp].(string)
+		}
+		put(IndexEntry{ID: id, Value: lookupPath(rec, path), Token: tok})
 	}
 	if cursor == "" {
 		for _, id := range db.sortedIDs() {
@@ -690,9 +703,12 @@ func (s crmStore) MaxBatch() int { return s.maxBatch }
 // CreateBatch implements BatchStore: each body becomes a record carrying its
 // token (or the record that carries it already); a token the fault refuses is
 // left out.
-func (s crmStore) CreateBatch(_ context.Context, bodies map[string]map[string]any) (map[string]CreatedRecord, string, error) {
+func (s crmStore) CreateBatch(_ context.Context, bodies map[string]map[string]any, unseen bool) (map[string]CreatedRecord, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !unseen {
+		s.calls["batch-lookup"]++
+	}
 	if err := s.hit("batch", ""); err != nil {
 		return nil, "", err
 	}
@@ -709,13 +725,18 @@ func (s crmStore) CreateBatch(_ context.Context, bodies map[string]map[string]an
 		if s.fault != nil && s.fault("batch", tok) != nil {
 			continue
 		}
-		id, err := s.create(bodies[tok], tok)
+		// Without the look-up (unseen) the write does not know a record
+		// that carries the token already: it makes a second one.
+		id, err := s.createAs(bodies[tok], tok, !unseen)
 		if err != nil {
 			return nil, "", err
 		}
 		s.calls["batch-created"]++
 		r, _ := s.record(s.recs[id])
 		out[tok] = CreatedRecord{ID: id, Record: r}
+	}
+	if err := s.lostBatchAnswer; err != nil {
+		return nil, "", err
 	}
 	return out, "", nil
 }
@@ -740,7 +761,7 @@ func (s crmStore) GetMany(_ context.Context, ids []string) (map[string]Record, e
 }
 
 // ReadIndex implements IndexFeed.
-func (s crmStore) ReadIndex(_ context.Context, path, cursor string, put func(string, any, bool)) (string, error) {
+func (s crmStore) ReadIndex(_ context.Context, path, cursor string, put func(IndexEntry)) (string, error) {
 	return s.readIndex(path, cursor, nil, put)
 }
 
@@ -896,7 +917,7 @@ func (s erpStore) Changes(_ context.Context, token string, limit int) ([]FeedIte
 }
 
 // ReadIndex implements IndexFeed.
-func (s erpStore) ReadIndex(_ context.Context, path, cursor string, put func(string, any, bool)) (string, error) {
+func (s erpStore) ReadIndex(_ context.Context, path, cursor string, put func(IndexEntry)) (string, error) {
 	return s.readIndex(path, cursor, s.accepts, put)
 }
 

@@ -171,6 +171,49 @@ func TestRecordsABatchDidNotCreateGoToTheirLinks(t *testing.T) {
 	})
 }
 
+// TestABatchOfNewRecordsIsWrittenWithoutALookUpOfItsTokens: the merge
+// index, brought up to date for the dispatch, holds no record carrying the
+// batch's tokens, so the batch is written without looking them up. When the
+// answer is lost, the next dispatch's refresh finds the records the batch
+// made, and the batch looks its tokens up instead of making them twice.
+func TestABatchOfNewRecordsIsWrittenWithoutALookUpOfItsTokens(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	var changes []domain.Change
+	for n := 1; n <= 3; n++ {
+		// No VAT number: nothing to match, so the next dispatch creates again.
+		c := erpCustomer(n)
+		delete(c, "organisationNumber")
+		changes = append(changes, customers.change(customers.add(c)))
+	}
+	orgs.lostBatchAnswer = clientErr(Unavailable, "connection reset after the request was sent")
+
+	_, err := e.eng.Dispatch(context.Background(), "organisations", changes)
+
+	require.Error(t, err)
+	assert.Zero(t, orgs.count("batch-lookup"), "the index stood in for the look-up")
+	assert.Equal(t, 3, orgs.size(), "the lost batch was carried out")
+
+	orgs.lostBatchAnswer = nil
+	tally := e.dispatch("organisations", changes...)
+
+	assert.Equal(t, map[string]int{domain.ActionCreatedWebCRM: 3}, tally.Actions)
+	assert.Equal(t, 1, orgs.count("batch-lookup"), "the index holds the tokens: the batch looks them up")
+	assert.Equal(t, 3, orgs.size(), "no record is made twice")
+	for _, ch := range changes {
+		st := e.link(erpLink(ch.ID))
+		assert.Equal(t, erpLink(ch.ID), orgs.get(st.CrmID)["OrganisationCustom15"])
+	}
+
+	// A side without a normalised merge index looks the tokens up.
+	e.noIndex["organisations/webcrm"] = true
+	fresh := erpCustomer(4)
+	delete(fresh, "organisationNumber")
+	e.dispatch("organisations", customers.change(customers.add(fresh)))
+	assert.Equal(t, 2, orgs.count("batch-lookup"))
+	assert.Equal(t, 4, orgs.size())
+}
+
 // TestABatchCreateThatFailsFailsTheDispatch: when nothing is known of what a
 // batch did, the dispatch fails (its caller retries it) and no link starts.
 func TestABatchCreateThatFailsFailsTheDispatch(t *testing.T) {

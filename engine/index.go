@@ -33,6 +33,11 @@ type normIndex struct {
 	refreshed time.Time
 	ids       map[string]map[string]bool // normalised value → ids
 	valueOf   map[string]string          // id → normalised value
+	// carriers and tokenOf are the same for the correlation tokens the
+	// records carry: a create whose tokens no record carries in a refresh
+	// begun after every earlier attempt need not look them up.
+	carriers map[string]map[string]bool // token → ids
+	tokenOf  map[string]string          // id → token
 }
 
 func (x *normIndexes) get(key string) *normIndex {
@@ -43,25 +48,39 @@ func (x *normIndexes) get(key string) *normIndex {
 	}
 	idx, ok := x.m[key]
 	if !ok {
-		idx = &normIndex{ids: map[string]map[string]bool{}, valueOf: map[string]string{}}
+		idx = &normIndex{ids: map[string]map[string]bool{}, valueOf: map[string]string{},
+			carriers: map[string]map[string]bool{}, tokenOf: map[string]string{}}
 		x.m[key] = idx
 	}
 	return idx
 }
 
-func (idx *normIndex) put(id, value string) {
-	if old, ok := idx.valueOf[id]; ok {
-		delete(idx.ids[old], id)
-		delete(idx.valueOf, id)
+// put records a record's normalised value and token; "" removes them.
+func (idx *normIndex) put(id, value, token string) {
+	index(idx.ids, idx.valueOf, id, value)
+	// Compared without case: a server that changes a custom field's case
+	// makes a token look seen, which costs a look-up, never a duplicate.
+	index(idx.carriers, idx.tokenOf, id, strings.ToLower(token))
+}
+
+// index sets id's key in a two-way index: byKey maps a key to its ids, keyOf
+// an id to its key. An empty key removes id.
+func index(byKey map[string]map[string]bool, keyOf map[string]string, id, key string) {
+	if old, ok := keyOf[id]; ok {
+		delete(byKey[old], id)
+		if len(byKey[old]) == 0 {
+			delete(byKey, old)
+		}
+		delete(keyOf, id)
 	}
-	if value == "" {
+	if key == "" {
 		return
 	}
-	if idx.ids[value] == nil {
-		idx.ids[value] = map[string]bool{}
+	if byKey[key] == nil {
+		byKey[key] = map[string]bool{}
 	}
-	idx.ids[value][id] = true
-	idx.valueOf[id] = value
+	byKey[key][id] = true
+	keyOf[id] = key
 }
 
 // indexCandidates returns the ids of side's records whose normalised first
@@ -96,23 +115,8 @@ func (e *Engine) indexLookup(ctx context.Context, p *mappings.Pairing, s Sides, 
 	idx := e.indexes.get(p.Name + "/" + string(side))
 	idx.mu.Lock()
 	defer idx.mu.Unlock()
-	// Bring the index up to date unless a refresh began after this look-up was
-	// asked: concurrent first contacts (and the first contacts of one batch,
-	// asked at its start) share one refresh (one request when nothing
-	// changed), and none misses a record created before it was asked.
-	if !idx.ready || idx.refreshed.Before(asked) {
-		began := e.now()
-		next, err := feed.ReadIndex(ctx, prop, idx.cursor, func(id string, value any, gone bool) {
-			if gone {
-				idx.put(id, "")
-				return
-			}
-			idx.put(id, k.Apply(value))
-		})
-		if err != nil {
-			return nil, false, fmt.Errorf("index %s %s merge values: %w", p.Name, side, err)
-		}
-		idx.cursor, idx.ready, idx.refreshed = next, true, began
+	if err := e.refresh(ctx, idx, feed, prop, k, asked); err != nil {
+		return nil, false, fmt.Errorf("index %s %s merge values: %w", p.Name, side, err)
 	}
 	seen := map[string]bool{}
 	for _, want := range wants {
@@ -125,6 +129,59 @@ func (e *Engine) indexLookup(ctx context.Context, p *mappings.Pairing, s Sides, 
 	}
 	sort.Strings(ids)
 	return ids, true, nil
+}
+
+// refresh brings idx up to date unless a refresh began after asked:
+// concurrent first contacts (and the first contacts of one batch, asked at
+// its start) share one refresh (one request when nothing changed), and none
+// misses a record created before it was asked. The caller holds idx.mu.
+func (e *Engine) refresh(ctx context.Context, idx *normIndex, feed IndexFeed, prop string, k mappings.MergeKey, asked time.Time) error {
+	if idx.ready && !idx.refreshed.Before(asked) {
+		return nil
+	}
+	began := e.now()
+	next, err := feed.ReadIndex(ctx, prop, idx.cursor, func(r IndexEntry) {
+		if r.Gone {
+			idx.put(r.ID, "", "")
+			return
+		}
+		idx.put(r.ID, k.Apply(r.Value), r.Token)
+	})
+	if err != nil {
+		return err
+	}
+	idx.cursor, idx.ready, idx.refreshed = next, true, began
+	return nil
+}
+
+// tokensUnseen reports whether no record of side carries any of tokens in
+// the normalised merge index brought up to date after asked, which then
+// stands in for a look-up of the tokens before they are created (see
+// BatchStore.CreateBatch). A pairing without that index, or an index that
+// cannot be read, answers false: the store looks the tokens up itself.
+func (e *Engine) tokensUnseen(ctx context.Context, p *mappings.Pairing, s Sides, side domain.Side, tokens []string, asked time.Time) bool {
+	feed := s.Index[side]
+	if feed == nil || len(p.MergeCriteria) == 0 || !s.Store[side].CarriesToken() {
+		return false
+	}
+	k := p.MergeCriteria[0]
+	f, ok := p.Field(k.Field)
+	if !ok || f.Side(side).Property == "" {
+		return false
+	}
+	idx := e.indexes.get(p.Name + "/" + string(side))
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	if err := e.refresh(ctx, idx, feed, f.Side(side).Property, k, asked); err != nil {
+		e.log.WarnContext(ctx, "normalised merge index unavailable; the batch's tokens are looked up", "pairing", p.Name, "side", string(side), "error", err)
+		return false
+	}
+	for _, tok := range tokens {
+		if len(idx.carriers[strings.ToLower(tok)]) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // batch is what the first contacts of one dispatched batch share: the moment

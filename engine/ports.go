@@ -69,8 +69,11 @@ type BatchStore interface {
 	// (created now or by an earlier attempt). A token it does not return was
 	// not created; rejected says why when the batch was refused as a whole.
 	// An error means nothing is known of what it did: it must be called
-	// again, not replaced by creates of another kind.
-	CreateBatch(ctx context.Context, bodies map[string]map[string]any) (created map[string]CreatedRecord, rejected string, err error)
+	// again, not replaced by creates of another kind. unseen says that a
+	// read of the side begun after every earlier attempt ended found no
+	// record carrying any of the tokens, so the store need not look them up
+	// before it writes.
+	CreateBatch(ctx context.Context, bodies map[string]map[string]any, unseen bool) (created map[string]CreatedRecord, rejected string, err error)
 	// GetMany reads records by id in as few requests as it can; ids that do
 	// not exist are absent. The records are Delivered.
 	GetMany(ctx context.Context, ids []string) (map[string]Record, error)
@@ -86,10 +89,22 @@ type CreatedRecord struct {
 // normalised merge index: all of them from the cursor "", and those changed
 // since a cursor it returned before.
 type IndexFeed interface {
-	// ReadIndex calls put with every record read, its value of the property
-	// at path (nil when it has none) and whether it is gone, and returns the
-	// cursor to read on from.
-	ReadIndex(ctx context.Context, path, cursor string, put func(id string, value any, gone bool)) (next string, err error)
+	// ReadIndex calls put with every record read and returns the cursor to
+	// read on from.
+	ReadIndex(ctx context.Context, path, cursor string, put func(IndexEntry)) (next string, err error)
+}
+
+// IndexEntry is one record an IndexFeed read.
+type IndexEntry struct {
+	ID string
+	// Value is the record's value of the indexed property (nil when it has
+	// none).
+	Value any
+	// Token is the correlation token the record carries (Store.Token), or "".
+	Token string
+	// Gone marks a record that no longer exists or no longer belongs to the
+	// pairing.
+	Gone bool
 }
 
 // WebCRMFeed reads webCRM's changes for polls.

@@ -348,7 +348,7 @@ func (s ERP) IDs(ctx context.Context, progress func(n int)) (map[string]bool, er
 
 // ReadIndex implements engine.IndexFeed from the change feed: the cursor is
 // its token. A record that is not this pairing's counts as gone.
-func (s ERP) ReadIndex(ctx context.Context, path, cursor string, put func(id string, value any, gone bool)) (string, error) {
+func (s ERP) ReadIndex(ctx context.Context, path, cursor string, put func(engine.IndexEntry)) (string, error) {
 	token := cursor
 	for {
 		items, next, err := s.c.Changes(ctx, s.resource, token, erpPage)
@@ -357,10 +357,10 @@ func (s ERP) ReadIndex(ctx context.Context, path, cursor string, put func(id str
 		}
 		for _, it := range items {
 			if it.Deleted || !s.p.Accepts(it.Record) {
-				put(it.ID, nil, true)
+				put(engine.IndexEntry{ID: it.ID, Gone: true})
 				continue
 			}
-			put(it.ID, mappings.Path(it.Record, path), false)
+			put(engine.IndexEntry{ID: it.ID, Value: mappings.Path(it.Record, path), Token: s.Token(it.Record)})
 		}
 		if next != "" {
 			token = next

@@ -360,22 +360,26 @@ func (s WebCRM) Mark(ctx context.Context, _ func(int)) (domain.Positions, error)
 }
 
 // ReadIndex implements engine.IndexFeed: every record's value of the
-// property from the cursor "", else those changed since the UpdatedAt the
-// cursor holds.
-func (s WebCRM) ReadIndex(ctx context.Context, path, cursor string, put func(id string, value any, gone bool)) (string, error) {
+// property and its correlation token from the cursor "", else those changed
+// since the UpdatedAt the cursor holds.
+func (s WebCRM) ReadIndex(ctx context.Context, path, cursor string, put func(engine.IndexEntry)) (string, error) {
 	since := time.Time{}
 	add := func(row webcrm.Record) {
 		id, err := row.ID(s.entity)
 		if err != nil {
 			return
 		}
-		put(strconv.Itoa(id), row[path], false)
+		put(engine.IndexEntry{ID: strconv.Itoa(id), Value: row[path], Token: s.Token(row)})
 		if at, err := row.UpdatedAt(s.entity); err == nil && at.After(since) {
 			since = at
 		}
 	}
 	if cursor == "" {
-		err := s.c.Scan(ctx, webcrm.Select(s.entity, s.entity.IDField(), path, s.entity.UpdatedAtField()), pageMax, func(rows []webcrm.Record) error {
+		cols := []string{s.entity.IDField(), path, s.entity.UpdatedAtField()}
+		if s.correlation != "" && s.correlation != path {
+			cols = append(cols, s.correlation)
+		}
+		err := s.c.Scan(ctx, webcrm.Select(s.entity, cols...), pageMax, func(rows []webcrm.Record) error {
 			for _, row := range rows {
 				add(row)
 			}
@@ -412,12 +416,12 @@ var _ engine.BatchStore = BatchWebCRM{}
 func (s BatchWebCRM) MaxBatch() int { return webcrm.MaxBatch }
 
 // CreateBatch implements engine.BatchStore with webcrm.CreateBatch.
-func (s BatchWebCRM) CreateBatch(ctx context.Context, bodies map[string]map[string]any) (map[string]engine.CreatedRecord, string, error) {
+func (s BatchWebCRM) CreateBatch(ctx context.Context, bodies map[string]map[string]any, unseen bool) (map[string]engine.CreatedRecord, string, error) {
 	recs := make(map[string]webcrm.Record, len(bodies))
 	for tok, b := range bodies {
 		recs[tok] = webcrm.Record(b)
 	}
-	res, err := s.c.CreateBatch(ctx, s.entity, recs)
+	res, err := s.c.CreateBatch(ctx, s.entity, recs, webcrm.BatchOptions{Unseen: unseen})
 	if err != nil {
 		return nil, "", err
 	}

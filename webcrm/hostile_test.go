@@ -132,7 +132,7 @@ func TestHostileBatchCreateIsMatchedByToken(t *testing.T) {
 	for i := range 40 {
 		recs[fmt.Sprintf("link/organisations/erp/B-%02d", i)] = Record{"OrganisationName": fmt.Sprintf("Batch %02d", i)}
 	}
-	res, err := env.c.CreateBatch(ctx, Organisations, recs)
+	res, err := env.c.CreateBatch(ctx, Organisations, recs, BatchOptions{})
 	require.NoError(t, err)
 	stats := env.stats(t)
 	require.Positive(t, stats.PatchItemErrors, "some items were refused")
@@ -144,7 +144,7 @@ func TestHostileBatchCreateIsMatchedByToken(t *testing.T) {
 	}
 	// The refused ones are created by a second call; the others are not made again.
 	env.sim.Faults().Set(webcrmsim.FaultConfig{})
-	again, err := env.c.CreateBatch(ctx, Organisations, recs)
+	again, err := env.c.CreateBatch(ctx, Organisations, recs, BatchOptions{})
 	require.NoError(t, err)
 	assert.Len(t, again.Created, 40)
 	for tok := range recs {
@@ -163,15 +163,45 @@ func TestHostileBatchCreateAfterALostAnswer(t *testing.T) {
 	for i := range 30 {
 		recs[fmt.Sprintf("link/organisations/erp/L-%02d", i)] = Record{"OrganisationName": fmt.Sprintf("Lost batch %02d", i)}
 	}
-	_, err := env.c.CreateBatch(ctx, Organisations, recs)
+	_, err := env.c.CreateBatch(ctx, Organisations, recs, BatchOptions{})
 	require.Error(t, err)
 	require.True(t, Retryable(err), "%v", err)
 	env.sim.Faults().Set(webcrmsim.FaultConfig{})
-	res, err := env.c.CreateBatch(ctx, Organisations, recs)
+	res, err := env.c.CreateBatch(ctx, Organisations, recs, BatchOptions{})
 	require.NoError(t, err)
 	assert.Len(t, res.Created, 30)
 	assert.Len(t, env.sim.Records(string(Organisations)), 30, "30 records, not 60 or 90")
 	assert.Equal(t, int64(1), patches(env.stats(t)), "one PATCH in all")
+}
+
+// TestBatchCreateOfUnseenTokensSkipsTheLookUp: a caller that vouches that no
+// record carries the tokens saves the look-up before the PATCH; the read-back
+// after it still decides what was created.
+func TestBatchCreateOfUnseenTokensSkipsTheLookUp(t *testing.T) {
+	t.Parallel()
+	env := newSimEnv(t, webcrmsim.Options{Seed: 5, Faults: webcrmsim.FaultConfig{PatchShuffle: true}}, withCorrelation)
+	ctx := context.Background()
+	recs := map[string]Record{}
+	for i := range 20 {
+		recs[fmt.Sprintf("link/organisations/erp/U-%02d", i)] = Record{"OrganisationName": fmt.Sprintf("Unseen %02d", i)}
+	}
+	res, err := env.c.CreateBatch(ctx, Organisations, recs, BatchOptions{Unseen: true})
+	require.NoError(t, err)
+	assert.Len(t, res.Created, 20)
+	for tok, rec := range res.Created {
+		assert.Equal(t, tok, rec["OrganisationCustom15"])
+	}
+	stats := env.stats(t)
+	assert.Equal(t, int64(1), patches(stats))
+	assert.Equal(t, int64(1), queries(stats), "the read-back only")
+}
+
+func queries(s webcrmsim.Stats) int64 {
+	var n int64
+	for _, c := range s.Requests["GET /Queries"] {
+		n += c
+	}
+	return n
 }
 
 func patches(s webcrmsim.Stats) int64 {

@@ -793,7 +793,7 @@ type BatchResult struct {
 // A 429, 5xx or network failure of the PATCH is returned as an error: nothing is
 // known about what it did, so the caller must call CreateBatch again (whose look-up
 // finds what it did), not create the records some other way.
-func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Record) (BatchResult, error) {
+func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Record, opts BatchOptions) (BatchResult, error) {
 	res := BatchResult{Created: map[string]Record{}, Duplicates: map[string]error{}}
 	if err := checkEntity("CreateBatch", e); err != nil {
 		return res, err
@@ -813,9 +813,12 @@ func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Reco
 		tokens = append(tokens, tok)
 	}
 	sort.Strings(tokens)
-	existing, err := c.RecordsByToken(ctx, e, tokens)
-	if err != nil {
-		return res, err
+	existing := map[string][]Record{}
+	if !opts.Unseen {
+		var err error
+		if existing, err = c.RecordsByToken(ctx, e, tokens); err != nil {
+			return res, err
+		}
 	}
 	var bodies []Record
 	for _, tok := range tokens {
@@ -843,6 +846,7 @@ func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Reco
 	}
 	after := existing
 	if len(bodies) > 0 && res.Rejected == "" {
+		var err error
 		if after, err = c.RecordsByToken(ctx, e, tokens); err != nil {
 			return res, fmt.Errorf("webcrm: CreateBatch %s: reading back %d records by their tokens: %w", e, len(tokens), err)
 		}
@@ -858,6 +862,15 @@ func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Reco
 		}
 	}
 	return res, nil
+}
+
+// BatchOptions are a CreateBatch's options.
+type BatchOptions struct {
+	// Unseen says that the caller read the entity after every earlier attempt
+	// to create these records ended (a feed of its changes, say) and found no
+	// record carrying any of the tokens: CreateBatch then writes without
+	// looking them up first, one request fewer. When in doubt, leave it false.
+	Unseen bool
 }
 
 // MaxBatch is the largest number of records CreateBatch sends in one PATCH.

@@ -75,7 +75,7 @@ func TestSimWroteRecentlyNamesTheRecordsWritten(t *testing.T) {
 		{"PersonId": person, "PersonLastName": "Bulk updated", "PersonOrganisationId": created, "PersonStatus": "Active"},
 	})
 	require.NoError(t, err)
-	batch, err := c.CreateBatch(ctx, Organisations, map[string]Record{"link/bulk/1": {"OrganisationName": "Bulk"}})
+	batch, err := c.CreateBatch(ctx, Organisations, map[string]Record{"link/bulk/1": {"OrganisationName": "Bulk"}}, BatchOptions{})
 	require.NoError(t, err)
 	require.Contains(t, batch.Created, "link/bulk/1")
 	inserted, err := batch.Created["link/bulk/1"].ID(Organisations)
