@@ -79,8 +79,9 @@ func linkScale(ctx context.Context, s settings, ls linkScaleSettings, rep *repor
 
 // linkScaleSteps runs linkScale's steps against a stack whose worker is w.
 func linkScaleSteps(ctx context.Context, s settings, ls linkScaleSettings, b *benchStack, w *workerProcess, rep *report) error {
-	rep.printf("9. links per pairing: organisations seeded into webCRM and backfilled into the ERP in steps, then %d webCRM edits → ERP with hooks; the worker in a process of its own (pid %d, log %s)\n",
-		ls.edits, w.cmd.Process.Pid, w.log)
+	rep.printf("9. links per pairing: organisations seeded into webCRM and backfilled into the ERP in steps, then %d webCRM edits → ERP with hooks; the worker in a process of its own\n",
+		ls.edits)
+	fmt.Fprintf(os.Stderr, "bench: worker pid %d, log %s\n", w.cmd.Process.Pid, w.log)
 	c := b.svc.Client()
 	const pairing = "organisations"
 	pairingID := workflows.PairingWorkflowID(pairing)

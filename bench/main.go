@@ -97,6 +97,8 @@ type settings struct {
 	scale       scaleSettings
 	// longPoll runs only the ERP → webCRM latency, interval read and long poll side by side.
 	longPoll bool
+	// sustained, when set, runs only measurement 4 held for this long.
+	sustained time.Duration
 	// linkScale runs only measurement 9, with its steps and edits.
 	linkScale bool
 	links     linkScaleSettings
@@ -122,6 +124,7 @@ func main() {
 	flag.IntVar(&s.deletes, "deletes", 20, "quotation lines deleted in each direction, with and without hooks (8)")
 	flag.BoolVar(&s.deletesOnly, "deletes-only", false, "run only measurement 8: delete latencies on a stack of their own")
 	flag.BoolVar(&s.longPoll, "longpoll", false, "run only ERP → webCRM edit latency (3) and ERP feed requests at rest, with the interval read (the baseline) and with the long poll, in one run")
+	flag.DurationVar(&s.sustained, "sustained", 0, "run only measurement 4 held this long (10m for the goal): ERP customers written faster than webCRM's budget lets through, counted each minute")
 	flag.BoolVar(&s.linkScale, "linkscale", false, "run only measurement 9: apply latency and worker memory (the worker in a process of its own) as the organisations links grow through -linkscale-steps")
 	s.links.steps = []int{1000, 10000}
 	flag.Func("linkscale-steps", "with -linkscale: organisations (and links) after each step, ascending, comma-separated (default 1000,10000; 1000,100000,1000000 for the goal)", func(v string) error {
@@ -169,6 +172,13 @@ func run(ctx context.Context, s settings) error {
 	if s.deletesOnly {
 		rep.printf("settings: deletes=%d concurrency=%d poll=%s erp-poll=%s\n\n", s.deletes, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 		if err := deleteLatencies(ctx, s, s.deletes, rep); err != nil {
+			return err
+		}
+		return save(s.out, rep.buf.String())
+	}
+	if s.sustained > 0 {
+		rep.printf("settings: sustained=%s concurrency=%d poll=%s erp-poll=%s\n\n", s.sustained, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		if err := sustainedCreates(ctx, s, s.sustained, rep); err != nil {
 			return err
 		}
 		return save(s.out, rep.buf.String())

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -830,8 +831,10 @@ func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Reco
 		body[e.IDField()] = 0
 		bodies = append(bodies, body)
 	}
+	var answer []string
 	if len(bodies) > 0 {
-		_, err := c.BulkUpsert(ctx, e, bodies)
+		var err error
+		answer, err = c.BulkUpsert(ctx, e, bodies)
 		switch {
 		case err == nil:
 		case IsMalformed(err):
@@ -847,8 +850,8 @@ func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Reco
 	after := existing
 	if len(bodies) > 0 && res.Rejected == "" {
 		var err error
-		if after, err = c.RecordsByToken(ctx, e, tokens); err != nil {
-			return res, fmt.Errorf("webcrm: CreateBatch %s: reading back %d records by their tokens: %w", e, len(tokens), err)
+		if after, err = c.readBack(ctx, e, tokens, existing, answer); err != nil {
+			return res, fmt.Errorf("webcrm: CreateBatch %s: reading back %d records: %w", e, len(tokens), err)
 		}
 	}
 	for _, tok := range tokens {
@@ -862,6 +865,86 @@ func (c *Client) CreateBatch(ctx context.Context, e Entity, recs map[string]Reco
 		}
 	}
 	return res, nil
+}
+
+// readBack returns, for each token, the records that carry it after a bulk
+// PATCH whose answer was answer, given those that carried it before. The
+// ids the answer names are read first, as one range of ids when they lie
+// close together (one request for a batch, where a look-up by 100 tokens
+// needs several to fit the URL limit); a record counts only by the token it
+// carries, whatever the answer said. Tokens still without a record (the
+// answer left them out, named other ids, or was no list of ids) are looked
+// up by token.
+func (c *Client) readBack(ctx context.Context, e Entity, tokens []string, before map[string][]Record, answer []string) (map[string][]Record, error) {
+	field := c.correlation[e]
+	want := make(map[string]string, len(tokens))
+	for _, t := range tokens {
+		want[strings.ToLower(t)] = t
+	}
+	var ids []int
+	for _, a := range answer {
+		if id, err := strconv.Atoi(strings.TrimSpace(a)); err == nil && id > 0 {
+			ids = append(ids, id)
+		}
+	}
+	out := make(map[string][]Record, len(tokens))
+	for tok, recs := range before {
+		out[tok] = append(out[tok], recs...)
+	}
+	seen := map[int]bool{}
+	keep := func(rows []Record) error {
+		for _, r := range rows {
+			tok, ok := want[strings.ToLower(scalarString(r[field]))]
+			id, err := r.ID(e)
+			if !ok || err != nil || seen[id] {
+				continue
+			}
+			seen[id] = true
+			out[tok] = append(out[tok], r)
+		}
+		return nil
+	}
+	for _, recs := range before {
+		for _, r := range recs {
+			if id, err := r.ID(e); err == nil {
+				seen[id] = true
+			}
+		}
+	}
+	if len(ids) > 0 {
+		lo, hi := slices.Min(ids), slices.Max(ids)
+		var err error
+		if hi-lo < 2*len(tokens) {
+			err = c.Scan(ctx, Select(e).Where(AllOf(Gt(e.IDField(), lo-1), Lt(e.IDField(), hi+1))), MaxPageSize, keep)
+		} else {
+			err = c.FindIDs(ctx, Select(e), ids, keep)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("by the ids the answer named: %w", err)
+		}
+	}
+	var missing []string
+	for _, t := range tokens {
+		if len(out[t]) == 0 {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	more, err := c.RecordsByToken(ctx, e, missing)
+	if err != nil {
+		return nil, fmt.Errorf("by the tokens of %d records the answer did not name: %w", len(missing), err)
+	}
+	for tok, recs := range more {
+		for _, r := range recs {
+			if id, err := r.ID(e); err == nil && !seen[id] {
+				seen[id] = true
+				out[tok] = append(out[tok], r)
+			}
+		}
+	}
+	return out, nil
 }
 
 // BatchOptions are a CreateBatch's options.

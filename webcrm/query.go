@@ -40,6 +40,9 @@ func EqInt(property string, n int) Cond { return literal(property + " = " + strc
 // Gt is property > n.
 func Gt(property string, n int) Cond { return literal(property + " > " + strconv.Itoa(n)) }
 
+// Lt is property < n.
+func Lt(property string, n int) Cond { return literal(property + " < " + strconv.Itoa(n)) }
+
 func timeCond(property, op string, t time.Time) Cond {
 	return Cond{render: func(f timeFormatter) string { return property + " " + op + " " + quote(f(t)) }}
 }

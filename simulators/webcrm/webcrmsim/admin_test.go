@@ -63,3 +63,13 @@ func TestAdminEndpointsAndStats(t *testing.T) {
 	require.Equal(t, 404, e.do(call{method: "GET", path: "/_sim/nope"}).status)
 	require.Equal(t, 400, e.do(call{method: "POST", path: "/_sim/seed?size=-1"}).status)
 }
+
+func TestStatsCountQueriesByShape(t *testing.T) {
+	for script, want := range map[string]string{
+		"SELECT * FROM Organisation WHERE OrganisationUpdatedAt >= '2026-12-01T10:00:00.0000000Z' ORDER BY OrganisationUpdatedAt": "SELECT * FROM Organisation WHERE OrganisationUpdatedAt >= ? ORDER BY OrganisationUpdatedAt",
+		"SELECT * FROM Organisation WHERE OrganisationCustom15 = 'a' OR OrganisationCustom15 = 'b''c'":                            "SELECT * FROM Organisation WHERE OrganisationCustom15 = ? OR …",
+		"SELECT OrganisationId FROM Organisation WHERE OrganisationId IN (1, 2,3) ORDER BY OrganisationId":                        "SELECT OrganisationId FROM Organisation WHERE OrganisationId IN (?) ORDER BY OrganisationId",
+	} {
+		require.Equal(t, want, queryShape(script), script)
+	}
+}

@@ -804,6 +804,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, r *http.Request, bh *behavio
 		writeError(w, badRequest("The query parameter script is required."))
 		return
 	}
+	s.stats.query(script)
 	page, size, err := paging(r)
 	if err != nil {
 		writeError(w, err)

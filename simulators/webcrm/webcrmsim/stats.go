@@ -1,6 +1,11 @@
 package webcrmsim
 
-import "sync"
+import (
+	"maps"
+	"regexp"
+	"strings"
+	"sync"
+)
 
 // Stats is a snapshot of what the simulator's API has served. Admin
 // requests under /_sim/ and direct-store calls are not counted.
@@ -43,6 +48,9 @@ type Stats struct {
 	// ValuesRewritten counts string values FaultConfig.RewriteOnWrite
 	// stored differently from how they were sent.
 	ValuesRewritten int64 `json:"ValuesRewritten"`
+	// Queries counts the /Queries scripts that were run, by shape: the
+	// script with its literals replaced by ? and lists of them by (?).
+	Queries map[string]int64 `json:"Queries"`
 }
 
 // WriteStats counts API writes of one entity.
@@ -88,7 +96,30 @@ func newStatsCollector() *statsCollector {
 func (c *statsCollector) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.s = Stats{Requests: map[string]map[int]int64{}, Writes: map[string]WriteStats{}, Faults: map[string]int64{}}
+	c.s = Stats{Requests: map[string]map[int]int64{}, Writes: map[string]WriteStats{}, Faults: map[string]int64{}, Queries: map[string]int64{}}
+}
+
+// literals are a /Queries script's quoted strings and numbers; lists are
+// parenthesised lists of what queryShape made of them.
+var (
+	literals = regexp.MustCompile(`'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b`)
+	lists    = regexp.MustCompile(`\(\s*\?(?:\s*,\s*\?)*\s*\)`)
+	orRuns   = regexp.MustCompile(`(?i)(\S+\s*=\s*\?)(?:\s+or\s+\S+\s*=\s*\?)+`)
+)
+
+// queryShape is a script with its literals replaced, so that the scripts of
+// one kind count together.
+func queryShape(script string) string {
+	s := literals.ReplaceAllString(strings.Join(strings.Fields(script), " "), "?")
+	s = lists.ReplaceAllString(s, "(?)")
+	return orRuns.ReplaceAllString(s, "$1 OR …")
+}
+
+func (c *statsCollector) query(script string) {
+	shape := queryShape(script)
+	c.mu.Lock()
+	c.s.Queries[shape]++
+	c.mu.Unlock()
 }
 
 func (c *statsCollector) request(pattern string, status int) {
@@ -159,9 +190,7 @@ func (c *statsCollector) snapshot() Stats {
 	for k, v := range c.s.Writes {
 		out.Writes[k] = v
 	}
-	out.Faults = make(map[string]int64, len(c.s.Faults))
-	for k, v := range c.s.Faults {
-		out.Faults[k] = v
-	}
+	out.Faults = maps.Clone(c.s.Faults)
+	out.Queries = maps.Clone(c.s.Queries)
 	return out
 }
