@@ -114,7 +114,7 @@ func main() {
 	flag.DurationVar(&s.poll, "poll", 10*time.Second, "poll interval (six pairings poll webCRM once each per interval, from the same 250/min budget)")
 	flag.StringVar(&s.out, "out", "bench/results", "directory for the raw output")
 	flag.StringVar(&s.logFile, "log", "", "write the worker's log (info and above) to this file; without it the log is discarded")
-	flag.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (worker, simulators) during the full-stack backfill (1) to this file")
+	flag.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (worker, simulators) during the full-stack backfill (1), or during -sustained, to this file")
 	flag.StringVar(&s.temporalAddress, "temporal-address", "", "run against the Temporal server at this host:port (e.g. scripts/temporal-postgres's) instead of a dev server")
 	flag.StringVar(&s.temporalNamespace, "temporal-namespace", "", "with -temporal-address: the namespace (default a new bench-<time> one)")
 	flag.IntVar(&s.temporalPID, "temporal-pid", 0, "with -temporal-address: the server's process id, to count its CPU in (1)")

@@ -43,6 +43,11 @@ func sustainedCreates(ctx context.Context, s settings, d time.Duration, rep *rep
 	rep.printf("4s. ERP → webCRM creation sustained for %s: ERP customers written at %d/s, all %d pairings polling every %s, webCRM at 250 requests/min\n",
 		d, sustainedFeed, len(names), s.poll)
 	st.WebCRM.ResetStats()
+	stopProfile, err := startCPUProfile(s.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	fctx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
 	written := make(chan int, 1)

@@ -240,7 +240,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if !opts.ExpectWarnings {
 		// Runs before the worker stops (cleanups run last first).
 		t.Cleanup(func() {
-			if w := s.logs.Warnings(); len(w) > 0 {
+			if w := s.logs.Unexpected(); len(w) > 0 {
 				t.Errorf("the worker logged %d warnings or errors; the first: %s", len(w), w[0])
 			}
 		})

@@ -107,6 +107,31 @@ next:
 	return out
 }
 
+// Unexpected returns the warnings and errors that are not ServerTransient.
+func (l *LogSink) Unexpected() []Entry {
+	var out []Entry
+	for _, e := range l.Warnings() {
+		if !ServerTransient(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ServerTransient reports whether e is the SDK's warning about a workflow
+// task it could not process on its first attempt because the history the
+// server gave for it ended before the task's own events ("premature end of
+// stream"): the Temporal server (its SQLite store most of all) now and then
+// answers a worker whose cache missed with a history read that lags the task.
+// The SDK fails that attempt and the server hands the task out again, so the
+// workflow goes on; a second attempt failing the same way is no transient.
+func ServerTransient(e Entry) bool {
+	return e.Source == "sdk" && e.Level == slog.LevelWarn &&
+		strings.HasPrefix(e.Msg, "Failed to process workflow task") &&
+		strings.Contains(e.Attrs, "Attempt=1 ") &&
+		strings.Contains(e.Attrs, "premature end of stream")
+}
+
 // Since returns up to n of the recent records logged at or after t.
 func (l *LogSink) Since(t time.Time, n int) []Entry {
 	l.mu.Lock()
