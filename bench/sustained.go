@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -43,6 +45,10 @@ func sustainedCreates(ctx context.Context, s settings, d time.Duration, rep *rep
 	rep.printf("4s. ERP → webCRM creation sustained for %s: ERP customers written at %d/s, all %d pairings polling every %s, webCRM at 250 requests/min\n",
 		d, sustainedFeed, len(names), s.poll)
 	st.WebCRM.ResetStats()
+	callsBefore, err := temporalCalls(svc.Metrics())
+	if err != nil {
+		return err
+	}
 	stopProfile, err := startCPUProfile(s.cpuProfile)
 	if err != nil {
 		return err
@@ -84,7 +90,9 @@ func sustainedCreates(ctx context.Context, s settings, d time.Duration, rep *rep
 	}
 	start := time.Now()
 	var created, requests []int64
-	prevMade, prevReq, prevLimited := int64(made()), int64(0), int64(0)
+	serverCPU0, selfCPU0 := cpuSeconds(st.Temporal.PID()), cpuSeconds(os.Getpid())
+	firstMade := int64(made())
+	prevMade, prevReq, prevLimited := firstMade, int64(0), int64(0)
 	for minute := 1; time.Since(start) < d; minute++ {
 		select {
 		case <-ctx.Done():
@@ -97,6 +105,8 @@ func sustainedCreates(ctx context.Context, s settings, d time.Duration, rep *rep
 		rep.printf("   minute %2d: %5d organisations made, %3d webCRM requests, %d answers 429\n", minute, m-prevMade, ws.TotalRequests-prevReq, ws.RateLimited-prevLimited)
 		prevMade, prevReq, prevLimited = m, ws.TotalRequests, ws.RateLimited
 	}
+	serverCPU, selfCPU := cpuSeconds(st.Temporal.PID())-serverCPU0, cpuSeconds(os.Getpid())-selfCPU0
+	elapsed := time.Since(start).Seconds()
 	stopFeed()
 	n := <-written
 	ws := st.WebCRM.Stats()
@@ -111,7 +121,14 @@ func sustainedCreates(ctx context.Context, s settings, d time.Duration, rep *rep
 	minutes := float64(len(created) - 1)
 	rep.printf("   sustained (minutes 2–%d): %.0f organisations/min, %.1f webCRM requests/min, %.2f requests per 100 records; %d ERP customers written, %d answers 429 in all\n",
 		len(created), float64(sumMade)/minutes, float64(sumReq)/minutes, 100*float64(sumReq)/float64(max(sumMade, 1)), n, ws.RateLimited)
+	total := float64(prevMade - firstMade)
+	rep.printf("   CPU (of %d): Temporal dev server %.2f, this process (worker, simulators, feed) %.2f; CPU seconds per 1,000 organisations: %.1f and %.1f\n",
+		runtime.NumCPU(), serverCPU/elapsed, selfCPU/elapsed, 1000*serverCPU/max(total, 1), 1000*selfCPU/max(total, 1))
 	rep.printf("   webCRM requests by call: %s\n", requestBreakdown(ws.Requests))
+	if callsAfter, err := temporalCalls(svc.Metrics()); err == nil {
+		rep.printf("   Temporal calls of the worker and its client per organisation made, by operation: %s\n",
+			callsPer(callsBefore, callsAfter, total, "organisation"))
+	}
 	rep.printf("   /Queries by shape:\n")
 	shapes := slices.SortedFunc(maps.Keys(ws.Queries), func(a, b string) int { return cmp.Compare(ws.Queries[b], ws.Queries[a]) })
 	for _, q := range shapes {

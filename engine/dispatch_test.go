@@ -61,9 +61,11 @@ func TestATokenLeadsAChangeToTheLinkThatCreatedTheRecord(t *testing.T) {
 	oid, cid := e.linkedOrg(1)
 	orgs, customers := e.crm["Organisations"], e.erp["customers"]
 
+	looks := e.links.count("inspect")
 	seen := e.dispatch("organisations", customers.change(cid))
 	assert.Equal(t, map[string]int{domain.ActionSeen: 1}, seen.Actions, "the create's own version")
 	assert.Zero(t, e.links.count("applyto"))
+	assert.Equal(t, looks+1, e.links.count("inspect"), "one look, at the link it names")
 
 	customers.edit(cid, map[string]any{"website": "fjord.example"})
 	tally := e.dispatch("organisations", customers.change(cid))
@@ -348,4 +350,32 @@ func TestACancelledDispatchStopsWithTheContextsError(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, "Viborg", e.erp["customers"].get(ca)["postalAddress"].(map[string]any)["city"], "the change under way ends")
 	assert.Equal(t, "Aarhus", e.erp["customers"].get(cb)["postalAddress"].(map[string]any)["city"], "the next is not delivered")
+}
+
+// TestTheEchoOfARecordCreatedInWebCRMIsSkippedWithoutWakingItsLink: a record
+// tandem created in webCRM has an index entry and carries its link's ID; the
+// poll that reads it back finds, with one look (at that link, not at the
+// entry too), that it has synced this version, and delivers nothing. Its
+// next edit is delivered.
+func TestTheEchoOfARecordCreatedInWebCRMIsSkippedWithoutWakingItsLink(t *testing.T) {
+	e := newEnv(t)
+	orgs, customers := e.crm["Organisations"], e.erp["customers"]
+	cid := customers.add(map[string]any{"name": "Fjord Tech 1 A/S", "organisationNumber": "DK31000001"})
+	e.dispatch("organisations", customers.change(cid))
+	st := e.link(erpLink(cid))
+	require.NotEmpty(t, st.CrmID, "created in webCRM")
+	require.Equal(t, erpLink(cid), e.links.aliasOf(orgLink(st.CrmID)), "with an index entry")
+	delivered := e.links.count("apply") + e.links.count("applyto")
+	looks := e.links.count("inspect")
+
+	echo := e.dispatch("organisations", orgs.change(st.CrmID))
+
+	assert.Equal(t, map[string]int{domain.ActionSeen: 1}, echo.Actions)
+	assert.Equal(t, delivered, e.links.count("apply")+e.links.count("applyto"), "nothing delivered")
+	assert.Equal(t, looks+1, e.links.count("inspect"), "one look")
+
+	orgs.edit(st.CrmID, map[string]any{"OrganisationWww": "fjord.example"})
+	edit := e.dispatch("organisations", orgs.change(st.CrmID))
+	assert.Equal(t, map[string]int{domain.ActionUpdated: 1}, edit.Actions)
+	assert.Equal(t, "fjord.example", customers.get(cid)["website"])
 }

@@ -31,14 +31,49 @@ type normIndex struct {
 	// refreshed is when the last refresh began: a look-up asked before it is
 	// answered without another.
 	refreshed time.Time
-	ids       map[string]map[string]bool // normalised value → ids
-	valueOf   map[string]string          // id → normalised value
-	// carriers and tokenOf are the same for the correlation tokens the
-	// records carry: a create whose tokens no record carries in a refresh
-	// begun after every earlier attempt need not look them up.
-	carriers map[string]map[string]bool // token → ids
-	tokenOf  map[string]string          // id → token
+	values    keyIndex // normalised merge value ↔ ids
+	// tokens is the same for the correlation tokens the records carry: a
+	// create whose tokens no record carries in a refresh begun after every
+	// earlier attempt need not look them up.
+	tokens keyIndex
 }
+
+// keyIndex is a two-way index of keys (normalised values, tokens) and the
+// ids of the records that have them. Nearly every key has one id, so a key's
+// ids are a slice rather than a set: with a set per key the index held 751
+// bytes a record, with a slice 327 (BenchmarkNormIndexMemory).
+type keyIndex struct {
+	byKey map[string][]string
+	keyOf map[string]string
+}
+
+func newKeyIndex() keyIndex {
+	return keyIndex{byKey: map[string][]string{}, keyOf: map[string]string{}}
+}
+
+// set gives id the key; an empty key removes id.
+func (x keyIndex) set(id, key string) {
+	if old, ok := x.keyOf[id]; ok {
+		if old == key {
+			return
+		}
+		rest := slices.DeleteFunc(x.byKey[old], func(have string) bool { return have == id })
+		if len(rest) == 0 {
+			delete(x.byKey, old)
+		} else {
+			x.byKey[old] = rest
+		}
+		delete(x.keyOf, id)
+	}
+	if key == "" {
+		return
+	}
+	x.byKey[key] = append(x.byKey[key], id)
+	x.keyOf[id] = key
+}
+
+// ids returns the ids that have key; the caller must not change them.
+func (x keyIndex) ids(key string) []string { return x.byKey[key] }
 
 func (x *normIndexes) get(key string) *normIndex {
 	x.mu.Lock()
@@ -48,39 +83,22 @@ func (x *normIndexes) get(key string) *normIndex {
 	}
 	idx, ok := x.m[key]
 	if !ok {
-		idx = &normIndex{ids: map[string]map[string]bool{}, valueOf: map[string]string{},
-			carriers: map[string]map[string]bool{}, tokenOf: map[string]string{}}
+		idx = newNormIndex()
 		x.m[key] = idx
 	}
 	return idx
 }
 
-// put records a record's normalised value and token; "" removes them.
-func (idx *normIndex) put(id, value, token string) {
-	index(idx.ids, idx.valueOf, id, value)
-	// Compared without case: a server that changes a custom field's case
-	// makes a token look seen, which costs a look-up, never a duplicate.
-	index(idx.carriers, idx.tokenOf, id, strings.ToLower(token))
+func newNormIndex() *normIndex {
+	return &normIndex{values: newKeyIndex(), tokens: newKeyIndex()}
 }
 
-// index sets id's key in a two-way index: byKey maps a key to its ids, keyOf
-// an id to its key. An empty key removes id.
-func index(byKey map[string]map[string]bool, keyOf map[string]string, id, key string) {
-	if old, ok := keyOf[id]; ok {
-		delete(byKey[old], id)
-		if len(byKey[old]) == 0 {
-			delete(byKey, old)
-		}
-		delete(keyOf, id)
-	}
-	if key == "" {
-		return
-	}
-	if byKey[key] == nil {
-		byKey[key] = map[string]bool{}
-	}
-	byKey[key][id] = true
-	keyOf[id] = key
+// put records a record's normalised value and token; "" removes them.
+func (idx *normIndex) put(id, value, token string) {
+	idx.values.set(id, value)
+	// Compared without case: a server that changes a custom field's case
+	// makes a token look seen, which costs a look-up, never a duplicate.
+	idx.tokens.set(id, strings.ToLower(token))
 }
 
 // indexCandidates returns the ids of side's records whose normalised first
@@ -120,7 +138,7 @@ func (e *Engine) indexLookup(ctx context.Context, p *mappings.Pairing, s Sides, 
 	}
 	seen := map[string]bool{}
 	for _, want := range wants {
-		for id := range idx.ids[want] { // put keeps no "" value
+		for _, id := range idx.values.ids(want) { // put keeps no "" value
 			if !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
@@ -177,7 +195,7 @@ func (e *Engine) tokensUnseen(ctx context.Context, p *mappings.Pairing, s Sides,
 		return false
 	}
 	for _, tok := range tokens {
-		if len(idx.carriers[strings.ToLower(tok)]) > 0 {
+		if len(idx.tokens.ids(strings.ToLower(tok))) > 0 {
 			return false
 		}
 	}

@@ -195,11 +195,17 @@ func (i LinkInfo) Holds(side domain.Side, id string) bool {
 	if i.Kind != HomeLink {
 		return false
 	}
-	have := i.CrmID
-	if side == domain.ERP {
-		have = i.ErpID
-	}
+	have := i.idOf(side)
 	return have == "" || have == id
+}
+
+// idOf is the id of the link's record on side, as its search attributes
+// tell ("" when it has none there yet).
+func (i LinkInfo) idOf(side domain.Side) string {
+	if side == domain.ERP {
+		return i.ErpID
+	}
+	return i.CrmID
 }
 
 // LinkRef is what the visibility listing tells of one link.

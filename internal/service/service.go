@@ -288,6 +288,10 @@ func (s *Service) Client() client.Client { return s.client }
 // WebCRM returns the worker's webCRM client (it leases from the token's budget).
 func (s *Service) WebCRM() *webcrm.Client { return s.wc }
 
+// Metrics returns the registry behind the service's /metrics endpoint
+// (tandem's own metrics and the Temporal SDK's).
+func (s *Service) Metrics() prometheus.Gatherer { return s.registry }
+
 // Mappings returns the service's mapping set.
 func (s *Service) Mappings() *mappings.Set { return s.set }
 
