@@ -360,3 +360,39 @@ func TestHostileTheSameRowTwiceIsReadOnce(t *testing.T) {
 	}))
 	assert.Equal(t, []int{1, 2, 3}, ids)
 }
+
+// TestAReadBackTrustsTokensNotTheAnswer: a bulk answer may name ids far
+// apart, ids of records the batch did not make, or no id at all. The read-back
+// counts a record for a token only when it carries that token, and looks up by
+// token only what the ids the answer named did not lead to.
+func TestAReadBackTrustsTokensNotTheAnswer(t *testing.T) {
+	t.Parallel()
+	env := newSimEnv(t, webcrmsim.Options{Seed: 11}, withCorrelation)
+	ctx := context.Background()
+	put := func(name, token string) string {
+		id, err := env.sim.Put("Organisations", map[string]any{"OrganisationName": name, "OrganisationCustom15": token})
+		require.NoError(t, err)
+		return strconv.Itoa(id)
+	}
+	first := put("First", "link/organisations/erp/FAR-1")
+	for i := range 300 {
+		put(fmt.Sprintf("Typed in webCRM %03d", i), "")
+	}
+	other := put("Another link's", "link/organisations/erp/OTHER")
+	last := put("Last", "link/organisations/erp/FAR-2")
+	unnamed := put("Left out of the answer", "link/organisations/erp/FAR-3")
+	tokens := []string{"link/organisations/erp/FAR-1", "link/organisations/erp/FAR-2", "link/organisations/erp/FAR-3"}
+	answer := []string{last, "Error: OrganisationName is required", other, first}
+
+	got, err := env.c.readBack(ctx, Organisations, tokens, nil, answer)
+
+	require.NoError(t, err)
+	for tok, want := range map[string]string{tokens[0]: first, tokens[1]: last, tokens[2]: unnamed} {
+		if assert.Len(t, got[tok], 1, tok) {
+			id, _ := got[tok][0].ID(Organisations)
+			assert.Equal(t, want, strconv.Itoa(id), tok)
+		}
+	}
+	assert.Len(t, got, 3, "the other link's record counts for none of the batch's tokens")
+	assert.Equal(t, int64(2), queries(env.stats(t)), "the named ids by id, then the left-out token")
+}
