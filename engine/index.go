@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"strings"
@@ -32,16 +33,17 @@ type normIndex struct {
 	// answered without another.
 	refreshed time.Time
 	values    keyIndex // normalised merge value ↔ ids
-	// tokens is the same for the correlation tokens the records carry: a
-	// create whose tokens no record carries in a refresh begun after every
-	// earlier attempt need not look them up.
-	tokens keyIndex
+	// tokens holds the correlation tokens the records carry: a create whose
+	// tokens no record carries in a refresh begun after every earlier
+	// attempt need not look them up.
+	tokens tokenSet
 }
 
-// keyIndex is a two-way index of keys (normalised values, tokens) and the
-// ids of the records that have them. Nearly every key has one id, so a key's
-// ids are a slice rather than a set: with a set per key the index held 751
-// bytes a record, with a slice 327 (BenchmarkNormIndexMemory).
+// keyIndex is a two-way index of keys (normalised values) and the ids of
+// the records that have them. Nearly every key has one id, so a key's ids
+// are a slice rather than a set (BenchmarkNormIndexMemory: with a set per
+// key, and the tokens kept the same way, the index held 751 bytes a record;
+// with slices 327, and with tokenSet 222).
 type keyIndex struct {
 	byKey map[string][]string
 	keyOf map[string]string
@@ -75,6 +77,46 @@ func (x keyIndex) set(id, key string) {
 // ids returns the ids that have key; the caller must not change them.
 func (x keyIndex) ids(key string) []string { return x.byKey[key] }
 
+// tokenSet tells whether some record carries a token. It keeps a 64-bit
+// hash of each token, not the token (a link ID, some 30 bytes): the only
+// question asked of it is whether a token is carried, and a collision makes
+// a token look carried, which costs a look-up, never a duplicate. Tokens are
+// compared without case: a server that changes a custom field's case makes a
+// token look carried too.
+type tokenSet struct {
+	seed    maphash.Seed
+	hashOf  map[string]uint64 // id → hash of the token it carries
+	holders map[uint64]int32  // hash → how many records carry it
+}
+
+func newTokenSet() tokenSet {
+	return tokenSet{seed: maphash.MakeSeed(), hashOf: map[string]uint64{}, holders: map[uint64]int32{}}
+}
+
+func (t tokenSet) hash(token string) uint64 {
+	return maphash.String(t.seed, strings.ToLower(token))
+}
+
+// set records the token id carries; an empty token records none.
+func (t tokenSet) set(id, token string) {
+	if old, ok := t.hashOf[id]; ok {
+		if t.holders[old]--; t.holders[old] <= 0 {
+			delete(t.holders, old)
+		}
+		delete(t.hashOf, id)
+	}
+	if token == "" {
+		return
+	}
+	h := t.hash(token)
+	t.hashOf[id] = h
+	t.holders[h]++
+}
+
+// carried reports whether some record carries token (or one whose hash is
+// the same).
+func (t tokenSet) carried(token string) bool { return t.holders[t.hash(token)] > 0 }
+
 func (x *normIndexes) get(key string) *normIndex {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -90,15 +132,13 @@ func (x *normIndexes) get(key string) *normIndex {
 }
 
 func newNormIndex() *normIndex {
-	return &normIndex{values: newKeyIndex(), tokens: newKeyIndex()}
+	return &normIndex{values: newKeyIndex(), tokens: newTokenSet()}
 }
 
 // put records a record's normalised value and token; "" removes them.
 func (idx *normIndex) put(id, value, token string) {
 	idx.values.set(id, value)
-	// Compared without case: a server that changes a custom field's case
-	// makes a token look seen, which costs a look-up, never a duplicate.
-	idx.tokens.set(id, strings.ToLower(token))
+	idx.tokens.set(id, token)
 }
 
 // indexCandidates returns the ids of side's records whose normalised first
@@ -195,7 +235,7 @@ func (e *Engine) tokensUnseen(ctx context.Context, p *mappings.Pairing, s Sides,
 		return false
 	}
 	for _, tok := range tokens {
-		if len(idx.tokens.ids(strings.ToLower(tok))) > 0 {
+		if idx.tokens.carried(tok) {
 			return false
 		}
 	}

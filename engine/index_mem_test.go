@@ -58,3 +58,25 @@ func TestAKeyIndexFollowsEachRecordsLatestKey(t *testing.T) {
 	assert.NotContains(t, x.keyOf, "2")
 	assert.Len(t, x.keyOf, 2)
 }
+
+// TestATokenSetKnowsWhichTokensAreCarried: a token is carried while some
+// record carries it, whatever its case; a record's new token replaces its
+// old one.
+func TestATokenSetKnowsWhichTokensAreCarried(t *testing.T) {
+	s := newTokenSet()
+	s.set("1", "link/organisations/erp/CU-1")
+	s.set("2", "link/organisations/erp/CU-1") // a duplicate carries it too
+	s.set("3", "link/organisations/erp/CU-3")
+	assert.True(t, s.carried("LINK/organisations/erp/cu-1"))
+
+	s.set("1", "")
+	assert.True(t, s.carried("link/organisations/erp/CU-1"), "record 2 still carries it")
+	s.set("2", "link/organisations/erp/CU-2")
+	assert.False(t, s.carried("link/organisations/erp/CU-1"))
+	assert.True(t, s.carried("link/organisations/erp/CU-2"))
+	s.set("3", "link/organisations/erp/CU-3")
+	assert.True(t, s.carried("link/organisations/erp/CU-3"))
+	assert.False(t, s.carried("link/organisations/erp/CU-4"))
+	assert.Len(t, s.hashOf, 2)
+	assert.Len(t, s.holders, 2)
+}
