@@ -13,6 +13,7 @@ import (
 
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/service"
+	"github.com/tandemsync/tandem/workflows"
 )
 
 // sustainedFeed is how many ERP customers a second the sustained run writes:
@@ -102,7 +103,11 @@ func sustainedCreates(ctx context.Context, s settings, d time.Duration, rep *rep
 		m, ws := int64(made()), st.WebCRM.Stats()
 		created = append(created, m-prevMade)
 		requests = append(requests, ws.TotalRequests-prevReq)
-		rep.printf("   minute %2d: %5d organisations made, %3d webCRM requests, %d answers 429\n", minute, m-prevMade, ws.TotalRequests-prevReq, ws.RateLimited-prevLimited)
+		backlog, err := workflowBacklog(ctx, svc.Client(), cfg.Temporal.Namespace, workflows.TaskQueue)
+		if err != nil {
+			return err
+		}
+		rep.printf("   minute %2d: %5d organisations made, %3d webCRM requests, %d answers 429, %d workflow tasks waiting\n", minute, m-prevMade, ws.TotalRequests-prevReq, ws.RateLimited-prevLimited, backlog)
 		prevMade, prevReq, prevLimited = m, ws.TotalRequests, ws.RateLimited
 	}
 	serverCPU, selfCPU := cpuSeconds(st.Temporal.PID())-serverCPU0, cpuSeconds(os.Getpid())-selfCPU0

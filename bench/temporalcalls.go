@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 )
 
 // temporalCalls sums the Temporal SDK's request counter (every call the
@@ -54,4 +59,20 @@ func callsPer(before, after map[string]float64, n float64, unit string) string {
 		parts = append(parts, fmt.Sprintf("%s %.2f", r.op, r.d/max(n, 1)))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// workflowBacklog is the approximate number of workflow tasks waiting on the
+// task queue: tasks the worker has not yet taken (the first task of every
+// index entry started, for one).
+func workflowBacklog(ctx context.Context, c client.Client, namespace, taskQueue string) (int64, error) {
+	resp, err := c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+		Namespace:     namespace,
+		TaskQueue:     &taskqueuepb.TaskQueue{Name: taskQueue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		TaskQueueType: enumspb.TASK_QUEUE_TYPE_WORKFLOW,
+		ReportStats:   true,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("describe task queue %s: %w", taskQueue, err)
+	}
+	return resp.GetStats().GetApproximateBacklogCount(), nil
 }

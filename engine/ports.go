@@ -187,6 +187,8 @@ type LinkInfo struct {
 	// CrmID, ErpID and State are a link's record ids and state, as its search
 	// attributes say.
 	CrmID, ErpID, State string
+	// Home is an index entry's home link, when its memo names it.
+	Home string
 }
 
 // Holds reports whether the link holds, or may take, the record (side, id):

@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/tandemsync/tandem/domain"
@@ -897,10 +898,14 @@ func (s *stack) dumpLinks() {
 				if st, err := s.queryLink(id); err == nil {
 					line += fmt.Sprintf(" %s crm=%s erp=%s applied=%d writes=%d conflicts=%d %s", st.State, st.CrmID, st.ErpID, st.Applied, st.Writes, st.Conflicts, st.Reason)
 				}
+			} else if home := e.GetMemo().GetFields()[links.MemoHome]; home != nil {
+				var h string
+				_ = converter.GetDefaultDataConverter().FromPayload(home, &h)
+				line += " -> " + h
 			} else if v, err := s.c.QueryWorkflow(ctx, id, "", workflows.QueryHome); err == nil {
-				var home string
-				_ = v.Get(&home)
-				line += " -> " + home
+				var h string
+				_ = v.Get(&h)
+				line += " -> " + h
 			}
 		}
 		if os.Getenv("TANDEM_IT_HISTORY") != "" {

@@ -197,6 +197,9 @@ const (
 	restSpread = 30 * 24 * time.Hour
 )
 
+// MemoHome is the memo key of an index entry's home link ID.
+const MemoHome = "home"
+
 // MemoRest is the memo key of a link started at rest; its value says so, in
 // words, for the UI (whose start time of such a link is when its rest ends).
 const MemoRest = "rest"
@@ -265,12 +268,18 @@ func (l *Client) RegisterAlias(ctx context.Context, pairing string, side domain.
 	if info, err := l.Inspect(ctx, home); err != nil {
 		return err
 	} else if info.Kind == engine.AliasLink {
-		next, err := l.home(ctx, home)
+		next, err := l.home(ctx, home, info)
 		if err != nil {
 			return fmt.Errorf("register index entry %s: %w", aliasID, err)
 		}
 		return &engine.ClaimedError{Home: next}
 	}
+	// An index entry has nothing to run until a change of its record
+	// arrives, so it starts at rest like a link in step (an update or a
+	// signal wakes it): no workflow task for each entry a backfill or a
+	// batch of creates makes. Its home is in its memo, which a Describe
+	// reads, since a workflow at rest answers no query.
+	delay := restDelay(aliasID)
 	_, err := l.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       aliasID,
 		TaskQueue:                l.taskQueue,
@@ -279,8 +288,14 @@ func (l *Client) RegisterAlias(ctx context.Context, pairing string, side domain.
 		// Without it, ExecuteWorkflow hands back the run already there
 		// instead of saying so, and a collision would go unnoticed.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            fmt.Sprintf("%s index entry of %s record %s", pairing, side, id),
-		StaticDetails:                            fmt.Sprintf("Changes of %s record `%s` are handled by the link `%s`.", side, id, home),
+		StartDelay:                               delay,
+		Memo: map[string]any{
+			MemoHome: home,
+			MemoRest: fmt.Sprintf("started at rest at %s: it runs when a change of its record arrives, and sends it to %s",
+				time.Now().UTC().Format(time.RFC3339), home),
+		},
+		StaticSummary: fmt.Sprintf("%s index entry of %s record %s", pairing, side, id),
+		StaticDetails: fmt.Sprintf("Changes of %s record `%s` are handled by the link `%s`.", side, id, home),
 	}, workflows.LinkAliasWorkflowName, workflows.AliasInput{Pairing: pairing, Side: side, ID: id, Home: home})
 	if err == nil {
 		return nil
@@ -331,6 +346,7 @@ func (l *Client) Inspect(ctx context.Context, workflowID string) (engine.LinkInf
 	}
 	if desc.WorkflowType.Name == workflows.LinkAliasWorkflowName {
 		info.Kind = engine.AliasLink
+		_ = desc.GetMemoValue(MemoHome, &info.Home)
 		return info, nil
 	}
 	info.Kind = engine.HomeLink
@@ -350,7 +366,7 @@ func (l *Client) FindHome(ctx context.Context, pairing string, side domain.Side,
 	info, err := l.Inspect(ctx, own)
 	if err != nil || info.Kind != engine.NoLink {
 		if info.Kind == engine.AliasLink {
-			return l.home(ctx, own)
+			return l.home(ctx, own, info)
 		}
 		return own, err
 	}
@@ -371,8 +387,13 @@ func (l *Client) FindHome(ctx context.Context, pairing string, side domain.Side,
 	return "", nil
 }
 
-// home asks an index entry for its home link.
-func (l *Client) home(ctx context.Context, aliasID string) (string, error) {
+// home returns the home link of the index entry aliasID, which info
+// describes: from its memo, or, for an entry started before the memo held it,
+// by asking the entry.
+func (l *Client) home(ctx context.Context, aliasID string, info engine.LinkInfo) (string, error) {
+	if info.Home != "" {
+		return info.Home, nil
+	}
 	v, err := l.c.QueryWorkflow(ctx, aliasID, "", workflows.QueryHome)
 	if err != nil {
 		return "", fmt.Errorf("ask index entry %s for its link: %w", aliasID, err)
@@ -397,7 +418,7 @@ func (l *Client) Lookup(ctx context.Context, pairing string, side domain.Side, i
 			return "", state, false, err
 		}
 		if info.Kind == engine.AliasLink {
-			if target, err = l.home(ctx, target); err != nil {
+			if target, err = l.home(ctx, target, info); err != nil {
 				return "", state, false, err
 			}
 			continue

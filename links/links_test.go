@@ -60,11 +60,23 @@ func TestApplyStartsTheLinkAndFollowsAnAlias(t *testing.T) {
 	home := domain.LinkWorkflowID("organisations", domain.WebCRM, "5")
 	require.NoError(t, links.New(c, "").RegisterAlias(ctx, "organisations", domain.ERP, "CU-9", home))
 	require.NoError(t, links.New(c, "").RegisterAlias(ctx, "organisations", domain.ERP, "CU-9", home), "registering twice is harmless")
-	info, err := links.New(c, "").Inspect(ctx, domain.LinkWorkflowID("organisations", domain.ERP, "CU-9"))
+	aliasID := domain.LinkWorkflowID("organisations", domain.ERP, "CU-9")
+	info, err := links.New(c, "").Inspect(ctx, aliasID)
 	require.NoError(t, err)
 	require.Equal(t, engine.AliasLink, info.Kind)
+	require.Equal(t, home, info.Home, "from its memo")
 
-	// A change of the ERP record reaches the home link through the alias.
+	// The entry rests: its history is its start alone. It answers no query
+	// then, and is still found through it.
+	require.Equal(t, []enumspb.EventType{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED}, eventTypes(ctx, t, c, aliasID))
+	got, _, found, err := links.New(c, "").Lookup(ctx, "organisations", domain.ERP, "CU-9")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, home, got)
+
+	// A change of the ERP record reaches the home link through the resting
+	// alias, which rejects it, naming its home (a rejected update leaves no
+	// event in its history).
 	out, err = d.Apply(ctx, "organisations", domain.Change{Side: domain.ERP, ID: "CU-9", Source: domain.SourcePoll})
 	require.NoError(t, err)
 	require.Equal(t, "5", out.CrmID)
