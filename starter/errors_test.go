@@ -221,7 +221,10 @@ func TestWorkerServesOperatorMetrics(t *testing.T) {
 			return false
 		}
 		body = string(b)
-		return strings.Contains(body, "tandem_ops_metrics_refreshed_seconds ")
+		// The gauges are set pairing by pairing; the refresh time only
+		// once every pairing's are (it reads 0 until then).
+		return strings.Contains(body, "tandem_ops_metrics_refreshed_seconds ") &&
+			!strings.Contains(body, "tandem_ops_metrics_refreshed_seconds 0\n")
 	})
 	for _, want := range []string{
 		`tandem_links{pairing="organisations",state="error"} 0`,
