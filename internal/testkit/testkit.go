@@ -107,11 +107,12 @@ next:
 	return out
 }
 
-// Unexpected returns the warnings and errors that are not ServerTransient.
+// Unexpected returns the warnings and errors that are neither
+// ServerTransient nor RetriedConflict.
 func (l *LogSink) Unexpected() []Entry {
 	var out []Entry
 	for _, e := range l.Warnings() {
-		if !ServerTransient(e) {
+		if !ServerTransient(e) && !RetriedConflict(e) {
 			out = append(out, e)
 		}
 	}
@@ -130,6 +131,20 @@ func ServerTransient(e Entry) bool {
 		strings.HasPrefix(e.Msg, "Failed to process workflow task") &&
 		strings.Contains(e.Attrs, "Attempt=1 ") &&
 		strings.Contains(e.Attrs, "premature end of stream")
+}
+
+// RetriedConflict reports whether e is the SDK's error about a first
+// attempt of an Apply activity whose ERP write met a newer version of the
+// record than it had read (a Stale error): an edit, or the other pairing of
+// a shared record (an order's header and its lines), landed in between. The
+// activity's retry reads the record again and merges; a second attempt
+// failing the same way is no longer set apart.
+func RetriedConflict(e Entry) bool {
+	return e.Source == "sdk" && e.Level == slog.LevelError &&
+		strings.HasPrefix(e.Msg, "Activity error") &&
+		strings.Contains(e.Attrs, "ActivityType=Apply ") &&
+		strings.Contains(e.Attrs, "Attempt=1 ") &&
+		strings.Contains(e.Attrs, "(type: Stale, retryable: true)")
 }
 
 // Since returns up to n of the recent records logged at or after t.

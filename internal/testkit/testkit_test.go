@@ -31,3 +31,24 @@ func TestOnlyAFirstAttemptsStaleHistoryIsAServerTransient(t *testing.T) {
 		assert.Equal(t, "worker", got[2].Source)
 	}
 }
+
+// TestOnlyAFirstStaleApplyIsARetriedConflict: a first Apply attempt whose
+// ERP write met a newer version is set apart; a second such attempt, and
+// other activity errors, are not.
+func TestOnlyAFirstStaleApplyIsARetriedConflict(t *testing.T) {
+	var sink LogSink
+	sdk := slog.New(sink.Handler("sdk", 0))
+	stale := "update ERP orders OR-1001: customerp: update orders/OR-1001: stale: based on version 2, the record is at version 3 (type: Stale, retryable: true)"
+
+	sdk.Error("Activity error.", "ActivityType", "Apply", "Attempt", 1, "Error", stale)
+	sdk.Error("Activity error.", "ActivityType", "Apply", "Attempt", 2, "Error", stale)
+	sdk.Error("Activity error.", "ActivityType", "Apply", "Attempt", 1, "Error", "webcrm: 500 (type: Server, retryable: true)")
+	sdk.Error("Activity error.", "ActivityType", "SyncERP", "Attempt", 1, "Error", stale)
+
+	got := sink.Unexpected()
+	if assert.Len(t, got, 3) {
+		assert.Contains(t, got[0].Attrs, "Attempt=2")
+		assert.Contains(t, got[1].Attrs, "Server")
+		assert.Contains(t, got[2].Attrs, "SyncERP")
+	}
+}
