@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/pprof/profile"
 )
@@ -54,4 +58,39 @@ func allocatedBySimulator(s *profile.Sample) bool {
 		}
 	}
 	return false
+}
+
+// liveHeap asks the worker for a heap profile taken right after a garbage
+// collection (its pprof endpoint's gc=1) and returns the in-use bytes the
+// profile accounts for: the heap the worker's data holds, which its resident
+// memory exceeds by the collector's headroom and the runtime's own. The
+// profile samples allocations, so the figure is an estimate.
+func (w *workerProcess) liveHeap(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+w.metricsAddr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("the worker's heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("the worker's heap profile: %s", resp.Status)
+	}
+	p, err := profile.Parse(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("parse the worker's heap profile: %w", err)
+	}
+	idx := slices.IndexFunc(p.SampleType, func(st *profile.ValueType) bool { return st.Type == "inuse_space" })
+	if idx < 0 {
+		return 0, fmt.Errorf("the worker's heap profile has no inuse_space")
+	}
+	var n int64
+	for _, s := range p.Sample {
+		n += s.Value[idx]
+	}
+	return n, nil
 }

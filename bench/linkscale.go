@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandemsync/tandem/domain"
 	"github.com/tandemsync/tandem/internal/config"
+	"github.com/tandemsync/tandem/internal/devserver"
 	"github.com/tandemsync/tandem/internal/devstack"
 	"github.com/tandemsync/tandem/internal/service"
 	"github.com/tandemsync/tandem/workflows"
@@ -23,8 +24,9 @@ import (
 
 // linkScaleSettings are the sizes of measurement 9.
 type linkScaleSettings struct {
-	steps []int // organisations in webCRM after each step, ascending
-	edits int   // webCRM edits whose apply latency is measured at each step
+	steps    []int  // organisations in webCRM after each step, ascending
+	edits    int    // webCRM edits whose apply latency is measured at each step
+	memLimit string // the worker's GOMEMLIMIT, "" for Go's default (none)
 }
 
 // parseSteps parses a comma-separated list of ascending positive counts,
@@ -63,10 +65,23 @@ func linkScale(ctx context.Context, s settings, ls linkScaleSettings, rep *repor
 		return err
 	}
 	defer b.close()
-	w, err := startWorker(ctx, b.cfg)
+	// The worker serves its profiles on the metrics address: its live heap
+	// is read from there.
+	port, err := devserver.FreePort()
 	if err != nil {
 		return err
 	}
+	cfg := b.cfg
+	cfg.Worker.MetricsAddr = "127.0.0.1:" + strconv.Itoa(port)
+	var env []string
+	if ls.memLimit != "" {
+		env = append(env, "GOMEMLIMIT="+ls.memLimit)
+	}
+	w, err := startWorker(ctx, cfg, env...)
+	if err != nil {
+		return err
+	}
+	w.metricsAddr = cfg.Worker.MetricsAddr
 	defer w.stop()
 	if err := linkScaleSteps(w.ctx, s, ls, b, w, rep); err != nil {
 		if cause := context.Cause(w.ctx); cause != nil {
@@ -146,12 +161,19 @@ func linkScaleSteps(ctx context.Context, s settings, ls linkScaleSettings, b *be
 		}
 		time.Sleep(5 * time.Second) // let the edits' last activities and GC settle
 		pid := strconv.Itoa(w.cmd.Process.Pid)
+		rss, hwm := procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM")
+		live := "unknown"
+		if n, err := w.liveHeap(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		} else {
+			live = fmt.Sprintf("%.1f MB", float64(n)/1e6)
+		}
 		p99 := percentile(lat, 99)
 		if i == 0 {
 			firstP99 = p99
 		}
-		rep.printf("   %8d links: apply p50 %6s p99 %6s (%.2f× the first step's); worker VmRSS %s, VmHWM %s; seeded %d in %s (%.0f/s), backfill visited %d in %s (%.0f new records/s); the pairing's polls until it caught up (%s) saw %d changes (the ERP feed's echoes of the backfill's creates among them) with %d webCRM requests\n",
-			links.GetCount(), pct(lat, 50), pct(lat, 99), p99.Seconds()/firstP99.Seconds(), procStatus(pid, "VmRSS"), procStatus(pid, "VmHWM"),
+		rep.printf("   %8d links: apply p50 %6s p99 %6s (%.2f× the first step's); worker VmRSS %s, VmHWM %s, live heap after a collection %s; seeded %d in %s (%.0f/s), backfill visited %d in %s (%.0f new records/s); the pairing's polls until it caught up (%s) saw %d changes (the ERP feed's echoes of the backfill's creates among them) with %d webCRM requests\n",
+			links.GetCount(), pct(lat, 50), pct(lat, 99), p99.Seconds()/firstP99.Seconds(), rss, hwm, live,
 			added, seedTime.Round(time.Millisecond), float64(added)/seedTime.Seconds(), p.Done, fillTime.Round(time.Millisecond), float64(added)/fillTime.Seconds(), catchUp.Round(time.Second), after.Totals.Seen-before.Totals.Seen, pollRequests)
 	}
 	rep.printf("\n")
@@ -203,19 +225,21 @@ func moveMarkPastSeed(ctx context.Context, st *devstack.Stack, id int) error {
 
 // workerProcess is a tandem worker run as a child process.
 type workerProcess struct {
-	cmd    *exec.Cmd
-	dir    string          // holds the binary and the log
-	log    string          // the worker's stdout and stderr
-	ctx    context.Context // cancelled, with the reason, when the worker exits
-	cancel context.CancelCauseFunc
-	exited chan struct{}
+	cmd         *exec.Cmd
+	metricsAddr string          // where it serves /metrics and /debug/pprof/
+	dir         string          // holds the binary and the log
+	log         string          // the worker's stdout and stderr
+	ctx         context.Context // cancelled, with the reason, when the worker exits
+	cancel      context.CancelCauseFunc
+	exited      chan struct{}
 }
 
 // startWorker builds ./worker into a new temporary directory and starts it
 // with cfg in its environment (every variable config.Load reads is set, so
-// none is inherited from this process), its output in worker.log there. The
-// worker's ctx ends when ctx does or the worker exits.
-func startWorker(ctx context.Context, cfg config.Config) (*workerProcess, error) {
+// none is inherited from this process) and then extra ("NAME=value"), its
+// output in worker.log there. The worker's ctx ends when ctx does or the
+// worker exits.
+func startWorker(ctx context.Context, cfg config.Config, extra ...string) (*workerProcess, error) {
 	dir, err := os.MkdirTemp("", "tandem-bench-worker-")
 	if err != nil {
 		return nil, err
@@ -233,7 +257,7 @@ func startWorker(ctx context.Context, cfg config.Config) (*workerProcess, error)
 	}
 	defer logFile.Close() // the child holds its own descriptor
 	w.cmd = exec.Command(bin)
-	w.cmd.Env, w.cmd.Stdout, w.cmd.Stderr = append(os.Environ(), workerEnv(cfg)...), logFile, logFile
+	w.cmd.Env, w.cmd.Stdout, w.cmd.Stderr = append(append(os.Environ(), workerEnv(cfg)...), extra...), logFile, logFile
 	configureChild(w.cmd)
 	if err := w.cmd.Start(); err != nil {
 		_ = os.RemoveAll(dir)

@@ -34,8 +34,10 @@
 //     1000,100000,1000000) the webCRM organisations are seeded up to the
 //     step's count and backfilled into the ERP, then -linkscale-edits
 //     webCRM edits → ERP with hooks give the apply latency's p50 and p99
-//     (and the p99's ratio to the first step's), and /proc gives the
-//     worker's VmRSS and VmHWM; one line per step, printed when measured.
+//     (and the p99's ratio to the first step's), /proc gives the
+//     worker's VmRSS and VmHWM, and its pprof endpoint the heap live after
+//     a collection; -linkscale-memlimit sets the worker's GOMEMLIMIT. One
+//     line per step, printed when measured.
 //
 // With -longpoll, and only that, it measures ERP → webCRM edit latency (3) and
 // the ERP feed's requests at rest with the interval read and with the long
@@ -133,6 +135,7 @@ func main() {
 		return err
 	})
 	flag.IntVar(&s.links.edits, "linkscale-edits", 200, "with -linkscale: webCRM edits → ERP (hooks) whose latency is measured at each step (9)")
+	flag.StringVar(&s.links.memLimit, "linkscale-memlimit", "", "with -linkscale: the worker's GOMEMLIMIT, Go's soft memory limit (e.g. 440MiB); none when empty (9)")
 	flag.Parse()
 	if s.persons < 0 {
 		s.persons = s.n / 5
@@ -184,8 +187,8 @@ func run(ctx context.Context, s settings) error {
 		return save(s.out, rep.buf.String())
 	}
 	if s.linkScale {
-		rep.printf("settings: linkscale-steps=%s linkscale-edits=%d concurrency=%d poll=%s erp-poll=%s\n\n",
-			joinInts(s.links.steps), s.links.edits, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		rep.printf("settings: linkscale-steps=%s linkscale-edits=%d linkscale-memlimit=%q concurrency=%d poll=%s erp-poll=%s\n\n",
+			joinInts(s.links.steps), s.links.edits, s.links.memLimit, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 		if err := linkScale(ctx, s, s.links, rep); err != nil {
 			return err
 		}
