@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"github.com/tandemsync/tandem/internal/codec"
@@ -111,6 +112,7 @@ func run(ctx context.Context, cmd *cobra.Command, f flags) error {
 		return err
 	}
 	logger := newLogger(cfg.Worker.LogLevel)
+	setMemoryLimit(logger, memlimit.FromCgroup)
 	if f.metricsAddr != "" {
 		cfg.Worker.MetricsAddr = f.metricsAddr
 	}
