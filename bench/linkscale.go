@@ -27,6 +27,7 @@ type linkScaleSettings struct {
 	steps    []int  // organisations in webCRM after each step, ascending
 	edits    int    // webCRM edits whose apply latency is measured at each step
 	memLimit string // the worker's GOMEMLIMIT, "" for Go's default (none)
+	ops      string // the worker's TANDEM_OPS_METRICS: "off", or how often it counts the links by state
 }
 
 // parseSteps parses a comma-separated list of ascending positive counts,
@@ -73,6 +74,7 @@ func linkScale(ctx context.Context, s settings, ls linkScaleSettings, rep *repor
 	}
 	cfg := b.cfg
 	cfg.Worker.MetricsAddr = "127.0.0.1:" + strconv.Itoa(port)
+	cfg.Worker.OpsMetrics = ls.ops
 	var env []string
 	if ls.memLimit != "" {
 		env = append(env, "GOMEMLIMIT="+ls.memLimit)
@@ -303,6 +305,7 @@ func workerEnv(cfg config.Config) []string {
 		"TANDEM_METRICS_ADDR":         cfg.Worker.MetricsAddr,
 		"TANDEM_HOOKS_ADDR":           cfg.Worker.HooksAddr,
 		"TANDEM_HOOKS_SECRET":         cfg.Worker.HooksSecret,
+		"TANDEM_OPS_METRICS":          cfg.Worker.OpsMetrics,
 		"TANDEM_CODEC_ADDR":           "off",
 	}
 	env := []string{"TANDEM_CONFIG="}

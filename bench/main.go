@@ -135,6 +135,7 @@ func main() {
 		return err
 	})
 	flag.IntVar(&s.links.edits, "linkscale-edits", 200, "with -linkscale: webCRM edits → ERP (hooks) whose latency is measured at each step (9)")
+	flag.StringVar(&s.links.ops, "linkscale-ops-metrics", "off", "with -linkscale: the worker's TANDEM_OPS_METRICS, how often it counts the links by state for its gauges, or off (9)")
 	flag.StringVar(&s.links.memLimit, "linkscale-memlimit", "", "with -linkscale: the worker's GOMEMLIMIT, Go's soft memory limit (e.g. 440MiB); none when empty (9)")
 	flag.Parse()
 	if s.persons < 0 {
@@ -187,8 +188,8 @@ func run(ctx context.Context, s settings) error {
 		return save(s.out, rep.buf.String())
 	}
 	if s.linkScale {
-		rep.printf("settings: linkscale-steps=%s linkscale-edits=%d linkscale-memlimit=%q concurrency=%d poll=%s erp-poll=%s\n\n",
-			joinInts(s.links.steps), s.links.edits, s.links.memLimit, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
+		rep.printf("settings: linkscale-steps=%s linkscale-edits=%d linkscale-memlimit=%q linkscale-ops-metrics=%s concurrency=%d poll=%s erp-poll=%s\n\n",
+			joinInts(s.links.steps), s.links.edits, s.links.memLimit, s.links.ops, s.concurrency, s.poll, config.Default().Sync.ERPPollInterval)
 		if err := linkScale(ctx, s, s.links, rep); err != nil {
 			return err
 		}

@@ -104,6 +104,24 @@ type Worker struct {
 	CodecAddr   string `yaml:"codecAddr"`   // TANDEM_CODEC_ADDR: codec endpoint for the Temporal UI, default 127.0.0.1:8088; "off" disables
 	CodecToken  string `yaml:"codecToken"`  // TANDEM_CODEC_TOKEN: bearer token codec endpoint callers must send; secret
 	CodecOrigin string `yaml:"codecOrigin"` // TANDEM_CODEC_ORIGIN: the Temporal UI's origin, default http://127.0.0.1:8233
+	// OpsMetrics is how often the link-state and budget gauges of the
+	// metrics endpoint are read from Temporal (TANDEM_OPS_METRICS, default
+	// 30s); "off" leaves them out. Each read counts a pairing's links by
+	// state in visibility, which a SQL visibility store does by scanning them.
+	OpsMetrics string `yaml:"opsMetrics"`
+}
+
+// OpsMetricsInterval returns how often the operator gauges are read, 0 when
+// they are off.
+func (w Worker) OpsMetricsInterval() (time.Duration, error) {
+	if strings.EqualFold(w.OpsMetrics, "off") {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(w.OpsMetrics)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("worker.opsMetrics (TANDEM_OPS_METRICS) %q is neither off nor a duration of at least 1s such as 30s", w.OpsMetrics)
+	}
+	return d, nil
 }
 
 // Default returns the configuration before any file or variable is read.
@@ -113,7 +131,7 @@ func Default() Config {
 		WebCRM:   WebCRM{BaseURL: "https://api.webcrm.com", RequestsPerMinute: 250},
 		Sync:     Sync{PollInterval: 30 * time.Second, ERPPollInterval: 2 * time.Second, Concurrency: 16},
 		Worker: Worker{MetricsAddr: "127.0.0.1:9090", HooksAddr: "127.0.0.1:8085", LogLevel: "info",
-			CodecAddr: "127.0.0.1:8088", CodecOrigin: "http://127.0.0.1:8233"},
+			CodecAddr: "127.0.0.1:8088", CodecOrigin: "http://127.0.0.1:8233", OpsMetrics: "30s"},
 	}
 }
 
@@ -194,6 +212,7 @@ func envVars() []envVar {
 		str("TANDEM_HOOKS_ADDR", func(c *Config) *string { return &c.Worker.HooksAddr }),
 		str("TANDEM_HOOKS_SECRET", func(c *Config) *string { return &c.Worker.HooksSecret }),
 		str("TANDEM_LOG_LEVEL", func(c *Config) *string { return &c.Worker.LogLevel }),
+		str("TANDEM_OPS_METRICS", func(c *Config) *string { return &c.Worker.OpsMetrics }),
 		str("TANDEM_CODEC_KEYS", func(c *Config) *string { return &c.Temporal.Codec.Keys }),
 		str("TANDEM_CODEC_KEYS_FILE", func(c *Config) *string { return &c.Temporal.Codec.KeysFile }),
 		str("TANDEM_CODEC_KEY_ID", func(c *Config) *string { return &c.Temporal.Codec.KeyID }),
@@ -306,6 +325,9 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("worker.logLevel %q is not one of debug, info, warn, error", c.Worker.LogLevel))
+	}
+	if _, err := c.Worker.OpsMetricsInterval(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

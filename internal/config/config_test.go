@@ -66,3 +66,34 @@ func TestValidateDoesNotEchoSecrets(t *testing.T) {
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "super-secret-token")
 }
+
+func TestOpsMetricsIsAnIntervalOrOff(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		bad   bool
+	}{
+		{value: "30s", want: 30 * time.Second},
+		{value: "5m", want: 5 * time.Minute},
+		{value: "off", want: 0},
+		{value: "OFF", want: 0},
+		{value: "soon", bad: true},
+		{value: "10ms", bad: true}, // would count every link a hundred times a second
+		{value: "", bad: true},
+	} {
+		cfg, err := Load("", env(map[string]string{"TANDEM_OPS_METRICS": tc.value}))
+		require.NoError(t, err, tc.value)
+		if tc.value == "" {
+			require.Equal(t, "30s", cfg.Worker.OpsMetrics, "the default")
+			cfg.Worker.OpsMetrics = ""
+		}
+		got, err := cfg.Worker.OpsMetricsInterval()
+		if tc.bad {
+			require.ErrorContains(t, err, "TANDEM_OPS_METRICS", tc.value)
+			require.ErrorContains(t, cfg.Validate(), "TANDEM_OPS_METRICS", tc.value)
+			continue
+		}
+		require.NoError(t, err, tc.value)
+		require.Equal(t, tc.want, got, tc.value)
+	}
+}

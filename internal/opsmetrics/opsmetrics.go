@@ -89,21 +89,48 @@ func NewRefresher(c client.Client, ns string, pairings []string, m *Metrics, log
 	return &Refresher{c: c, ns: ns, pairings: pairings, m: m, logger: logger, now: time.Now}
 }
 
-// Run refreshes at once and then every interval until ctx ends. A refresh
-// that fails is logged and leaves the gauges as they were.
+// paceFactor bounds the share of the time the refresher keeps Temporal's
+// visibility store busy: after a refresh that took d, the next starts no
+// sooner than paceFactor·d after it. A refresh counts every pairing's links
+// by state, which a SQL visibility store (the dev server's SQLite among
+// them) answers by scanning the pairing's links, so it grows with them.
+const paceFactor = 10
+
+// Run refreshes at once and then every interval, or less often when a
+// refresh takes long (see paceFactor), until ctx ends. A refresh that fails
+// is logged and leaves the gauges as they were.
 func (r *Refresher) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	stretched := false
 	for {
+		start := r.now()
 		if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
 			r.logger.Warn("operator metrics not refreshed", "error", err)
 		}
+		took := r.now().Sub(start)
+		wait := nextRefresh(interval, took)
+		if long := wait > interval; long != stretched {
+			stretched = long
+			if long {
+				r.logger.Info("operator metrics refreshed less often than asked: counting the links by state takes long",
+					"took", took.Round(time.Millisecond), "every", wait.Round(time.Second), "asked", interval)
+			} else {
+				r.logger.Info("operator metrics refreshed as often as asked again", "every", interval)
+			}
+		}
+		t := time.NewTimer(max(wait-took, 0))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// nextRefresh is the time from the start of a refresh that took took to the
+// start of the next: interval, or paceFactor times took when that is longer.
+func nextRefresh(interval, took time.Duration) time.Duration {
+	return max(interval, paceFactor*took)
 }
 
 // Refresh reads every figure once.

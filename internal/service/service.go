@@ -65,7 +65,8 @@ type Options struct {
 	// the process is killed; tests use it to stop a worker mid-activity.
 	StopGrace time.Duration
 	// OpsMetricsInterval is how often the worker refreshes the link and
-	// budget gauges of its metrics endpoint (0: 30 s).
+	// budget gauges of its metrics endpoint (0: the configuration's
+	// worker.opsMetrics, which may turn them off).
 	OpsMetricsInterval time.Duration
 }
 
@@ -378,15 +379,19 @@ func (s *Service) Start() (stop func(), err error) {
 		// The link and budget gauges, refreshed while the endpoint serves.
 		interval := s.opts.OpsMetricsInterval
 		if interval <= 0 {
-			interval = 30 * time.Second
+			if interval, err = s.cfg.Worker.OpsMetricsInterval(); err != nil {
+				return stop, err
+			}
 		}
-		rctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			opsmetrics.NewRefresher(s.client, s.cfg.Temporal.Namespace, s.set.Names(), s.ops, s.logger).Run(rctx, interval)
-		}()
-		stops = append(stops, func() { cancel(); <-done })
+		if interval > 0 {
+			rctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				opsmetrics.NewRefresher(s.client, s.cfg.Temporal.Namespace, s.set.Names(), s.ops, s.logger).Run(rctx, interval)
+			}()
+			stops = append(stops, func() { cancel(); <-done })
+		}
 	}
 	if addr := s.cfg.Worker.HooksAddr; addr != "" && addr != "off" {
 		if s.cfg.Worker.HooksSecret == "" {
