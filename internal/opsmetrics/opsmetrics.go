@@ -81,12 +81,46 @@ type Refresher struct {
 	m        *Metrics
 	logger   *slog.Logger
 	now      func() time.Time
+	// spaced makes each visibility call wait paceFactor-1 times its own
+	// duration before the next (Run's refreshes), so that a refresh never
+	// holds a store that serves one request at a time (the dev server's
+	// SQLite) for longer than one count.
+	spaced bool
+	sleep  func(ctx context.Context, d time.Duration) error
+	busy   time.Duration // the visibility calls' time in the current refresh
 }
 
 // NewRefresher returns a Refresher of the named pairings' figures in
 // namespace ns.
 func NewRefresher(c client.Client, ns string, pairings []string, m *Metrics, logger *slog.Logger) *Refresher {
-	return &Refresher{c: c, ns: ns, pairings: pairings, m: m, logger: logger, now: time.Now}
+	return &Refresher{c: c, ns: ns, pairings: pairings, m: m, logger: logger, now: time.Now, sleep: sleep}
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// visit makes one visibility call, adds its duration to the refresh's busy
+// time and, in a spaced refresh, waits paceFactor-1 times that duration.
+func (r *Refresher) visit(ctx context.Context, call func() error) error {
+	start := r.now()
+	err := call()
+	took := r.now().Sub(start)
+	r.busy += took
+	if r.spaced && took > 0 {
+		if serr := r.sleep(ctx, (paceFactor-1)*took); err == nil {
+			err = serr
+		}
+	}
+	return err
 }
 
 // paceFactor bounds the share of the time the refresher keeps Temporal's
@@ -100,46 +134,48 @@ const paceFactor = 10
 // refresh takes long (see paceFactor), until ctx ends. A refresh that fails
 // is logged and leaves the gauges as they were.
 func (r *Refresher) Run(ctx context.Context, interval time.Duration) {
+	r.spaced = true
 	stretched := false
 	for {
 		start := r.now()
 		if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
 			r.logger.Warn("operator metrics not refreshed", "error", err)
 		}
-		took := r.now().Sub(start)
-		wait := nextRefresh(interval, took)
+		wait := nextRefresh(interval, r.busy)
 		if long := wait > interval; long != stretched {
 			stretched = long
 			if long {
 				r.logger.Info("operator metrics refreshed less often than asked: counting the links by state takes long",
-					"took", took.Round(time.Millisecond), "every", wait.Round(time.Second), "asked", interval)
+					"counting", r.busy.Round(time.Millisecond), "every", wait.Round(time.Second), "asked", interval)
 			} else {
 				r.logger.Info("operator metrics refreshed as often as asked again", "every", interval)
 			}
 		}
-		t := time.NewTimer(max(wait-took, 0))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if r.sleep(ctx, max(wait-r.now().Sub(start), 0)) != nil {
 			return
-		case <-t.C:
 		}
 	}
 }
 
-// nextRefresh is the time from the start of a refresh that took took to the
-// start of the next: interval, or paceFactor times took when that is longer.
+// nextRefresh is the time from the start of a refresh whose visibility
+// calls took took to the start of the next: interval, or paceFactor times
+// took when that is longer.
 func nextRefresh(interval, took time.Duration) time.Duration {
 	return max(interval, paceFactor*took)
 }
 
 // Refresh reads every figure once.
 func (r *Refresher) Refresh(ctx context.Context) error {
+	r.busy = 0
 	var errs []error
 	for _, p := range r.pairings {
 		for _, st := range States {
-			resp, err := r.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
-				Namespace: r.ns, Query: links.Query(p, links.Eq(workflows.StateKey.GetName(), st)),
+			var resp *workflowservice.CountWorkflowExecutionsResponse
+			err := r.visit(ctx, func() (err error) {
+				resp, err = r.c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+					Namespace: r.ns, Query: links.Query(p, links.Eq(workflows.StateKey.GetName(), st)),
+				})
+				return err
 			})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("count %s links of %s: %w", st, p, err))
@@ -169,9 +205,13 @@ func (r *Refresher) oldestError(ctx context.Context, pairing string) (time.Durat
 	var ids []string
 	var token []byte
 	for len(ids) < MaxErrorLinks {
-		resp, err := r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: r.ns, PageSize: 100, NextPageToken: token,
-			Query: links.Query(pairing, links.Eq(workflows.StateKey.GetName(), domain.StateError)),
+		var resp *workflowservice.ListWorkflowExecutionsResponse
+		err := r.visit(ctx, func() (err error) {
+			resp, err = r.c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+				Namespace: r.ns, PageSize: 100, NextPageToken: token,
+				Query: links.Query(pairing, links.Eq(workflows.StateKey.GetName(), domain.StateError)),
+			})
+			return err
 		})
 		if err != nil {
 			return 0, fmt.Errorf("list links in error of %s: %w", pairing, err)
