@@ -169,6 +169,7 @@ func (r *Refresher) Refresh(ctx context.Context) error {
 	r.busy = 0
 	var errs []error
 	for _, p := range r.pairings {
+		inError := int64(-1) // not counted
 		for _, st := range States {
 			var resp *workflowservice.CountWorkflowExecutionsResponse
 			err := r.visit(ctx, func() (err error) {
@@ -182,6 +183,15 @@ func (r *Refresher) Refresh(ctx context.Context) error {
 				continue
 			}
 			r.m.links.WithLabelValues(p, st).Set(float64(resp.GetCount()))
+			if st == domain.StateError {
+				inError = resp.GetCount()
+			}
+		}
+		if inError == 0 {
+			// No link in error: nothing to list (a visibility call, which a
+			// SQL store answers by scanning the pairing's links).
+			r.m.oldestError.WithLabelValues(p).Set(0)
+			continue
 		}
 		age, err := r.oldestError(ctx, p)
 		if err != nil {
