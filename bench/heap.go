@@ -30,14 +30,9 @@ func heapSplit() (simulators, rest int64, err error) {
 	if err != nil {
 		return 0, 0, fmt.Errorf("parse heap profile: %w", err)
 	}
-	idx := -1
-	for i, st := range p.SampleType {
-		if st.Type == "inuse_space" {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return 0, 0, fmt.Errorf("heap profile has no inuse_space")
+	idx, err := inUseSpace(p)
+	if err != nil {
+		return 0, 0, err
 	}
 	for _, s := range p.Sample {
 		if allocatedBySimulator(s) {
@@ -84,13 +79,23 @@ func (w *workerProcess) liveHeap(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("parse the worker's heap profile: %w", err)
 	}
-	idx := slices.IndexFunc(p.SampleType, func(st *profile.ValueType) bool { return st.Type == "inuse_space" })
-	if idx < 0 {
-		return 0, fmt.Errorf("the worker's heap profile has no inuse_space")
+	idx, err := inUseSpace(p)
+	if err != nil {
+		return 0, fmt.Errorf("the worker's %w", err)
 	}
 	var n int64
 	for _, s := range p.Sample {
 		n += s.Value[idx]
 	}
 	return n, nil
+}
+
+// inUseSpace returns the index of a heap profile's in-use bytes among its
+// sample values.
+func inUseSpace(p *profile.Profile) (int, error) {
+	idx := slices.IndexFunc(p.SampleType, func(st *profile.ValueType) bool { return st.Type == "inuse_space" })
+	if idx < 0 {
+		return 0, fmt.Errorf("heap profile has no inuse_space")
+	}
+	return idx, nil
 }

@@ -2,9 +2,9 @@
 // activity sees: the links of each pairing per state (from Temporal
 // visibility), the age of each pairing's oldest link in error (from the
 // links themselves) and the webCRM budget spent and left (from the token's
-// BudgetWorkflow). A Refresher reads them on an interval, so the figures are
-// eventually consistent: they trail the links by the interval plus
-// visibility's own lag.
+// BudgetWorkflow). A Refresher reads them on an interval, stretched when
+// counting takes long, so the figures are eventually consistent: they trail
+// the links by the interval plus visibility's own lag.
 package opsmetrics
 
 import (
